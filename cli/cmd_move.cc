@@ -1,0 +1,204 @@
+// mbxmove move | recover
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+#include "engine/move_engine.h"
+#include "engine/recovery.h"
+#include "store/organization.h"
+
+namespace mbx::cli {
+
+Result<std::unique_ptr<Organization>> OpenOrgRecovering(const std::string& dir, const OpenOptions& options,
+                                                        bool quiet) {
+  auto org = Organization::Open(dir, options);
+  if (!org.ok()) return org.status();
+  auto rec = engine::Recover(**org);
+  if (!rec.ok()) return rec.status().WithContext("recovering interrupted moves");
+  for (const auto& m : rec->moves) {
+    if (!quiet || m.action.rfind("failed", 0) == 0) {
+      std::fprintf(stderr, "mbxmove: recovery: %s move of %s (%s -> %s, was at step '%s')\n", m.action.c_str(),
+                   m.record.user.c_str(), m.record.source.c_str(), m.record.target.c_str(), m.record.step.c_str());
+    }
+  }
+  return org;
+}
+
+namespace {
+
+struct MoveArgs {
+  std::string org, to, from, order = "largest-first", sync, report, fault_kind = "transient", batch = "1MiB";
+  std::vector<std::string> mailboxes;
+  int concurrency = 4, retries = 1;
+  int64_t bad_item_limit = 0;
+  bool keep_source = false, json = false;
+  double fault_rate = 0;
+  uint64_t fault_seed = 1;
+  int recompress = -1;
+};
+
+int RunMove(const MoveArgs& a) {
+  if (a.from.empty() == a.mailboxes.empty()) {
+    return Fail("give either --from STORE or --mailbox ID (one or more), not both", kExitUsage);
+  }
+  engine::MoveRequest req;
+  req.from_store = a.from;
+  req.mailboxes = a.mailboxes;
+  engine::MoveOptions& o = req.options;
+  o.target = a.to;
+  o.concurrency = a.concurrency;
+  o.retry.retries = a.retries;
+  o.retry.bad_item_limit = a.bad_item_limit;
+  o.keep_source = a.keep_source;
+  if (a.order == "largest-first") o.order = engine::MoveOptions::Order::kLargestFirst;
+  else if (a.order == "smallest-first") o.order = engine::MoveOptions::Order::kSmallestFirst;
+  else if (a.order == "as-given") o.order = engine::MoveOptions::Order::kAsGiven;
+  else return Fail("--order must be largest-first, smallest-first or as-given", kExitUsage);
+  if (a.fault_rate < 0 || a.fault_rate > 1) return Fail("--fault-rate must be between 0 and 1", kExitUsage);
+  o.faults.rate = a.fault_rate;
+  o.faults.seed = a.fault_seed;
+  auto kind = engine::ParseFaultKind(a.fault_kind);
+  if (!kind.ok()) return Fail(kind.status());
+  o.faults.kind = *kind;
+  if (a.recompress >= 0) o.recompress_level = a.recompress;
+  auto bb = ParseBytes(a.batch);
+  if (!bb.ok()) return Fail(bb.status());
+  if (*bb < 4096) return Fail("--batch-bytes must be at least 4 KiB", kExitUsage);
+  o.batch_bytes = *bb;
+  OpenOptions oo;
+  if (!a.sync.empty()) {
+    auto s = ParseSyncMode(a.sync);
+    if (!s.ok()) return Fail(s.status());
+    oo.sync_override = *s;
+  }
+  auto org = OpenOrgRecovering(a.org, oo, a.json);
+  if (!org.ok()) return Fail(org.status());
+  auto plan = engine::PlanMoves(**org, req);
+  if (!plan.ok()) return Fail(plan.status());
+  if (plan->empty()) return Fail("nothing to move: store '" + a.from + "' holds no mailboxes", kExitFatal);
+
+  uint64_t total_bytes = 0;
+  for (const auto& p : *plan) total_bytes += p.task.stored_bytes;
+  engine::MoveCounters counters;
+  const auto t0 = std::chrono::steady_clock::now();
+  Progress line(a.json, [&] {
+    const double secs = SecondsSince(t0);
+    const double done = double(counters.bytes_done.load());
+    const double rate = secs > 0 ? done / secs : 0;
+    const double eta = rate > 0 ? (double(total_bytes) - done) / rate : 0;
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "move: %llu/%zu mailboxes, %s of %s, %.1f MiB/s, ETA %.0f s",
+                  (unsigned long long)counters.mailboxes_done.load(), plan->size(), FormatBytes(done).c_str(),
+                  FormatBytes(double(total_bytes)).c_str(), rate / 1048576.0, eta > 0 ? eta : 0.0);
+    return std::string(buf);
+  });
+  engine::MoveReport report = engine::RunMoves(**org, *plan, req.options, &counters);
+  line.Stop();
+  json j = report.ToJson();
+  if (!a.report.empty()) {
+    std::ofstream f(a.report);
+    f << j.dump(2) << "\n";
+    if (!f) return Fail("cannot write the report to " + a.report);
+  }
+  if (a.json) {
+    PrintJson(j);
+  } else {
+    for (const auto& m : report.mailboxes) {
+      if (m.outcome == engine::Outcome::kFailed) {
+        std::printf("FAILED  %-10s %s -> %s: %s\n", m.user.c_str(), m.source.c_str(), m.target.c_str(),
+                    m.reason.c_str());
+      } else if (!m.dropped.empty()) {
+        std::printf("moved   %-10s %s -> %s with %zu dropped item(s)\n", m.user.c_str(), m.source.c_str(),
+                    m.target.c_str(), m.dropped.size());
+      }
+    }
+    const auto& t = j["totals"];
+    std::printf("moved %llu of %zu mailboxes to %s in %.2f s (%d at a time): %llu items, %s, %.1f MiB/s, %.0f items/s\n",
+                (unsigned long long)report.Completed(), report.mailboxes.size(), a.to.c_str(), report.wall_seconds,
+                a.concurrency, (unsigned long long)report.ItemsCopied(), FormatBytes(double(report.BytesCopied())).c_str(),
+                t["mib_per_s"].get<double>(), t["items_per_s"].get<double>());
+    if (report.ItemsDropped() || report.Failed()) {
+      std::printf("  %llu items dropped, %llu mailboxes failed%s\n", (unsigned long long)report.ItemsDropped(),
+                  (unsigned long long)report.Failed(), a.report.empty() ? " (details: --report FILE)" : "");
+    }
+  }
+  return report.Failed() ? kExitPartial : kExitOk;
+}
+
+struct RecoverArgs {
+  std::string org;
+  bool json = false;
+};
+
+int RunRecover(const RecoverArgs& a) {
+  auto org = Organization::Open(a.org);
+  if (!org.ok()) return Fail(org.status());
+  auto rec = engine::Recover(**org);
+  if (!rec.ok()) return Fail(rec.status());
+  if (a.json) {
+    json moves = json::array();
+    for (const auto& m : rec->moves) {
+      moves.push_back({{"mailbox", m.record.mailbox.ToString()}, {"user", m.record.user},
+                       {"source", m.record.source}, {"target", m.record.target}, {"step", m.record.step},
+                       {"action", m.action}});
+    }
+    PrintJson({{"moves", moves}, {"all_done", rec->all_done()}});
+  } else {
+    for (const auto& m : rec->moves) {
+      std::printf("%s: move of %s (%s -> %s, was at step '%s')\n", m.action.c_str(), m.record.user.c_str(),
+                  m.record.source.c_str(), m.record.target.c_str(), m.record.step.c_str());
+    }
+    std::printf("recover: %zu interrupted move(s) handled\n", rec->moves.size());
+  }
+  return rec->all_done() ? kExitOk : kExitFatal;
+}
+
+}  // namespace
+
+void AddMoveCommands(CLI::App& app, int* exit_code) {
+  auto a = std::make_shared<MoveArgs>();
+  CLI::App* c = app.add_subcommand(
+      "move",
+      "Move mailboxes to another store, C at a time: lock the source, recreate the folder tree, copy the items "
+      "(every record verified; a failed read retried R times, then the item dropped), verify, switch homeMDB "
+      "(the commit point), clean up. A mailbox with more than B dropped items is not moved and its source is "
+      "left as it was. Exit 0 when every mailbox moved, 3 when some failed.");
+  c->add_option("--org", a->org, "Organisation folder")->required();
+  c->add_option("--to", a->to, "Target store")->required();
+  c->add_option("--from", a->from, "Move every mailbox homed in this store");
+  c->add_option("--mailbox", a->mailboxes, "Mailbox to move: user name, SMTP address or mailbox GUID (repeatable)");
+  c->add_option("--concurrency", a->concurrency, "Mailboxes moved at once (Exchange 2003 SP1 moved 4)")
+      ->check(CLI::Range(1, 256))->capture_default_str();
+  c->add_option("--retries", a->retries, "Retries of a failed item read before the item is dropped")
+      ->check(CLI::Range(0, 100))->capture_default_str();
+  c->add_option("--bad-item-limit", a->bad_item_limit,
+                "Dropped items a mailbox may lose and still move (0: a mailbox with an unreadable item is not moved)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--order", a->order, "largest-first, smallest-first or as-given")->capture_default_str();
+  c->add_flag("--keep-source", a->keep_source, "Keep the source mailbox as soft-deleted instead of deleting it");
+  c->add_option("--sync", a->sync, "Durability for this run: full, batch or none (default: each store's own)");
+  c->add_option("--recompress", a->recompress, "Recompress items at this zstd level (default: the target store's level)")
+      ->check(CLI::Range(0, 19));
+  c->add_option("--batch-bytes", a->batch, "Bytes per write batch handed to the target's writer")->capture_default_str();
+  c->add_option("--report", a->report, "Write the JSON report to FILE");
+  c->add_option("--fault-rate", a->fault_rate, "Fault injection: fraction of items whose reads fail")->capture_default_str();
+  c->add_option("--fault-kind", a->fault_kind, "transient (a retry succeeds) or persistent (every read fails)")
+      ->capture_default_str();
+  c->add_option("--fault-seed", a->fault_seed, "Fault injection seed")->capture_default_str();
+  c->add_flag("--json", a->json, "Print the JSON report instead of the summary (no progress line)");
+  c->callback([a, exit_code] { *exit_code = RunMove(*a); });
+
+  auto r = std::make_shared<RecoverArgs>();
+  CLI::App* rc = app.add_subcommand(
+      "recover", "Finish the moves an interruption left past their switch, roll back the others "
+                 "(every other command that opens an organisation does this first)");
+  rc->add_option("--org", r->org, "Organisation folder")->required();
+  rc->add_flag("--json", r->json, "Print JSON");
+  rc->callback([r, exit_code] { *exit_code = RunRecover(*r); });
+}
+
+}  // namespace mbx::cli

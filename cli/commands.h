@@ -1,0 +1,25 @@
+// The mbxmove subcommands. Each Add*Command registers its options on `app`
+// and arranges for its exit code to be stored in *exit_code when it runs.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+
+#include "store/organization.h"
+
+namespace mbx::cli {
+
+void AddGenCommand(CLI::App& app, int* exit_code);
+void AddStoreCommands(CLI::App& app, int* exit_code);  // store create/list
+void AddStatCommand(CLI::App& app, int* exit_code);
+void AddVerifyCommand(CLI::App& app, int* exit_code);
+void AddLogCommands(CLI::App& app, int* exit_code);    // logs, backup, restore
+void AddMoveCommands(CLI::App& app, int* exit_code);   // move, recover
+
+// Opens an organisation and first finishes or rolls back interrupted moves
+// (reported on stderr unless quiet and successful).
+Result<std::unique_ptr<Organization>> OpenOrgRecovering(const std::string& dir, const OpenOptions& options,
+                                                        bool quiet);
+
+}  // namespace mbx::cli

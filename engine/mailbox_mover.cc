@@ -1,0 +1,482 @@
+#include "engine/mailbox_mover.h"
+
+#include <tbb/parallel_pipeline.h>
+#include <tbb/task_arena.h>
+
+#include <chrono>
+#include <deque>
+#include <future>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "engine/move_state.h"
+#include "store/checksum.h"
+#include "store/crash_point.h"
+#include "store/item_codec.h"
+
+namespace mbx::engine {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t NsSince(Clock::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+}
+double SecondsSince(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Ignores the "already done" answers that make undo/finish idempotent.
+Status IgnoreGone(const Status& s) {
+  if (s.ok() || s.IsNotFound() || s.IsBusy()) return Status::Ok();
+  return s;
+}
+
+bool KeepSource(const MoveRecord& r) {
+  auto j = nlohmann::json::parse(r.extra, nullptr, false);
+  return j.is_object() && j.value("keep_source", false);
+}
+
+}  // namespace
+
+struct MailboxMover::CopyResult {
+  std::map<uint32_t, FolderExpect> expect;
+  std::vector<DroppedItem> dropped;
+  uint64_t items = 0, stored_out = 0, logical = 0, source_bytes = 0, retries = 0;
+  bool over_limit = false;
+};
+
+MailboxMover::MailboxMover(Organization& org, const MoveOptions& options, MoveCounters* counters)
+    : org_(org), options_(options), faults_(options.faults), counters_(counters) {}
+
+Status MailboxMover::CopyItems(const StoreReader& reader, Store* target, const MoveTask& task,
+                               const std::map<uint32_t, std::string>& paths,
+                               const std::vector<FolderInfo>& folders, int target_level, bool recode,
+                               CopyResult* out) {
+  const Guid guid = task.user.mailbox;
+  struct Ref {
+    uint32_t folder;
+    uint64_t id;
+    std::string_view rec;  // valid while `reader` lives
+  };
+  struct Chunk {
+    std::vector<Ref> refs;
+    WriteBatch batch;
+    std::map<uint32_t, FolderExpect> expect;
+    std::vector<DroppedItem> dropped;
+    uint64_t items = 0, stored_out = 0, logical = 0, source_bytes = 0, retries = 0;
+    Status error;
+  };
+  using ChunkPtr = std::shared_ptr<Chunk>;
+
+  std::atomic<bool> stop{false};
+  Status read_error, write_error;
+  size_t fi = 0;
+  uint64_t last_id = 0;
+  std::deque<std::future<Status>> inflight;
+  const int attempts = options_.retry.attempts();
+
+  auto input = [&](tbb::flow_control& fc) -> ChunkPtr {
+    if (stop.load() || fi >= folders.size()) {
+      fc.stop();
+      return nullptr;
+    }
+    const auto t0 = Clock::now();
+    auto c = std::make_shared<Chunk>();
+    size_t bytes = 0;
+    while (fi < folders.size() && bytes < options_.batch_bytes) {
+      const uint32_t fid = folders[fi].id;
+      size_t seen = 0;
+      constexpr size_t kStep = 64;
+      Status s = reader.ScanItems(guid, fid, last_id, kStep,
+                                  [&](uint64_t id, std::string_view rec) {
+                                    c->refs.push_back({fid, id, rec});
+                                    bytes += rec.size();
+                                    ++seen;
+                                    return Status::Ok();
+                                  },
+                                  &last_id);
+      if (!s.ok()) {
+        read_error = s;
+        stop = true;
+        break;
+      }
+      if (seen < kStep) {
+        ++fi;
+        last_id = 0;
+      }
+    }
+    counters_->read_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
+    if (c->refs.empty()) {
+      fc.stop();
+      return nullptr;
+    }
+    return c;
+  };
+
+  auto transform = [&](ChunkPtr c) -> ChunkPtr {
+    if (!c) return c;
+    std::string recoded;
+    for (const Ref& r : c->refs) {
+      Status last = Status::Ok();
+      Result<VerifiedRecord> v = Status::Corruption("not read");
+      for (int a = 0; a < attempts; ++a) {
+        if (a > 0) ++c->retries;
+        if (faults_.FailsRead(guid, r.id, a)) {
+          last = Status::IOError("injected read fault");
+          continue;
+        }
+        const auto t0 = Clock::now();
+        v = VerifyRecordWithSize(r.rec);
+        counters_->verify_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
+        if (v.ok()) break;
+        last = v.status();
+      }
+      c->source_bytes += r.rec.size();
+      if (!v.ok()) {
+        DroppedItem d;
+        d.folder_id = r.folder;
+        auto p = paths.find(r.folder);
+        d.folder_path = p == paths.end() ? "" : p->second;
+        d.item_id = r.id;
+        auto info = InspectRecord(r.rec);
+        if (info.ok()) d.subject = info->subject;
+        d.reason = last.message();
+        c->dropped.push_back(std::move(d));
+        continue;
+      }
+      std::string value;
+      if (recode) {
+        const auto t0 = Clock::now();
+        Status s = RecodeItem(r.rec, CodecOptions{target_level}, &value);
+        counters_->recompress_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
+        if (!s.ok()) {
+          c->error = s.WithContext("recompressing item " + std::to_string(r.id));
+          return c;
+        }
+      } else {
+        value.assign(r.rec);
+      }
+      FolderExpect& e = c->expect[r.folder];
+      ++e.items;
+      e.hash_sum += MixItemHash(v->content_hash);
+      ++c->items;
+      c->stored_out += value.size();
+      c->logical += v->logical_bytes;
+      c->batch.PutItem(guid, r.folder, r.id, std::move(value));
+    }
+    c->refs.clear();
+    return c;
+  };
+
+  auto output = [&](ChunkPtr c) {
+    if (!c) return;
+    if (!c->error.ok()) {
+      if (write_error.ok()) write_error = c->error;
+      stop = true;
+      return;
+    }
+    for (auto& [fid, e] : c->expect) {
+      out->expect[fid].items += e.items;
+      out->expect[fid].hash_sum += e.hash_sum;
+    }
+    for (auto& d : c->dropped) out->dropped.push_back(std::move(d));
+    out->items += c->items;
+    out->stored_out += c->stored_out;
+    out->logical += c->logical;
+    out->source_bytes += c->source_bytes;
+    out->retries += c->retries;
+    counters_->bytes_done.fetch_add(c->source_bytes, std::memory_order_relaxed);
+    counters_->items_done.fetch_add(c->items + c->dropped.size(), std::memory_order_relaxed);
+    if (options_.retry.Exceeded(int64_t(out->dropped.size()))) {
+      out->over_limit = true;
+      stop = true;
+      return;
+    }
+    if (!c->batch.empty()) inflight.push_back(target->WriteAsync(std::move(c->batch)));
+    CrashPoint("move-copy-batch");
+    const auto t0 = Clock::now();
+    while (inflight.size() > options_.inflight_batches) {
+      Status s = inflight.front().get();
+      inflight.pop_front();
+      if (!s.ok() && write_error.ok()) {
+        write_error = s;
+        stop = true;
+      }
+    }
+    counters_->write_wait_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
+  };
+
+  // Isolated, so that while this thread waits for the pipeline it runs only
+  // this mailbox's work, never another mailbox's move.
+  tbb::this_task_arena::isolate([&] {
+    tbb::parallel_pipeline(
+        4, tbb::make_filter<void, ChunkPtr>(tbb::filter_mode::serial_in_order, input) &
+               tbb::make_filter<ChunkPtr, ChunkPtr>(tbb::filter_mode::parallel, transform) &
+               tbb::make_filter<ChunkPtr, void>(tbb::filter_mode::serial_in_order, output));
+  });
+  const auto t0 = Clock::now();
+  while (!inflight.empty()) {
+    Status s = inflight.front().get();
+    inflight.pop_front();
+    if (!s.ok() && write_error.ok()) write_error = s;
+  }
+  counters_->write_wait_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
+  if (!read_error.ok()) return read_error.WithContext("reading the source");
+  if (!write_error.ok()) return write_error.WithContext("writing the target");
+  return Status::Ok();
+}
+
+Status MailboxMover::VerifyTarget(Store* target, const Guid& mailbox, const std::vector<FolderInfo>& folders,
+                                  const std::map<uint32_t, FolderExpect>& expect) {
+  MBX_ASSIGN_OR_RETURN(StoreReader r, target->BeginRead());
+  std::vector<FolderInfo> got;
+  MBX_RETURN_IF_ERROR(r.ListFolders(mailbox, &got));
+  if (got != folders) {
+    return Status::Corruption("verify: the target's folder tree differs from the source's (" +
+                              std::to_string(got.size()) + " folders instead of " +
+                              std::to_string(folders.size()) + ")");
+  }
+  for (const FolderInfo& f : folders) {
+    FolderExpect seen;
+    MBX_RETURN_IF_ERROR(r.ForEachItem(mailbox, f.id, [&](uint64_t id, std::string_view rec) {
+      auto info = InspectRecord(rec);
+      if (!info.ok()) {
+        return Status::Corruption("verify: target item " + std::to_string(id) + " is damaged: " +
+                                  info.status().message());
+      }
+      ++seen.items;
+      seen.hash_sum += MixItemHash(info->content_hash);
+      return Status::Ok();
+    }));
+    FolderExpect want;
+    if (auto it = expect.find(f.id); it != expect.end()) want = it->second;
+    if (seen.items != want.items || seen.hash_sum != want.hash_sum) {
+      return Status::Corruption("verify: folder '" + f.name + "' holds " + std::to_string(seen.items) +
+                                " items on the target, expected " + std::to_string(want.items) +
+                                (seen.items == want.items ? " (content differs)" : ""));
+    }
+  }
+  return Status::Ok();
+}
+
+MailboxReport MailboxMover::Move(const MoveTask& task) {
+  const auto start = Clock::now();
+  MailboxReport rep;
+  rep.mailbox = task.user.mailbox;
+  rep.user = task.user.name;
+  rep.display_name = task.user.display_name;
+  rep.source = task.source.name;
+  rep.target = task.target.name;
+  const Guid guid = task.user.mailbox;
+  Directory& dir = org_.directory();
+
+  auto fail = [&](const std::string& why) {
+    rep.outcome = Outcome::kFailed;
+    rep.reason = why;
+    rep.seconds = SecondsSince(start);
+    counters_->mailboxes_done.fetch_add(1);
+    return rep;
+  };
+  auto src_r = org_.GetStore(task.source.name);
+  if (!src_r.ok()) return fail(src_r.status().message());
+  auto dst_r = org_.GetStore(task.target.name);
+  if (!dst_r.ok()) return fail(dst_r.status().message());
+  Store* src = *src_r;
+  Store* dst = *dst_r;
+
+  MoveRecord rec;
+  rec.mailbox = guid;
+  rec.user = task.user.name;
+  rec.source = task.source.name;
+  rec.target = task.target.name;
+  rec.started = NowIso8601();
+  rec.extra = nlohmann::json{{"keep_source", options_.keep_source}}.dump();
+  auto record_step = [&](MoveStep step) {
+    rec.step = std::string(MoveStepName(step));
+    const auto t0 = Clock::now();
+    Status s = dir.PutMove(rec);
+    counters_->directory_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
+    return s;
+  };
+  // Undo everything and report the failure.
+  auto abandon = [&](const std::string& why) {
+    Status u = RollBackMove(org_, rec);
+    return fail(u.ok() ? why : why + "; rolling back also failed: " + u.message());
+  };
+
+  // 1. lock
+  auto t = Clock::now();
+  if (auto existing = dir.GetMove(guid); existing.ok()) {
+    return fail("an unfinished move of this mailbox is recorded (" + existing->source + " -> " +
+                existing->target + ", step " + existing->step + "); run 'mbxmove recover' first");
+  }
+  if (Status s = record_step(MoveStep::kLocked); !s.ok()) return fail(s.message());
+  if (Status s = src->TransitionMailbox(guid, {MailboxState::kActive}, MailboxState::kMovingOut); !s.ok()) {
+    (void)dir.DeleteMove(guid);
+    return fail("cannot lock the source mailbox: " + s.message());
+  }
+  rep.phase_seconds["lock"] = SecondsSince(t);
+  CrashPoint("move-locked");
+
+  // 2. hierarchy
+  t = Clock::now();
+  if (Status s = record_step(MoveStep::kHierarchy); !s.ok()) return abandon(s.message());
+  MailboxInfo info;
+  std::vector<FolderInfo> folders;
+  std::map<uint32_t, std::string> paths;
+  CopyResult copy;
+  {
+    auto reader = src->BeginRead();  // the snapshot the whole copy reads
+    if (!reader.ok()) return abandon(reader.status().message());
+    auto m = reader->GetMailbox(guid);
+    if (!m.ok()) return abandon(m.status().message());
+    info = *m;
+    if (Status s = reader->ListFolders(guid, &folders); !s.ok()) return abandon(s.message());
+    auto p = FolderPaths(folders);
+    if (!p.ok()) return abandon("source folder tree: " + p.status().message());
+    paths = *p;
+    {
+      // A soft-deleted copy left on the target by an earlier move is purged;
+      // anything else there is a conflict.
+      Result<MailboxInfo> there = Status::NotFound("not read");
+      {
+        auto tr = dst->BeginRead();
+        if (!tr.ok()) return abandon(tr.status().message());
+        there = tr->GetMailbox(guid);
+      }
+      if (there.ok()) {
+        if (there->state != MailboxState::kSoftDeleted) {
+          return abandon("the target store already holds this mailbox (" +
+                         std::string(MailboxStateName(there->state)) + ")");
+        }
+        WriteBatch purge;
+        purge.RequireMailboxState(guid, {MailboxState::kSoftDeleted});
+        purge.DeleteMailbox(guid);
+        if (Status s = dst->Write(std::move(purge)); !s.ok()) return abandon(s.message());
+      }
+    }
+    WriteBatch h;
+    MailboxInfo ti = info;
+    ti.state = MailboxState::kMovingIn;
+    ti.item_count = ti.stored_bytes = ti.logical_bytes = 0;
+    h.PutMailbox(ti);
+    for (const auto& f : folders) h.PutFolder(guid, f);
+    if (Status s = dst->Write(std::move(h)); !s.ok()) return abandon("creating the folder tree: " + s.message());
+    rep.folders = folders.size();
+    rep.phase_seconds["hierarchy"] = SecondsSince(t);
+    CrashPoint("move-hierarchy");
+
+    // 3. copy
+    t = Clock::now();
+    if (Status s = record_step(MoveStep::kCopying); !s.ok()) return abandon(s.message());
+    const int level = options_.recompress_level.value_or(dst->zstd_level());
+    const bool recode = level != src->zstd_level() || options_.recompress_level.has_value();
+    Status s = CopyItems(*reader, dst, task, paths, folders, level, recode, &copy);
+    rep.phase_seconds["copy"] = SecondsSince(t);
+    rep.retries = copy.retries;
+    rep.dropped = copy.dropped;
+    rep.source_bytes = copy.source_bytes;
+    if (!s.ok()) return abandon(s.message());
+    if (copy.over_limit) {
+      return abandon(std::to_string(copy.dropped.size()) + " item(s) could not be read, more than the bad-item limit of " +
+                     std::to_string(options_.retry.bad_item_limit));
+    }
+  }  // the source snapshot ends here
+
+  // 4. verify
+  t = Clock::now();
+  {
+    const auto t0 = Clock::now();
+    Status s = VerifyTarget(dst, guid, folders, copy.expect);
+    counters_->target_verify_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
+    if (!s.ok()) return abandon(s.message());
+  }
+  // The target header gets its final counts (still moving-in).
+  {
+    MailboxInfo ti = info;
+    ti.state = MailboxState::kMovingIn;
+    ti.item_count = copy.items;
+    ti.stored_bytes = copy.stored_out;
+    ti.logical_bytes = copy.logical;
+    WriteBatch b;
+    b.RequireMailboxState(guid, {MailboxState::kMovingIn});
+    b.PutMailbox(ti);
+    if (Status s = dst->Write(std::move(b)); !s.ok()) return abandon(s.message());
+  }
+  if (Status s = dst->Flush(); !s.ok()) return abandon(s.message());
+  if (Status s = record_step(MoveStep::kVerified); !s.ok()) return abandon(s.message());
+  rep.phase_seconds["verify"] = SecondsSince(t);
+  CrashPoint("move-verified");
+
+  // 5. switch: the commit point.
+  t = Clock::now();
+  rec.step = std::string(MoveStepName(MoveStep::kSwitched));
+  {
+    const auto t0 = Clock::now();
+    Status s = dir.SwitchHome(guid, task.target, rec);
+    counters_->directory_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
+    if (!s.ok()) {
+      // SwitchHome is one transaction: it did not happen.
+      return abandon("switching homeMDB: " + s.message());
+    }
+  }
+  rep.phase_seconds["switch"] = SecondsSince(t);
+  CrashPoint("move-switched");
+
+  // 6. clean up. Past the switch the move has happened; a failure here is
+  // finished by 'mbxmove recover'.
+  t = Clock::now();
+  rep.items_copied = copy.items;
+  rep.bytes_copied = copy.stored_out;
+  rep.logical_bytes = copy.logical;
+  rep.outcome = copy.dropped.empty() ? Outcome::kCompleted : Outcome::kCompletedWithDroppedItems;
+  if (Status s = FinishMove(org_, rec); !s.ok()) {
+    rep.reason = "moved; clean-up incomplete (run 'mbxmove recover'): " + s.message();
+  }
+  rep.phase_seconds["cleanup"] = SecondsSince(t);
+  rep.seconds = SecondsSince(start);
+  counters_->mailboxes_done.fetch_add(1);
+  return rep;
+}
+
+Status RollBackMove(Organization& org, const MoveRecord& record) {
+  auto dst = org.GetStore(record.target);
+  if (dst.ok()) {
+    WriteBatch del;
+    del.RequireMailboxState(record.mailbox, {MailboxState::kMovingIn});
+    del.DeleteMailbox(record.mailbox);
+    MBX_RETURN_IF_ERROR(IgnoreGone((*dst)->Write(std::move(del))).WithContext("removing the partial target"));
+  } else if (!dst.status().IsNotFound()) {
+    return dst.status();
+  }
+  MBX_ASSIGN_OR_RETURN(Store * src, org.GetStore(record.source));
+  MBX_RETURN_IF_ERROR(IgnoreGone(src->TransitionMailbox(record.mailbox, {MailboxState::kMovingOut},
+                                                        MailboxState::kActive))
+                          .WithContext("unlocking the source"));
+  CrashPoint("move-rolled-back");
+  return org.directory().DeleteMove(record.mailbox);
+}
+
+Status FinishMove(Organization& org, const MoveRecord& record) {
+  MBX_ASSIGN_OR_RETURN(Store * dst, org.GetStore(record.target));
+  MBX_RETURN_IF_ERROR(IgnoreGone(dst->TransitionMailbox(record.mailbox, {MailboxState::kMovingIn},
+                                                        MailboxState::kActive))
+                          .WithContext("activating the target"));
+  MBX_ASSIGN_OR_RETURN(Store * src, org.GetStore(record.source));
+  if (KeepSource(record)) {
+    MBX_RETURN_IF_ERROR(IgnoreGone(src->TransitionMailbox(record.mailbox, {MailboxState::kMovingOut},
+                                                          MailboxState::kSoftDeleted))
+                            .WithContext("soft-deleting the source"));
+  } else {
+    WriteBatch del;
+    del.RequireMailboxState(record.mailbox, {MailboxState::kMovingOut});
+    del.DeleteMailbox(record.mailbox);
+    MBX_RETURN_IF_ERROR(IgnoreGone(src->Write(std::move(del))).WithContext("deleting the source"));
+  }
+  CrashPoint("move-cleaned");
+  return org.directory().DeleteMove(record.mailbox);
+}
+
+}  // namespace mbx::engine

@@ -1,0 +1,92 @@
+// MailboxMover: moves one mailbox from its source store to a target store
+// through the state machine of move_state.h, with retry-then-drop on item
+// reads, and produces its MailboxReport.
+//
+// Inside one mailbox the copy is a oneTBB parallel_pipeline: a serial stage
+// walks the source snapshot (LMDB cursor) into chunks; a parallel stage
+// verifies (decodes and checks) every record, retries failed reads, drops
+// what stays unreadable and recompresses when the target asks for another
+// level; a serial stage hands each chunk as one WriteBatch to the target's
+// group-commit writer, keeping a few batches in flight so reading, verifying
+// and committing overlap.
+//
+// Thread safety: one MailboxMover may run Move() for several mailboxes at
+// once from different threads (it holds only immutable options and atomic
+// counters).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "engine/fault_injector.h"
+#include "engine/move_report.h"
+#include "engine/retry_policy.h"
+#include "store/organization.h"
+
+namespace mbx::engine {
+
+struct MoveOptions {
+  std::string target;            // target store name
+  int concurrency = 4;           // mailboxes in flight (Exchange 2003 SP1: 4)
+  RetryPolicy retry;             // R = 1, B = 0
+  enum class Order { kLargestFirst, kSmallestFirst, kAsGiven } order = Order::kLargestFirst;
+  bool keep_source = false;      // source mailbox -> soft-deleted instead of deleted
+  std::optional<int> recompress_level;  // recode items to this zstd level (default: target's level)
+  FaultOptions faults;
+  size_t batch_bytes = 1u << 20;        // bytes per WriteBatch to the target
+  size_t inflight_batches = 4;          // per mailbox, batches handed to the writer not yet committed
+};
+
+// Counters summed over every mailbox of a run, in nanoseconds / units.
+struct MoveCounters {
+  std::atomic<int64_t> read_ns{0}, verify_ns{0}, recompress_ns{0}, write_wait_ns{0};
+  std::atomic<int64_t> target_verify_ns{0}, directory_ns{0};
+  std::atomic<uint64_t> bytes_done{0};   // source stored bytes processed
+  std::atomic<uint64_t> items_done{0};
+  std::atomic<uint64_t> mailboxes_done{0};
+};
+
+struct MoveTask {
+  UserRecord user;
+  StoreRecord source;
+  StoreRecord target;
+  uint64_t stored_bytes = 0;  // size of the source mailbox, for ordering and ETA
+};
+
+
+class MailboxMover {
+ public:
+  MailboxMover(Organization& org, const MoveOptions& options, MoveCounters* counters);
+  // Moves one mailbox. Never throws; failures are in the report (outcome
+  // failed, reason), with the source left exactly as it was.
+  MailboxReport Move(const MoveTask& task);
+
+ private:
+  struct FolderExpect {
+    uint64_t items = 0;
+    uint64_t hash_sum = 0;
+  };
+  struct CopyResult;
+  Status CopyItems(const StoreReader& reader, Store* target, const MoveTask& task,
+                   const std::map<uint32_t, std::string>& paths, const std::vector<FolderInfo>& folders,
+                   int target_level, bool recode, CopyResult* out);
+  Status VerifyTarget(Store* target, const Guid& mailbox, const std::vector<FolderInfo>& folders,
+                      const std::map<uint32_t, FolderExpect>& expect);
+
+  Organization& org_;
+  MoveOptions options_;
+  FaultInjector faults_;
+  MoveCounters* counters_;
+};
+
+// Undoes a move that did not reach the switch: removes the partial target
+// (if it is still moving-in), puts the source back to active, deletes the
+// move record. Idempotent.
+Status RollBackMove(Organization& org, const MoveRecord& record);
+// Finishes a move past the switch: target active, source deleted (or
+// soft-deleted), move record deleted. Idempotent.
+Status FinishMove(Organization& org, const MoveRecord& record);
+
+}  // namespace mbx::engine

@@ -1,0 +1,165 @@
+#include "engine/move_engine.h"
+
+#include <tbb/global_control.h>
+#include <tbb/info.h>
+#include <tbb/parallel_pipeline.h>
+#include <tbb/task_arena.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <set>
+
+namespace mbx::engine {
+
+namespace {
+
+Result<UserRecord> ResolveUser(Directory& dir, const std::vector<UserRecord>& users, const std::string& id) {
+  auto u = dir.GetUser(id);
+  if (u.ok() || !u.status().IsNotFound()) return u;
+  if (auto g = Guid::Parse(id)) {
+    auto by = dir.GetUserByMailbox(*g);
+    if (by.ok() || !by.status().IsNotFound()) return by;
+  }
+  for (const auto& x : users) {
+    if (x.smtp == id) return x;
+  }
+  return Status::NotFound("no user or mailbox '" + id + "' in the directory");
+}
+
+}  // namespace
+
+Result<std::vector<PlannedMove>> PlanMoves(Organization& org, const MoveRequest& req) {
+  Directory& dir = org.directory();
+  auto target = dir.GetStore(req.options.target);
+  if (!target.ok()) {
+    if (target.status().IsNotFound()) {
+      return Status::NotFound("target store '" + req.options.target + "' is not registered in " + org.dir() +
+                              " (see 'mbxmove store list')");
+    }
+    return target.status();
+  }
+  if (req.options.concurrency < 1) return Status::InvalidArgument("--concurrency must be at least 1");
+  if (req.options.retry.retries < 0) return Status::InvalidArgument("--retries must be 0 or more");
+  if (req.options.retry.bad_item_limit < 0) return Status::InvalidArgument("--bad-item-limit must be 0 or more");
+  std::vector<StoreRecord> stores;
+  MBX_RETURN_IF_ERROR(dir.ListStores(&stores));
+  std::map<std::string, StoreRecord> by_dn;
+  for (const auto& s : stores) by_dn[s.dn] = s;
+  std::vector<UserRecord> users;
+  MBX_RETURN_IF_ERROR(dir.ListUsers(&users));
+
+  std::vector<std::string> ids = req.mailboxes;
+  if (!req.from_store.empty()) {
+    auto from = dir.GetStore(req.from_store);
+    if (!from.ok()) {
+      return Status::NotFound("source store '" + req.from_store + "' is not registered in " + org.dir());
+    }
+    for (const auto& u : users) {
+      if (u.home_mdb == from->dn) ids.push_back(u.name);
+    }
+  }
+  std::vector<PlannedMove> plan;
+  std::set<std::string> seen;
+  for (const std::string& id : ids) {
+    PlannedMove p;
+    p.task.target = *target;
+    auto u = ResolveUser(dir, users, id);
+    if (!u.ok()) {
+      p.task.user.name = id;
+      p.error = u.status().message();
+      plan.push_back(std::move(p));
+      continue;
+    }
+    if (!seen.insert(u->name).second) continue;  // named twice
+    p.task.user = *u;
+    auto home = by_dn.find(u->home_mdb);
+    if (home == by_dn.end()) {
+      p.error = "homeMDB of " + u->name + " names no registered store (" + u->home_mdb + ")";
+    } else if (home->second.name == target->name) {
+      p.task.source = home->second;
+      p.error = "mailbox of " + u->name + " is already in store " + target->name;
+    } else {
+      p.task.source = home->second;
+      auto src = org.GetStore(home->second.name);
+      if (!src.ok()) {
+        p.error = src.status().message();
+      } else {
+        auto r = (*src)->BeginRead();
+        if (!r.ok()) {
+          p.error = r.status().message();
+        } else {
+          auto m = r->GetMailbox(u->mailbox);
+          if (!m.ok()) {
+            p.error = "mailbox of " + u->name + " is not in its home store " + home->second.name;
+          } else {
+            p.task.stored_bytes = m->stored_bytes;
+          }
+        }
+      }
+    }
+    plan.push_back(std::move(p));
+  }
+  auto size_of = [](const PlannedMove& p) { return p.task.stored_bytes; };
+  if (req.options.order == MoveOptions::Order::kLargestFirst) {
+    std::stable_sort(plan.begin(), plan.end(), [&](const auto& a, const auto& b) { return size_of(a) > size_of(b); });
+  } else if (req.options.order == MoveOptions::Order::kSmallestFirst) {
+    std::stable_sort(plan.begin(), plan.end(), [&](const auto& a, const auto& b) { return size_of(a) < size_of(b); });
+  }
+  return plan;
+}
+
+MoveReport RunMoves(Organization& org, const std::vector<PlannedMove>& plan, const MoveOptions& options,
+                    MoveCounters* counters) {
+  const auto start = std::chrono::steady_clock::now();
+  MoveReport report;
+  report.concurrency = options.concurrency;
+  report.mailboxes.resize(plan.size());
+  MailboxMover mover(org, options, counters);
+
+  const int c = std::max(1, options.concurrency);
+  // Allow C threads even when C exceeds the cores (see the header).
+  tbb::global_control allow(tbb::global_control::max_allowed_parallelism,
+                            size_t(std::max(c, tbb::info::default_concurrency())));
+  tbb::task_arena arena(c);
+  size_t next = 0;
+  arena.execute([&] {
+    tbb::parallel_pipeline(
+        size_t(c),
+        tbb::make_filter<void, size_t>(tbb::filter_mode::serial_in_order,
+                                       [&](tbb::flow_control& fc) -> size_t {
+                                         if (next >= plan.size()) {
+                                           fc.stop();
+                                           return 0;
+                                         }
+                                         return next++;
+                                       }) &
+            tbb::make_filter<size_t, void>(tbb::filter_mode::parallel, [&](size_t i) {
+              const PlannedMove& p = plan[i];
+              if (!p.error.empty()) {
+                MailboxReport r;
+                r.mailbox = p.task.user.mailbox;
+                r.user = p.task.user.name;
+                r.display_name = p.task.user.display_name;
+                r.source = p.task.source.name;
+                r.target = p.task.target.name;
+                r.outcome = Outcome::kFailed;
+                r.reason = p.error;
+                report.mailboxes[i] = std::move(r);
+                counters->mailboxes_done.fetch_add(1);
+                return;
+              }
+              report.mailboxes[i] = mover.Move(p.task);
+            }));
+  });
+  report.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.time.read_s = double(counters->read_ns.load()) / 1e9;
+  report.time.verify_s = double(counters->verify_ns.load()) / 1e9;
+  report.time.recompress_s = double(counters->recompress_ns.load()) / 1e9;
+  report.time.write_wait_s = double(counters->write_wait_ns.load()) / 1e9;
+  report.time.target_verify_s = double(counters->target_verify_ns.load()) / 1e9;
+  report.time.directory_s = double(counters->directory_ns.load()) / 1e9;
+  return report;
+}
+
+}  // namespace mbx::engine

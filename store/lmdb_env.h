@@ -1,0 +1,110 @@
+// RAII wrappers for LMDB handles. A transaction that is neither committed nor
+// aborted aborts in its destructor; a cursor closes in its destructor.
+// Errors are turned into Status values with the LMDB message and a context.
+#pragma once
+
+#include <lmdb.h>
+
+#include <cerrno>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "store/status.h"
+
+namespace mbx {
+
+// Turns an LMDB return code into a Status ("<what>: <mdb_strerror>").
+// MDB_NOTFOUND becomes NotFound, MDB_CORRUPTED / MDB_PAGE_NOTFOUND /
+// MDB_INVALID / MDB_VERSION_MISMATCH become Corruption, the rest IOError.
+Status LmdbStatus(int rc, std::string_view what);
+
+inline MDB_val ToVal(std::string_view s) {
+  return MDB_val{s.size(), const_cast<char*>(s.data())};
+}
+inline std::string_view FromVal(const MDB_val& v) {
+  return {static_cast<const char*>(v.mv_data), v.mv_size};
+}
+
+// Owns an MDB_env.
+class LmdbEnv {
+ public:
+  LmdbEnv() = default;
+  ~LmdbEnv() { Close(); }
+  LmdbEnv(const LmdbEnv&) = delete;
+  LmdbEnv& operator=(const LmdbEnv&) = delete;
+
+  // Opens the environment in folder `dir` (which must exist) with `flags`
+  // (MDB_NOTLS is always added), `max_dbs` named databases and an initial
+  // map of `map_bytes`.
+  Status Open(const std::string& dir, unsigned flags, unsigned max_dbs, size_t map_bytes);
+  void Close();
+  MDB_env* get() const { return env_; }
+
+ private:
+  MDB_env* env_ = nullptr;
+};
+
+// Owns an MDB_txn; aborts on destruction unless committed.
+class LmdbTxn {
+ public:
+  LmdbTxn() = default;
+  ~LmdbTxn() { Abort(); }
+  LmdbTxn(LmdbTxn&& o) noexcept : txn_(std::exchange(o.txn_, nullptr)) {}
+  LmdbTxn& operator=(LmdbTxn&& o) noexcept {
+    if (this != &o) {
+      Abort();
+      txn_ = std::exchange(o.txn_, nullptr);
+    }
+    return *this;
+  }
+  LmdbTxn(const LmdbTxn&) = delete;
+  LmdbTxn& operator=(const LmdbTxn&) = delete;
+
+  Status Begin(MDB_env* env, unsigned flags);  // flags: 0 or MDB_RDONLY
+  Status Commit();
+  // Commits and returns LMDB's return code (the handle is released either way).
+  int CommitRc() {
+    int rc = txn_ ? mdb_txn_commit(txn_) : EINVAL;
+    txn_ = nullptr;
+    return rc;
+  }
+  void Abort() {
+    if (txn_) mdb_txn_abort(txn_);
+    txn_ = nullptr;
+  }
+  MDB_txn* get() const { return txn_; }
+  bool active() const { return txn_ != nullptr; }
+
+ private:
+  MDB_txn* txn_ = nullptr;
+};
+
+// Owns an MDB_cursor.
+class LmdbCursor {
+ public:
+  LmdbCursor() = default;
+  ~LmdbCursor() { Close(); }
+  LmdbCursor(LmdbCursor&& o) noexcept : cur_(std::exchange(o.cur_, nullptr)) {}
+  LmdbCursor& operator=(LmdbCursor&& o) noexcept {
+    if (this != &o) {
+      Close();
+      cur_ = std::exchange(o.cur_, nullptr);
+    }
+    return *this;
+  }
+  LmdbCursor(const LmdbCursor&) = delete;
+  LmdbCursor& operator=(const LmdbCursor&) = delete;
+
+  Status Open(MDB_txn* txn, MDB_dbi dbi);
+  void Close() {
+    if (cur_) mdb_cursor_close(cur_);
+    cur_ = nullptr;
+  }
+  MDB_cursor* get() const { return cur_; }
+
+ private:
+  MDB_cursor* cur_ = nullptr;
+};
+
+}  // namespace mbx

@@ -1,0 +1,125 @@
+#include "store/organization.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <ctime>
+
+#include "store/file_io.h"
+
+namespace mbx {
+
+std::string NowIso8601() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm {};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+namespace {
+bool IsDir(const std::string& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+bool Exists(const std::string& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0;
+}
+}  // namespace
+
+Result<std::unique_ptr<Organization>> Organization::Open(const std::string& dir,
+                                                         const OpenOptions& store_options) {
+  if (!IsDir(dir)) return Status::NotFound("no organisation at " + dir + " (no such folder)");
+  if (!Exists(dir + "/directory/data.mdb")) {
+    return Status::NotFound(dir + " is not an mbxmove organisation (no directory/ inside; create one with 'mbxmove gen' or 'mbxmove store create')");
+  }
+  std::unique_ptr<Organization> o(new Organization());
+  o->dir_ = dir;
+  o->store_options_ = store_options;
+  MBX_ASSIGN_OR_RETURN(o->directory_, Directory::Open(dir + "/directory", false));
+  return o;
+}
+
+Result<std::unique_ptr<Organization>> Organization::OpenOrCreate(const std::string& dir,
+                                                                 const OpenOptions& store_options) {
+  if (Exists(dir + "/directory/data.mdb")) return Open(dir, store_options);
+  if (Exists(dir)) {
+    if (!IsDir(dir)) return Status::InvalidArgument(dir + " exists and is not a folder");
+    std::vector<std::string> names;
+    MBX_RETURN_IF_ERROR(ListDir(dir, &names));
+    if (!names.empty()) {
+      return Status::InvalidArgument(dir + " is not empty and is not an mbxmove organisation; refusing to create one there");
+    }
+  } else if (::mkdir(dir.c_str(), 0755) != 0) {
+    return PosixError("creating organisation folder", dir, errno);
+  }
+  if (::mkdir((dir + "/stores").c_str(), 0755) != 0 && errno != EEXIST) {
+    return PosixError("creating", dir + "/stores", errno);
+  }
+  std::unique_ptr<Organization> o(new Organization());
+  o->dir_ = dir;
+  o->store_options_ = store_options;
+  MBX_ASSIGN_OR_RETURN(o->directory_, Directory::Open(dir + "/directory", true));
+  return o;
+}
+
+Status Organization::ValidateStoreName(const std::string& name) {
+  if (name.empty() || name.size() > 64 || name == "." || name == "..") {
+    return Status::InvalidArgument("store name '" + name + "' must be 1 to 64 characters");
+  }
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) {
+      return Status::InvalidArgument("store name '" + name +
+                                     "' may hold only letters, digits, '.', '_' and '-'");
+    }
+  }
+  return Status::Ok();
+}
+
+Status Organization::CreateStore(const std::string& name, const std::string& server,
+                                 const StoreOptions& options) {
+  MBX_RETURN_IF_ERROR(ValidateStoreName(name));
+  auto existing = directory_->GetStore(name);
+  if (existing.ok()) return Status::AlreadyExists("store '" + name + "' already exists");
+  if (!existing.status().IsNotFound()) return existing.status();
+  if (::mkdir((dir_ + "/stores").c_str(), 0755) != 0 && errno != EEXIST) {
+    return PosixError("creating", dir_ + "/stores", errno);
+  }
+  MBX_RETURN_IF_ERROR(Store::Create(StorePath(name), name, options));
+  StoreRecord r;
+  r.name = name;
+  r.server = server;
+  r.dn = StoreDistinguishedName(name, server);
+  r.created = NowIso8601();
+  return directory_->PutStore(r);
+}
+
+Result<Store*> Organization::GetStore(const std::string& name) {
+  MBX_RETURN_IF_ERROR(ValidateStoreName(name));
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = stores_.find(name);
+  if (it != stores_.end()) return it->second.get();
+  auto rec = directory_->GetStore(name);
+  if (!rec.ok()) {
+    if (rec.status().IsNotFound()) {
+      return Status::NotFound("store '" + name + "' is not registered in " + dir_ +
+                              " (see 'mbxmove store list')");
+    }
+    return rec.status();
+  }
+  MBX_ASSIGN_OR_RETURN(std::unique_ptr<Store> s, Store::Open(StorePath(name), store_options_));
+  Store* p = s.get();
+  stores_[name] = std::move(s);
+  return p;
+}
+
+void Organization::CloseStore(const std::string& name) {
+  std::lock_guard<std::mutex> l(mu_);
+  stores_.erase(name);
+}
+
+}  // namespace mbx

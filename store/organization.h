@@ -1,0 +1,59 @@
+// Organization: an organisation folder, the unit every command works on.
+//
+//   ORG/directory/      the directory (users, homeMDB, stores, move records)
+//   ORG/stores/NAME/    one folder per mailbox store
+//
+// Stores are opened on first use and kept open until the Organization is
+// destroyed. Thread safety: safe for concurrent use.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "store/directory.h"
+#include "store/status.h"
+#include "store/store.h"
+
+namespace mbx {
+
+class Organization {
+ public:
+  // Opens an existing organisation; NotFound with a clear message if `dir` is
+  // not one (nothing is created).
+  static Result<std::unique_ptr<Organization>> Open(const std::string& dir,
+                                                    const OpenOptions& store_options = {});
+  // Opens, or creates when `dir` is missing or an empty folder. A non-empty
+  // folder that is not an organisation is refused.
+  static Result<std::unique_ptr<Organization>> OpenOrCreate(const std::string& dir,
+                                                            const OpenOptions& store_options = {});
+
+  const std::string& dir() const { return dir_; }
+  Directory& directory() { return *directory_; }
+  std::string StorePath(const std::string& name) const { return dir_ + "/stores/" + name; }
+
+  // Creates and registers a new store. Names: 1-64 of [A-Za-z0-9._-].
+  Status CreateStore(const std::string& name, const std::string& server, const StoreOptions& options);
+  // The open store (opened now if needed). NotFound if it is not registered.
+  Result<Store*> GetStore(const std::string& name);
+  // Closes an open store (e.g. before a restore replaces its files).
+  void CloseStore(const std::string& name);
+  Status ListStores(std::vector<StoreRecord>* out) { return directory_->ListStores(out); }
+
+  static Status ValidateStoreName(const std::string& name);
+
+ private:
+  Organization() = default;
+  std::string dir_;
+  OpenOptions store_options_;
+  std::unique_ptr<Directory> directory_;
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<Store>> stores_;  // GUARDED_BY(mu_)
+};
+
+// "2026-11-24T15:42:29Z"
+std::string NowIso8601();
+
+}  // namespace mbx

@@ -1,0 +1,242 @@
+// Store: one mailbox store = one folder holding an LMDB environment (named
+// databases meta, mailboxes, folders, items) and its transaction log (logs/).
+//
+//   stores/NAME/data.mdb, lock.mdb   LMDB (readable by mdb_stat -a)
+//   stores/NAME/LOCK                 held (flock) by the process that has it open
+//   stores/NAME/logs/E00*.log        transaction log generations
+//   stores/NAME/logs/E00.chk         checkpoint
+//
+// Writes go through one group-commit writer (group_commit.h): the group's
+// redo record is appended to the log first, then one LMDB transaction applies
+// it and stores the log checkpoint (the LSN just past that record) in the
+// meta database. Opening a store replays the records after the checkpoint, so
+// a crash between the log append and the commit loses nothing.
+//
+// Reads use snapshots (StoreReader = one LMDB read transaction).
+//
+// Thread safety: a Store is safe for concurrent use from many threads.
+// A thread must not call Write() while it holds a StoreReader of the same
+// store: the writer may need every reader gone to grow the map.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/file_io.h"
+#include "store/item.h"
+#include "store/group_commit.h"
+#include "store/lmdb_env.h"
+#include "store/records.h"
+#include "store/status.h"
+#include "store/txlog_writer.h"
+#include "store/write_batch.h"
+
+namespace mbx {
+
+inline constexpr uint32_t kStoreFormatVersion = 1;
+
+// Chosen at creation and kept in the store's meta database.
+struct StoreOptions {
+  int zstd_level = 3;  // compression level of item bodies/attachments (0 = none)
+  LogOptions log;
+};
+
+// Chosen each time a store is opened.
+struct OpenOptions {
+  std::optional<SyncMode> sync_override;  // e.g. `move --sync none`
+  size_t initial_map_bytes = 16ull << 30;  // virtual; grows when full
+  GroupCommitOptions group_commit;
+  Env* env = nullptr;  // nullptr = Env::Default()
+};
+
+class Store;
+
+// A read snapshot of a store. Must not outlive its Store. Use from one thread
+// at a time (it may be handed between threads).
+class StoreReader {
+ public:
+  StoreReader(StoreReader&&) noexcept;
+  StoreReader& operator=(StoreReader&&) = delete;
+  ~StoreReader();
+
+  Result<MailboxInfo> GetMailbox(const Guid& guid) const;
+  Status ListMailboxes(std::vector<MailboxInfo>* out) const;
+  // Folders of a mailbox in id order.
+  Status ListFolders(const Guid& guid, std::vector<FolderInfo>* out) const;
+  // Visits the items of one folder in id order; the record view is valid
+  // only during the call. `fn` returns OK to go on, anything else stops and
+  // is returned (Status::Aborted("stop") is the conventional early stop).
+  Status ForEachItem(const Guid& guid, uint32_t folder_id,
+                     const std::function<Status(uint64_t item_id, std::string_view record)>& fn) const;
+  // Visits items with id > after_id, at most `limit` of them; returns the
+  // last id visited through *last_id (unchanged if none).
+  Status ScanItems(const Guid& guid, uint32_t folder_id, uint64_t after_id, size_t limit,
+                   const std::function<Status(uint64_t item_id, std::string_view record)>& fn,
+                   uint64_t* last_id) const;
+  // The record of one item; NotFound if absent. Valid while the reader lives.
+  Result<std::string_view> GetItem(const Guid& guid, uint32_t folder_id, uint64_t item_id) const;
+  Result<std::string> GetMeta(std::string_view key) const;
+
+ private:
+  friend class Store;
+  explicit StoreReader(Store* s) : store_(s) {}
+  Store* store_;
+  LmdbTxn txn_;
+};
+
+struct LogInfo {
+  LogMode mode = LogMode::kBackupFlush;
+  SyncMode sync = SyncMode::kBatch;
+  uint64_t file_bytes = 0;
+  uint64_t quota_bytes = 0;
+  uint64_t checkpoint_lsn = 0;  // end of the last record applied to the database
+  uint64_t end_lsn = 0;         // = bytes of log written since the store was created
+  uint64_t oldest_generation = 0;
+  uint64_t newest_generation = 0;
+  uint64_t file_count = 0;
+  uint64_t disk_bytes = 0;
+  uint64_t last_backup_lsn = 0;  // 0 = never backed up
+  uint64_t syncs = 0;
+  std::chrono::nanoseconds sync_time{0};
+};
+
+struct StoreStats {
+  GroupCommitStats writer;
+  uint64_t map_resizes = 0;
+  uint64_t replayed_records = 0;  // at open
+  std::chrono::nanoseconds log_append_time{0};
+  std::chrono::nanoseconds lmdb_commit_time{0};
+};
+
+class Store {
+ public:
+  // Creates an empty store in `dir` (which must not exist or be empty).
+  static Status Create(const std::string& dir, const std::string& name, const StoreOptions& options);
+  // Opens an existing store and replays its log after the checkpoint.
+  static Result<std::unique_ptr<Store>> Open(const std::string& dir, const OpenOptions& options = {});
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  const std::string& name() const { return name_; }
+  const std::string& dir() const { return dir_; }
+  int zstd_level() const { return zstd_level_; }
+
+  // Group commit: blocks until this batch is durable per the sync mode.
+  Status Write(WriteBatch batch);
+  std::future<Status> WriteAsync(WriteBatch batch);
+
+  Result<StoreReader> BeginRead();
+
+  // Changes a mailbox's state from one of `from` to `to`, keeping the rest
+  // of its header. NotFound if the mailbox is absent; Busy (with the state in
+  // the message) if it is in none of the `from` states. Serialised with
+  // deliveries to the same store.
+  Status TransitionMailbox(const Guid& mailbox, std::initializer_list<MailboxState> from,
+                           MailboxState to);
+
+  // A client logon: OK for an active mailbox; Busy ("move in progress") for
+  // one locked by a move; NotFound otherwise (absent, hidden or soft-deleted).
+  Status Logon(const Guid& mailbox);
+  // Delivers an item into a folder of an active mailbox and returns its id.
+  // Refused with Busy ("move in progress") while the mailbox is locked by a
+  // move; NotFound if the mailbox or folder does not exist.
+  Result<uint64_t> Deliver(const Guid& mailbox, uint32_t folder_id, const Item& item);
+
+  // Makes every acknowledged write durable now (log fsync and database
+  // sync), whatever the sync mode except `none`. A move calls this before its
+  // switch, so the commit point never runs ahead of the data.
+  Status Flush();
+
+  LogInfo GetLogInfo();
+  Status SetLogMode(LogMode mode);    // persistent
+  Status SetLogQuota(uint64_t bytes); // persistent; 0 = none
+  Status SetSyncMode(SyncMode mode);  // persistent
+  StoreStats stats() const;
+
+  // Full backup: a consistent copy of the database into `out_dir` (created;
+  // must be empty) plus a manifest with the log position it covers; then the
+  // logs before that position are deleted. Safe while writes go on.
+  struct BackupResult {
+    uint64_t lsn = 0;
+    uint64_t bytes = 0;
+    int log_files_truncated = 0;
+    int log_files_copied = 0;
+  };
+  Result<BackupResult> Backup(const std::string& out_dir, bool incremental);
+
+  // Used by backup.cc and tests.
+  MDB_env* env() const { return env_.get(); }
+
+ private:
+  friend class StoreReader;
+  Store() = default;
+  Status OpenImpl(const std::string& dir, const OpenOptions& options);
+  Status Replay();
+  Status CommitGroup(const std::vector<const WriteBatch*>& batches);
+  // Applies mutations to `txn`; MDB_MAP_FULL comes back as its rc in *rc.
+  Status ApplyPayload(MDB_txn* txn, std::string_view payload, int* rc);
+  Status GrowMap();
+  void AddReader();
+  void RemoveReader();
+  Status PutMetaDirect(std::string_view key, std::string_view value);
+  Status CheckPrecondition(const MailboxPrecondition& p);
+
+  std::string dir_;
+  std::string name_;
+  int zstd_level_ = 3;
+  Env* env_io_ = nullptr;
+  int lock_fd_ = -1;
+  LmdbEnv env_;
+  MDB_dbi dbi_[kNumDbs] = {};
+  uint64_t map_bytes_ = 0;  // writer thread (and open) only
+
+  // The resize gate: readers count themselves in; the writer waits for zero
+  // readers (and holds new ones off) while it grows the map.
+  std::mutex gate_mu_;
+  std::condition_variable gate_cv_;
+  int readers_ = 0;        // GUARDED_BY(gate_mu_)
+  bool resizing_ = false;  // GUARDED_BY(gate_mu_)
+
+  // The log writer: used by the writer thread in CommitGroup, and by
+  // Backup/GetLogInfo/Set* from other threads, always under log_mu_.
+  std::mutex log_mu_;
+  std::unique_ptr<TxLogWriter> log_;  // GUARDED_BY(log_mu_)
+  uint64_t checkpoint_lsn_ = 0;       // GUARDED_BY(log_mu_)
+  uint64_t prev_checkpoint_lsn_ = 0;  // GUARDED_BY(log_mu_)
+  uint64_t last_backup_lsn_ = 0;      // GUARDED_BY(log_mu_)
+  std::atomic<uint64_t> map_resizes_{0};
+  std::atomic<uint64_t> replayed_records_{0};
+  std::atomic<int64_t> log_append_ns_{0};
+  std::atomic<int64_t> lmdb_commit_ns_{0};
+
+  // Serialises read-modify-write of mailbox headers (deliveries, state
+  // transitions) against each other; the writer checks the state again.
+  std::mutex header_mu_;
+
+  std::unique_ptr<GroupCommitWriter> writer_;  // last: stopped first
+};
+
+// Meta keys.
+namespace meta {
+inline constexpr std::string_view kFormat = "format";
+inline constexpr std::string_view kName = "name";
+inline constexpr std::string_view kZstdLevel = "zstd_level";
+inline constexpr std::string_view kLogFileBytes = "log.file_bytes";
+inline constexpr std::string_view kLogMode = "log.mode";
+inline constexpr std::string_view kLogQuota = "log.quota_bytes";
+inline constexpr std::string_view kSyncMode = "log.sync";
+inline constexpr std::string_view kCheckpoint = "log.checkpoint";
+inline constexpr std::string_view kLastBackup = "backup.lsn";
+}  // namespace meta
+
+}  // namespace mbx

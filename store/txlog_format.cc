@@ -1,0 +1,71 @@
+#include "store/txlog_format.h"
+
+#include <xxhash.h>
+
+#include <cstdio>
+
+namespace mbx::txlog {
+
+std::string FileName(uint64_t generation) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "E00%08llX.log", static_cast<unsigned long long>(generation));
+  return buf;
+}
+
+uint64_t ParseFileName(std::string_view name) {
+  if (name.size() != 15 || name.substr(0, 3) != "E00" || name.substr(11) != ".log") return 0;
+  uint64_t g = 0;
+  for (char c : name.substr(3, 8)) {
+    int v;
+    if (c >= '0' && c <= '9') v = c - '0';
+    else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
+    else return 0;
+    g = g * 16 + uint64_t(v);
+  }
+  return g;
+}
+
+void EncodePayload(const std::vector<const WriteBatch*>& batches, std::string* out) {
+  uint64_t n = 0;
+  for (const WriteBatch* b : batches) n += b->size();
+  PutVarint64(out, n);
+  for (const WriteBatch* b : batches) {
+    for (const Mutation& m : b->mutations()) {
+      out->push_back(char(m.op));
+      out->push_back(char(m.db));
+      PutLengthPrefixed(out, m.key);
+      if (m.op == Mutation::Op::kPut) PutLengthPrefixed(out, m.value);
+    }
+  }
+}
+
+void FrameRecord(uint64_t lsn, std::string_view payload, std::string* out) {
+  size_t start = out->size();
+  PutFixed32(out, kLogRecordMagic);
+  PutFixed32(out, uint32_t(payload.size()));
+  PutFixed64(out, lsn);
+  out->append(payload.data(), payload.size());
+  uint64_t sum = XXH3_64bits(out->data() + start, out->size() - start);
+  PutFixed64(out, sum);
+}
+
+namespace {
+constexpr char kChkMagic[8] = {'M', 'B', 'X', 'C', 'H', 'K', '0', '1'};
+}
+
+std::string EncodeCheckpoint(uint64_t lsn) {
+  std::string s(kChkMagic, 8);
+  PutFixed64(&s, lsn);
+  PutFixed64(&s, XXH3_64bits(s.data(), s.size()));
+  return s;
+}
+
+Result<uint64_t> DecodeCheckpoint(std::string_view d) {
+  if (d.size() != 24 || d.substr(0, 8) != std::string_view(kChkMagic, 8) ||
+      GetFixed64(d.data() + 16) != XXH3_64bits(d.data(), 16)) {
+    return Status::Corruption("checkpoint file E00.chk is damaged");
+  }
+  return GetFixed64(d.data() + 8);
+}
+
+}  // namespace mbx::txlog

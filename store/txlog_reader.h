@@ -1,0 +1,55 @@
+// TxLogReader: reads a transaction log's records in LSN order, from a given
+// LSN, for replay after a crash and for roll-forward after a restore.
+//
+// Memory stays bounded by the largest record plus one log file, whatever the
+// length of the log. Not thread-safe; one user at a time.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "store/status.h"
+
+namespace mbx {
+
+struct LogRecord {
+  uint64_t start_lsn = 0;
+  uint64_t end_lsn = 0;
+  std::string payload;
+};
+
+class TxLogReader {
+ public:
+  // Reads the log in folder `dir` made of files of `file_bytes`, starting at
+  // `from_lsn` (which must be a record boundary, e.g. a checkpoint).
+  TxLogReader(std::string dir, uint64_t file_bytes, uint64_t from_lsn);
+
+  // Reads the next record into *rec. Returns true with a record, false at
+  // the end of the valid log, or Corruption when a record that is not at the
+  // end of the log is damaged, or when the file that should hold from_lsn is
+  // missing while later files exist (a gap).
+  Result<bool> Next(LogRecord* rec);
+
+  // After Next() returned false: the LSN just past the last valid record,
+  // and whether the log ended in a torn (partial or unverifiable) record.
+  uint64_t valid_end_lsn() const { return next_lsn_; }
+  bool torn_tail() const { return torn_; }
+
+ private:
+  // Makes at least n bytes available from pos_; false if the log ends first.
+  Result<bool> Ensure(size_t n);
+  Result<bool> LoadNextFile();
+
+  std::string dir_;
+  uint64_t file_bytes_;
+  uint64_t next_lsn_;      // LSN of the next record to read
+  std::string buf_;        // bytes of the log starting at buf_lsn_
+  uint64_t buf_lsn_;
+  size_t pos_ = 0;         // offset in buf_ of next_lsn_
+  uint64_t next_gen_;      // next generation file to load
+  uint64_t last_gen_ = 0;  // newest generation present in the folder
+  bool started_ = false;
+  bool torn_ = false;
+};
+
+}  // namespace mbx

@@ -1,0 +1,196 @@
+#include "store/txlog_writer.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+
+#include "store/txlog_format.h"
+
+namespace mbx {
+
+std::string_view SyncModeName(SyncMode m) {
+  switch (m) {
+    case SyncMode::kFull: return "full";
+    case SyncMode::kBatch: return "batch";
+    case SyncMode::kNone: return "none";
+  }
+  return "unknown";
+}
+
+Result<SyncMode> ParseSyncMode(std::string_view s) {
+  if (s == "full") return SyncMode::kFull;
+  if (s == "batch") return SyncMode::kBatch;
+  if (s == "none") return SyncMode::kNone;
+  return Status::InvalidArgument("unknown sync mode '" + std::string(s) +
+                                 "' (expected full, batch or none)");
+}
+
+std::string_view LogModeName(LogMode m) {
+  switch (m) {
+    case LogMode::kBackupFlush: return "backup-flush";
+    case LogMode::kCircular: return "circular";
+  }
+  return "unknown";
+}
+
+Result<LogMode> ParseLogMode(std::string_view s) {
+  if (s == "backup-flush") return LogMode::kBackupFlush;
+  if (s == "circular") return LogMode::kCircular;
+  return Status::InvalidArgument("unknown log mode '" + std::string(s) +
+                                 "' (expected backup-flush or circular)");
+}
+
+std::string TxLogWriter::PathOf(uint64_t generation) const {
+  return dir_ + "/" + txlog::FileName(generation);
+}
+
+TxLogWriter::~TxLogWriter() {
+  if (current_ && unsynced_ && options_.sync != SyncMode::kNone) (void)current_->Sync();
+}
+
+Result<std::unique_ptr<TxLogWriter>> TxLogWriter::Open(const std::string& dir,
+                                                       const LogOptions& options,
+                                                       uint64_t end_lsn, Env* env) {
+  if (options.file_bytes < txlog::kMinFileBytes) {
+    return Status::InvalidArgument("log file size must be at least " +
+                                   std::to_string(txlog::kMinFileBytes) + " bytes");
+  }
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return PosixError("creating log folder", dir, errno);
+  }
+  std::unique_ptr<TxLogWriter> w(new TxLogWriter(dir, options, env));
+  std::vector<std::string> names;
+  MBX_RETURN_IF_ERROR(ListDir(dir, &names));
+  const uint64_t end_gen = txlog::GenerationOf(end_lsn, options.file_bytes);
+  for (const std::string& n : names) {
+    uint64_t g = txlog::ParseFileName(n);
+    if (g == 0) continue;
+    if (g > end_gen) {
+      MBX_RETURN_IF_ERROR(env->RemoveFile(w->PathOf(g)));
+      continue;
+    }
+    struct stat st {};
+    if (::stat(w->PathOf(g).c_str(), &st) != 0) return PosixError("reading size of", w->PathOf(g), errno);
+    w->files_[g] = uint64_t(st.st_size);
+  }
+  w->end_lsn_ = end_lsn;
+  MBX_RETURN_IF_ERROR(w->OpenCurrent(end_gen));
+  const uint64_t off = end_lsn % options.file_bytes;
+  if (w->current_->Size() != off) MBX_RETURN_IF_ERROR(w->current_->Truncate(off));
+  w->files_[end_gen] = off;
+  w->last_sync_ = std::chrono::steady_clock::now();
+  return w;
+}
+
+Status TxLogWriter::OpenCurrent(uint64_t generation) {
+  if (current_ && unsynced_ && options_.sync != SyncMode::kNone) {
+    MBX_RETURN_IF_ERROR(current_->Sync());
+    unsynced_ = false;
+  }
+  current_.reset();
+  bool existed = files_.count(generation) > 0;
+  MBX_ASSIGN_OR_RETURN(current_, env_->OpenAppendable(PathOf(generation)));
+  current_gen_ = generation;
+  files_[generation] = current_->Size();
+  if (!existed && options_.sync == SyncMode::kFull) MBX_RETURN_IF_ERROR(env_->SyncDir(dir_));
+  return Status::Ok();
+}
+
+uint64_t TxLogWriter::disk_bytes() const {
+  uint64_t b = 0;
+  for (const auto& [g, n] : files_) b += n;
+  return b;
+}
+uint64_t TxLogWriter::oldest_generation() const { return files_.empty() ? 0 : files_.begin()->first; }
+uint64_t TxLogWriter::newest_generation() const { return files_.empty() ? 0 : files_.rbegin()->first; }
+
+Result<LogPosition> TxLogWriter::Append(std::string_view payload) {
+  if (payload.size() > txlog::kMaxPayloadBytes) {
+    return Status::InvalidArgument("log record too large: " + std::to_string(payload.size()) + " bytes");
+  }
+  const uint64_t record_bytes = payload.size() + txlog::kRecordOverheadBytes;
+  if (options_.quota_bytes != 0 && disk_bytes() + record_bytes > options_.quota_bytes) {
+    return Status::QuotaExceeded(
+        "log space exhausted: run a backup or switch to circular logging (log files hold " +
+        std::to_string(disk_bytes()) + " bytes, quota " + std::to_string(options_.quota_bytes) +
+        " bytes, this commit needs " + std::to_string(record_bytes) + " more)");
+  }
+  std::string rec;
+  rec.reserve(record_bytes);
+  txlog::FrameRecord(end_lsn_, payload, &rec);
+  LogPosition pos{end_lsn_, end_lsn_ + rec.size()};
+  std::string_view left = rec;
+  while (!left.empty()) {
+    uint64_t off = end_lsn_ % options_.file_bytes;
+    uint64_t gen = txlog::GenerationOf(end_lsn_, options_.file_bytes);
+    if (gen != current_gen_) MBX_RETURN_IF_ERROR(OpenCurrent(gen));
+    size_t n = size_t(std::min<uint64_t>(left.size(), options_.file_bytes - off));
+    Status s = current_->Append(left.substr(0, n));
+    if (!s.ok()) {
+      (void)Rewind(pos.start_lsn);
+      return s;
+    }
+    files_[gen] = current_->Size();
+    unsynced_ = true;
+    end_lsn_ += n;
+    left.remove_prefix(n);
+  }
+  bool sync_now = options_.sync == SyncMode::kFull ||
+                  (options_.sync == SyncMode::kBatch &&
+                   std::chrono::steady_clock::now() - last_sync_ >= options_.sync_interval);
+  if (sync_now) {
+    Status s = Sync();
+    if (!s.ok()) {
+      (void)Rewind(pos.start_lsn);
+      return s;
+    }
+  }
+  return pos;
+}
+
+Status TxLogWriter::Sync() {
+  if (!current_ || !unsynced_) return Status::Ok();
+  auto t0 = std::chrono::steady_clock::now();
+  MBX_RETURN_IF_ERROR(current_->Sync());
+  last_sync_ = std::chrono::steady_clock::now();
+  sync_time_ += last_sync_ - t0;
+  ++syncs_;
+  unsynced_ = false;
+  return Status::Ok();
+}
+
+Status TxLogWriter::Rewind(uint64_t lsn) {
+  if (lsn > end_lsn_) return Status::Internal("rewind past the end of the log");
+  const uint64_t gen = txlog::GenerationOf(lsn, options_.file_bytes);
+  for (auto it = files_.upper_bound(gen); it != files_.end();) {
+    if (it->first == current_gen_) current_.reset();
+    MBX_RETURN_IF_ERROR(env_->RemoveFile(PathOf(it->first)));
+    it = files_.erase(it);
+  }
+  if (gen != current_gen_ || !current_) {
+    current_.reset();
+    MBX_RETURN_IF_ERROR(OpenCurrent(gen));
+  }
+  MBX_RETURN_IF_ERROR(current_->Truncate(lsn % options_.file_bytes));
+  files_[gen] = lsn % options_.file_bytes;
+  end_lsn_ = lsn;
+  return Status::Ok();
+}
+
+Result<int> TxLogWriter::RemoveBefore(uint64_t lsn) {
+  int removed = 0;
+  for (auto it = files_.begin(); it != files_.end();) {
+    const uint64_t file_end = it->first * options_.file_bytes;  // LSN just past this file
+    if (it->first == current_gen_ || file_end > lsn) break;
+    MBX_RETURN_IF_ERROR(env_->RemoveFile(PathOf(it->first)));
+    it = files_.erase(it);
+    ++removed;
+  }
+  return removed;
+}
+
+Status TxLogWriter::WriteCheckpointFile(uint64_t lsn) {
+  return env_->WriteFileAtomic(dir_ + "/" + txlog::kCheckpointFile, txlog::EncodeCheckpoint(lsn));
+}
+
+}  // namespace mbx

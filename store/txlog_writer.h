@@ -1,0 +1,108 @@
+// TxLogWriter: appends redo records to a store's transaction log.
+//
+// Used only by the store's group-commit writer thread (and by store open and
+// restore before that thread starts): not thread-safe, one owner at a time.
+//
+// Contract with the store: Append() a group's record, then commit the LMDB
+// transaction that applies it (with the record's end LSN as the store's
+// checkpoint). If the commit fails, Rewind() to the record's start so that
+// replay can never apply a group that was reported as failed.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "store/file_io.h"
+#include "store/status.h"
+
+namespace mbx {
+
+enum class SyncMode : uint8_t {
+  kFull = 0,   // fdatasync the log before each group commit is acknowledged
+  kBatch = 1,  // fdatasync at most every sync_interval (a crash of the OS may
+               // lose the last interval's acknowledged commits; a crash of
+               // the process loses nothing)
+  kNone = 2,   // never fdatasync: benchmarks only
+};
+std::string_view SyncModeName(SyncMode m);
+Result<SyncMode> ParseSyncMode(std::string_view s);
+
+enum class LogMode : uint8_t {
+  kBackupFlush = 0,  // logs accumulate until a backup truncates them
+  kCircular = 1,     // logs behind the checkpoint are deleted
+};
+std::string_view LogModeName(LogMode m);
+Result<LogMode> ParseLogMode(std::string_view s);
+
+struct LogOptions {
+  uint64_t file_bytes = 1ull << 20;  // size of each log file (generation)
+  LogMode mode = LogMode::kBackupFlush;
+  uint64_t quota_bytes = 0;  // bytes of log files on disk allowed; 0 = no quota
+  SyncMode sync = SyncMode::kBatch;
+  std::chrono::milliseconds sync_interval{50};  // kBatch: max time between syncs
+};
+
+struct LogPosition {
+  uint64_t start_lsn = 0;
+  uint64_t end_lsn = 0;
+};
+
+class TxLogWriter {
+ public:
+  // Opens the log folder `dir` (created if missing) to append at `end_lsn`:
+  // files beyond end_lsn are removed and the file holding it is cut there.
+  static Result<std::unique_ptr<TxLogWriter>> Open(const std::string& dir,
+                                                   const LogOptions& options,
+                                                   uint64_t end_lsn, Env* env);
+  ~TxLogWriter();
+
+  // Appends one record holding `payload`. Fails with QuotaExceeded, before
+  // writing anything, if the log files would then pass the quota. Syncs
+  // according to the sync mode (kFull: before returning).
+  Result<LogPosition> Append(std::string_view payload);
+
+  // Syncs now whatever was appended and not yet synced.
+  Status Sync();
+  // Cuts the log back to `lsn` (>= the oldest file present, <= end_lsn()).
+  Status Rewind(uint64_t lsn);
+  // Deletes every log file that lies wholly before `lsn` (never the file
+  // being appended to). Returns the number of files deleted.
+  Result<int> RemoveBefore(uint64_t lsn);
+  // Writes E00.chk holding `lsn` (atomically).
+  Status WriteCheckpointFile(uint64_t lsn);
+
+  uint64_t end_lsn() const { return end_lsn_; }
+  uint64_t disk_bytes() const;           // bytes of the log files present
+  uint64_t oldest_generation() const;    // 0 if none
+  uint64_t newest_generation() const;    // 0 if none
+  size_t file_count() const { return files_.size(); }
+  const LogOptions& options() const { return options_; }
+  void set_mode(LogMode m) { options_.mode = m; }
+  void set_quota(uint64_t q) { options_.quota_bytes = q; }
+  void set_sync(SyncMode s) { options_.sync = s; }
+  const std::string& dir() const { return dir_; }
+  uint64_t syncs() const { return syncs_; }
+  std::chrono::nanoseconds sync_time() const { return sync_time_; }
+
+ private:
+  TxLogWriter(std::string dir, const LogOptions& o, Env* env) : dir_(std::move(dir)), options_(o), env_(env) {}
+  Status OpenCurrent(uint64_t generation);
+  std::string PathOf(uint64_t generation) const;
+
+  std::string dir_;
+  LogOptions options_;
+  Env* env_;
+  uint64_t end_lsn_ = 0;
+  std::map<uint64_t, uint64_t> files_;  // generation -> bytes in that file
+  uint64_t current_gen_ = 0;
+  std::unique_ptr<WritableFile> current_;
+  bool unsynced_ = false;
+  std::chrono::steady_clock::time_point last_sync_{};
+  uint64_t syncs_ = 0;
+  std::chrono::nanoseconds sync_time_{0};
+};
+
+}  // namespace mbx

@@ -1,0 +1,1121 @@
+// Tests of the item codec (store/item_codec.h) and Item::LogicalSize().
+//
+// Besides round trips, these check that damaged records are reported as
+// Status::Corruption: every single-byte change, every truncation, appended
+// bytes, and records whose structure is wrong but whose checksum was
+// recomputed (built by hand from the documented layout). A replacement
+// operator new records the largest single allocation so the tests can assert
+// that no damaged record makes a decoder allocate more than it should.
+
+#include "store/item_codec.h"
+
+#include <gtest/gtest.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+#include <zstd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <limits>
+#include <new>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/coding.h"
+#include "store/item.h"
+
+// ---------------------------------------------------------------------------
+// Allocation tracking.
+
+namespace {
+std::atomic<bool> g_track_allocations{false};
+std::atomic<size_t> g_largest_allocation{0};
+
+void NoteAllocation(size_t n) {
+  if (!g_track_allocations.load(std::memory_order_relaxed)) return;
+  size_t cur = g_largest_allocation.load(std::memory_order_relaxed);
+  while (n > cur && !g_largest_allocation.compare_exchange_weak(cur, n)) {
+  }
+}
+}  // namespace
+
+// The replacements are not inlined, so the compiler does not pair a visible
+// malloc()/free() with operator delete/new (-Wmismatched-new-delete).
+__attribute__((noinline)) void* operator new(std::size_t n) {
+  NoteAllocation(n);
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+__attribute__((noinline)) void operator delete(void* p) noexcept { std::free(p); }
+__attribute__((noinline)) void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+namespace mbx {
+namespace {
+
+using std::chrono::microseconds;
+
+// Records the largest single operator-new request while alive.
+class AllocationWatch {
+ public:
+  AllocationWatch() {
+    g_largest_allocation.store(0);
+    g_track_allocations.store(true);
+  }
+  ~AllocationWatch() { g_track_allocations.store(false); }
+  size_t largest() const { return g_largest_allocation.load(); }
+};
+
+constexpr size_t kMiB = size_t(1) << 20;
+
+// ---------------------------------------------------------------------------
+// Test data.
+
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : s_(seed) {}
+  uint64_t Next() {  // splitmix64
+    uint64_t z = (s_ += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+
+ private:
+  uint64_t s_;
+};
+
+std::string RandomBytes(size_t n, uint64_t seed) {
+  Rng rng(seed);
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t v = rng.Next();
+    for (size_t j = i; j < n && j < i + 8; ++j, v >>= 8) s[j] = char(v);
+  }
+  return s;
+}
+
+std::string TextLike(size_t n, uint64_t seed) {
+  static constexpr const char* kWords[] = {
+      "the",     "mailbox", "move",     "quarterly", "report", "meeting", "please",
+      "review",  "the",     "attached", "budget",    "and",    "project", "schedule",
+      "for",     "monday",  "thanks",   "regards",   "update", "status",  "team",
+      "invoice", "a",       "of",       "to",        "is",     "we",      "customer"};
+  constexpr size_t kCount = sizeof(kWords) / sizeof(kWords[0]);
+  Rng rng(seed);
+  std::string s;
+  s.reserve(n + 16);
+  while (s.size() < n) {
+    const uint64_t r = rng.Next();
+    s += kWords[r % kCount];
+    s.push_back((r >> 32) % 13 == 0 ? '\n' : ' ');
+  }
+  s.resize(n);
+  return s;
+}
+
+Timestamp At(int64_t us) { return Timestamp{microseconds{us}}; }
+
+const std::vector<std::string_view>& AllMessageClasses() {
+  static const std::vector<std::string_view> kClasses = {
+      message_class::kNote,       message_class::kAppointment, message_class::kContact,
+      message_class::kTask,       message_class::kStickyNote,  message_class::kJournal};
+  return kClasses;
+}
+
+// A plausible small item of the given class.
+Item SampleItem(std::string_view cls, uint64_t seed) {
+  Item it;
+  it.message_class = std::string(cls);
+  it.created = At(1'700'000'000'000'000 + int64_t(seed) * 1'000'003);
+  it.modified = it.created + std::chrono::hours(2);
+  it.received = cls == message_class::kNote ? it.created + std::chrono::seconds(5) : it.created;
+  it.flags = kFlagRead | (seed % 2 ? uint32_t{kFlagFlagged} : 0u);
+  it.subject = std::string(cls) + " subject #" + std::to_string(seed);
+  it.sender = "Alice Example <alice@example.com>";
+  it.recipients = {"bob@example.com", "Carol <carol@example.org>"};
+  it.body = TextLike(1500 + seed % 700, seed);
+  if (cls == message_class::kNote || cls == message_class::kAppointment) {
+    it.attachments.push_back({"notes.txt", "text/plain", TextLike(2000, seed + 1)});
+    it.attachments.push_back({"photo.jpg", "image/jpeg", RandomBytes(1200, seed + 2)});
+  } else if (cls == message_class::kContact) {
+    it.attachments.push_back({"card.vcf", "text/vcard", "BEGIN:VCARD\nFN:Bob\nEND:VCARD\n"});
+  }
+  return it;
+}
+
+// A small item whose record is a few hundred bytes, with a compressible body
+// (so that a zstd frame is part of the record at level >= 1).
+Item SmallItem() {
+  Item it;
+  it.message_class = std::string(message_class::kNote);
+  it.created = At(1'690'000'000'123'456);
+  it.modified = At(1'690'000'100'000'000);
+  it.received = At(1'690'000'000'200'000);
+  it.flags = kFlagRead | kFlagAnswered;
+  it.subject = "Re: budget";
+  it.sender = "Dan <dan@example.com>";
+  it.recipients = {"erin@example.com", "frank@example.com"};
+  it.body = "Hi all, the budget review is on Monday. The budget review is on Monday. "
+            "The budget review is on Monday; please bring the budget. Thanks, Dan\n";
+  it.attachments.push_back({"a.txt", "text/plain", "short attachment"});
+  return it;
+}
+
+// ---------------------------------------------------------------------------
+// Hand-built records, following the layout in item_codec.h.
+
+constexpr size_t kHeaderBytes = 18;
+constexpr size_t kLengthOffset = 6;
+constexpr size_t kContentOffset = 10;
+
+std::string HandBlob(uint64_t raw_size, uint8_t codec, std::string_view stored) {
+  std::string s;
+  PutVarint64(&s, raw_size);
+  s.push_back(char(codec));
+  PutLengthPrefixed(&s, stored);
+  return s;
+}
+std::string RawBlob(std::string_view data) { return HandBlob(data.size(), 0, data); }
+
+uint64_t ZigZag(int64_t v) { return (uint64_t(v) << 1) ^ uint64_t(v >> 63); }
+
+// The field section of `item` up to (not including) the recipients count.
+std::string FieldsBeforeRecipients(const Item& item) {
+  std::string f;
+  PutLengthPrefixed(&f, item.message_class);
+  for (Timestamp t : {item.created, item.modified, item.received}) {
+    PutVarint64(&f, ZigZag(t.time_since_epoch().count()));
+  }
+  PutVarint64(&f, item.flags);
+  PutLengthPrefixed(&f, item.subject);
+  PutLengthPrefixed(&f, item.sender);
+  return f;
+}
+
+using BlobFn = std::function<std::string(std::string_view)>;
+
+// The field section of `item`, each blob written by `blob`.
+std::string HandFields(const Item& item, const BlobFn& blob = RawBlob) {
+  std::string f;
+  PutLengthPrefixed(&f, item.message_class);
+  PutVarint64(&f, ZigZag(item.created.time_since_epoch().count()));
+  PutVarint64(&f, ZigZag(item.modified.time_since_epoch().count()));
+  PutVarint64(&f, ZigZag(item.received.time_since_epoch().count()));
+  PutVarint64(&f, item.flags);
+  PutLengthPrefixed(&f, item.subject);
+  PutLengthPrefixed(&f, item.sender);
+  PutVarint64(&f, item.recipients.size());
+  for (const auto& r : item.recipients) PutLengthPrefixed(&f, r);
+  f += blob(item.body);
+  PutVarint64(&f, item.attachments.size());
+  for (const auto& a : item.attachments) {
+    PutLengthPrefixed(&f, a.name);
+    PutLengthPrefixed(&f, a.content_type);
+    f += blob(a.data);
+  }
+  return f;
+}
+
+void Reseal(std::string* rec) {
+  const size_t n = rec->size() - 8;
+  const uint64_t sum = XXH3_64bits(rec->data(), n);
+  for (int i = 0; i < 8; ++i) (*rec)[n + i] = char(sum >> (8 * i));
+}
+
+void SetLengthField(std::string* rec, uint32_t len) {
+  for (int i = 0; i < 4; ++i) (*rec)[kLengthOffset + i] = char(len >> (8 * i));
+}
+
+// A complete record around `fields`, with a correct length and checksum.
+std::string Seal(std::string_view fields, uint64_t content_hash, uint8_t version = 1,
+                 uint8_t flags = 0, std::string_view magic = "MXI1") {
+  std::string r(magic);
+  r.push_back(char(version));
+  r.push_back(char(flags));
+  PutFixed32(&r, 0);
+  PutFixed64(&r, content_hash);
+  r.append(fields);
+  PutFixed64(&r, 0);
+  SetLengthField(&r, uint32_t(r.size()));
+  Reseal(&r);
+  return r;
+}
+
+std::string ZstdFrame(std::string_view data, int level = 3) {
+  std::string out(ZSTD_compressBound(data.size()), '\0');
+  const size_t n = ZSTD_compress(out.data(), out.size(), data.data(), data.size(), level);
+  EXPECT_FALSE(ZSTD_isError(n));
+  out.resize(n);
+  return out;
+}
+
+// A zstd frame made by hand: single segment, 8-byte content size, RLE blocks
+// of `byte`. A few KB however large `size` is.
+std::string RleFrame(uint64_t size, char byte) {
+  std::string f = "\x28\xb5\x2f\xfd";
+  f.push_back(char(0xE0));  // FCS field 8 bytes, single segment, no checksum
+  PutFixed64(&f, size);
+  constexpr uint64_t kBlockMax = 128 * 1024;
+  do {
+    const uint64_t n = size < kBlockMax ? size : kBlockMax;
+    size -= n;
+    const uint32_t header = uint32_t(size == 0) | (1u << 1) | uint32_t(n << 3);  // RLE
+    f.push_back(char(header));
+    f.push_back(char(header >> 8));
+    f.push_back(char(header >> 16));
+    f.push_back(byte);
+  } while (size > 0);
+  return f;
+}
+
+// Codec bytes of the body and every attachment of a record, in order.
+std::vector<uint8_t> BlobCodecs(std::string_view record) {
+  std::vector<uint8_t> codecs;
+  ByteReader r(record.substr(kHeaderBytes, record.size() - kHeaderBytes - 8));
+  std::string_view s;
+  uint64_t v = 0, n = 0;
+  uint8_t codec = 0;
+  auto blob = [&] {
+    r.GetVarint64(&v);
+    r.GetU8(&codec);
+    r.GetLengthPrefixed(&s);
+    codecs.push_back(codec);
+  };
+  r.GetLengthPrefixed(&s);
+  for (int i = 0; i < 4; ++i) r.GetVarint64(&v);
+  r.GetLengthPrefixed(&s);
+  r.GetLengthPrefixed(&s);
+  r.GetVarint64(&n);
+  for (uint64_t i = 0; i < n && r.ok(); ++i) r.GetLengthPrefixed(&s);
+  blob();
+  r.GetVarint64(&n);
+  for (uint64_t i = 0; i < n && r.ok(); ++i) {
+    r.GetLengthPrefixed(&s);
+    r.GetLengthPrefixed(&s);
+    blob();
+  }
+  EXPECT_TRUE(r.ok() && r.empty()) << "test parser disagrees with the record";
+  return codecs;
+}
+
+// ---------------------------------------------------------------------------
+// Checking helpers.
+
+std::string Describe(const Status& s) { return s.ok() ? "ok" : s.ToString(); }
+
+bool IsCorruptionWithMessage(const Status& s) {
+  return s.IsCorruption() && s.message().rfind("corrupt item record: ", 0) == 0;
+}
+
+// "" if DecodeItem, VerifyRecord (and InspectRecord, if `inspect`) all report
+// a well-formed Corruption for `rec`; otherwise what went wrong.
+std::string CorruptionProblems(std::string_view rec, bool inspect = true) {
+  std::string problems;
+  if (Status s = DecodeItem(rec).status(); !IsCorruptionWithMessage(s)) {
+    problems += " DecodeItem=" + Describe(s);
+  }
+  if (Status s = VerifyRecord(rec).status(); !IsCorruptionWithMessage(s)) {
+    problems += " VerifyRecord=" + Describe(s);
+  }
+  if (inspect) {
+    if (Status s = InspectRecord(rec).status(); !IsCorruptionWithMessage(s)) {
+      problems += " InspectRecord=" + Describe(s);
+    }
+  }
+  return problems;
+}
+
+// Encodes at `level`, checks that all decoders agree with `item`, returns the
+// record.
+std::string ExpectRoundTrip(const Item& item, int level) {
+  SCOPED_TRACE("zstd level " + std::to_string(level) + ", class " + item.message_class);
+  std::string rec;
+  Status s = EncodeItem(item, CodecOptions{level}, &rec);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  if (!s.ok()) return rec;
+
+  Result<Item> decoded = DecodeItem(rec);
+  EXPECT_TRUE(decoded.ok()) << decoded.status().ToString();
+  if (decoded.ok()) {
+    EXPECT_TRUE(*decoded == item) << "decoded item differs";
+  }
+
+  const uint64_t hash = ContentHash(item);
+  Result<uint64_t> verified = VerifyRecord(rec);
+  EXPECT_TRUE(verified.ok()) << verified.status().ToString();
+  if (verified.ok()) {
+    EXPECT_EQ(*verified, hash);
+  }
+
+  Result<RecordInfo> info = InspectRecord(rec);
+  EXPECT_TRUE(info.ok()) << info.status().ToString();
+  if (info.ok()) {
+    EXPECT_EQ(info->version, 1);
+    EXPECT_EQ(info->message_class, item.message_class);
+    EXPECT_EQ(info->subject, item.subject);
+    EXPECT_EQ(info->content_hash, hash);
+    EXPECT_EQ(info->logical_bytes, item.LogicalSize());
+  }
+  return rec;
+}
+
+// ---------------------------------------------------------------------------
+// Item::LogicalSize
+
+TEST(ItemTest, LogicalSizeCountsEveryFieldPlus8BytesPerTimestampAndFlags) {
+  Item it;
+  EXPECT_EQ(it.LogicalSize(), 32u);
+  it.message_class = "IPM.Note";                                // 8
+  it.subject = "hello";                                         // 5
+  it.sender = "a@b.c";                                          // 5
+  it.recipients = {"x@y.z", "", "longer@example.com"};          // 5 + 0 + 18
+  it.body = std::string(1000, 'b');                             // 1000
+  it.attachments.push_back({"f.pdf", "application/pdf", "xyz"});  // 5 + 15 + 3
+  it.attachments.push_back({"", "", std::string(77, '\0')});    // 77
+  EXPECT_EQ(it.LogicalSize(), 32u + 8 + 5 + 5 + 23 + 1000 + 23 + 77);
+}
+
+// ---------------------------------------------------------------------------
+// Round trips
+
+TEST(ItemCodecRoundTripTest, EveryMessageClassAtEveryLevel) {
+  uint64_t seed = 1;
+  for (std::string_view cls : AllMessageClasses()) {
+    const Item item = SampleItem(cls, seed++);
+    for (int level : {0, 1, 3, 19}) ExpectRoundTrip(item, level);
+  }
+}
+
+TEST(ItemCodecRoundTripTest, EmptyFields) {
+  Item empty;  // everything empty or zero, even the message class
+  Item empty_parts = SampleItem(message_class::kTask, 7);
+  empty_parts.subject.clear();
+  empty_parts.sender.clear();
+  empty_parts.body.clear();
+  empty_parts.recipients = {"", "", ""};
+  empty_parts.attachments = {{"", "", ""}, {"empty.txt", "text/plain", ""}, {"", "", "x"}};
+  Item extremes = SampleItem(message_class::kJournal, 8);
+  extremes.created = At(std::numeric_limits<int64_t>::min());
+  extremes.modified = At(std::numeric_limits<int64_t>::max());
+  extremes.received = At(-1);
+  extremes.flags = std::numeric_limits<uint32_t>::max();
+  for (int level : {0, 1, 3, 19}) {
+    ExpectRoundTrip(empty, level);
+    ExpectRoundTrip(empty_parts, level);
+    ExpectRoundTrip(extremes, level);
+  }
+}
+
+TEST(ItemCodecRoundTripTest, ManyRecipients) {
+  Item item = SampleItem(message_class::kNote, 11);
+  item.recipients.clear();
+  for (int i = 0; i < 20000; ++i) {
+    item.recipients.push_back("user" + std::to_string(i) + "@dept" + std::to_string(i % 97) +
+                              ".example.com");
+  }
+  for (int level : {0, 1, 3, 19}) ExpectRoundTrip(item, level);
+}
+
+TEST(ItemCodecRoundTripTest, HugeBody) {
+  Item item = SampleItem(message_class::kNote, 12);
+  item.body = TextLike(20 * kMiB, 12);
+  for (int level : {0, 1, 3}) {
+    const std::string rec = ExpectRoundTrip(item, level);
+    const std::vector<uint8_t> codecs = BlobCodecs(rec);
+    ASSERT_FALSE(codecs.empty());
+    if (level == 0) {
+      EXPECT_EQ(codecs[0], 0) << "level 0 stores raw";
+      EXPECT_GT(rec.size(), item.body.size());
+    } else {
+      EXPECT_EQ(codecs[0], 1) << "text body is compressed";
+      EXPECT_LT(rec.size(), item.body.size() / 2);
+    }
+  }
+}
+
+TEST(ItemCodecRoundTripTest, SeveralAttachmentsIncompressibleAndTextLike) {
+  Item item = SampleItem(message_class::kNote, 13);
+  item.attachments = {
+      {"random.bin", "application/octet-stream", RandomBytes(kMiB + 3, 131)},
+      {"minutes.txt", "text/plain", TextLike(512 * 1024, 132)},
+      {"empty.dat", "application/octet-stream", ""},
+      {"one.txt", "text/plain", "1"},
+      {"zeros.img", "application/octet-stream", std::string(300000, '\0')},
+      {"tiny-random.bin", "application/octet-stream", RandomBytes(40, 133)},
+  };
+  for (int level : {0, 1, 3}) {
+    const std::string rec = ExpectRoundTrip(item, level);
+    const std::vector<uint8_t> codecs = BlobCodecs(rec);
+    ASSERT_EQ(codecs.size(), 1 + item.attachments.size());
+    const std::vector<uint8_t> expected =
+        level == 0 ? std::vector<uint8_t>{0, 0, 0, 0, 0, 0, 0}
+                   : std::vector<uint8_t>{1, 0, 1, 0, 0, 1, 0};  // body, random, text, ...
+    EXPECT_EQ(codecs, expected) << "level " << level;
+  }
+  // Level 19 only on a small version of the same mix.
+  Item small = item;
+  small.attachments[0].data = RandomBytes(5000, 134);
+  small.attachments[1].data = TextLike(8000, 135);
+  small.attachments[4].data = std::string(3000, '\0');
+  const std::string rec = ExpectRoundTrip(small, 19);
+  EXPECT_EQ(BlobCodecs(rec), (std::vector<uint8_t>{1, 0, 1, 0, 0, 1, 0}));
+}
+
+TEST(ItemCodecRoundTripTest, EncodeReplacesOutputContents) {
+  const Item item = SmallItem();
+  std::string rec = "previous contents";
+  ASSERT_TRUE(EncodeItem(item, CodecOptions{3}, &rec).ok());
+  std::string fresh;
+  ASSERT_TRUE(EncodeItem(item, CodecOptions{3}, &fresh).ok());
+  EXPECT_EQ(rec, fresh);
+}
+
+TEST(ItemCodecRoundTripTest, ConcurrentUseFromSeveralThreads) {
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([t, &failures] {
+      std::string rec;
+      for (int i = 0; i < 60; ++i) {
+        const Item item =
+            SampleItem(AllMessageClasses()[size_t(i) % AllMessageClasses().size()], t * 1000 + i);
+        const int level = (i % 3) * 2;  // 0, 2, 4
+        if (!EncodeItem(item, CodecOptions{level}, &rec).ok()) ++failures;
+        Result<Item> d = DecodeItem(rec);
+        if (!d.ok() || !(*d == item)) ++failures;
+        Result<uint64_t> v = VerifyRecord(rec);
+        if (!v.ok() || *v != ContentHash(item)) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
+// ---------------------------------------------------------------------------
+// Layout conformance
+
+TEST(ItemCodecLayoutTest, EncodeWritesTheDocumentedLayout) {
+  for (std::string_view cls : AllMessageClasses()) {
+    const Item item = SampleItem(cls, 21);
+    std::string rec;
+    ASSERT_TRUE(EncodeItem(item, CodecOptions{0}, &rec).ok());
+    EXPECT_EQ(rec, Seal(HandFields(item), ContentHash(item))) << cls << " at level 0";
+
+    // At level 3, blobs are zstd frames as ZSTD_compress makes them, except
+    // where that is not smaller than the data.
+    const BlobFn zstd3 = [](std::string_view d) {
+      if (d.size() > 1) {
+        const std::string frame = ZstdFrame(d, 3);
+        if (frame.size() < d.size()) return HandBlob(d.size(), 1, frame);
+      }
+      return RawBlob(d);
+    };
+    ASSERT_TRUE(EncodeItem(item, CodecOptions{3}, &rec).ok());
+    EXPECT_EQ(rec, Seal(HandFields(item, zstd3), ContentHash(item))) << cls << " at level 3";
+  }
+}
+
+TEST(ItemCodecLayoutTest, HandBuiltRecordDecodes) {
+  const Item item = SampleItem(message_class::kAppointment, 22);
+  const std::string rec = Seal(HandFields(item), ContentHash(item));
+  Result<Item> d = DecodeItem(rec);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_TRUE(*d == item);
+}
+
+TEST(ItemCodecLayoutTest, RejectsBadLevelAndOversizedBlobs) {
+  const Item item = SmallItem();
+  std::string rec;
+  EXPECT_EQ(EncodeItem(item, CodecOptions{-1}, &rec).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(EncodeItem(item, CodecOptions{ZSTD_maxCLevel() + 1}, &rec).code(),
+            Status::Code::kInvalidArgument);
+
+  Item big = SmallItem();
+  big.body.assign(kMaxBlobBytes + 1, 'x');
+  EXPECT_EQ(EncodeItem(big, CodecOptions{3}, &rec).code(), Status::Code::kInvalidArgument);
+  big.attachments.push_back({"big.bin", "application/octet-stream", std::move(big.body)});
+  big.body = "small";
+  EXPECT_EQ(EncodeItem(big, CodecOptions{3}, &rec).code(), Status::Code::kInvalidArgument);
+}
+
+// ---------------------------------------------------------------------------
+// Content hash
+
+TEST(ContentHashTest, SameAcrossLevelsAndRecode) {
+  for (std::string_view cls : AllMessageClasses()) {
+    const Item item = SampleItem(cls, 31);
+    const uint64_t hash = ContentHash(item);
+    std::string rec;
+    for (int level : {0, 1, 3, 19}) {
+      ASSERT_TRUE(EncodeItem(item, CodecOptions{level}, &rec).ok());
+      Result<uint64_t> v = VerifyRecord(rec);
+      ASSERT_TRUE(v.ok()) << v.status().ToString();
+      EXPECT_EQ(*v, hash) << "level " << level;
+    }
+    // Recode through several levels, in place (the record views the output).
+    ASSERT_TRUE(EncodeItem(item, CodecOptions{3}, &rec).ok());
+    for (int level : {0, 19, 1, 3}) {
+      ASSERT_TRUE(RecodeItem(rec, CodecOptions{level}, &rec).ok()) << "level " << level;
+      Result<uint64_t> v = VerifyRecord(rec);
+      ASSERT_TRUE(v.ok()) << v.status().ToString();
+      EXPECT_EQ(*v, hash);
+      std::string direct;
+      ASSERT_TRUE(EncodeItem(item, CodecOptions{level}, &direct).ok());
+      EXPECT_EQ(rec, direct) << "recoded record differs from a direct encode";
+    }
+  }
+}
+
+TEST(ContentHashTest, RecodeRejectsCorruptInput) {
+  std::string rec;
+  ASSERT_TRUE(EncodeItem(SmallItem(), CodecOptions{3}, &rec).ok());
+  rec[rec.size() / 2] ^= 1;
+  std::string out = "untouched";
+  EXPECT_TRUE(RecodeItem(rec, CodecOptions{1}, &out).IsCorruption());
+}
+
+TEST(ContentHashTest, ChangesWhenAnySingleFieldChanges) {
+  const Item base = SampleItem(message_class::kNote, 41);
+  const uint64_t base_hash = ContentHash(base);
+  EXPECT_EQ(ContentHash(base), base_hash) << "deterministic";
+
+  const std::vector<std::pair<const char*, std::function<void(Item&)>>> mutations = {
+      {"message class", [](Item& i) { i.message_class = "IPM.Note.Signed"; }},
+      {"created", [](Item& i) { i.created += microseconds(1); }},
+      {"modified", [](Item& i) { i.modified -= microseconds(1); }},
+      {"received", [](Item& i) { i.received += microseconds(1); }},
+      {"created<->modified", [](Item& i) { std::swap(i.created, i.modified); }},
+      {"flags", [](Item& i) { i.flags ^= kFlagDraft; }},
+      {"subject", [](Item& i) { i.subject += "!"; }},
+      {"subject empty", [](Item& i) { i.subject.clear(); }},
+      {"sender", [](Item& i) { i.sender[0] = 'B'; }},
+      {"recipient changed", [](Item& i) { i.recipients[1].back() = 'X'; }},
+      {"recipient added", [](Item& i) { i.recipients.push_back("dave@example.com"); }},
+      {"empty recipient added", [](Item& i) { i.recipients.push_back(""); }},
+      {"recipient removed", [](Item& i) { i.recipients.pop_back(); }},
+      {"recipients reordered", [](Item& i) { std::swap(i.recipients[0], i.recipients[1]); }},
+      {"body one byte", [](Item& i) { i.body[i.body.size() / 2] ^= 0x20; }},
+      {"body longer", [](Item& i) { i.body.push_back(' '); }},
+      {"attachment name", [](Item& i) { i.attachments[0].name = "notes2.txt"; }},
+      {"attachment type", [](Item& i) { i.attachments[0].content_type = "text/html"; }},
+      {"attachment data", [](Item& i) { i.attachments[1].data[0] ^= 1; }},
+      {"attachment added", [](Item& i) { i.attachments.push_back({"", "", ""}); }},
+      {"attachment removed", [](Item& i) { i.attachments.pop_back(); }},
+      {"attachments reordered", [](Item& i) { std::swap(i.attachments[0], i.attachments[1]); }},
+  };
+  for (const auto& [name, mutate] : mutations) {
+    Item changed = base;
+    mutate(changed);
+    ASSERT_FALSE(changed == base) << name;
+    EXPECT_NE(ContentHash(changed), base_hash) << name;
+  }
+}
+
+TEST(ContentHashTest, LengthPrefixesKeepFieldBoundaries) {
+  Item a;
+  a.subject = "ab";
+  a.sender = "c";
+  Item b = a;
+  b.subject = "a";
+  b.sender = "bc";
+  EXPECT_NE(ContentHash(a), ContentHash(b)) << "subject/sender boundary";
+
+  a = Item{};
+  b = Item{};
+  a.recipients = {"ab", "c"};
+  b.recipients = {"a", "bc"};
+  EXPECT_NE(ContentHash(a), ContentHash(b)) << "recipient boundary";
+
+  a = Item{};
+  b = Item{};
+  a.recipients = {"x"};
+  a.body = "";
+  b.recipients = {};
+  b.body = "x";
+  EXPECT_NE(ContentHash(a), ContentHash(b)) << "recipient vs body";
+
+  a = Item{};
+  b = Item{};
+  a.attachments = {{"n", "t", "d"}};
+  b.attachments = {{"nt", "", "d"}};
+  EXPECT_NE(ContentHash(a), ContentHash(b)) << "attachment name/type boundary";
+  b.attachments = {{"n", "", "td"}};
+  EXPECT_NE(ContentHash(a), ContentHash(b)) << "attachment type/data boundary";
+}
+
+// ---------------------------------------------------------------------------
+// InspectRecord
+
+TEST(InspectRecordTest, ReportsClassSubjectHashAndLogicalSize) {
+  uint64_t seed = 51;
+  for (std::string_view cls : AllMessageClasses()) {
+    const Item item = SampleItem(cls, seed++);
+    for (int level : {0, 3}) {
+      std::string rec;
+      ASSERT_TRUE(EncodeItem(item, CodecOptions{level}, &rec).ok());
+      Result<RecordInfo> info = InspectRecord(rec);
+      ASSERT_TRUE(info.ok()) << info.status().ToString();
+      EXPECT_EQ(info->version, 1);
+      EXPECT_EQ(info->message_class, cls);
+      EXPECT_EQ(info->subject, item.subject);
+      EXPECT_EQ(info->content_hash, ContentHash(item));
+      EXPECT_EQ(info->logical_bytes, item.LogicalSize());
+    }
+  }
+}
+
+TEST(InspectRecordTest, DoesNotDecompress) {
+  // A record whose compressed body decodes to other bytes, checksum fixed
+  // up: Inspect (which does not decompress) accepts it, Decode and Verify
+  // do not.
+  const Item item = SmallItem();
+  Item other = item;
+  other.body[10] ^= 1;
+  const std::string body_frame = ZstdFrame(other.body);
+  ASSERT_LT(body_frame.size(), other.body.size());
+  const BlobFn blob = [&](std::string_view d) {
+    return d == item.body ? HandBlob(d.size(), 1, body_frame) : RawBlob(d);
+  };
+  const std::string rec = Seal(HandFields(item, blob), ContentHash(item));
+  EXPECT_TRUE(InspectRecord(rec).ok());
+  EXPECT_EQ(CorruptionProblems(rec, /*inspect=*/false), "");
+  EXPECT_NE(DecodeItem(rec).status().message().find("content hash mismatch"), std::string::npos);
+}
+
+// ---------------------------------------------------------------------------
+// Corruption: damage the checksum catches
+
+class CorruptionTest : public ::testing::TestWithParam<int> {
+ protected:
+  std::string SmallRecord() {
+    std::string rec;
+    EXPECT_TRUE(EncodeItem(SmallItem(), CodecOptions{GetParam()}, &rec).ok());
+    EXPECT_GT(rec.size(), 150u);
+    EXPECT_LT(rec.size(), 600u);
+    return rec;
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Levels, CorruptionTest, ::testing::Values(0, 3),
+                         [](const ::testing::TestParamInfo<int>& p) { return "Level" + std::to_string(p.param); });
+
+TEST_P(CorruptionTest, SmallRecordIsValid) {
+  const std::string rec = SmallRecord();
+  EXPECT_TRUE(DecodeItem(rec).ok());
+  EXPECT_TRUE(VerifyRecord(rec).ok());
+  EXPECT_TRUE(InspectRecord(rec).ok());
+  if (GetParam() > 0) {
+    EXPECT_EQ(BlobCodecs(rec)[0], 1) << "body must be compressed";
+  }
+}
+
+TEST_P(CorruptionTest, EverySingleByteFlipIsDetected) {
+  const std::string rec = SmallRecord();
+  AllocationWatch watch;
+  for (size_t pos = 0; pos < rec.size(); ++pos) {
+    for (uint8_t mask : {0x01, 0xFF}) {
+      std::string bad = rec;
+      bad[pos] = char(uint8_t(bad[pos]) ^ mask);
+      const std::string problems = CorruptionProblems(bad);
+      EXPECT_EQ(problems, "") << "byte " << pos << " ^ " << int(mask);
+    }
+  }
+  EXPECT_LT(watch.largest(), kMiB);
+}
+
+TEST_P(CorruptionTest, EveryTruncationIsDetected) {
+  const std::string rec = SmallRecord();
+  AllocationWatch watch;
+  for (size_t len = 0; len < rec.size(); ++len) {
+    EXPECT_EQ(CorruptionProblems(std::string_view(rec).substr(0, len)), "") << "length " << len;
+  }
+  EXPECT_LT(watch.largest(), kMiB);
+}
+
+TEST_P(CorruptionTest, AppendedBytesAreDetected) {
+  const std::string rec = SmallRecord();
+  for (std::string_view extra : {std::string_view("\0", 1), std::string_view("x"),
+                                 std::string_view("12345678"), std::string_view(rec)}) {
+    EXPECT_EQ(CorruptionProblems(rec + std::string(extra)), "") << extra.size() << " bytes";
+  }
+}
+
+// Damage behind a recomputed checksum: every byte of a record (but the
+// checksum) flipped and the checksum fixed up. DecodeItem and VerifyRecord
+// must report Corruption (the content hash covers what the structure checks
+// do not) -- with one exception: a zstd frame can hold bits its decoder
+// ignores, and flipping one of those leaves the content intact. Such a record
+// must then decode to exactly the original item, and that may happen only
+// inside the zstd frame. InspectRecord must not crash, and must reject any
+// damage to the header before the content hash.
+TEST_P(CorruptionTest, EveryByteFlipBehindAValidChecksumIsDetectedOrHarmless) {
+  const std::string rec = SmallRecord();
+  const Item original = SmallItem();
+  // Where the body's zstd frame lies (none at level 0).
+  size_t frame_begin = rec.find("\x28\xb5\x2f\xfd");
+  size_t frame_end = frame_begin;
+  if (frame_begin != std::string::npos) {
+    const size_t n = ZSTD_findFrameCompressedSize(rec.data() + frame_begin, rec.size() - frame_begin);
+    ASSERT_FALSE(ZSTD_isError(n));
+    frame_end = frame_begin + n;
+  }
+  ASSERT_EQ(frame_begin == std::string::npos, GetParam() == 0);
+
+  AllocationWatch watch;
+  int harmless = 0;
+  for (size_t pos = 0; pos + 8 < rec.size(); ++pos) {
+    for (uint8_t mask : {0x01, 0xFF}) {
+      std::string bad = rec;
+      bad[pos] = char(uint8_t(bad[pos]) ^ mask);
+      Reseal(&bad);
+      const Result<Item> decoded = DecodeItem(bad);
+      const Result<uint64_t> verified = VerifyRecord(bad);
+      if (decoded.ok() || verified.ok()) {
+        ++harmless;
+        EXPECT_TRUE(pos >= frame_begin && pos < frame_end)
+            << "byte " << pos << " ^ " << int(mask) << " accepted outside the zstd frame";
+        EXPECT_TRUE(decoded.ok() && *decoded == original)
+            << "byte " << pos << " ^ " << int(mask) << ": " << Describe(decoded.status());
+        EXPECT_TRUE(verified.ok() && *verified == ContentHash(original))
+            << "byte " << pos << " ^ " << int(mask) << ": " << Describe(verified.status());
+      } else {
+        EXPECT_EQ(CorruptionProblems(bad, /*inspect=*/pos < kContentOffset), "")
+            << "byte " << pos << " ^ " << int(mask);
+      }
+      const Status s = InspectRecord(bad).status();
+      EXPECT_TRUE(s.ok() || IsCorruptionWithMessage(s)) << s.ToString();
+    }
+  }
+  EXPECT_LT(watch.largest(), kMiB);
+  if (GetParam() == 0) {
+    EXPECT_EQ(harmless, 0);
+  }
+  EXPECT_LT(harmless, 10) << "the zstd frame should have few ignored bits";
+}
+
+// ---------------------------------------------------------------------------
+// Corruption: wrong structure behind a valid checksum, built by hand
+
+struct Tampered {
+  std::string name;
+  std::string record;
+  // False when the structure is valid and only the content is wrong: then
+  // InspectRecord (which does not check content) may accept it.
+  bool structural = true;
+};
+
+// Checks that every record is a well-formed Corruption for all three
+// decoders, with no allocation of a megabyte or more.
+void ExpectAllCorrupt(const std::vector<Tampered>& cases) {
+  for (const Tampered& t : cases) {
+    AllocationWatch watch;
+    EXPECT_EQ(CorruptionProblems(t.record, /*inspect=*/t.structural), "") << t.name;
+    EXPECT_LT(watch.largest(), kMiB) << t.name;
+  }
+}
+
+TEST(StructureCorruptionTest, HeaderFieldsWithValidChecksum) {
+  const Item item = SmallItem();
+  const std::string fields = HandFields(item);
+  const uint64_t hash = ContentHash(item);
+  ASSERT_TRUE(DecodeItem(Seal(fields, hash)).ok());
+
+  std::vector<Tampered> cases = {
+      {"version 0", Seal(fields, hash, 0)},
+      {"version 2", Seal(fields, hash, 2)},
+      {"reserved flags", Seal(fields, hash, 1, 0x80)},
+      {"magic", Seal(fields, hash, 1, 0, "MXI2")},
+  };
+  for (int64_t delta : {-1, 1, 1000, -100000}) {
+    std::string r = Seal(fields, hash);
+    SetLengthField(&r, uint32_t(int64_t(r.size()) + delta));
+    Reseal(&r);
+    cases.push_back({"length field " + std::to_string(delta), r});
+  }
+  {
+    std::string r = Seal(fields, hash);
+    SetLengthField(&r, 0xFFFFFFFFu);
+    Reseal(&r);
+    cases.push_back({"length field max", r});
+  }
+  ExpectAllCorrupt(cases);
+
+  // A wrong content hash is found by the decoders that check content.
+  const std::string wrong_hash = Seal(fields, hash ^ 1);
+  EXPECT_EQ(CorruptionProblems(wrong_hash, /*inspect=*/false), "");
+  EXPECT_NE(VerifyRecord(wrong_hash).status().message().find("content hash"), std::string::npos);
+}
+
+TEST(StructureCorruptionTest, FieldLengthsAndCountsWithValidChecksum) {
+  const Item item = SmallItem();
+  const uint64_t hash = ContentHash(item);
+  const std::string good = HandFields(item);
+
+  const std::string prefix = FieldsBeforeRecipients(item);
+  ASSERT_EQ(good.compare(0, prefix.size(), prefix), 0);
+  const std::string after_prefix = good.substr(prefix.size());
+
+  std::vector<Tampered> cases;
+  auto add = [&](std::string name, const std::string& fields, bool structural = true) {
+    cases.push_back({std::move(name), Seal(fields, hash), structural});
+  };
+
+  // Message class length prefix too large, huge, and an overlong varint.
+  for (uint64_t len : {uint64_t(good.size()), uint64_t(1) << 40,
+                       std::numeric_limits<uint64_t>::max()}) {
+    std::string f;
+    PutVarint64(&f, len);
+    f += good.substr(1);
+    add("message class length " + std::to_string(len), f);
+  }
+  // One byte longer: the class swallows the first byte of the created time
+  // and the rest still parses, so only the content is wrong.
+  add("message class one byte longer", char(item.message_class.size() + 1) + good.substr(1),
+      /*structural=*/false);
+  add("overlong varint", std::string(11, '\xFF') + good);
+  add("unterminated varint", std::string(good.size(), '\x80'));
+
+  // Flags beyond 32 bits.
+  {
+    std::string f;
+    PutLengthPrefixed(&f, item.message_class);
+    for (int i = 0; i < 3; ++i) PutVarint64(&f, 0);
+    PutVarint64(&f, uint64_t(1) << 32);
+    PutLengthPrefixed(&f, item.subject);
+    PutLengthPrefixed(&f, item.sender);
+    add("flags > 32 bits", f + after_prefix);
+  }
+
+  // Recipient counts the record cannot hold.
+  for (uint64_t n : {uint64_t(item.recipients.size() + 1), uint64_t(after_prefix.size()),
+                     uint64_t(1) << 62, std::numeric_limits<uint64_t>::max()}) {
+    std::string f = prefix;
+    PutVarint64(&f, n);
+    f += after_prefix.substr(1);
+    add("recipient count " + std::to_string(n), f);
+  }
+
+  // Attachment counts the record cannot hold: rebuild the tail.
+  {
+    std::string head = prefix;
+    PutVarint64(&head, item.recipients.size());
+    for (const auto& r : item.recipients) PutLengthPrefixed(&head, r);
+    head += RawBlob(item.body);
+    std::string tail;
+    for (const auto& a : item.attachments) {
+      PutLengthPrefixed(&tail, a.name);
+      PutLengthPrefixed(&tail, a.content_type);
+      tail += RawBlob(a.data);
+    }
+    ASSERT_EQ(good, head + "\x01" + tail);
+    for (uint64_t n : {uint64_t(2), uint64_t(tail.size()), uint64_t(1) << 61,
+                       std::numeric_limits<uint64_t>::max()}) {
+      std::string f = head;
+      PutVarint64(&f, n);
+      add("attachment count " + std::to_string(n), f + tail);
+    }
+    add("no attachments but trailing bytes", head + std::string(1, '\0') + tail);
+    add("trailing byte after the last field", good + std::string(1, '\0'));
+    add("trailing bytes after the last field", good + "junk");
+    add("fields cut short", head);
+    add("fields cut in the attachment", head + "\x01" + tail.substr(0, tail.size() - 3));
+  }
+  add("empty field section", "");
+  // The smallest valid field section (an empty item) under another item's
+  // content hash.
+  add("field section of zeros", std::string(12, '\0'), /*structural=*/false);
+
+  ExpectAllCorrupt(cases);
+}
+
+TEST(StructureCorruptionTest, BlobSizesAndCodecsWithValidChecksum) {
+  const Item item = SmallItem();
+  const uint64_t hash = ContentHash(item);
+  const std::string frame = ZstdFrame(item.body);
+  const uint64_t raw = item.body.size();
+  ASSERT_LT(frame.size(), raw);
+  // Sanity: the hand-built compressed record is valid.
+  {
+    const BlobFn ok_blob = [&](std::string_view d) {
+      return d == item.body ? HandBlob(raw, 1, frame) : RawBlob(d);
+    };
+    const std::string rec = Seal(HandFields(item, ok_blob), hash);
+    ASSERT_TRUE(DecodeItem(rec).ok()) << DecodeItem(rec).status().ToString();
+    ASSERT_TRUE(VerifyRecord(rec).ok());
+  }
+
+  std::vector<Tampered> cases;
+  // Builds a record whose body blob is `body_blob` (attachments stay valid).
+  auto add = [&](std::string name, std::string body_blob) {
+    const BlobFn blob = [&](std::string_view d) {
+      return d == item.body ? body_blob : RawBlob(d);
+    };
+    cases.push_back({std::move(name), Seal(HandFields(item, blob), hash)});
+  };
+
+  // Raw blobs whose declared size disagrees with the stored bytes.
+  for (uint64_t declared : {raw - 1, raw + 1, uint64_t(0), kMaxBlobBytes, kMaxBlobBytes + 1,
+                            uint64_t(1) << 40, std::numeric_limits<uint64_t>::max()}) {
+    add("raw body declared " + std::to_string(declared), HandBlob(declared, 0, item.body));
+  }
+  // zstd blobs whose declared raw size disagrees with the frame.
+  for (uint64_t declared : {raw - 1, raw + 1, raw * 2, uint64_t(frame.size()), kMaxBlobBytes,
+                            kMaxBlobBytes + 1, uint64_t(1) << 40,
+                            std::numeric_limits<uint64_t>::max()}) {
+    add("zstd body declared " + std::to_string(declared), HandBlob(declared, 1, frame));
+  }
+  // Unknown codecs.
+  for (uint8_t codec : {2, 3, 0x80, 0xFF}) {
+    add("codec " + std::to_string(codec), HandBlob(raw, codec, frame));
+    add("codec " + std::to_string(codec) + " raw", HandBlob(raw, codec, item.body));
+  }
+  // zstd blob that is not smaller than its raw size, or not zstd at all.
+  add("zstd not smaller", HandBlob(frame.size(), 1, frame));
+  {
+    // A valid frame of the right size that is not smaller than the data:
+    // the encoder stores such blobs raw, so the decoder refuses it.
+    const std::string incompressible = ZstdFrame(item.body.substr(0, 8));
+    ASSERT_GE(incompressible.size(), 8u);
+    const std::string body8 = item.body.substr(0, 8);
+    Item short_body = item;
+    short_body.body = body8;
+    const BlobFn blob = [&](std::string_view d) {
+      return d == body8 ? HandBlob(8, 1, incompressible) : RawBlob(d);
+    };
+    cases.push_back({"valid zstd frame not smaller than its data",
+                     Seal(HandFields(short_body, blob), ContentHash(short_body))});
+  }
+  add("zstd codec on raw text", HandBlob(raw + 1, 1, item.body));
+  add("zstd codec, empty", HandBlob(0, 1, ""));
+  add("zstd codec, garbage", HandBlob(raw, 1, std::string(20, 'g')));
+  // Frame truncated, frame followed by junk, two frames.
+  add("zstd frame truncated", HandBlob(raw, 1, frame.substr(0, frame.size() - 1)));
+  add("zstd frame header only", HandBlob(raw, 1, frame.substr(0, 6)));
+  add("zstd frame + junk", HandBlob(raw, 1, frame + "j"));
+  {
+    const std::string half1 = item.body.substr(0, raw / 2);
+    const std::string two = ZstdFrame(half1) + ZstdFrame(item.body.substr(raw / 2));
+    if (two.size() < raw) add("two zstd frames", HandBlob(raw, 1, two));
+  }
+  // Stored length prefix that runs past the record.
+  {
+    std::string b;
+    PutVarint64(&b, raw);
+    b.push_back(1);
+    PutVarint64(&b, frame.size() + 1000);
+    b += frame;
+    add("stored length past the end", b);
+  }
+  // Blob fields missing entirely.
+  add("blob with no codec", [&] {
+    std::string b;
+    PutVarint64(&b, raw);
+    return b;
+  }());
+
+  // A frame that claims 64 MiB but is cut short, declared as 64 MiB: rejected
+  // before anything is allocated for it.
+  const std::string big_zeros(64 * kMiB, '\0');
+  const std::string big_frame = ZstdFrame(big_zeros, 1);
+  ASSERT_LT(big_frame.size(), kMiB / 4);
+  add("64 MiB frame truncated", HandBlob(big_zeros.size(), 1,
+                                         big_frame.substr(0, big_frame.size() / 2)));
+  // A complete 64 MiB frame declared as a small body, and a small frame
+  // declared as 64 MiB.
+  add("64 MiB frame declared small", HandBlob(raw, 1, big_frame));
+  add("small frame declared 64 MiB", HandBlob(big_zeros.size(), 1, frame));
+
+  // A well-formed frame just over the blob limit, declared as such: rejected
+  // before anything is allocated for it.
+  {
+    const std::string small_rle = RleFrame(300000, 'z');
+    std::string check(300000, '\0');
+    ASSERT_EQ(ZSTD_decompress(check.data(), check.size(), small_rle.data(), small_rle.size()),
+              check.size());
+    ASSERT_EQ(check, std::string(300000, 'z')) << "RleFrame makes valid frames";
+  }
+  const std::string over_limit = RleFrame(kMaxBlobBytes + 1, 'z');
+  ASSERT_EQ(ZSTD_getFrameContentSize(over_limit.data(), over_limit.size()), kMaxBlobBytes + 1);
+  ASSERT_EQ(ZSTD_findFrameCompressedSize(over_limit.data(), over_limit.size()), over_limit.size());
+  add("frame over the blob limit", HandBlob(kMaxBlobBytes + 1, 1, over_limit));
+
+  ExpectAllCorrupt(cases);
+
+  // Finally a structurally valid record with a 64 MiB zstd body and the wrong
+  // content: DecodeItem may allocate the declared 64 MiB (no more), and
+  // VerifyRecord streams it without any large allocation.
+  Item zeros = item;
+  zeros.body = big_zeros;
+  zeros.body[12345] = 1;  // differs from what the frame holds
+  const BlobFn big_blob = [&](std::string_view d) {
+    return d.size() == big_zeros.size() ? HandBlob(d.size(), 1, big_frame) : RawBlob(d);
+  };
+  const std::string rec = Seal(HandFields(zeros, big_blob), ContentHash(zeros));
+  {
+    AllocationWatch watch;
+    EXPECT_TRUE(IsCorruptionWithMessage(DecodeItem(rec).status()));
+    EXPECT_LE(watch.largest(), big_zeros.size() + 64);
+  }
+  {
+    AllocationWatch watch;
+    Status s = VerifyRecord(rec).status();
+    EXPECT_TRUE(IsCorruptionWithMessage(s)) << s.ToString();
+    EXPECT_NE(s.message().find("content hash"), std::string::npos) << s.message();
+    EXPECT_LT(watch.largest(), kMiB);
+  }
+  EXPECT_TRUE(InspectRecord(rec).ok()) << "structure is valid";
+}
+
+TEST(StructureCorruptionTest, MessagesSayWhatFailed) {
+  const Item item = SmallItem();
+  const uint64_t hash = ContentHash(item);
+  const std::string fields = HandFields(item);
+  std::string good = Seal(fields, hash);
+  auto message = [](std::string_view rec) { return DecodeItem(rec).status().message(); };
+  auto contains = [](const std::string& msg, std::string_view what) {
+    return msg.find(what) != std::string::npos;
+  };
+
+  EXPECT_PRED2(contains, message(good.substr(0, 20)), "too short");
+  EXPECT_PRED2(contains, message(Seal(fields, hash, 1, 0, "MXJ1")), "magic");
+  EXPECT_PRED2(contains, message(Seal(fields, hash, 7)), "version 7");
+  EXPECT_PRED2(contains, message(good + "x"), "length");
+  std::string bad = good;
+  bad[kHeaderBytes + 3] ^= 0x10;
+  EXPECT_PRED2(contains, message(bad), "checksum mismatch");
+  EXPECT_PRED2(contains, message(Seal(fields + "zz", hash)), "trailing bytes");
+  EXPECT_PRED2(contains, message(Seal(fields, hash + 1)), "content hash mismatch");
+  const BlobFn codec9 = [&](std::string_view d) {
+    return d == item.body ? HandBlob(d.size(), 9, d) : RawBlob(d);
+  };
+  EXPECT_PRED2(contains, message(Seal(HandFields(item, codec9), hash)), "unknown codec 9 for body");
+  const BlobFn too_big = [&](std::string_view d) {
+    return d == item.body ? HandBlob(kMaxBlobBytes + 1, 0, d) : RawBlob(d);
+  };
+  EXPECT_PRED2(contains, message(Seal(HandFields(item, too_big), hash)), "more than the limit");
+  std::string many = FieldsBeforeRecipients(item);
+  ASSERT_EQ(fields.compare(0, many.size(), many), 0);
+  PutVarint64(&many, 1000000);
+  EXPECT_PRED2(contains, message(Seal(many + "abc", hash)), "number of recipients");
+}
+
+TEST(StructureCorruptionTest, VerifyOfALargeValidItemAllocatesLittle) {
+  Item item = SampleItem(message_class::kNote, 61);
+  item.body = TextLike(8 * kMiB, 61);
+  item.attachments.push_back({"big.txt", "text/plain", TextLike(3 * kMiB, 62)});
+  std::string rec;
+  ASSERT_TRUE(EncodeItem(item, CodecOptions{1}, &rec).ok());
+  AllocationWatch watch;
+  Result<uint64_t> v = VerifyRecord(rec);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(*v, ContentHash(item));
+  EXPECT_LT(watch.largest(), kMiB);
+}
+
+}  // namespace
+}  // namespace mbx

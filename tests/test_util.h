@@ -1,0 +1,132 @@
+// Helpers for the tests: temporary folders, small items and organisations,
+// and running the mbxmove program.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "store/item.h"
+#include "store/item_codec.h"
+#include "store/records.h"
+#include "store/status.h"
+
+namespace mbx::testing {
+
+namespace fs = std::filesystem;
+
+// A fresh folder under $TMPDIR (or /tmp), removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    const char* base = std::getenv("TMPDIR");
+    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/mbxtest-XXXXXX";
+    char* p = ::mkdtemp(tmpl.data());
+    if (!p) std::abort();
+    path_ = p;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& sub) const { return path_ + "/" + sub; }
+
+ private:
+  std::string path_;
+};
+
+#define ASSERT_OK(expr)                                      \
+  do {                                                       \
+    ::mbx::Status _s = (expr);                               \
+    ASSERT_TRUE(_s.ok()) << #expr << ": " << _s.ToString();  \
+  } while (0)
+#define EXPECT_OK(expr)                                      \
+  do {                                                       \
+    ::mbx::Status _s = (expr);                               \
+    EXPECT_TRUE(_s.ok()) << #expr << ": " << _s.ToString();  \
+  } while (0)
+
+inline Guid TestGuid(uint8_t n) {
+  Guid g;
+  for (size_t i = 0; i < 16; ++i) g.bytes[i] = uint8_t(n * 31 + i);
+  return g;
+}
+
+inline Item TestItem(uint64_t n, size_t body_bytes = 200) {
+  Item it;
+  it.message_class = std::string(message_class::kNote);
+  it.subject = "subject " + std::to_string(n);
+  it.sender = "Sender <s@example.com>";
+  it.recipients = {"a@example.com", "b@example.com"};
+  it.created = Timestamp(std::chrono::microseconds(1600000000000000LL + int64_t(n)));
+  it.modified = it.created;
+  it.received = it.created;
+  std::string body;
+  while (body.size() < body_bytes) body += "hello world " + std::to_string(n) + " ";
+  it.body = body.substr(0, body_bytes);
+  return it;
+}
+
+inline std::string TestRecord(uint64_t n, size_t body_bytes = 200) {
+  std::string rec;
+  Status s = EncodeItem(TestItem(n, body_bytes), CodecOptions{}, &rec);
+  if (!s.ok()) std::abort();
+  return rec;
+}
+
+// A record whose body is incompressible (pseudo-random bytes from n).
+inline std::string RandomRecord(uint64_t n, size_t body_bytes) {
+  Item it = TestItem(n, 0);
+  it.body.resize(body_bytes);
+  uint64_t x = n * 0x9e3779b97f4a7c15ull + 1;
+  for (auto& c : it.body) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c = char(x);
+  }
+  std::string rec;
+  if (!EncodeItem(it, CodecOptions{}, &rec).ok()) std::abort();
+  return rec;
+}
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+// Runs a shell command line, capturing stdout and stderr.
+inline CommandResult RunCommand(const std::string& cmdline) {
+  TempDir t;
+  std::string cmd = cmdline + " >" + t.path() + "/out 2>" + t.path() + "/err";
+  int rc = std::system(cmd.c_str());
+  CommandResult r;
+  r.exit_code = WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
+  auto slurp = [](const std::string& p) {
+    std::string s;
+    if (FILE* f = std::fopen(p.c_str(), "rb")) {
+      char buf[4096];
+      size_t n;
+      while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
+      std::fclose(f);
+    }
+    return s;
+  };
+  r.out = slurp(t.path() + "/out");
+  r.err = slurp(t.path() + "/err");
+  return r;
+}
+
+#ifdef MBXMOVE_BIN
+inline std::string Mbxmove() { return MBXMOVE_BIN; }
+#endif
+
+}  // namespace mbx::testing

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# mbxmove developer entry point: installs what is missing (Debian 12), builds
+# with CMake, and runs the demo or the test suite.
+#
+#   tools/dev.sh demo   # set up, build Release, run the default job
+#   tools/dev.sh test   # set up, build Release + sanitizers, run every test
+#   tools/dev.sh deps   # only install the Debian packages
+#   tools/dev.sh build [preset]   # only build (release, debug, asan, tsan)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+JOBS="${JOBS:-2}"
+
+PACKAGES=(
+  build-essential cmake pkg-config
+  liblmdb-dev lmdb-utils libzstd-dev libtbb-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  nlohmann-json3-dev libcli11-dev libxxhash-dev
+  gnuplot-nox
+)
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+deps() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    log "all Debian packages present"
+    return
+  fi
+  log "installing: ${missing[*]}"
+  local SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null; then SUDO="sudo"; else
+      echo "error: packages missing (${missing[*]}) and not root; run as root or install them" >&2
+      exit 1
+    fi
+  fi
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+build() {
+  local preset="${1:-release}"
+  local extra=()
+  if [ "${MBX_WERROR:-}" = "ON" ] || [ "${CI:-}" = "true" ]; then extra+=(-DMBX_WERROR=ON); fi
+  log "configuring ($preset)"
+  cmake --preset "$preset" "${extra[@]}" >/dev/null
+  log "building ($preset, -j$JOBS)"
+  cmake --build --preset "$preset" -j "$JOBS"
+}
+
+run_tests() {
+  local preset="$1"; shift
+  log "testing ($preset)"
+  ctest --preset "$preset" -j "$JOBS" "$@"
+}
+
+cmd="${1:-}"
+case "$cmd" in
+  deps) deps ;;
+  build) deps; build "${2:-release}" ;;
+  demo)
+    deps
+    build release
+    OUT="${MBX_DEMO_DIR:-$ROOT/out/demo}"
+    rm -rf "$OUT"
+    mkdir -p "$OUT"
+    log "generating the 'small' preset into $OUT/org"
+    ./build/release/cli/mbxmove gen --org "$OUT/org" --store SOURCE --preset small
+    ./build/release/cli/mbxmove stat --org "$OUT/org" | tail -n 4
+    ./build/release/cli/mbxmove verify --org "$OUT/org"
+    ;;
+  test)
+    deps
+    build release
+    run_tests release
+    build asan
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      run_tests asan
+    ;;
+  *)
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2 ;;
+esac
