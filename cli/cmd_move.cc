@@ -83,6 +83,10 @@ int RunMove(const MoveArgs& a) {
 
   uint64_t total_bytes = 0;
   for (const auto& p : *plan) total_bytes += p.task.stored_bytes;
+  auto target_store = (*org)->GetStore(a.to);
+  if (!target_store.ok()) return Fail(target_store.status());
+  const LogInfo log0 = (*target_store)->GetLogInfo();
+  const StoreStats stats0 = (*target_store)->stats();
   engine::MoveCounters counters;
   const auto t0 = std::chrono::steady_clock::now();
   Progress line(a.json, [&] {
@@ -99,6 +103,30 @@ int RunMove(const MoveArgs& a) {
   engine::MoveReport report = engine::RunMoves(**org, *plan, req.options, &counters);
   line.Stop();
   json j = report.ToJson();
+  {
+    // What the target's writer and log did for this run.
+    const LogInfo log1 = (*target_store)->GetLogInfo();
+    const StoreStats st = (*target_store)->stats();
+    const auto groups = st.writer.groups - stats0.writer.groups;
+    const auto batches = st.writer.batches - stats0.writer.batches;
+    const double ns = 1e-9;
+    j["target"] = {{"store", a.to},
+                   {"sync", SyncModeName(log1.sync)},
+                   {"log_mode", LogModeName(log1.mode)},
+                   {"log_bytes", log1.end_lsn - log0.end_lsn},
+                   {"log_bytes_per_moved_byte", report.BytesCopied() ? double(log1.end_lsn - log0.end_lsn) / double(report.BytesCopied()) : 0.0},
+                   {"log_files_on_disk", log1.file_count},
+                   {"log_syncs", log1.syncs - log0.syncs},
+                   {"log_sync_s", double((log1.sync_time - log0.sync_time).count()) * ns},
+                   {"groups", groups},
+                   {"batches", batches},
+                   {"batches_per_group", groups ? double(batches) / double(groups) : 0.0},
+                   {"commit_s", double((st.writer.commit_time - stats0.writer.commit_time).count()) * ns},
+                   {"queue_wait_s", double((st.writer.queue_wait_time - stats0.writer.queue_wait_time).count()) * ns},
+                   {"log_append_s", double((st.log_append_time - stats0.log_append_time).count()) * ns},
+                   {"lmdb_commit_s", double((st.lmdb_commit_time - stats0.lmdb_commit_time).count()) * ns},
+                   {"map_resizes", st.map_resizes - stats0.map_resizes}};
+  }
   if (!a.report.empty()) {
     std::ofstream f(a.report);
     f << j.dump(2) << "\n";

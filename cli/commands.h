@@ -16,6 +16,7 @@ void AddStatCommand(CLI::App& app, int* exit_code);
 void AddVerifyCommand(CLI::App& app, int* exit_code);
 void AddLogCommands(CLI::App& app, int* exit_code);    // logs, backup, restore
 void AddMoveCommands(CLI::App& app, int* exit_code);   // move, recover
+void AddBenchCommand(CLI::App& app, int* exit_code);
 
 // Opens an organisation and first finishes or rolls back interrupted moves
 // (reported on stderr unless quiet and successful).

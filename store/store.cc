@@ -344,7 +344,9 @@ Status Store::CommitGroup(const std::vector<const WriteBatch*>& batches) {
   LogPosition pos;
   {
     std::lock_guard<std::mutex> l(log_mu_);
-    MBX_ASSIGN_OR_RETURN(pos, log_->Append(payload));
+    bool frees_space = true;
+    for (const WriteBatch* b : batches) frees_space = frees_space && b->MayUseLogReserve();
+    MBX_ASSIGN_OR_RETURN(pos, log_->Append(payload, frees_space));
   }
   auto t1 = std::chrono::steady_clock::now();
   log_append_ns_.fetch_add((t1 - t0).count());

@@ -104,12 +104,13 @@ uint64_t TxLogWriter::disk_bytes() const {
 uint64_t TxLogWriter::oldest_generation() const { return files_.empty() ? 0 : files_.begin()->first; }
 uint64_t TxLogWriter::newest_generation() const { return files_.empty() ? 0 : files_.rbegin()->first; }
 
-Result<LogPosition> TxLogWriter::Append(std::string_view payload) {
+Result<LogPosition> TxLogWriter::Append(std::string_view payload, bool use_reserve) {
   if (payload.size() > txlog::kMaxPayloadBytes) {
     return Status::InvalidArgument("log record too large: " + std::to_string(payload.size()) + " bytes");
   }
   const uint64_t record_bytes = payload.size() + txlog::kRecordOverheadBytes;
-  if (options_.quota_bytes != 0 && disk_bytes() + record_bytes > options_.quota_bytes) {
+  const uint64_t limit = options_.quota_bytes + (use_reserve ? kReserveBytes : 0);
+  if (options_.quota_bytes != 0 && disk_bytes() + record_bytes > limit) {
     return Status::QuotaExceeded(
         "log space exhausted: run a backup or switch to circular logging (log files hold " +
         std::to_string(disk_bytes()) + " bytes, quota " + std::to_string(options_.quota_bytes) +

@@ -62,7 +62,10 @@ class TxLogWriter {
   // Appends one record holding `payload`. Fails with QuotaExceeded, before
   // writing anything, if the log files would then pass the quota. Syncs
   // according to the sync mode (kFull: before returning).
-  Result<LogPosition> Append(std::string_view payload);
+  // `use_reserve` lets a space-freeing record (deletes only) pass the quota
+  // by up to kReserveBytes.
+  Result<LogPosition> Append(std::string_view payload, bool use_reserve = false);
+  static constexpr uint64_t kReserveBytes = 1u << 20;
 
   // Syncs now whatever was appended and not yet synced.
   Status Sync();

@@ -58,6 +58,16 @@ class WriteBatch {
   // Removes the mailbox header, every folder and every item of the mailbox.
   void DeleteMailbox(const Guid& mailbox);
 
+  // True when the batch only deletes records and rewrites mailbox headers:
+  // such a batch may use the log's reserve past the quota, so that a move
+  // that hit the quota can still be rolled back and its source unlocked
+  // (ESE keeps reserve log files for the same reason).
+  bool MayUseLogReserve() const {
+    for (const auto& m : ops_) {
+      if (m.op == Mutation::Op::kPut && m.db != Db::kMailboxes) return false;
+    }
+    return !ops_.empty();
+  }
   const std::vector<Mutation>& mutations() const { return ops_; }
   std::vector<Mutation>& mutable_mutations() { return ops_; }
   size_t size() const { return ops_.size(); }

@@ -1,0 +1,466 @@
+#include "bench/sweep.h"
+
+#include <fcntl.h>
+#include <lmdb.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/statfs.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <tbb/version.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "bench/baselines.h"
+
+extern char** environ;
+
+namespace mbx::bench {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+struct ChildResult {
+  int exit_code = -1;
+  double wall_s = 0;
+  double cpu_s = 0;        // user + sys
+  double peak_rss_mib = 0;
+  std::string out;
+  std::string err;
+};
+
+// Runs `args` (argv[0] a path) with stdout/stderr captured in files.
+Result<ChildResult> RunChild(const std::vector<std::string>& args, const std::string& scratch) {
+  const std::string out_path = scratch + "/child.out", err_path = scratch + "/child.err";
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid;
+  const auto t0 = std::chrono::steady_clock::now();
+  int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) return Status::IOError("cannot start " + args[0] + ": " + std::strerror(rc));
+  int status = 0;
+  struct rusage ru {};
+  if (wait4(pid, &status, 0, &ru) < 0) return Status::IOError("waiting for " + args[0]);
+  ChildResult r;
+  r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.cpu_s = double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  r.peak_rss_mib = double(ru.ru_maxrss) / 1024.0;
+  auto slurp = [](const std::string& p) {
+    std::ifstream f(p);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  };
+  r.out = slurp(out_path);
+  r.err = slurp(err_path);
+  return r;
+}
+
+Result<json> RunJsonChild(const std::vector<std::string>& args, const std::string& scratch, ChildResult* cr) {
+  MBX_ASSIGN_OR_RETURN(*cr, RunChild(args, scratch));
+  json j = json::parse(cr->out, nullptr, false);
+  if (j.is_discarded()) {
+    std::string cmd;
+    for (const auto& a : args) cmd += a + " ";
+    std::string err = cr->err.substr(0, 400);
+    return Status::Internal("'" + cmd + "' exited " + std::to_string(cr->exit_code) + ": " + err);
+  }
+  return j;
+}
+
+std::string ReadFirstMatch(const std::string& path, const std::string& key) {
+  std::ifstream f(path);
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind(key, 0) == 0) {
+      auto c = line.find(':');
+      if (c != std::string::npos) {
+        std::string v = line.substr(c + 1);
+        v.erase(0, v.find_first_not_of(" \t"));
+        return v;
+      }
+    }
+  }
+  return "";
+}
+
+std::string FsType(const std::string& dir) {
+  struct statfs s {};
+  if (statfs(dir.c_str(), &s) != 0) return "unknown";
+  switch (static_cast<unsigned long>(s.f_type)) {
+    case 0xEF53: return "ext4";
+    case 0x58465342: return "xfs";
+    case 0x9123683E: return "btrfs";
+    case 0x01021994: return "tmpfs";
+    case 0x794c7630: return "overlayfs";
+    default: {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "0x%lx", static_cast<unsigned long>(s.f_type));
+      return buf;
+    }
+  }
+}
+
+json MachineInfo(const SweepOptions& o) {
+  struct utsname u {};
+  uname(&u);
+  int lmaj, lmin, lpatch;
+  mdb_version(&lmaj, &lmin, &lpatch);
+  return {{"cpu_model", ReadFirstMatch("/proc/cpuinfo", "model name")},
+          {"cores", std::thread::hardware_concurrency()},
+          {"memory", ReadFirstMatch("/proc/meminfo", "MemTotal")},
+          {"kernel", std::string(u.sysname) + " " + u.release},
+          {"filesystem", FsType(o.out_dir)},
+          {"build_type", MBX_BUILD_TYPE},
+          {"compiler", std::string("g++ ") + __VERSION__},
+          {"git_commit", MBX_GIT_COMMIT},
+          {"libraries",
+           {{"lmdb", std::to_string(lmaj) + "." + std::to_string(lmin) + "." + std::to_string(lpatch)},
+            {"zstd", ZSTD_versionString()},
+            {"onetbb", TBB_runtime_version()}}}};
+}
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t i = std::min(v.size() - 1, size_t(p * double(v.size() - 1) + 0.5));
+  return v[i];
+}
+
+void Progress(const SweepOptions& o, const std::string& line) {
+  if (!o.quiet) std::fprintf(stderr, "bench: %s\n", line.c_str());
+}
+
+// The store of `org` holding the most mailboxes.
+Result<std::string> BusiestStore(const SweepOptions& o, const std::string& org, const std::string& scratch) {
+  ChildResult cr;
+  MBX_ASSIGN_OR_RETURN(json s, RunJsonChild({o.self_exe, "stat", "--org", org, "--json"}, scratch, &cr));
+  std::string best;
+  int most = -1;
+  for (const auto& st : s["stores"]) {
+    if (st["mailboxes"].get<int>() > most) {
+      most = st["mailboxes"].get<int>();
+      best = st["name"].get<std::string>();
+    }
+  }
+  if (most <= 0) return Status::InvalidArgument(org + " holds no mailboxes to move");
+  return best;
+}
+
+Result<json> SweepOne(const SweepOptions& o, const std::string& preset, const std::string& scratch) {
+  json ds;
+  std::string pristine, source = o.source_store;
+  if (!o.org.empty()) {
+    pristine = o.org;
+    if (source.empty()) {
+      MBX_ASSIGN_OR_RETURN(source, BusiestStore(o, pristine, scratch));
+    }
+    ds = {{"org", pristine}, {"preset", "(given organisation)"}};
+  } else {
+    pristine = o.out_dir + "/data-" + preset;
+    source = "SOURCE";
+    std::error_code ec;
+    fs::remove_all(pristine, ec);
+    Progress(o, "generating the '" + preset + "' preset into " + pristine);
+    ChildResult cr;
+    MBX_ASSIGN_OR_RETURN(ds, RunJsonChild({o.self_exe, "gen", "--org", pristine, "--store", source, "--preset",
+                                           preset, "--seed", std::to_string(o.seed), "--json"},
+                                          scratch, &cr));
+    ds["preset"] = preset;
+    ds.erase("corrupted");
+  }
+  const std::string src_dir = pristine + "/stores/" + source;
+  // Baselines, repeated like the runs.
+  std::vector<double> raw_mib, phys_mib;
+  uint64_t raw_bytes = 0, raw_items = 0;
+  for (int r = 0; r < o.repeat; ++r) {
+    MBX_ASSIGN_OR_RETURN(BaselineResult raw, RawLogicalCopy(src_dir, scratch + "/raw"));
+    MBX_ASSIGN_OR_RETURN(BaselineResult phys, PhysicalCopy(src_dir, scratch + "/phys"));
+    raw_mib.push_back(double(raw.bytes) / 1048576.0 / raw.seconds);
+    phys_mib.push_back(double(phys.bytes) / 1048576.0 / phys.seconds);
+    raw_bytes = raw.bytes;
+    raw_items = raw.items;
+  }
+  std::error_code ec;
+  fs::remove_all(scratch + "/raw", ec);
+  fs::remove_all(scratch + "/phys", ec);
+  const double raw_median = Median(raw_mib);
+  Progress(o, "baselines: raw logical copy " + std::to_string(int(raw_median)) + " MiB/s, physical copy " +
+                  std::to_string(int(Median(phys_mib))) + " MiB/s");
+  json baselines = {
+      {"raw_logical_copy", {{"mib_per_s", raw_median}, {"min", *std::min_element(raw_mib.begin(), raw_mib.end())},
+                            {"max", *std::max_element(raw_mib.begin(), raw_mib.end())}, {"bytes", raw_bytes},
+                            {"items", raw_items}, {"items_per_s", raw_median * 1048576.0 / double(std::max<uint64_t>(raw_bytes, 1)) * double(raw_items)}}},
+      {"physical_copy", {{"mib_per_s", Median(phys_mib)}, {"min", *std::min_element(phys_mib.begin(), phys_mib.end())},
+                         {"max", *std::max_element(phys_mib.begin(), phys_mib.end())}}}};
+
+  json levels = json::array();
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  for (int c : o.levels) {
+    std::vector<json> runs;
+    for (int r = 0; r < o.repeat; ++r) {
+      const std::string run = scratch + "/run";
+      fs::remove_all(run, ec);
+      fs::copy(pristine, run, fs::copy_options::recursive, ec);
+      if (ec) return Status::IOError("copying the dataset for a run: " + ec.message());
+      fs::remove(run + "/stores/" + source + "/LOCK", ec);
+      ChildResult cr;
+      MBX_ASSIGN_OR_RETURN(cr, RunChild({o.self_exe, "store", "create", "--org", run, "--store", "TARGET", "--sync",
+                                         o.sync, "--log-mode", o.log_mode},
+                                        scratch));
+      if (cr.exit_code != 0) return Status::Internal("creating the target store: " + cr.err);
+      std::vector<std::string> args = {o.self_exe, "move", "--org", run, "--from", source, "--to", "TARGET",
+                                       "--concurrency", std::to_string(c), "--json"};
+      if (o.recompress >= 0) {
+        args.push_back("--recompress");
+        args.push_back(std::to_string(o.recompress));
+      }
+      MBX_ASSIGN_OR_RETURN(json rep, RunJsonChild(args, scratch, &cr));
+      if (cr.exit_code != 0 && cr.exit_code != 3) return Status::Internal("move run failed: " + cr.err);
+      const json& t = rep["totals"];
+      std::vector<double> durations;
+      for (const auto& m : rep["mailboxes"]) durations.push_back(m["seconds"].get<double>());
+      const double secs = t["seconds"].get<double>();
+      json row = {{"seconds", secs},
+                  {"mib_per_s", t["mib_per_s"]},
+                  {"logical_mib_per_s", secs > 0 ? t["logical_bytes"].get<double>() / 1048576.0 / secs : 0.0},
+                  {"items_per_s", t["items_per_s"]},
+                  {"mailboxes_per_s", secs > 0 ? t["mailboxes_completed"].get<double>() / secs : 0.0},
+                  {"mailbox_p50_s", Percentile(durations, 0.5)},
+                  {"mailbox_p95_s", Percentile(durations, 0.95)},
+                  {"mailbox_max_s", Percentile(durations, 1.0)},
+                  {"cpu_util", cr.wall_s > 0 ? cr.cpu_s / cr.wall_s / double(cores) : 0.0},
+                  {"cpu_s", cr.cpu_s},
+                  {"peak_rss_mib", cr.peak_rss_mib},
+                  {"items_dropped", t["items_dropped"]},
+                  {"mailboxes_failed", t["mailboxes_failed"]},
+                  {"bytes_copied", t["bytes_copied"]},
+                  {"log_bytes_per_moved_byte", rep["target"]["log_bytes_per_moved_byte"]},
+                  {"batches_per_group", rep["target"]["batches_per_group"]},
+                  {"commits_per_s", secs > 0 ? rep["target"]["groups"].get<double>() / secs : 0.0},
+                  {"target", rep["target"]},
+                  {"time", rep["time"]}};
+      Progress(o, preset + " C=" + std::to_string(c) + " run " + std::to_string(r + 1) + "/" +
+                      std::to_string(o.repeat) + ": " + std::to_string(int(row["mib_per_s"].get<double>())) +
+                      " MiB/s, " + std::to_string(int(row["items_per_s"].get<double>())) + " items/s");
+      runs.push_back(std::move(row));
+      fs::remove_all(run, ec);
+    }
+    std::vector<double> mib, items;
+    for (const auto& r : runs) {
+      mib.push_back(r["mib_per_s"].get<double>());
+      items.push_back(r["items_per_s"].get<double>());
+    }
+    // The run with the median throughput stands for the level.
+    std::vector<size_t> idx(runs.size());
+    for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+    std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return mib[a] < mib[b]; });
+    json level = runs[idx[idx.size() / 2]];
+    level["concurrency"] = c;
+    level["mib_per_s"] = Median(mib);
+    level["mib_per_s_min"] = *std::min_element(mib.begin(), mib.end());
+    level["mib_per_s_max"] = *std::max_element(mib.begin(), mib.end());
+    level["items_per_s"] = Median(items);
+    level["items_per_s_min"] = *std::min_element(items.begin(), items.end());
+    level["items_per_s_max"] = *std::max_element(items.begin(), items.end());
+    level["ratio_to_raw_copy"] = raw_median > 0 ? Median(mib) / raw_median : 0.0;
+    double peak = 0;
+    for (const auto& r : runs) peak = std::max(peak, r["peak_rss_mib"].get<double>());
+    level["peak_rss_mib"] = peak;
+    level["repeats"] = runs.size();
+    levels.push_back(std::move(level));
+  }
+  return json{{"dataset", ds}, {"source_store", source}, {"baselines", baselines}, {"levels", levels}};
+}
+
+void WriteCsv(const json& results, const std::string& path) {
+  std::ofstream f(path);
+  f << "preset,concurrency,mib_per_s,mib_per_s_min,mib_per_s_max,logical_mib_per_s,items_per_s,mailboxes_per_s,"
+       "mailbox_p50_s,mailbox_p95_s,mailbox_max_s,cpu_util,peak_rss_mib,log_bytes_per_moved_byte,items_dropped,"
+       "batches_per_group,commits_per_s,ratio_to_raw_copy,raw_copy_mib_per_s,physical_copy_mib_per_s\n";
+  for (const auto& ds : results["datasets"]) {
+    for (const auto& l : ds["levels"]) {
+      f << ds["dataset"]["preset"].get<std::string>() << "," << l["concurrency"] << "," << l["mib_per_s"] << ","
+        << l["mib_per_s_min"] << "," << l["mib_per_s_max"] << "," << l["logical_mib_per_s"] << ","
+        << l["items_per_s"] << "," << l["mailboxes_per_s"] << "," << l["mailbox_p50_s"] << ","
+        << l["mailbox_p95_s"] << "," << l["mailbox_max_s"] << "," << l["cpu_util"] << "," << l["peak_rss_mib"]
+        << "," << l["log_bytes_per_moved_byte"] << "," << l["items_dropped"] << "," << l["batches_per_group"]
+        << "," << l["commits_per_s"] << "," << l["ratio_to_raw_copy"] << ","
+        << ds["baselines"]["raw_logical_copy"]["mib_per_s"] << "," << ds["baselines"]["physical_copy"]["mib_per_s"]
+        << "\n";
+    }
+  }
+}
+
+// Draws throughput.png with gnuplot; returns false (and says why) without it.
+bool Plot(const json& results, const std::string& out_dir, std::string* why) {
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+    *why = "gnuplot is not installed (apt-get install gnuplot-nox); no plot drawn";
+    return false;
+  }
+  const json& ds = results["datasets"][0];
+  const std::string data = out_dir + "/throughput.dat";
+  {
+    std::ofstream f(data);
+    f << "# concurrency mib_s mib_min mib_max items_s items_min items_max\n";
+    for (const auto& l : ds["levels"]) {
+      f << l["concurrency"] << " " << l["mib_per_s"] << " " << l["mib_per_s_min"] << " " << l["mib_per_s_max"] << " "
+        << l["items_per_s"] << " " << l["items_per_s_min"] << " " << l["items_per_s_max"] << "\n";
+    }
+  }
+  const double raw = ds["baselines"]["raw_logical_copy"]["mib_per_s"].get<double>();
+  const double phys = ds["baselines"]["physical_copy"]["mib_per_s"].get<double>();
+  // The physical copy is usually far above everything else; the axis is
+  // scaled to the moves and the raw copy, and the key gives its figure.
+  double ymax = raw;
+  for (const auto& l : ds["levels"]) ymax = std::max(ymax, l["mib_per_s_max"].get<double>());
+  ymax *= 1.25;
+  const std::string script = out_dir + "/throughput.gp";
+  {
+    std::ofstream g(script);
+    g << "set terminal pngcairo size 1000,600 noenhanced font 'sans,11'\n"
+      << "set output '" << out_dir << "/throughput.png'\n"
+      << "set title 'mbxmove: move throughput against concurrency (" << ds["dataset"]["preset"].get<std::string>()
+      << ", sync " << results["settings"]["sync"].get<std::string>() << ", " << results["settings"]["log_mode"].get<std::string>()
+      << " logging)'\n"
+      << "set xlabel 'mailboxes moved at once (concurrency)'\n"
+      << "set ylabel 'MiB/s (stored bytes)'\nset y2label 'items/s'\n"
+      << "set logscale x 2\nset grid\nset key outside bottom center horizontal\n"
+      << "set yrange [0:" << ymax << "]\nset y2range [0:*]\nset ytics nomirror\nset y2tics\n"
+      << "raw=" << raw << "\nphys=" << phys << "\n"
+      << "plot '" << data << "' using 1:2:3:4 with yerrorlines lw 2 pt 7 title 'move MiB/s (median, min-max)', "
+      << "'' using 1:5 axes x1y2 with linespoints lw 2 pt 5 dt 2 title 'move items/s', "
+      << "raw with lines lw 2 lc rgb '#aa0000' title sprintf('raw logical copy %.0f MiB/s', raw), "
+      << "phys with lines lw 2 lc rgb '#888888' dt 3 title sprintf('physical copy (mdb_copy) %.0f MiB/s%s', phys, phys > " << ymax << " ? ' (off scale)' : '')\n";
+  }
+  const std::string cmd = "gnuplot '" + script + "' 2>'" + out_dir + "/gnuplot.err'";
+  if (std::system(cmd.c_str()) != 0) {
+    *why = "gnuplot failed (see " + out_dir + "/gnuplot.err)";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<json> RunSweep(const SweepOptions& o) {
+  if (o.levels.empty()) return Status::InvalidArgument("no concurrency levels given");
+  for (int c : o.levels) {
+    if (c < 1 || c > 256) return Status::InvalidArgument("concurrency levels must be 1..256");
+  }
+  if (o.repeat < 1 || o.repeat > 100) return Status::InvalidArgument("--repeat must be 1..100");
+  std::error_code ec;
+  fs::create_directories(o.out_dir, ec);
+  if (ec) return Status::IOError("creating " + o.out_dir + ": " + ec.message());
+  const std::string scratch = o.out_dir + "/scratch";
+  fs::remove_all(scratch, ec);
+  fs::create_directories(scratch, ec);
+  json results;
+  results["tool"] = "mbxmove bench";
+  results["machine"] = MachineInfo(o);
+  results["settings"] = {{"levels", o.levels}, {"repeat", o.repeat}, {"sync", o.sync}, {"log_mode", o.log_mode},
+                         {"recompress", o.recompress}, {"seed", o.seed},
+                         {"note", "medians over repeats; every run moves every mailbox into a fresh target store in "
+                                  "its own process; baselines measured in the same run"}};
+  results["datasets"] = json::array();
+  const std::vector<std::string> presets = o.org.empty() ? o.presets : std::vector<std::string>{"given"};
+  for (const auto& p : presets) {
+    MBX_ASSIGN_OR_RETURN(json one, SweepOne(o, p, scratch));
+    results["datasets"].push_back(std::move(one));
+  }
+  if (results["datasets"].size() > 1) {
+    json scale = json::array();
+    for (const auto& ds : results["datasets"]) {
+      double best_items = 0, rss = 0;
+      for (const auto& l : ds["levels"]) {
+        best_items = std::max(best_items, l["items_per_s"].get<double>());
+        rss = std::max(rss, l["peak_rss_mib"].get<double>());
+      }
+      scale.push_back({{"preset", ds["dataset"]["preset"]}, {"bytes", ds["dataset"].value("bytes", 0)},
+                       {"items", ds["dataset"].value("items", 0)}, {"best_items_per_s", best_items},
+                       {"peak_rss_mib", rss}});
+    }
+    results["scale"] = scale;
+  }
+  fs::remove_all(scratch, ec);
+  {
+    std::ofstream f(o.out_dir + "/results.json");
+    f << results.dump(2) << "\n";
+  }
+  WriteCsv(results, o.out_dir + "/results.csv");
+  std::string why;
+  results["plot"] = Plot(results, o.out_dir, &why) ? o.out_dir + "/throughput.png" : why;
+  {
+    std::ofstream f(o.out_dir + "/results.json");
+    f << results.dump(2) << "\n";
+  }
+  return results;
+}
+
+std::string FormatTable(const json& r) {
+  std::string s;
+  char buf[512];
+  const json& m = r["machine"];
+  std::snprintf(buf, sizeof buf, "machine: %s, %d cores, %s, %s, %s build; sync %s, %s logging\n",
+                m["cpu_model"].get<std::string>().c_str(), m["cores"].get<int>(), m["filesystem"].get<std::string>().c_str(),
+                m["kernel"].get<std::string>().c_str(), m["build_type"].get<std::string>().c_str(),
+                r["settings"]["sync"].get<std::string>().c_str(), r["settings"]["log_mode"].get<std::string>().c_str());
+  s += buf;
+  for (const auto& ds : r["datasets"]) {
+    const json& d = ds["dataset"];
+    std::snprintf(buf, sizeof buf, "\ndataset %s: %s mailboxes, %s items, %.1f MiB logical; raw logical copy %.0f MiB/s, physical copy %.0f MiB/s\n",
+                  d["preset"].get<std::string>().c_str(), d.contains("mailboxes") ? d["mailboxes"].dump().c_str() : "?",
+                  d.contains("items") ? d["items"].dump().c_str() : "?",
+                  d.contains("bytes") ? d["bytes"].get<double>() / 1048576.0 : 0.0,
+                  ds["baselines"]["raw_logical_copy"]["mib_per_s"].get<double>(),
+                  ds["baselines"]["physical_copy"]["mib_per_s"].get<double>());
+    s += buf;
+    s += "    C    MiB/s (min-max)    items/s  mbx/s  p50 s  p95 s  max s  CPU%  RSS MiB  log B/B  batch/grp  x raw\n";
+    for (const auto& l : ds["levels"]) {
+      std::snprintf(buf, sizeof buf, "%5d %7.1f (%5.0f-%5.0f) %9.0f %6.1f %6.3f %6.3f %6.3f %5.0f %8.0f %8.2f %10.1f %6.2f\n",
+                    l["concurrency"].get<int>(), l["mib_per_s"].get<double>(), l["mib_per_s_min"].get<double>(),
+                    l["mib_per_s_max"].get<double>(), l["items_per_s"].get<double>(), l["mailboxes_per_s"].get<double>(),
+                    l["mailbox_p50_s"].get<double>(), l["mailbox_p95_s"].get<double>(), l["mailbox_max_s"].get<double>(),
+                    100 * l["cpu_util"].get<double>(), l["peak_rss_mib"].get<double>(),
+                    l["log_bytes_per_moved_byte"].get<double>(), l["batches_per_group"].get<double>(),
+                    l["ratio_to_raw_copy"].get<double>());
+      s += buf;
+    }
+  }
+  if (r.contains("scale")) {
+    s += "\nscale:\n";
+    for (const auto& x : r["scale"]) {
+      std::snprintf(buf, sizeof buf, "  %-8s %8.1f MiB  best %8.0f items/s  peak RSS %6.0f MiB\n",
+                    x["preset"].get<std::string>().c_str(), x["bytes"].get<double>() / 1048576.0,
+                    x["best_items_per_s"].get<double>(), x["peak_rss_mib"].get<double>());
+      s += buf;
+    }
+  }
+  return s;
+}
+
+}  // namespace mbx::bench

@@ -1,0 +1,111 @@
+// mbxmove bench: the concurrency sweep.
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "bench/sweep.h"
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+
+namespace mbx::cli {
+
+namespace {
+
+struct BenchArgs {
+  std::string preset = "small", presets, org, from, concurrency = "1,2,4,8,16", sync = "batch",
+              log_mode = "backup-flush", out = "out/bench";
+  int repeat = 3, recompress = -1;
+  uint64_t seed = 1;
+  bool json = false;
+};
+
+Result<std::vector<std::string>> SplitList(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item.empty()) return Status::InvalidArgument("empty element in list '" + s + "'");
+    out.push_back(item);
+  }
+  if (out.empty()) return Status::InvalidArgument("empty list");
+  return out;
+}
+
+int RunBench(const BenchArgs& a) {
+  bench::SweepOptions o;
+  o.levels.clear();
+  auto levels = SplitList(a.concurrency);
+  if (!levels.ok()) return Fail(levels.status());
+  for (const auto& l : *levels) {
+    char* end = nullptr;
+    long v = std::strtol(l.c_str(), &end, 10);
+    if (*end != '\0' || v < 1 || v > 256) return Fail("--concurrency takes numbers 1..256, e.g. 1,2,4,8", kExitUsage);
+    o.levels.push_back(int(v));
+  }
+  if (!a.presets.empty()) {
+    auto p = SplitList(a.presets);
+    if (!p.ok()) return Fail(p.status());
+    o.presets = *p;
+  } else {
+    o.presets = {a.preset};
+  }
+  if (auto s = ParseSyncMode(a.sync); !s.ok()) return Fail(s.status());
+  if (auto m = ParseLogMode(a.log_mode); !m.ok()) return Fail(m.status());
+  o.org = a.org;
+  o.source_store = a.from;
+  o.repeat = a.repeat;
+  o.sync = a.sync;
+  o.log_mode = a.log_mode;
+  o.recompress = a.recompress;
+  o.seed = a.seed;
+  o.out_dir = a.out;
+  o.quiet = a.json;
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return Fail("cannot find the mbxmove executable (/proc/self/exe)");
+  exe[n] = '\0';
+  o.self_exe = exe;
+  auto r = bench::RunSweep(o);
+  if (!r.ok()) return Fail(r.status());
+  if (a.json) {
+    PrintJson(*r);
+  } else {
+    std::printf("%s", bench::FormatTable(*r).c_str());
+    std::printf("\nresults: %s/results.json, %s/results.csv; plot: %s\n", a.out.c_str(), a.out.c_str(),
+                (*r)["plot"].get<std::string>().c_str());
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddBenchCommand(CLI::App& app, int* exit_code) {
+  auto a = std::make_shared<BenchArgs>();
+  CLI::App* c = app.add_subcommand(
+      "bench",
+      "Measure move throughput at each concurrency level. Generates the dataset once (or uses --org, which is "
+      "never changed), times two baselines in the same run (a raw logical copy of the source's records with "
+      "MDB_APPEND, and mdb_copy), then for each level and repeat moves every mailbox into a fresh target store in "
+      "a child process. Prints a table (medians, min-max, ratio to the raw copy) and writes results.json, "
+      "results.csv and throughput.png into --out.");
+  c->add_option("--preset", a->preset, "Dataset preset: tiny, small, medium, large")->capture_default_str();
+  c->add_option("--presets", a->presets, "Several presets, e.g. tiny,small,medium: also reports how cost scales");
+  c->add_option("--org", a->org, "Benchmark this organisation instead of a generated one (it is copied, not changed)");
+  c->add_option("--from", a->from, "With --org: the store to move from (default: the one with most mailboxes)");
+  c->add_option("--concurrency", a->concurrency, "Comma-separated concurrency levels")->capture_default_str();
+  c->add_option("--repeat", a->repeat, "Runs per level (medians are reported)")->check(CLI::Range(1, 100))->capture_default_str();
+  c->add_option("--sync", a->sync, "Target durability: full, batch or none (none: benchmark only)")->capture_default_str();
+  c->add_option("--log-mode", a->log_mode, "Target logging: backup-flush or circular")->capture_default_str();
+  c->add_option("--recompress", a->recompress, "Recompress every item at this zstd level (CPU-bound moves)")
+      ->check(CLI::Range(0, 19));
+  c->add_option("--seed", a->seed, "Dataset seed")->capture_default_str();
+  c->add_option("--out", a->out, "Output folder")->capture_default_str();
+  c->add_flag("--json", a->json, "Print the results JSON (no table, no progress)");
+  c->callback([a, exit_code] { *exit_code = RunBench(*a); });
+}
+
+}  // namespace mbx::cli

@@ -1,0 +1,318 @@
+// The move engine: whole-organisation moves, skip-on-error with the bad-item
+// limit, retry of transient faults, persistent faults, concurrency levels,
+// log quota, locks, and per-mailbox errors.
+#include <set>
+
+#include "engine/fault_injector.h"
+#include "engine/recovery.h"
+#include "tests/move_fixture.h"
+
+namespace mbx {
+namespace {
+
+using engine::MoveOptions;
+using engine::Outcome;
+using testing::MoveFixture;
+
+std::set<std::pair<Guid, uint64_t>> DroppedSet(const engine::MoveReport& r) {
+  std::set<std::pair<Guid, uint64_t>> s;
+  for (const auto& m : r.mailboxes) {
+    for (const auto& d : m.dropped) s.insert({m.mailbox, d.item_id});
+  }
+  return s;
+}
+
+// Every item of every source mailbox, as (mailbox, item id).
+std::set<std::pair<Guid, uint64_t>> AllItems(MoveFixture& f) {
+  std::set<std::pair<Guid, uint64_t>> s;
+  auto st = f.org().GetStore("MS1");
+  auto r = (*st)->BeginRead();
+  std::vector<MailboxInfo> ms;
+  EXPECT_TRUE(r->ListMailboxes(&ms).ok());
+  for (const auto& m : ms) {
+    std::vector<FolderInfo> fs;
+    EXPECT_TRUE(r->ListFolders(m.guid, &fs).ok());
+    for (const auto& fo : fs) {
+      EXPECT_TRUE(r->ForEachItem(m.guid, fo.id, [&](uint64_t id, std::string_view) {
+                      s.insert({m.guid, id});
+                      return Status::Ok();
+                    }).ok());
+    }
+  }
+  return s;
+}
+
+TEST(MoveTest, WholeOrganisationMovesWithIdenticalContent) {
+  MoveFixture f;
+  auto rep = f.MoveAll({});
+  ASSERT_EQ(rep.mailboxes.size(), 12u);
+  EXPECT_EQ(rep.Completed(), 12u);
+  EXPECT_EQ(rep.ItemsDropped(), 0u);
+  EXPECT_EQ(rep.ItemsCopied(), f.populated().items);
+  auto after = f.Snapshot();
+  for (const auto& [g, where] : f.before()) {
+    ASSERT_EQ(after[g].size(), 1u);
+    EXPECT_EQ(after[g][0].store, "MS2");
+    EXPECT_EQ(after[g][0].state, MailboxState::kActive);
+    EXPECT_EQ(after[g][0].checksum, where[0].checksum);
+    EXPECT_EQ(f.HomeStore(g), "MS2");
+  }
+  std::vector<MoveRecord> moves;
+  ASSERT_TRUE(f.org().directory().ListMoves(&moves).ok());
+  EXPECT_TRUE(moves.empty());
+  // The report carries phases and totals.
+  auto j = rep.ToJson();
+  EXPECT_EQ(j["totals"]["mailboxes_completed"], 12);
+  EXPECT_TRUE(j["mailboxes"][0]["phase_seconds"].contains("copy"));
+}
+
+TEST(MoveTest, KeepSourceLeavesSoftDeletedCopiesAndLogonsFollowHomeMdb) {
+  MoveFixture f;
+  MoveOptions o;
+  o.keep_source = true;
+  auto rep = f.MoveAll(o);
+  EXPECT_EQ(rep.Completed(), 12u);
+  auto after = f.Snapshot();
+  auto ms1 = f.org().GetStore("MS1");
+  auto ms2 = f.org().GetStore("MS2");
+  for (const auto& [g, where] : after) {
+    ASSERT_EQ(where.size(), 2u);
+    for (const auto& w : where) {
+      EXPECT_EQ(w.state, w.store == "MS1" ? MailboxState::kSoftDeleted : MailboxState::kActive);
+    }
+    EXPECT_TRUE((*ms1)->Logon(g).IsNotFound());
+    EXPECT_TRUE((*ms2)->Logon(g).ok());
+  }
+  // Moving back purges the soft-deleted copies on the way.
+  engine::MoveRequest back;
+  back.from_store = "MS2";
+  back.options.target = "MS1";
+  auto plan = engine::PlanMoves(f.org(), back);
+  ASSERT_TRUE(plan.ok());
+  engine::MoveCounters c;
+  auto rep2 = engine::RunMoves(f.org(), *plan, back.options, &c);
+  EXPECT_EQ(rep2.Completed(), 12u);
+  for (const auto& [g, where] : f.Snapshot()) {
+    ASSERT_EQ(where.size(), 1u);
+    EXPECT_EQ(where[0].store, "MS1");
+    EXPECT_EQ(where[0].checksum, f.before().at(g)[0].checksum);
+  }
+}
+
+TEST(MoveTest, SkipOnErrorDropsExactlyTheCorruptItems) {
+  MoveFixture f(0.03);
+  ASSERT_GT(f.populated().corrupted.size(), 3u);
+  std::set<std::pair<Guid, uint64_t>> corrupted;
+  for (const auto& c : f.populated().corrupted) corrupted.insert({c.mailbox, c.item_id});
+  MoveOptions o;
+  o.retry.bad_item_limit = 1000000;
+  auto rep = f.MoveAll(o);
+  EXPECT_EQ(rep.Completed(), 12u);
+  EXPECT_EQ(DroppedSet(rep), corrupted);
+  for (const auto& m : rep.mailboxes) {
+    EXPECT_EQ(m.outcome, m.dropped.empty() ? Outcome::kCompleted : Outcome::kCompletedWithDroppedItems);
+    for (const auto& d : m.dropped) {
+      EXPECT_FALSE(d.reason.empty());
+      EXPECT_FALSE(d.folder_path.empty());
+    }
+  }
+  EXPECT_EQ(rep.ItemsCopied() + rep.ItemsDropped(), f.populated().items);
+}
+
+TEST(MoveTest, BadItemLimitZeroKeepsMailboxesWithCorruptItemsOnTheSource) {
+  MoveFixture f(0.03);
+  std::set<Guid> with_corrupt;
+  for (const auto& c : f.populated().corrupted) with_corrupt.insert(c.mailbox);
+  ASSERT_FALSE(with_corrupt.empty());
+  ASSERT_LT(with_corrupt.size(), 12u);
+  auto rep = f.MoveAll({});  // B = 0
+  EXPECT_EQ(rep.Failed(), with_corrupt.size());
+  auto after = f.Snapshot();
+  for (const auto& m : rep.mailboxes) {
+    const bool bad = with_corrupt.count(m.mailbox) > 0;
+    EXPECT_EQ(m.outcome == Outcome::kFailed, bad) << m.user << ": " << m.reason;
+    ASSERT_EQ(after[m.mailbox].size(), 1u);
+    const auto& w = after[m.mailbox][0];
+    EXPECT_EQ(w.store, bad ? "MS1" : "MS2");
+    EXPECT_EQ(w.state, MailboxState::kActive);
+    EXPECT_EQ(w.checksum, f.before().at(m.mailbox)[0].checksum);  // unchanged where it stayed
+    EXPECT_EQ(f.HomeStore(m.mailbox), w.store);
+    if (bad) {
+      EXPECT_NE(m.reason.find("bad-item limit"), std::string::npos) << m.reason;
+    }
+  }
+}
+
+TEST(MoveTest, TransientFaultsAreRetriedAndNeverDropped) {
+  for (int retries : {1, 2, 3}) {
+    SCOPED_TRACE(retries);
+    MoveFixture f;
+    MoveOptions o;
+    o.retry.retries = retries;
+    o.faults.rate = 0.4;
+    o.faults.kind = engine::FaultOptions::Kind::kTransient;
+    o.faults.seed = 5;
+    auto rep = f.MoveAll(o);
+    EXPECT_EQ(rep.Completed(), 12u);
+    EXPECT_EQ(rep.ItemsDropped(), 0u);
+    uint64_t retried = 0;
+    for (const auto& m : rep.mailboxes) retried += m.retries;
+    EXPECT_GT(retried, f.populated().items / 4);
+    for (const auto& [g, where] : f.Snapshot()) EXPECT_EQ(where[0].checksum, f.before().at(g)[0].checksum);
+  }
+}
+
+TEST(MoveTest, WithoutRetriesTransientFaultsDropExactlyTheFaultedItems) {
+  MoveFixture f;
+  MoveOptions o;
+  o.retry.retries = 0;
+  o.retry.bad_item_limit = 1000000;
+  o.faults = {0.05, engine::FaultOptions::Kind::kTransient, 9};
+  engine::FaultInjector fi(o.faults);
+  std::set<std::pair<Guid, uint64_t>> want;
+  for (const auto& it : AllItems(f)) {
+    if (fi.IsFaulted(it.first, it.second)) want.insert(it);
+  }
+  ASSERT_FALSE(want.empty());
+  EXPECT_EQ(DroppedSet(f.MoveAll(o)), want);
+}
+
+TEST(MoveTest, PersistentFaultsDropExactlyTheFaultedItemsWhateverTheRetries) {
+  for (int retries : {1, 3}) {
+    SCOPED_TRACE(retries);
+    MoveFixture f;
+    MoveOptions o;
+    o.retry.retries = retries;
+    o.retry.bad_item_limit = 1000000;
+    o.faults = {0.05, engine::FaultOptions::Kind::kPersistent, 21};
+    engine::FaultInjector fi(o.faults);
+    std::set<std::pair<Guid, uint64_t>> want;
+    for (const auto& it : AllItems(f)) {
+      if (fi.IsFaulted(it.first, it.second)) want.insert(it);
+    }
+    ASSERT_FALSE(want.empty());
+    auto rep = f.MoveAll(o);
+    EXPECT_EQ(DroppedSet(rep), want);
+    uint64_t retried = 0;
+    for (const auto& m : rep.mailboxes) retried += m.retries;
+    EXPECT_EQ(retried, want.size() * uint64_t(retries));
+  }
+}
+
+TEST(MoveTest, ConcurrencyLevelsGiveIdenticalEndStates) {
+  std::map<Guid, std::vector<testing::MailboxState2>> first;
+  for (int c : {1, 2, 8}) {
+    SCOPED_TRACE(c);
+    MoveFixture f(0.02);
+    MoveOptions o;
+    o.concurrency = c;
+    o.retry.bad_item_limit = 3;
+    o.batch_bytes = 64 << 10;  // many batches, so groups really interleave
+    auto rep = f.MoveAll(o);
+    auto snap = f.Snapshot();
+    if (first.empty()) {
+      first = snap;
+      continue;
+    }
+    ASSERT_EQ(snap.size(), first.size());
+    for (const auto& [g, w] : snap) {
+      ASSERT_EQ(w.size(), first[g].size());
+      EXPECT_EQ(w[0].store, first[g][0].store);
+      EXPECT_EQ(w[0].checksum, first[g][0].checksum);
+    }
+  }
+}
+
+TEST(MoveTest, RecompressionToAnotherLevelKeepsContent) {
+  StoreOptions target;
+  target.zstd_level = 9;
+  MoveFixture f(0, target);
+  auto rep = f.MoveAll({});
+  EXPECT_EQ(rep.Completed(), 12u);
+  EXPECT_GT(rep.time.recompress_s, 0.0);
+  for (const auto& [g, where] : f.Snapshot()) {
+    EXPECT_EQ(where[0].store, "MS2");
+    EXPECT_EQ(where[0].checksum, f.before().at(g)[0].checksum);
+  }
+}
+
+TEST(MoveTest, LogQuotaOnTheTargetFailsMovesCleanly) {
+  StoreOptions target;
+  target.log.quota_bytes = 600u << 10;  // far less than the data
+  target.log.file_bytes = 64u << 10;
+  MoveFixture f(0, target);
+  auto rep = f.MoveAll({});
+  EXPECT_GT(rep.Failed(), 0u);
+  bool quota_reason = false;
+  for (const auto& m : rep.mailboxes) {
+    if (m.outcome == Outcome::kFailed) quota_reason |= m.reason.find("log space exhausted") != std::string::npos;
+  }
+  EXPECT_TRUE(quota_reason);
+  auto after = f.Snapshot();
+  for (const auto& [g, where] : after) {
+    ASSERT_EQ(where.size(), 1u) << "a partial copy was left behind";
+    EXPECT_EQ(where[0].state, MailboxState::kActive);
+    EXPECT_EQ(where[0].checksum, f.before().at(g)[0].checksum);
+    EXPECT_EQ(f.HomeStore(g), where[0].store);
+  }
+}
+
+TEST(MoveTest, LockedMailboxRefusesLogonsAndDeliveries) {
+  MoveFixture f;
+  auto ms1 = *f.org().GetStore("MS1");
+  const Guid g = f.before().begin()->first;
+  Item it = testing::TestItem(1);
+  auto id = ms1->Deliver(g, 2, it);
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  ASSERT_TRUE(ms1->TransitionMailbox(g, {MailboxState::kActive}, MailboxState::kMovingOut).ok());
+  Status logon = ms1->Logon(g);
+  EXPECT_TRUE(logon.IsBusy());
+  EXPECT_NE(logon.message().find("move in progress"), std::string::npos);
+  auto d = ms1->Deliver(g, 2, it);
+  ASSERT_FALSE(d.ok());
+  EXPECT_TRUE(d.status().IsBusy());
+  EXPECT_NE(d.status().message().find("move in progress"), std::string::npos);
+  // A second lock of the same mailbox is refused (no double moves).
+  EXPECT_TRUE(ms1->TransitionMailbox(g, {MailboxState::kActive}, MailboxState::kMovingOut).IsBusy());
+}
+
+TEST(MoveTest, PerMailboxErrorsChangeNothing) {
+  MoveFixture f;
+  const Guid g = f.before().begin()->first;
+  auto user = f.org().directory().GetUserByMailbox(g);
+  ASSERT_TRUE(user.ok());
+  // Not registered target: the whole request fails.
+  engine::MoveRequest bad;
+  bad.mailboxes = {user->name};
+  bad.options.target = "MS9";
+  EXPECT_TRUE(engine::PlanMoves(f.org(), bad).status().IsNotFound());
+  // Unknown mailbox, and a mailbox already on the target.
+  engine::MoveRequest req;
+  req.mailboxes = {"nobody", user->name};
+  req.options.target = "MS1";
+  auto plan = engine::PlanMoves(f.org(), req);
+  ASSERT_TRUE(plan.ok());
+  engine::MoveCounters c;
+  auto rep = engine::RunMoves(f.org(), *plan, req.options, &c);
+  ASSERT_EQ(rep.mailboxes.size(), 2u);
+  for (const auto& m : rep.mailboxes) EXPECT_EQ(m.outcome, Outcome::kFailed);
+  std::string reasons = rep.mailboxes[0].reason + " | " + rep.mailboxes[1].reason;
+  EXPECT_NE(reasons.find("no user or mailbox 'nobody'"), std::string::npos) << reasons;
+  EXPECT_NE(reasons.find("already in store MS1"), std::string::npos) << reasons;
+  auto after = f.Snapshot();
+  for (const auto& [gg, where] : f.before()) {
+    EXPECT_EQ(after[gg][0].store, "MS1");
+    EXPECT_EQ(after[gg][0].checksum, where[0].checksum);
+  }
+  // By GUID and by SMTP address too.
+  engine::MoveRequest by_guid;
+  by_guid.mailboxes = {g.ToString()};
+  by_guid.options.target = "MS2";
+  auto p2 = engine::PlanMoves(f.org(), by_guid);
+  ASSERT_TRUE(p2.ok());
+  ASSERT_EQ(p2->size(), 1u);
+  EXPECT_TRUE((*p2)[0].error.empty()) << (*p2)[0].error;
+}
+
+}  // namespace
+}  // namespace mbx
