@@ -205,7 +205,8 @@ void BM_GroupCommitWriter(benchmark::State& state) {
 BENCHMARK(BM_GroupCommitWriter)
     ->ArgsProduct({{64, 256, 1024, 4096}, {int(SyncMode::kNone), int(SyncMode::kBatch)}})
     ->Unit(benchmark::kMillisecond)
-    ->Iterations(3);
+    ->Iterations(3)
+    ->UseRealTime();
 
 // Transaction-log appends: records of range(1) KiB in sync mode range(0).
 void BM_LogAppend(benchmark::State& state) {
@@ -229,7 +230,8 @@ void BM_LogAppend(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_LogAppend)
-    ->ArgsProduct({{int(SyncMode::kFull), int(SyncMode::kBatch), int(SyncMode::kNone)}, {4, 64, 1024}});
+    ->ArgsProduct({{int(SyncMode::kFull), int(SyncMode::kBatch), int(SyncMode::kNone)}, {4, 64, 1024}})
+    ->UseRealTime();
 
 // Datagen: one 8 MB mailbox per iteration, into a sink that only counts.
 void BM_DatagenMailbox(benchmark::State& state) {

@@ -296,7 +296,9 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
   auto record_step = [&](MoveStep step) {
     rec.step = std::string(MoveStepName(step));
     const auto t0 = Clock::now();
-    Status s = dir.PutMove(rec);
+    // The lock record must be durable before the source is locked; later
+    // steps before the switch only inform (recovery rolls back either way).
+    Status s = dir.PutMove(rec, step == MoveStep::kLocked);
     counters_->directory_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
     return s;
   };
@@ -351,10 +353,9 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
           return abandon("the target store already holds this mailbox (" +
                          std::string(MailboxStateName(there->state)) + ")");
         }
-        WriteBatch purge;
-        purge.RequireMailboxState(guid, {MailboxState::kSoftDeleted});
-        purge.DeleteMailbox(guid);
-        if (Status s = dst->Write(std::move(purge)); !s.ok()) return abandon(s.message());
+        if (Status s = dst->DeleteMailboxIn(guid, {MailboxState::kSoftDeleted}); !s.ok()) {
+          return abandon(s.message());
+        }
       }
     }
     WriteBatch h;
@@ -400,8 +401,7 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
     ti.item_count = copy.items;
     ti.stored_bytes = copy.stored_out;
     ti.logical_bytes = copy.logical;
-    WriteBatch b;
-    b.RequireMailboxState(guid, {MailboxState::kMovingIn});
+    WriteBatch b;  // the target is this move's own (moving-in): no one else writes it
     b.PutMailbox(ti);
     if (Status s = dst->Write(std::move(b)); !s.ok()) return abandon(s.message());
   }
@@ -444,10 +444,8 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
 Status RollBackMove(Organization& org, const MoveRecord& record) {
   auto dst = org.GetStore(record.target);
   if (dst.ok()) {
-    WriteBatch del;
-    del.RequireMailboxState(record.mailbox, {MailboxState::kMovingIn});
-    del.DeleteMailbox(record.mailbox);
-    MBX_RETURN_IF_ERROR(IgnoreGone((*dst)->Write(std::move(del))).WithContext("removing the partial target"));
+    MBX_RETURN_IF_ERROR(IgnoreGone((*dst)->DeleteMailboxIn(record.mailbox, {MailboxState::kMovingIn}))
+                            .WithContext("removing the partial target"));
   } else if (!dst.status().IsNotFound()) {
     return dst.status();
   }
@@ -470,10 +468,8 @@ Status FinishMove(Organization& org, const MoveRecord& record) {
                                                           MailboxState::kSoftDeleted))
                             .WithContext("soft-deleting the source"));
   } else {
-    WriteBatch del;
-    del.RequireMailboxState(record.mailbox, {MailboxState::kMovingOut});
-    del.DeleteMailbox(record.mailbox);
-    MBX_RETURN_IF_ERROR(IgnoreGone(src->Write(std::move(del))).WithContext("deleting the source"));
+    MBX_RETURN_IF_ERROR(IgnoreGone(src->DeleteMailboxIn(record.mailbox, {MailboxState::kMovingOut}))
+                            .WithContext("deleting the source"));
   }
   CrashPoint("move-cleaned");
   return org.directory().DeleteMove(record.mailbox);

@@ -130,7 +130,10 @@ Result<std::unique_ptr<Directory>> Directory::Open(const std::string& dir, bool 
     return Status::NotFound("no directory at " + dir + " (no data.mdb)");
   }
   std::unique_ptr<Directory> d(new Directory());
-  MBX_RETURN_IF_ERROR(d->env_.Open(dir, 0, 8, 1ull << 30).WithContext("opening the directory"));
+  // NOMETASYNC: every commit syncs its data, the meta page follows with the
+  // next commit; operations that must survive a machine crash at once (the
+  // homeMDB switch, a move's lock record) sync the meta page too.
+  MBX_RETURN_IF_ERROR(d->env_.Open(dir, MDB_NOMETASYNC, 8, 1ull << 30).WithContext("opening the directory"));
   LmdbTxn txn;
   MBX_RETURN_IF_ERROR(txn.Begin(d->env_.get(), create ? 0 : MDB_RDONLY));
   const unsigned flags = create ? MDB_CREATE : 0;
@@ -170,7 +173,8 @@ Status Directory::PutUsers(const std::vector<UserRecord>& users) {
     MBX_RETURN_IF_ERROR(Put(txn.get(), users_, u.name, ToJson(u).dump()));
     MBX_RETURN_IF_ERROR(Put(txn.get(), by_mbx_, u.mailbox.AsKey(), u.name));
   }
-  return txn.Commit();
+  MBX_RETURN_IF_ERROR(txn.Commit());
+  return Sync();
 }
 
 Result<UserRecord> Directory::GetUser(const std::string& name) {
@@ -208,14 +212,21 @@ Status Directory::SwitchHome(const Guid& mailbox, const StoreRecord& target, con
   u.home_server = target.server;
   MBX_RETURN_IF_ERROR(Put(txn.get(), users_, u.name, ToJson(u).dump()));
   MBX_RETURN_IF_ERROR(Put(txn.get(), moves_, mailbox.AsKey(), ToJson(record).dump()));
-  return txn.Commit();
+  MBX_RETURN_IF_ERROR(txn.Commit());
+  return Sync();
 }
 
-Status Directory::PutMove(const MoveRecord& m) {
+Status Directory::Sync() {
+  int rc = mdb_env_sync(env_.get(), 1);
+  return LmdbStatus(rc, "syncing the directory");
+}
+
+Status Directory::PutMove(const MoveRecord& m, bool sync) {
   LmdbTxn txn;
   MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), 0));
   MBX_RETURN_IF_ERROR(Put(txn.get(), moves_, m.mailbox.AsKey(), ToJson(m).dump()));
-  return txn.Commit();
+  MBX_RETURN_IF_ERROR(txn.Commit());
+  return sync ? Sync() : Status::Ok();
 }
 
 Result<MoveRecord> Directory::GetMove(const Guid& mailbox) {

@@ -9,8 +9,9 @@
 //   moves   mailbox GUID -> MoveRecord (JSON): the move state machine's
 //           durable state
 //
-// Every method is one LMDB transaction, committed with a full sync before it
-// returns: a homeMDB switch is the commit point of a move.
+// Every method is one LMDB transaction. PutUsers, SwitchHome (the commit
+// point of a move) and PutMove(sync = true) are fully synced before they
+// return; other commits sync their data and leave the meta page to the next.
 //
 // Thread safety: safe for concurrent use (LMDB serialises writers).
 #pragma once
@@ -76,10 +77,13 @@ class Directory {
   // `record` (whose step says "switched").
   Status SwitchHome(const Guid& mailbox, const StoreRecord& target, const MoveRecord& record);
 
-  Status PutMove(const MoveRecord& m);
+  // With `sync`, the record survives a machine crash once this returns;
+  // without, only a process crash (the next synced commit covers it).
+  Status PutMove(const MoveRecord& m, bool sync = true);
   Result<MoveRecord> GetMove(const Guid& mailbox);
   Status ListMoves(std::vector<MoveRecord>* out);
   Status DeleteMove(const Guid& mailbox);
+  Status Sync();  // makes every committed change durable
 
  private:
   Directory() = default;

@@ -98,7 +98,7 @@ class PosixEnv final : public Env {
     return Status::Ok();
   }
 
-  Status WriteFileAtomic(const std::string& path, std::string_view data) override {
+  Status WriteFileAtomic(const std::string& path, std::string_view data, bool sync) override {
     std::string tmp = path + ".tmp";
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return PosixError("creating", tmp, errno);
@@ -116,7 +116,7 @@ class PosixEnv final : public Env {
       p += n;
       left -= size_t(n);
     }
-    if (::fdatasync(fd) != 0) {
+    if (sync && ::fdatasync(fd) != 0) {
       int e = errno;
       ::close(fd);
       ::unlink(tmp.c_str());

@@ -32,8 +32,9 @@ class Env {
   // Opens for appending, creating if missing; appends go to the end.
   virtual Result<std::unique_ptr<WritableFile>> OpenAppendable(const std::string& path) = 0;
   virtual Status ReadFile(const std::string& path, std::string* out) = 0;
-  // Writes `data` to path.tmp, fsyncs it, renames over `path`.
-  virtual Status WriteFileAtomic(const std::string& path, std::string_view data) = 0;
+  // Writes `data` to path.tmp, fsyncs it (when `sync`), renames over `path`:
+  // a reader sees the old content or the new, never a mix.
+  virtual Status WriteFileAtomic(const std::string& path, std::string_view data, bool sync = true) = 0;
   virtual Status RemoveFile(const std::string& path) = 0;
   virtual Status SyncDir(const std::string& dir) = 0;
 

@@ -2,9 +2,11 @@
 
 namespace mbx {
 
-GroupCommitWriter::GroupCommitWriter(CommitFn commit, const GroupCommitOptions& options)
-    : commit_(std::move(commit)), options_(options) {
-  thread_ = std::thread([this] { Run(); });
+GroupCommitWriter::GroupCommitWriter(PrepareFn prepare, ApplyFn apply, const GroupCommitOptions& options)
+    : prepare_(std::move(prepare)), apply_(std::move(apply)), options_(options) {
+  if (options_.max_logged_groups == 0) options_.max_logged_groups = 1;
+  apply_thread_ = std::thread([this] { ApplyLoop(); });
+  log_thread_ = std::thread([this] { LogLoop(); });
 }
 
 GroupCommitWriter::~GroupCommitWriter() {
@@ -13,7 +15,9 @@ GroupCommitWriter::~GroupCommitWriter() {
     stop_ = true;
   }
   work_cv_.notify_all();
-  thread_.join();
+  space_cv_.notify_all();
+  log_thread_.join();
+  apply_thread_.join();
 }
 
 std::future<Status> GroupCommitWriter::Submit(WriteBatch batch) {
@@ -45,57 +49,82 @@ GroupCommitStats GroupCommitWriter::stats() const {
   return stats_;
 }
 
-void GroupCommitWriter::Run() {
-  std::vector<std::unique_ptr<Pending>> group;
-  std::vector<const WriteBatch*> batches;
+void GroupCommitWriter::Finish(Group& g, const Status& s) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (s.ok()) {
+      ++stats_.groups;
+      stats_.batches += g.members.size();
+      stats_.bytes += g.bytes;
+    } else {
+      stats_.failed_batches += g.members.size();
+    }
+    stats_.max_group_batches = std::max<uint64_t>(stats_.max_group_batches, g.members.size());
+  }
+  for (auto& p : g.members) p->done.set_value(s);
+}
+
+void GroupCommitWriter::LogLoop() {
   for (;;) {
-    group.clear();
-    batches.clear();
+    auto g = std::make_unique<Group>();
     {
       std::unique_lock<std::mutex> l(mu_);
       work_cv_.wait(l, [&] { return stop_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stop_ and nothing left to commit
-      size_t bytes = 0;
-      // A conditional batch is committed alone, so that its condition is
-      // checked against exactly the state it will be applied to.
+      if (queue_.empty()) break;  // stop_ and nothing left to commit
       while (!queue_.empty() &&
-             (group.empty() || bytes + queue_.front()->batch.ApproximateBytes() <=
-                                   options_.max_group_bytes)) {
-        const bool conditional = queue_.front()->batch.precondition().has_value();
-        if (conditional && !group.empty()) break;
-        bytes += queue_.front()->batch.ApproximateBytes();
-        group.push_back(std::move(queue_.front()));
+             (g->members.empty() || g->bytes + queue_.front()->batch.ApproximateBytes() <= options_.max_group_bytes)) {
+        g->bytes += queue_.front()->batch.ApproximateBytes();
+        g->members.push_back(std::move(queue_.front()));
         queue_.pop_front();
-        if (conditional) break;
       }
-      queued_bytes_ -= bytes;
+      queued_bytes_ -= g->bytes;
     }
     space_cv_.notify_all();
-
+    {
+      std::unique_lock<std::mutex> l(mu_);  // room in the logged queue
+      logged_cv_.wait(l, [&] { return logged_.size() < options_.max_logged_groups; });
+    }
     const auto start = std::chrono::steady_clock::now();
     std::chrono::nanoseconds waited{0};
-    for (auto& p : group) {
-      batches.push_back(&p->batch);
+    for (auto& p : g->members) {
+      g->batches.push_back(&p->batch);
       waited += start - p->submitted;
     }
-    Status s = commit_(batches);
-    const auto end = std::chrono::steady_clock::now();
-    uint64_t bytes = 0;
-    for (auto& p : group) bytes += p->batch.ApproximateBytes();
+    g->status = prepare_(g->batches, &g->token);
     {
       std::lock_guard<std::mutex> l(mu_);
-      if (s.ok()) {
-        ++stats_.groups;
-        stats_.batches += group.size();
-        stats_.bytes += bytes;
-      } else {
-        stats_.failed_batches += group.size();
-      }
-      stats_.max_group_batches = std::max<uint64_t>(stats_.max_group_batches, group.size());
-      stats_.commit_time += end - start;
+      stats_.log_time += std::chrono::steady_clock::now() - start;
       stats_.queue_wait_time += waited;
+      logged_.push_back(std::move(g));
     }
-    for (auto& p : group) p->done.set_value(s);
+    logged_cv_.notify_all();
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    log_done_ = true;
+  }
+  logged_cv_.notify_all();
+}
+
+void GroupCommitWriter::ApplyLoop() {
+  for (;;) {
+    std::unique_ptr<Group> g;
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      logged_cv_.wait(l, [&] { return log_done_ || !logged_.empty(); });
+      if (logged_.empty()) return;  // the log thread has exited and all is applied
+      g = std::move(logged_.front());
+      logged_.pop_front();
+    }
+    logged_cv_.notify_all();  // room for the log thread
+    Status s = g->status;
+    if (s.ok()) {
+      const auto start = std::chrono::steady_clock::now();
+      s = apply_(g->batches, g->token);
+      std::lock_guard<std::mutex> l(mu_);
+      stats_.commit_time += std::chrono::steady_clock::now() - start;
+    }
+    Finish(*g, s);
   }
 }
 

@@ -267,7 +267,9 @@ Status Store::OpenImpl(const std::string& dir, const OpenOptions& options) {
                                                          : Status::IOError("syncing store after replay"));
   }
   writer_ = std::make_unique<GroupCommitWriter>(
-      [this](const std::vector<const WriteBatch*>& b) { return CommitGroup(b); }, options.group_commit);
+      [this](const std::vector<const WriteBatch*>& b, GroupCommitWriter::Token* t) { return PrepareGroup(b, t); },
+      [this](const std::vector<const WriteBatch*>& b, const GroupCommitWriter::Token& t) { return ApplyGroup(b, t); },
+      options.group_commit);
   return Status::Ok();
 }
 
@@ -308,32 +310,7 @@ Status Store::GrowMap() {
   return Status::Ok();
 }
 
-Status Store::CheckPrecondition(const MailboxPrecondition& p) {
-  LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), MDB_RDONLY));
-  std::string k = keys::Mailbox(p.mailbox);
-  MDB_val mk = ToVal(k), mv;
-  int rc = mdb_get(txn.get(), dbi_[int(Db::kMailboxes)], &mk, &mv);
-  if (rc == MDB_NOTFOUND) {
-    return Status::NotFound("mailbox " + p.mailbox.ToString() + " is not in store " + name_);
-  }
-  if (rc != 0) return LmdbStatus(rc, "reading mailbox state");
-  MBX_ASSIGN_OR_RETURN(MailboxInfo m, DecodeMailboxInfo(k, FromVal(mv)));
-  if (!(p.allowed_states & (1u << unsigned(m.state)))) {
-    if (m.state == MailboxState::kMovingOut) {
-      return Status::Busy("mailbox " + p.mailbox.ToString() + " in store " + name_ +
-                          ": move in progress");
-    }
-    return Status::Busy("mailbox " + p.mailbox.ToString() + " in store " + name_ + " is " +
-                        std::string(MailboxStateName(m.state)));
-  }
-  return Status::Ok();
-}
-
-Status Store::CommitGroup(const std::vector<const WriteBatch*>& batches) {
-  if (batches.size() == 1 && batches[0]->precondition()) {
-    MBX_RETURN_IF_ERROR(CheckPrecondition(*batches[0]->precondition()));
-  }
+Status Store::PrepareGroup(const std::vector<const WriteBatch*>& batches, GroupCommitWriter::Token* token) {
   std::string payload;
   size_t reserve = 16;
   for (const WriteBatch* b : batches) reserve += b->ApproximateBytes();
@@ -341,17 +318,31 @@ Status Store::CommitGroup(const std::vector<const WriteBatch*>& batches) {
   txlog::EncodePayload(batches, &payload);
 
   auto t0 = std::chrono::steady_clock::now();
-  LogPosition pos;
   {
     std::lock_guard<std::mutex> l(log_mu_);
     bool frees_space = true;
     for (const WriteBatch* b : batches) frees_space = frees_space && b->MayUseLogReserve();
-    MBX_ASSIGN_OR_RETURN(pos, log_->Append(payload, frees_space));
+    MBX_ASSIGN_OR_RETURN(LogPosition pos, log_->Append(payload, frees_space));
+    token->a = pos.start_lsn;
+    token->b = pos.end_lsn;
+    token->c = log_epoch_;
   }
-  auto t1 = std::chrono::steady_clock::now();
-  log_append_ns_.fetch_add((t1 - t0).count());
+  log_append_ns_.fetch_add((std::chrono::steady_clock::now() - t0).count());
   CrashPoint("log-appended");
+  return Status::Ok();
+}
 
+Status Store::ApplyGroup(const std::vector<const WriteBatch*>& batches, const GroupCommitWriter::Token& token) {
+  const LogPosition pos{token.a, token.b};
+  {
+    std::lock_guard<std::mutex> l(log_mu_);
+    if (token.c != log_epoch_) {
+      // An earlier group failed to commit and the log was cut back before
+      // this group's record: it was never applied and will never be replayed.
+      return Status::Aborted("store " + name_ + ": an earlier commit failed; this write was not applied");
+    }
+  }
+  const auto t1 = std::chrono::steady_clock::now();
   Status s;
   for (int attempt = 0;; ++attempt) {
     LmdbTxn txn;
@@ -378,9 +369,11 @@ Status Store::CommitGroup(const std::vector<const WriteBatch*>& batches) {
       if (g.ok()) continue;
       s = g;
     }
-    // Nothing was applied: take the record back out of the log so that a
-    // replay can never apply a group we report as failed.
+    // Nothing was applied: take the record (and any logged after it) back
+    // out of the log so that a replay can never apply a group we report as
+    // failed; the groups logged after it fail by their epoch.
     std::lock_guard<std::mutex> l(log_mu_);
+    ++log_epoch_;
     Status r = log_->Rewind(pos.start_lsn);
     if (!r.ok()) return s.WithContext("and the log could not be rewound (" + r.message() + ")");
     return s.WithContext("store " + name_);
@@ -399,25 +392,40 @@ Status Store::CommitGroup(const std::vector<const WriteBatch*>& batches) {
     auto removed = log_->RemoveBefore(prev_checkpoint_lsn_);
     if (!removed.ok()) return removed.status();
   }
-  if (txlog::GenerationOf(checkpoint_lsn_, log_->options().file_bytes) != old_gen &&
-      log_->options().sync != SyncMode::kNone) {
-    (void)log_->WriteCheckpointFile(prev_checkpoint_lsn_);
+  if (txlog::GenerationOf(checkpoint_lsn_, log_->options().file_bytes) != old_gen) {
+    (void)log_->WriteCheckpointFile(prev_checkpoint_lsn_, /*sync=*/false);
   }
   return Status::Ok();
+}
+
+Result<MailboxInfo> Store::LockedHeader(const Guid& mailbox, std::initializer_list<MailboxState> from) {
+  MBX_ASSIGN_OR_RETURN(StoreReader r, BeginRead());
+  MBX_ASSIGN_OR_RETURN(MailboxInfo info, r.GetMailbox(mailbox));
+  for (MailboxState s : from) {
+    if (info.state == s) return info;
+  }
+  if (info.state == MailboxState::kMovingOut) {
+    return Status::Busy("mailbox " + mailbox.ToString() + " in store " + name_ + ": move in progress");
+  }
+  return Status::Busy("mailbox " + mailbox.ToString() + " in store " + name_ + " is " +
+                      std::string(MailboxStateName(info.state)));
 }
 
 Status Store::TransitionMailbox(const Guid& mailbox, std::initializer_list<MailboxState> from,
                                 MailboxState to) {
   std::lock_guard<std::mutex> l(header_mu_);
-  MailboxInfo info;
-  {
-    MBX_ASSIGN_OR_RETURN(StoreReader r, BeginRead());
-    MBX_ASSIGN_OR_RETURN(info, r.GetMailbox(mailbox));
-  }
-  WriteBatch b;
-  b.RequireMailboxState(mailbox, from);
+  MBX_ASSIGN_OR_RETURN(MailboxInfo info, LockedHeader(mailbox, from));
   info.state = to;
+  WriteBatch b;
   b.PutMailbox(info);
+  return Write(std::move(b));
+}
+
+Status Store::DeleteMailboxIn(const Guid& mailbox, std::initializer_list<MailboxState> from) {
+  std::lock_guard<std::mutex> l(header_mu_);
+  MBX_RETURN_IF_ERROR(LockedHeader(mailbox, from).status());
+  WriteBatch b;
+  b.DeleteMailbox(mailbox);
   return Write(std::move(b));
 }
 
@@ -458,7 +466,6 @@ Result<uint64_t> Store::Deliver(const Guid& mailbox, uint32_t folder_id, const I
   info.stored_bytes += rec.size();
   info.logical_bytes += item.LogicalSize();
   WriteBatch b;
-  b.RequireMailboxState(mailbox, {MailboxState::kActive});
   b.PutItem(mailbox, folder_id, id, std::move(rec));
   b.PutMailbox(info);
   MBX_RETURN_IF_ERROR(Write(std::move(b)));

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <future>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -139,10 +140,16 @@ class Store {
 
   // Changes a mailbox's state from one of `from` to `to`, keeping the rest
   // of its header. NotFound if the mailbox is absent; Busy (with the state in
-  // the message) if it is in none of the `from` states. Serialised with
-  // deliveries to the same store.
+  // the message) if it is in none of the `from` states.
+  //
+  // Mailbox states change only through these calls and Deliver, which hold
+  // header_mu_ from the read of the state until the write is applied: a
+  // check and its write are one atomic step (one process holds a store, by
+  // its LOCK file).
   Status TransitionMailbox(const Guid& mailbox, std::initializer_list<MailboxState> from,
                            MailboxState to);
+  // Deletes a mailbox (header, folders, items) if it is in one of `from`.
+  Status DeleteMailboxIn(const Guid& mailbox, std::initializer_list<MailboxState> from);
 
   // A client logon: OK for an active mailbox; Busy ("move in progress") for
   // one locked by a move; NotFound otherwise (absent, hidden or soft-deleted).
@@ -182,14 +189,17 @@ class Store {
   Store() = default;
   Status OpenImpl(const std::string& dir, const OpenOptions& options);
   Status Replay();
-  Status CommitGroup(const std::vector<const WriteBatch*>& batches);
+  // The two stages of a group commit (see group_commit.h): log, then apply.
+  Status PrepareGroup(const std::vector<const WriteBatch*>& batches, GroupCommitWriter::Token* token);
+  Status ApplyGroup(const std::vector<const WriteBatch*>& batches, const GroupCommitWriter::Token& token);
   // Applies mutations to `txn`; MDB_MAP_FULL comes back as its rc in *rc.
   Status ApplyPayload(MDB_txn* txn, std::string_view payload, int* rc);
   Status GrowMap();
   void AddReader();
   void RemoveReader();
   Status PutMetaDirect(std::string_view key, std::string_view value);
-  Status CheckPrecondition(const MailboxPrecondition& p);
+  // The header of `mailbox` if its state is one of `from`; call under header_mu_.
+  Result<MailboxInfo> LockedHeader(const Guid& mailbox, std::initializer_list<MailboxState> from);
 
   std::string dir_;
   std::string name_;
@@ -207,20 +217,21 @@ class Store {
   int readers_ = 0;        // GUARDED_BY(gate_mu_)
   bool resizing_ = false;  // GUARDED_BY(gate_mu_)
 
-  // The log writer: used by the writer thread in CommitGroup, and by
+  // The log writer: used by the writer's two threads, and by
   // Backup/GetLogInfo/Set* from other threads, always under log_mu_.
   std::mutex log_mu_;
   std::unique_ptr<TxLogWriter> log_;  // GUARDED_BY(log_mu_)
   uint64_t checkpoint_lsn_ = 0;       // GUARDED_BY(log_mu_)
   uint64_t prev_checkpoint_lsn_ = 0;  // GUARDED_BY(log_mu_)
   uint64_t last_backup_lsn_ = 0;      // GUARDED_BY(log_mu_)
+  uint64_t log_epoch_ = 0;            // GUARDED_BY(log_mu_): bumped when a failed commit rewinds the log
   std::atomic<uint64_t> map_resizes_{0};
   std::atomic<uint64_t> replayed_records_{0};
   std::atomic<int64_t> log_append_ns_{0};
   std::atomic<int64_t> lmdb_commit_ns_{0};
 
   // Serialises read-modify-write of mailbox headers (deliveries, state
-  // transitions) against each other; the writer checks the state again.
+  // transitions, conditional deletes) against each other.
   std::mutex header_mu_;
 
   std::unique_ptr<GroupCommitWriter> writer_;  // last: stopped first

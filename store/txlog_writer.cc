@@ -190,8 +190,8 @@ Result<int> TxLogWriter::RemoveBefore(uint64_t lsn) {
   return removed;
 }
 
-Status TxLogWriter::WriteCheckpointFile(uint64_t lsn) {
-  return env_->WriteFileAtomic(dir_ + "/" + txlog::kCheckpointFile, txlog::EncodeCheckpoint(lsn));
+Status TxLogWriter::WriteCheckpointFile(uint64_t lsn, bool sync) {
+  return env_->WriteFileAtomic(dir_ + "/" + txlog::kCheckpointFile, txlog::EncodeCheckpoint(lsn), sync);
 }
 
 }  // namespace mbx

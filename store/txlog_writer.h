@@ -74,8 +74,10 @@ class TxLogWriter {
   // Deletes every log file that lies wholly before `lsn` (never the file
   // being appended to). Returns the number of files deleted.
   Result<int> RemoveBefore(uint64_t lsn);
-  // Writes E00.chk holding `lsn` (atomically).
-  Status WriteCheckpointFile(uint64_t lsn);
+  // Writes E00.chk holding `lsn` (atomically; fsynced when `sync`). The
+  // authoritative checkpoint is the one in the database; E00.chk is what an
+  // administrator (and `mbxmove logs`) reads.
+  Status WriteCheckpointFile(uint64_t lsn, bool sync = true);
 
   uint64_t end_lsn() const { return end_lsn_; }
   uint64_t disk_bytes() const;           // bytes of the log files present

@@ -4,8 +4,6 @@
 #pragma once
 
 #include <cstdint>
-#include <initializer_list>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,26 +24,8 @@ struct Mutation {
   std::string value;  // kPut only
 };
 
-// A condition the writer checks, inside the commit, before applying a batch:
-// the mailbox exists and its state is one of `allowed_states` (a bit per
-// MailboxState). A batch with a precondition is committed in a group of its
-// own; if the condition fails, nothing of the batch is applied and it fails
-// with NotFound or Busy.
-struct MailboxPrecondition {
-  Guid mailbox;
-  uint32_t allowed_states = 0;
-};
-
 class WriteBatch {
  public:
-  // Makes this batch conditional on the mailbox's state (see above).
-  void RequireMailboxState(const Guid& mailbox, std::initializer_list<MailboxState> states) {
-    MailboxPrecondition p{mailbox, 0};
-    for (MailboxState s : states) p.allowed_states |= 1u << unsigned(s);
-    precondition_ = p;
-  }
-  const std::optional<MailboxPrecondition>& precondition() const { return precondition_; }
-
   void Put(Db db, std::string key, std::string value);
   void Delete(Db db, std::string key);
   void DeletePrefix(Db db, std::string prefix);
@@ -77,11 +57,9 @@ class WriteBatch {
   void Clear() {
     ops_.clear();
     bytes_ = 0;
-    precondition_.reset();
   }
 
  private:
-  std::optional<MailboxPrecondition> precondition_;
   std::vector<Mutation> ops_;
   size_t bytes_ = 0;
 };
