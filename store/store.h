@@ -209,6 +209,7 @@ class Store {
   LmdbEnv env_;
   MDB_dbi dbi_[kNumDbs] = {};
   uint64_t map_bytes_ = 0;  // writer thread (and open) only
+  std::string payload_buffer_;  // log thread only: the group's redo payload
 
   // The resize gate: readers count themselves in; the writer waits for zero
   // readers (and holds new ones off) while it grows the map.

@@ -1,5 +1,6 @@
 #include "store/txlog_format.h"
 
+#define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
 
 #include <cstdio>
@@ -47,6 +48,19 @@ void FrameRecord(uint64_t lsn, std::string_view payload, std::string* out) {
   out->append(payload.data(), payload.size());
   uint64_t sum = XXH3_64bits(out->data() + start, out->size() - start);
   PutFixed64(out, sum);
+}
+
+void FrameHeader(uint64_t lsn, std::string_view payload, std::string* header, std::string* trailer) {
+  header->clear();
+  PutFixed32(header, kLogRecordMagic);
+  PutFixed32(header, uint32_t(payload.size()));
+  PutFixed64(header, lsn);
+  XXH3_state_t st;
+  XXH3_64bits_reset(&st);
+  XXH3_64bits_update(&st, header->data(), header->size());
+  XXH3_64bits_update(&st, payload.data(), payload.size());
+  trailer->clear();
+  PutFixed64(trailer, XXH3_64bits_digest(&st));
 }
 
 namespace {

@@ -49,6 +49,8 @@ inline constexpr const char* kCheckpointFile = "E00.chk";
 void EncodePayload(const std::vector<const WriteBatch*>& batches, std::string* out);
 // Frames a payload as a record starting at `lsn`.
 void FrameRecord(uint64_t lsn, std::string_view payload, std::string* out);
+// The same record as header + payload + trailer, without copying the payload.
+void FrameHeader(uint64_t lsn, std::string_view payload, std::string* header, std::string* trailer);
 // Visits each mutation of a payload; Corruption if it does not parse.
 template <typename Fn>
 Status ForEachMutation(std::string_view payload, Fn&& fn);

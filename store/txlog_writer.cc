@@ -116,25 +116,33 @@ Result<LogPosition> TxLogWriter::Append(std::string_view payload, bool use_reser
         std::to_string(disk_bytes()) + " bytes, quota " + std::to_string(options_.quota_bytes) +
         " bytes, this commit needs " + std::to_string(record_bytes) + " more)");
   }
-  std::string rec;
-  rec.reserve(record_bytes);
-  txlog::FrameRecord(end_lsn_, payload, &rec);
-  LogPosition pos{end_lsn_, end_lsn_ + rec.size()};
-  std::string_view left = rec;
-  while (!left.empty()) {
-    uint64_t off = end_lsn_ % options_.file_bytes;
-    uint64_t gen = txlog::GenerationOf(end_lsn_, options_.file_bytes);
-    if (gen != current_gen_) MBX_RETURN_IF_ERROR(OpenCurrent(gen));
-    size_t n = size_t(std::min<uint64_t>(left.size(), options_.file_bytes - off));
-    Status s = current_->Append(left.substr(0, n));
-    if (!s.ok()) {
-      (void)Rewind(pos.start_lsn);
-      return s;
+  // The record is written as three pieces (header, payload, trailer), so the
+  // payload is never copied here.
+  std::string header, trailer;
+  txlog::FrameHeader(end_lsn_, payload, &header, &trailer);
+  LogPosition pos{end_lsn_, end_lsn_ + record_bytes};
+  for (std::string_view left : {std::string_view(header), payload, std::string_view(trailer)}) {
+    while (!left.empty()) {
+      uint64_t off = end_lsn_ % options_.file_bytes;
+      uint64_t gen = txlog::GenerationOf(end_lsn_, options_.file_bytes);
+      if (gen != current_gen_) {
+        Status s = OpenCurrent(gen);
+        if (!s.ok()) {
+          (void)Rewind(pos.start_lsn);
+          return s;
+        }
+      }
+      size_t n = size_t(std::min<uint64_t>(left.size(), options_.file_bytes - off));
+      Status s = current_->Append(left.substr(0, n));
+      if (!s.ok()) {
+        (void)Rewind(pos.start_lsn);
+        return s;
+      }
+      files_[gen] = current_->Size();
+      unsynced_ = true;
+      end_lsn_ += n;
+      left.remove_prefix(n);
     }
-    files_[gen] = current_->Size();
-    unsynced_ = true;
-    end_lsn_ += n;
-    left.remove_prefix(n);
   }
   bool sync_now = options_.sync == SyncMode::kFull ||
                   (options_.sync == SyncMode::kBatch &&

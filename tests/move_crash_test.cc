@@ -4,8 +4,13 @@
 // names, with the content it had before the move (no items are dropped in
 // these runs), and no partial copy or lock is left.
 #include <nlohmann/json.hpp>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
 #include <chrono>
 #include <random>
+#include <thread>
 
 #include "store/crash_point.h"
 #include "tests/test_util.h"
@@ -25,6 +30,27 @@ json Json(const std::string& args) {
   json j = json::parse(r.out, nullptr, false);
   EXPECT_FALSE(j.is_discarded()) << r.out;
   return j;
+}
+
+extern "C" char** environ;
+
+// Runs `cmd` (through sh -c "exec ...", so the pid is the command's own),
+// SIGKILLs it after `ms` milliseconds unless it ended, and reaps it. Returns
+// true when it was killed.
+bool RunAndKillAfter(const std::string& cmd, int ms) {
+  const std::string line = "exec " + cmd + " >/dev/null 2>&1";
+  const char* argv[] = {"/bin/sh", "-c", line.c_str(), nullptr};
+  pid_t pid;
+  if (posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ) != 0) return false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  int status = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (waitpid(pid, &status, WNOHANG) == pid) return false;  // finished first
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);  // reaped: its files (and store locks) are closed
+  return WIFSIGNALED(status);
 }
 
 class MoveCrashTest : public ::testing::Test {
@@ -138,9 +164,11 @@ TEST_F(MoveCrashTest, KilledAtRandomMomentsThenRecover) {
   for (int i = 0; i < runs; ++i) {
     const std::string org = FreshOrg("k" + std::to_string(i));
     const int ms = 1 + int(rng() % unsigned(window_ms));
-    auto r = RunCommand("timeout -s KILL " + std::to_string(ms / 1000.0) + " " + Mbxmove() + " move --org " + org +
-                        " --from MS1 --to MS2 --concurrency " + std::to_string(1 + i % 4) + " --batch-bytes 64K");
-    if (r.exit_code == 137) ++killed;
+    if (RunAndKillAfter(Mbxmove() + " move --org " + org + " --from MS1 --to MS2 --concurrency " +
+                            std::to_string(1 + i % 4) + " --batch-bytes 64K",
+                        ms)) {
+      ++killed;
+    }
     const int failures_before = ::testing::UnitTest::GetInstance()->failed_test_count();
     CheckInvariant(org, "killed after " + std::to_string(ms) + " ms");
     if (::testing::UnitTest::GetInstance()->failed_test_count() == failures_before &&

@@ -3,7 +3,7 @@
 # with CMake, and runs the demo or the test suite.
 #
 #   tools/dev.sh demo   # set up, build Release, run the default job
-#   tools/dev.sh test   # set up, build Release + sanitizers, run every test
+#   tools/dev.sh test   # set up, build Release, ASan+UBSan and TSan, run the tests
 #   tools/dev.sh deps   # only install the Debian packages
 #   tools/dev.sh build [preset]   # only build (release, debug, asan, tsan)
 set -euo pipefail
@@ -67,12 +67,8 @@ case "$cmd" in
     deps
     build release
     OUT="${MBX_DEMO_DIR:-$ROOT/out/demo}"
-    rm -rf "$OUT"
-    mkdir -p "$OUT"
-    log "generating the 'small' preset into $OUT/org"
-    ./build/release/cli/mbxmove gen --org "$OUT/org" --store SOURCE --preset small
-    ./build/release/cli/mbxmove stat --org "$OUT/org" | tail -n 4
-    ./build/release/cli/mbxmove verify --org "$OUT/org"
+    log "benchmark: 'small' preset, concurrency 1,2,4,8, 3 repeats -> $OUT"
+    ./build/release/cli/mbxmove bench --preset small --concurrency 1,2,4,8 --repeat 3 --out "$OUT"
     ;;
   test)
     deps
@@ -81,6 +77,11 @@ case "$cmd" in
     build asan
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       run_tests asan
+    # ThreadSanitizer for the concurrent parts: the store's writer, the
+    # engine, the crash campaign (its mbxmove children run under TSan too).
+    build tsan
+    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+      run_tests tsan -R 'Store|TxLog|Move|Directory'
     ;;
   *)
     sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
