@@ -14,6 +14,7 @@
 
 #include "store/checksum.h"
 #include "store/item_codec.h"
+#include "store/tsan_annotations.h"
 
 namespace mbx::datagen {
 
@@ -157,7 +158,10 @@ Result<PopulateResult> Populate(Organization& org, const std::string& store_name
     limit = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,
                                                   size_t(options.threads));
   }
+  static TaskEdges edges;  // static: a task reaches it without reading a capture first
+  edges.Release();
   tbb::parallel_for(size_t(0), order.size(), size_t(1), [&](size_t k) {
+    TaskEdgeScope edge(edges);
     const MailboxSpec& spec = plan[order[k]];
     {
       std::lock_guard<std::mutex> l(err_mu);
@@ -176,6 +180,7 @@ Result<PopulateResult> Populate(Organization& org, const std::string& store_name
     corrupted[order[k]] = std::move(sink.corrupted());
     if (progress) progress->mailboxes_done.fetch_add(1, std::memory_order_relaxed);
   });
+  edges.Acquire();
   if (!first_error.ok()) return first_error;
 
   std::vector<UserRecord> users;

@@ -13,6 +13,7 @@
 #include "store/checksum.h"
 #include "store/crash_point.h"
 #include "store/item_codec.h"
+#include "store/tsan_annotations.h"
 
 namespace mbx::engine {
 
@@ -77,7 +78,9 @@ Status MailboxMover::CopyItems(const StoreReader& reader, Store* target, const M
   std::deque<std::future<Status>> inflight;
   const int attempts = options_.retry.attempts();
 
+  static TaskEdges edges;  // static: a task reaches it without reading a capture first
   auto input = [&](tbb::flow_control& fc) -> ChunkPtr {
+    TaskEdgeScope edge(edges);
     if (stop.load() || fi >= folders.size()) {
       fc.stop();
       return nullptr;
@@ -116,6 +119,7 @@ Status MailboxMover::CopyItems(const StoreReader& reader, Store* target, const M
   };
 
   auto transform = [&](ChunkPtr c) -> ChunkPtr {
+    TaskEdgeScope edge(edges);
     if (!c) return c;
     std::string recoded;
     for (const Ref& r : c->refs) {
@@ -171,6 +175,7 @@ Status MailboxMover::CopyItems(const StoreReader& reader, Store* target, const M
   };
 
   auto output = [&](ChunkPtr c) {
+    TaskEdgeScope edge(edges);
     if (!c) return;
     if (!c->error.ok()) {
       if (write_error.ok()) write_error = c->error;
@@ -210,12 +215,14 @@ Status MailboxMover::CopyItems(const StoreReader& reader, Store* target, const M
 
   // Isolated, so that while this thread waits for the pipeline it runs only
   // this mailbox's work, never another mailbox's move.
+  edges.Release();
   tbb::this_task_arena::isolate([&] {
     tbb::parallel_pipeline(
         4, tbb::make_filter<void, ChunkPtr>(tbb::filter_mode::serial_in_order, input) &
                tbb::make_filter<ChunkPtr, ChunkPtr>(tbb::filter_mode::parallel, transform) &
                tbb::make_filter<ChunkPtr, void>(tbb::filter_mode::serial_in_order, output));
   });
+  edges.Acquire();
   const auto t0 = Clock::now();
   while (!inflight.empty()) {
     Status s = inflight.front().get();

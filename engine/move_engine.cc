@@ -10,6 +10,8 @@
 #include <map>
 #include <set>
 
+#include "store/tsan_annotations.h"
+
 namespace mbx::engine {
 
 namespace {
@@ -123,11 +125,14 @@ MoveReport RunMoves(Organization& org, const std::vector<PlannedMove>& plan, con
                             size_t(std::max(c, tbb::info::default_concurrency())));
   tbb::task_arena arena(c);
   size_t next = 0;
+  static TaskEdges edges;  // static: a task reaches it without reading a capture first
+  edges.Release();
   arena.execute([&] {
     tbb::parallel_pipeline(
         size_t(c),
         tbb::make_filter<void, size_t>(tbb::filter_mode::serial_in_order,
                                        [&](tbb::flow_control& fc) -> size_t {
+                                         TaskEdgeScope edge(edges);
                                          if (next >= plan.size()) {
                                            fc.stop();
                                            return 0;
@@ -135,6 +140,7 @@ MoveReport RunMoves(Organization& org, const std::vector<PlannedMove>& plan, con
                                          return next++;
                                        }) &
             tbb::make_filter<size_t, void>(tbb::filter_mode::parallel, [&](size_t i) {
+              TaskEdgeScope edge(edges);
               const PlannedMove& p = plan[i];
               if (!p.error.empty()) {
                 MailboxReport r;
@@ -152,6 +158,7 @@ MoveReport RunMoves(Organization& org, const std::vector<PlannedMove>& plan, con
               report.mailboxes[i] = mover.Move(p.task);
             }));
   });
+  edges.Acquire();
   report.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   report.time.read_s = double(counters->read_ns.load()) / 1e9;
   report.time.verify_s = double(counters->verify_ns.load()) / 1e9;

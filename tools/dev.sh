@@ -18,6 +18,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libxxhash-dev
   gnuplot-nox
+  clang libclang-rt-14-dev
 )
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -80,7 +81,7 @@ case "$cmd" in
     # ThreadSanitizer for the concurrent parts: the store's writer, the
     # engine, the crash campaign (its mbxmove children run under TSan too).
     build tsan
-    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$ROOT/tools/tsan-suppressions.txt" \
       run_tests tsan -R 'Store|TxLog|Move|Directory'
     ;;
   *)
