@@ -71,8 +71,13 @@ void GroupCommitWriter::LogLoop() {
       std::unique_lock<std::mutex> l(mu_);
       work_cv_.wait(l, [&] { return stop_ || !queue_.empty(); });
       if (queue_.empty()) break;  // stop_ and nothing left to commit
+      // Batches that may use the log reserve (deletes, header updates: what
+      // a rollback writes) are never grouped with others, so that a group
+      // refused by the log quota never takes a rollback down with it.
+      const bool reserve = queue_.front()->batch.MayUseLogReserve();
       while (!queue_.empty() &&
              (g->members.empty() || g->bytes + queue_.front()->batch.ApproximateBytes() <= options_.max_group_bytes)) {
+        if (queue_.front()->batch.MayUseLogReserve() != reserve) break;
         g->bytes += queue_.front()->batch.ApproximateBytes();
         g->members.push_back(std::move(queue_.front()));
         queue_.pop_front();

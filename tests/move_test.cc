@@ -241,7 +241,10 @@ TEST(MoveTest, LogQuotaOnTheTargetFailsMovesCleanly) {
   target.log.quota_bytes = 600u << 10;  // far less than the data
   target.log.file_bytes = 64u << 10;
   MoveFixture f(0, target);
-  auto rep = f.MoveAll({});
+  MoveOptions o;
+  o.concurrency = 8;         // rollbacks happen while other moves still write,
+  o.batch_bytes = 32 << 10;  // in many small batches: the writer must not group them
+  auto rep = f.MoveAll(o);
   EXPECT_GT(rep.Failed(), 0u);
   bool quota_reason = false;
   for (const auto& m : rep.mailboxes) {
