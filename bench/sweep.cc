@@ -194,12 +194,18 @@ Result<json> SweepOne(const SweepOptions& o, const std::string& preset, const st
     ds.erase("corrupted");
   }
   const std::string src_dir = pristine + "/stores/" + source;
+  // Every measurement starts with nothing of an earlier step left to write
+  // back: dirty pages of the generation or of the previous run would
+  // otherwise be flushed during the next one.
+  ::sync();
   // Baselines, repeated like the runs.
   std::vector<double> raw_mib, phys_mib;
   uint64_t raw_bytes = 0, raw_items = 0;
   for (int r = 0; r < o.repeat; ++r) {
     MBX_ASSIGN_OR_RETURN(BaselineResult raw, RawLogicalCopy(src_dir, scratch + "/raw"));
+    ::sync();
     MBX_ASSIGN_OR_RETURN(BaselineResult phys, PhysicalCopy(src_dir, scratch + "/phys"));
+    ::sync();
     raw_mib.push_back(double(raw.bytes) / 1048576.0 / raw.seconds);
     phys_mib.push_back(double(phys.bytes) / 1048576.0 / phys.seconds);
     raw_bytes = raw.bytes;
@@ -228,6 +234,7 @@ Result<json> SweepOne(const SweepOptions& o, const std::string& preset, const st
       fs::copy(pristine, run, fs::copy_options::recursive, ec);
       if (ec) return Status::IOError("copying the dataset for a run: " + ec.message());
       fs::remove(run + "/stores/" + source + "/LOCK", ec);
+      ::sync();
       ChildResult cr;
       MBX_ASSIGN_OR_RETURN(cr, RunChild({o.self_exe, "store", "create", "--org", run, "--store", "TARGET", "--sync",
                                          o.sync, "--log-mode", o.log_mode},
@@ -400,8 +407,8 @@ Result<json> RunSweep(const SweepOptions& o) {
         best_items = std::max(best_items, l["items_per_s"].get<double>());
         rss = std::max(rss, l["peak_rss_mib"].get<double>());
       }
-      scale.push_back({{"preset", ds["dataset"]["preset"]}, {"bytes", ds["dataset"].value("bytes", 0)},
-                       {"items", ds["dataset"].value("items", 0)}, {"best_items_per_s", best_items},
+      scale.push_back({{"preset", ds["dataset"]["preset"]}, {"bytes", ds["dataset"].value("bytes", uint64_t(0))},
+                       {"items", ds["dataset"].value("items", uint64_t(0))}, {"best_items_per_s", best_items},
                        {"peak_rss_mib", rss}});
     }
     results["scale"] = scale;

@@ -162,6 +162,7 @@ Status MailboxMover::CopyItems(const StoreReader& reader, Store* target, const M
       } else {
         value.assign(r.rec);
       }
+      ReleaseMappedPages(r.rec);  // the batch has its own copy now
       FolderExpect& e = c->expect[r.folder];
       ++e.items;
       e.hash_sum += MixItemHash(v->content_hash);
@@ -249,6 +250,7 @@ Status MailboxMover::VerifyTarget(Store* target, const Guid& mailbox, const std:
     FolderExpect seen;
     MBX_RETURN_IF_ERROR(r.ForEachItem(mailbox, f.id, [&](uint64_t id, std::string_view rec) {
       auto info = InspectRecord(rec);
+      ReleaseMappedPages(rec);
       if (!info.ok()) {
         return Status::Corruption("verify: target item " + std::to_string(id) + " is damaged: " +
                                   info.status().message());
@@ -477,6 +479,7 @@ Status FinishMove(Organization& org, const MoveRecord& record) {
   } else {
     MBX_RETURN_IF_ERROR(IgnoreGone(src->DeleteMailboxIn(record.mailbox, {MailboxState::kMovingOut}))
                             .WithContext("deleting the source"));
+    src->ReleaseResidentPages();
   }
   CrashPoint("move-cleaned");
   return org.directory().DeleteMove(record.mailbox);

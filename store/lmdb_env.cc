@@ -1,5 +1,10 @@
 #include "store/lmdb_env.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
+
 namespace mbx {
 
 Status LmdbStatus(int rc, std::string_view what) {
@@ -18,6 +23,26 @@ Status LmdbStatus(int rc, std::string_view what) {
     case MDB_TXN_FULL: return Status::IOError(std::move(m));
     default: return Status::IOError(std::move(m));
   }
+}
+
+void ReleaseMappedPages(std::string_view bytes) {
+  static const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  // A value larger than half a page cannot fit in a leaf node (LMDB's node
+  // limit is about half a page), so it lives in overflow pages that hold
+  // nothing else (the first starts with a 16-byte page header): its pages can
+  // be released whole, first and last included. A smaller one shares a leaf
+  // page with other records: only pages wholly inside it (none) would go.
+  const bool overflow = bytes.size() > page / 2;
+  uintptr_t begin = uintptr_t(bytes.data());
+  uintptr_t end = begin + bytes.size();
+  if (overflow) {
+    begin &= ~(page - 1);
+    end = (end + page - 1) & ~(page - 1);
+  } else {
+    begin = (begin + page - 1) & ~(page - 1);
+    end &= ~(page - 1);
+  }
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
 Status LmdbEnv::Open(const std::string& dir, unsigned flags, unsigned max_dbs, size_t map_bytes) {

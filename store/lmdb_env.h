@@ -26,6 +26,13 @@ inline std::string_view FromVal(const MDB_val& v) {
   return {static_cast<const char*>(v.mv_data), v.mv_size};
 }
 
+// Drops the whole pages inside `bytes` (a value read from an LMDB map) from
+// this process's resident set. The data stays in the page cache and the
+// mapping stays valid: a later read faults the pages back in. Moves call it
+// on each record once they hold their own copy, so that a move's RSS does not
+// grow with the data it streams through (LMDB reads through mmap).
+void ReleaseMappedPages(std::string_view bytes);
+
 // Owns an MDB_env.
 class LmdbEnv {
  public:

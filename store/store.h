@@ -159,6 +159,12 @@ class Store {
   // move; NotFound if the mailbox or folder does not exist.
   Result<uint64_t> Deliver(const Guid& mailbox, uint32_t folder_id, const Item& item);
 
+  // Drops this store's mapped pages from the process's resident set (the
+  // page cache keeps them; readers fault them back in). LMDB touches every
+  // overflow page of a record it deletes, so a move calls this after deleting
+  // a source mailbox: its RSS then does not grow with the data moved.
+  void ReleaseResidentPages();
+
   // Makes every acknowledged write durable now (log fsync and database
   // sync), whatever the sync mode except `none`. A move calls this before its
   // switch, so the commit point never runs ahead of the data.
