@@ -262,7 +262,7 @@ Result<json> SweepOne(const SweepOptions& o, const std::string& preset, const st
                   {"mailbox_max_s", Percentile(durations, 1.0)},
                   {"cpu_util", cr.wall_s > 0 ? cr.cpu_s / cr.wall_s / double(cores) : 0.0},
                   {"cpu_s", cr.cpu_s},
-                  {"peak_rss_mib", cr.peak_rss_mib},
+                  {"peak_rss_mib", rep.contains("process") ? rep["process"]["peak_rss_mib"].get<double>() : cr.peak_rss_mib},
                   {"items_dropped", t["items_dropped"]},
                   {"mailboxes_failed", t["mailboxes_failed"]},
                   {"bytes_copied", t["bytes_copied"]},

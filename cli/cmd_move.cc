@@ -127,6 +127,17 @@ int RunMove(const MoveArgs& a) {
                    {"lmdb_commit_s", double((st.lmdb_commit_time - stats0.lmdb_commit_time).count()) * ns},
                    {"map_resizes", st.map_resizes - stats0.map_resizes}};
   }
+  {
+    // This process's own peak RSS (VmHWM). A parent's wait4() figure would
+    // include the parent's peak too when it started us with posix_spawn.
+    std::ifstream st("/proc/self/status");
+    std::string status_line;
+    while (std::getline(st, status_line)) {
+      if (status_line.rfind("VmHWM:", 0) == 0) {
+        j["process"] = {{"peak_rss_mib", std::stod(status_line.substr(6)) / 1024.0}};
+      }
+    }
+  }
   if (!a.report.empty()) {
     std::ofstream f(a.report);
     f << j.dump(2) << "\n";

@@ -26,13 +26,13 @@ if command -v perf >/dev/null && perf record -o "$WORK/probe.data" -q true >/dev
   perf record -F 2000 -g -o "$WORK/perf.data" "${MOVE[@]}" >"$WORK/report.json" 2>/dev/null
   echo "== top functions (self time, all threads, user and kernel)"
   perf report -i "$WORK/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null \
-    | grep -E '^ +[0-9]' | sed 's/ \{2,\}/ /g' | cut -c1-120 | head -25
+    | grep -E '^ +[0-9]' | sed 's/ \{2,\}/ /g' | cut -c1-120 | head -25 || true
 else
   command -v valgrind >/dev/null || { echo "neither perf nor valgrind is usable" >&2; exit 1; }
   echo "== callgrind: move of '$PRESET' at concurrency $C (perf is not usable here)" >&2
   valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" "${MOVE[@]}" >"$WORK/report.json" 2>/dev/null
   echo "== top functions (instructions, inclusive of nothing: self cost)"
-  callgrind_annotate "$WORK/callgrind.out" 2>/dev/null | sed -n '1,40p' | cut -c1-140
+  callgrind_annotate "$WORK/callgrind.out" 2>/dev/null | sed -n '1,40p' | cut -c1-140  || true
 fi
 echo "== the move's own breakdown (seconds summed over threads) and the target writer"
 python3 - "$WORK/report.json" <<'PY'
