@@ -66,7 +66,7 @@ double SecondsSince(std::chrono::steady_clock::time_point t0) {
 }
 
 Progress::Progress(bool quiet, Render render)
-    : quiet_(quiet), tty_(::isatty(2) == 1), render_(std::move(render)) {
+    : quiet_(quiet || ::isatty(2) != 1), tty_(::isatty(2) == 1), render_(std::move(render)) {
   if (!quiet_) thread_ = std::thread([this] { Run(); });
 }
 
@@ -88,9 +88,6 @@ void Progress::Run() {
     if (tty_ && now - last >= milliseconds(400)) {
       std::fprintf(stderr, "\r\033[K%s", render_().c_str());
       std::fflush(stderr);
-      last = now;
-    } else if (!tty_ && now - last >= seconds(10)) {
-      std::fprintf(stderr, "%s\n", render_().c_str());
       last = now;
     }
   }

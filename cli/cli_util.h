@@ -37,8 +37,8 @@ std::string FormatBytes(double bytes);  // "12.3 MiB"
 
 void PrintJson(const json& j);
 
-// A live progress line on stderr while `fn` runs: redrawn in place when
-// stderr is a terminal, one line every 10 s otherwise, nothing when quiet.
+// A live progress line on stderr, redrawn in place a few times a second while
+// the object lives; nothing when stderr is not a terminal or when quiet.
 class Progress {
  public:
   using Render = std::function<std::string()>;
