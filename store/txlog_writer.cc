@@ -104,7 +104,20 @@ uint64_t TxLogWriter::disk_bytes() const {
 uint64_t TxLogWriter::oldest_generation() const { return files_.empty() ? 0 : files_.begin()->first; }
 uint64_t TxLogWriter::newest_generation() const { return files_.empty() ? 0 : files_.rbegin()->first; }
 
+Status TxLogWriter::Fail(const Status& cause, uint64_t start_lsn) {
+  // Take the partial record back out. If even that fails, the end of the log
+  // holds bytes we cannot vouch for: refuse every further append (as ESE
+  // dismounts a store whose log write failed); a reopen cuts them off.
+  Status r = Rewind(start_lsn);
+  if (!r.ok()) {
+    broken_ = Status::IOError("transaction log of this store is unusable after a failed write (" +
+                              cause.message() + "; then " + r.message() + "); reopen the store");
+  }
+  return cause;
+}
+
 Result<LogPosition> TxLogWriter::Append(std::string_view payload, bool use_reserve) {
+  if (!broken_.ok()) return broken_;
   if (payload.size() > txlog::kMaxPayloadBytes) {
     return Status::InvalidArgument("log record too large: " + std::to_string(payload.size()) + " bytes");
   }
@@ -125,19 +138,13 @@ Result<LogPosition> TxLogWriter::Append(std::string_view payload, bool use_reser
     while (!left.empty()) {
       uint64_t off = end_lsn_ % options_.file_bytes;
       uint64_t gen = txlog::GenerationOf(end_lsn_, options_.file_bytes);
-      if (gen != current_gen_) {
+      if (gen != current_gen_ || !current_) {
         Status s = OpenCurrent(gen);
-        if (!s.ok()) {
-          (void)Rewind(pos.start_lsn);
-          return s;
-        }
+        if (!s.ok()) return Fail(s, pos.start_lsn);
       }
       size_t n = size_t(std::min<uint64_t>(left.size(), options_.file_bytes - off));
       Status s = current_->Append(left.substr(0, n));
-      if (!s.ok()) {
-        (void)Rewind(pos.start_lsn);
-        return s;
-      }
+      if (!s.ok()) return Fail(s, pos.start_lsn);
       files_[gen] = current_->Size();
       unsynced_ = true;
       end_lsn_ += n;
@@ -149,10 +156,7 @@ Result<LogPosition> TxLogWriter::Append(std::string_view payload, bool use_reser
                    std::chrono::steady_clock::now() - last_sync_ >= options_.sync_interval);
   if (sync_now) {
     Status s = Sync();
-    if (!s.ok()) {
-      (void)Rewind(pos.start_lsn);
-      return s;
-    }
+    if (!s.ok()) return Fail(s, pos.start_lsn);
   }
   return pos;
 }
@@ -178,9 +182,17 @@ Status TxLogWriter::Rewind(uint64_t lsn) {
   }
   if (gen != current_gen_ || !current_) {
     current_.reset();
-    MBX_RETURN_IF_ERROR(OpenCurrent(gen));
+    Status s = OpenCurrent(gen);
+    if (!s.ok()) {
+      broken_ = Status::IOError("transaction log unusable: " + s.message() + "; reopen the store");
+      return s;
+    }
   }
-  MBX_RETURN_IF_ERROR(current_->Truncate(lsn % options_.file_bytes));
+  Status s = current_->Truncate(lsn % options_.file_bytes);
+  if (!s.ok()) {
+    broken_ = Status::IOError("transaction log unusable: " + s.message() + "; reopen the store");
+    return s;
+  }
   files_[gen] = lsn % options_.file_bytes;
   end_lsn_ = lsn;
   return Status::Ok();

@@ -61,7 +61,9 @@ class TxLogWriter {
 
   // Appends one record holding `payload`. Fails with QuotaExceeded, before
   // writing anything, if the log files would then pass the quota. Syncs
-  // according to the sync mode (kFull: before returning).
+  // according to the sync mode (kFull: before returning). A failed append is
+  // taken back out of the log; if that fails too, the writer refuses every
+  // later append (the store must be reopened, which cuts the torn tail).
   // `use_reserve` lets a space-freeing record (deletes only) pass the quota
   // by up to kReserveBytes.
   Result<LogPosition> Append(std::string_view payload, bool use_reserve = false);
@@ -95,6 +97,8 @@ class TxLogWriter {
  private:
   TxLogWriter(std::string dir, const LogOptions& o, Env* env) : dir_(std::move(dir)), options_(o), env_(env) {}
   Status OpenCurrent(uint64_t generation);
+  // Rewinds after a failed append; marks the log broken if that fails too.
+  Status Fail(const Status& cause, uint64_t start_lsn);
   std::string PathOf(uint64_t generation) const;
 
   std::string dir_;
@@ -106,6 +110,7 @@ class TxLogWriter {
   std::unique_ptr<WritableFile> current_;
   bool unsynced_ = false;
   std::chrono::steady_clock::time_point last_sync_{};
+  Status broken_;  // not OK once the log could not be put back in order
   uint64_t syncs_ = 0;
   std::chrono::nanoseconds sync_time_{0};
 };
