@@ -5,7 +5,8 @@
 #   tools/dev.sh demo   # set up, build Release, run the default job
 #   tools/dev.sh test   # set up, build Release, ASan+UBSan and TSan, run the tests
 #   tools/dev.sh deps   # only install the Debian packages
-#   tools/dev.sh build [preset]   # only build (release, debug, asan, tsan)
+#   tools/dev.sh build [preset]   # only build (release, debug, asan, tsan, fuzz)
+#   tools/dev.sh fuzz [SECONDS]   # run the libFuzzer targets (default 60 s each)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -60,6 +61,29 @@ run_tests() {
   ctest --preset "$preset" -j "$JOBS" "$@"
 }
 
+# Runs each libFuzzer target for $1 seconds on a copy of its corpus
+# (tests/fuzz/corpus/<target>); a crash fails the run and keeps the input.
+fuzz() {
+  local seconds="$1"
+  build fuzz
+  for t in item_codec txlog; do
+    local work
+    work="$(mktemp -d "${TMPDIR:-/tmp}/mbx-fuzz-XXXXXX")"
+    cp -r "tests/fuzz/corpus/$t/." "$work/"
+    log "fuzzing $t for ${seconds}s"
+    local out
+    if ! out="$(./build/fuzz/tests/fuzz/${t}_fuzz -max_total_time="$seconds" -print_final_stats=1 \
+                -artifact_prefix="$ROOT/out/fuzz-$t-" "$work" 2>&1)"; then
+      printf '%s\n' "$out" | tail -n 40
+      echo "fuzz target $t failed; the input is in out/fuzz-$t-*" >&2
+      rm -rf "$work"
+      return 1
+    fi
+    printf '%s\n' "$out" | grep -E 'stat::number_of_executed_units' | sed "s/^/fuzz $t: /"
+    rm -rf "$work"
+  done
+}
+
 cmd="${1:-}"
 case "$cmd" in
   deps) deps ;;
@@ -83,6 +107,11 @@ case "$cmd" in
     build tsan
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$ROOT/tools/tsan-suppressions.txt" \
       run_tests tsan -R 'Store|TxLog|Move|Directory'
+    fuzz "${MBX_FUZZ_SECONDS:-30}"
+    ;;
+  fuzz)
+    deps
+    fuzz "${2:-60}"
     ;;
   *)
     sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
