@@ -47,12 +47,13 @@ deps() {
 
 build() {
   local preset="${1:-release}"
+  local target="${2:-}"
   local extra=()
   if [ "${MBX_WERROR:-}" = "ON" ] || [ "${CI:-}" = "true" ]; then extra+=(-DMBX_WERROR=ON); fi
   log "configuring ($preset)"
   cmake --preset "$preset" "${extra[@]}" >/dev/null
-  log "building ($preset, -j$JOBS)"
-  cmake --build --preset "$preset" -j "$JOBS"
+  log "building ($preset${target:+, $target}, -j$JOBS)"
+  cmake --build --preset "$preset" -j "$JOBS" ${target:+--target "$target"}
 }
 
 run_tests() {
@@ -90,7 +91,7 @@ case "$cmd" in
   build) deps; build "${2:-release}" ;;
   demo)
     deps
-    build release
+    build release mbxmove
     OUT="${MBX_DEMO_DIR:-$ROOT/out/demo}"
     log "benchmark: 'small' preset, concurrency 1,2,4,8, 3 repeats -> $OUT"
     ./build/release/cli/mbxmove bench --preset small --concurrency 1,2,4,8 --repeat 3 --out "$OUT"
