@@ -183,5 +183,17 @@ TEST(CliTest, LogsBackupAndRestoreFromTheCommandLine) {
   EXPECT_EQ(bad.exit_code, 2);
 }
 
+TEST(CliTest, ShortSoakKeepsEveryMailboxWhole) {
+  TempDir t;
+  // A few seconds of moves back and forth with faults and deliveries.
+  json j = RunJson("bench --soak 0.03 --preset tiny --out " + t / "soak" + " --json");
+  EXPECT_TRUE(j["passed"].get<bool>()) << j.dump();
+  EXPECT_GE(j["rounds"].get<int>(), 1);
+  EXPECT_GT(j["mailbox_moves"].get<int>(), 0);
+  EXPECT_EQ(j["failed_moves"].get<int>(), 0);
+  EXPECT_EQ(j["mailboxes_checked"].get<int>(), 12);
+  EXPECT_TRUE(j["problems"].empty());
+}
+
 }  // namespace
 }  // namespace mbx
