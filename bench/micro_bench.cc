@@ -96,7 +96,9 @@ std::vector<std::string> Encoded(const std::vector<Item>& items, int level) {
   return recs;
 }
 
-void BM_DecodeItem(benchmark::State& state) {
+// Runs `read` on encoded records of one message class, round robin.
+template <typename ReadFn>
+void ReadRecords(benchmark::State& state, ReadFn read) {
   const auto& items = ItemPool().by_class.at(kClasses[size_t(state.range(0))]);
   state.SetLabel(kClasses[size_t(state.range(0))]);
   auto recs = Encoded(items, 3);
@@ -104,29 +106,22 @@ void BM_DecodeItem(benchmark::State& state) {
   uint64_t bytes = 0;
   for (auto _ : state) {
     const size_t k = i++ % recs.size();
-    auto r = DecodeItem(recs[k]);
+    auto r = read(recs[k]);
     benchmark::DoNotOptimize(r);
     bytes += items[k].LogicalSize();
   }
   state.SetBytesProcessed(int64_t(bytes));
   state.SetItemsProcessed(state.iterations());
 }
+
+void BM_DecodeItem(benchmark::State& state) {
+  ReadRecords(state, [](const std::string& r) { return DecodeItem(r); });
+}
 BENCHMARK(BM_DecodeItem)->DenseRange(0, 5);
 
 // What a move runs on every item: full verification without building the item.
 void BM_VerifyRecord(benchmark::State& state) {
-  const auto& items = ItemPool().by_class.at(kClasses[size_t(state.range(0))]);
-  state.SetLabel(kClasses[size_t(state.range(0))]);
-  auto recs = Encoded(items, 3);
-  size_t i = 0;
-  uint64_t bytes = 0;
-  for (auto _ : state) {
-    const size_t k = i++ % recs.size();
-    benchmark::DoNotOptimize(VerifyRecordWithSize(recs[k]));
-    bytes += items[k].LogicalSize();
-  }
-  state.SetBytesProcessed(int64_t(bytes));
-  state.SetItemsProcessed(state.iterations());
+  ReadRecords(state, [](const std::string& r) { return VerifyRecordWithSize(r); });
 }
 BENCHMARK(BM_VerifyRecord)->DenseRange(0, 5);
 

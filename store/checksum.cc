@@ -80,15 +80,14 @@ Result<MailboxDigest> DigestMailbox(const StoreReader& reader, const Guid& mailb
     d.kind = f.kind;
     MBX_RETURN_IF_ERROR(reader.ForEachItem(mailbox, f.id, [&](uint64_t, std::string_view rec) {
       d.stored_bytes += rec.size();
-      auto info = InspectRecord(rec);
-      auto h = VerifyRecord(rec);
-      if (!h.ok() || !info.ok()) {
+      auto v = VerifyRecordWithSize(rec);  // one pass: checksum, structure, content
+      if (!v.ok()) {
         ++d.corrupt_items;
         return Status::Ok();
       }
       ++d.items;
-      d.item_hash_sum += MixItemHash(*h);
-      d.logical_bytes += info->logical_bytes;
+      d.item_hash_sum += MixItemHash(v->content_hash);
+      d.logical_bytes += v->logical_bytes;
       return Status::Ok();
     }));
     md.items += d.items;

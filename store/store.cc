@@ -519,9 +519,18 @@ void Store::ReleaseResidentPages() {
   MDB_envinfo info;
   MDB_stat st;
   if (mdb_env_info(env_.get(), &info) == 0 && mdb_env_stat(env_.get(), &st) == 0) {
-    auto [base, len] = FindDataMapping(dir_);
-    const size_t used = std::min(len, size_t(info.me_last_pgno + 1) * st.ms_psize);
-    if (base != 0 && used > 0) ::madvise(reinterpret_cast<void*>(base), used, MADV_DONTNEED);
+    std::pair<uintptr_t, size_t> map;
+    {
+      // The map moves only when it grows: look it up once per map size.
+      std::lock_guard<std::mutex> l(mapping_mu_);
+      if (mapping_for_bytes_ != info.me_mapsize) {
+        mapping_ = FindDataMapping(dir_);
+        mapping_for_bytes_ = info.me_mapsize;
+      }
+      map = mapping_;
+    }
+    const size_t used = std::min(map.second, size_t(info.me_last_pgno + 1) * st.ms_psize);
+    if (map.first != 0 && used > 0) ::madvise(reinterpret_cast<void*>(map.first), used, MADV_DONTNEED);
   }
   RemoveReader();
 }

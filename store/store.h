@@ -30,6 +30,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "store/file_io.h"
@@ -216,6 +217,11 @@ class Store {
   MDB_dbi dbi_[kNumDbs] = {};
   uint64_t map_bytes_ = 0;  // writer thread (and open) only
   std::string payload_buffer_;  // log thread only: the group's redo payload
+  // Where data.mdb is mapped, for ReleaseResidentPages, and the map size it
+  // was found for.
+  std::mutex mapping_mu_;
+  std::pair<uintptr_t, size_t> mapping_{0, 0};  // GUARDED_BY(mapping_mu_)
+  size_t mapping_for_bytes_ = 0;                // GUARDED_BY(mapping_mu_)
 
   // The resize gate: readers count themselves in; the writer waits for zero
   // readers (and holds new ones off) while it grows the map.

@@ -10,16 +10,10 @@ namespace {
 using json = nlohmann::json;
 using testing::Mbxmove;
 using testing::RunCommand;
+using testing::RunJson;
 using testing::TempDir;
 namespace fs = std::filesystem;
 
-json RunJson(const std::string& args, int expect_exit = 0) {
-  auto r = RunCommand(Mbxmove() + " " + args);
-  EXPECT_EQ(r.exit_code, expect_exit) << args << "\nstderr: " << r.err;
-  json j = json::parse(r.out, nullptr, false);
-  EXPECT_FALSE(j.is_discarded()) << "not JSON: " << r.out;
-  return j;
-}
 
 std::map<std::string, std::string> Checksums(const std::string& org) {
   json j = RunJson("stat --org " + org + " --json");

@@ -21,16 +21,10 @@ namespace {
 using json = nlohmann::json;
 using testing::Mbxmove;
 using testing::RunCommand;
+using testing::RunJson;
 using testing::TempDir;
 namespace fs = std::filesystem;
 
-json Json(const std::string& args) {
-  auto r = RunCommand(Mbxmove() + " " + args);
-  EXPECT_EQ(r.exit_code, 0) << args << "\n" << r.err;
-  json j = json::parse(r.out, nullptr, false);
-  EXPECT_FALSE(j.is_discarded()) << r.out;
-  return j;
-}
 
 extern "C" char** environ;
 
@@ -59,7 +53,7 @@ class MoveCrashTest : public ::testing::Test {
     template_ = tmp_ / "template";
     ASSERT_EQ(RunCommand(Mbxmove() + " gen --org " + template_ + " --store MS1 --preset tiny --seed 5").exit_code, 0);
     ASSERT_EQ(RunCommand(Mbxmove() + " store create --org " + template_ + " --store MS2 --sync full").exit_code, 0);
-    const json stat = Json("stat --org " + template_ + " --json");
+    const json stat = RunJson("stat --org " + template_ + " --json");
     for (const auto& m : stat["mailboxes"]) {
       original_[m["mailbox"].get<std::string>()] = m["checksum"].get<std::string>();
     }
@@ -75,15 +69,15 @@ class MoveCrashTest : public ::testing::Test {
   // The invariant, checked after recover.
   void CheckInvariant(const std::string& org, const std::string& context) {
     SCOPED_TRACE(context);
-    json rec = Json("recover --org " + org + " --json");
+    json rec = RunJson("recover --org " + org + " --json");
     EXPECT_TRUE(rec["all_done"].get<bool>());
-    json again = Json("recover --org " + org + " --json");
+    json again = RunJson("recover --org " + org + " --json");
     EXPECT_TRUE(again["moves"].empty()) << "recover left move records behind";
-    json v = Json("verify --org " + org + " --json");
+    json v = RunJson("verify --org " + org + " --json");
     EXPECT_TRUE(v["clean"].get<bool>()) << v["problems"].dump();
     EXPECT_TRUE(v["corrupt_items"].empty());
     std::map<std::string, int> active;
-    const json stat = Json("stat --org " + org + " --json");
+    const json stat = RunJson("stat --org " + org + " --json");
     for (const auto& m : stat["mailboxes"]) {
       const std::string g = m["mailbox"].get<std::string>();
       EXPECT_EQ(m["state"], "active") << g << " left " << m["state"] << " in " << m["store"];
@@ -118,7 +112,7 @@ TEST_F(MoveCrashTest, CrashAtEveryStepThenRecover) {
     auto m = RunCommand(Mbxmove() + " move --org " + org + " --from MS1 --to MS2");
     EXPECT_EQ(m.exit_code, 0) << m.err;
     CheckInvariant(org, "after moving the rest, crash at " + p);
-    const json left = Json("stat --org " + org + " --store MS1 --json");
+    const json left = RunJson("stat --org " + org + " --store MS1 --json");
     for (const auto& mb : left["mailboxes"]) {
       ADD_FAILURE() << "still on MS1: " << mb.dump();
     }
@@ -133,17 +127,17 @@ TEST_F(MoveCrashTest, CrashDuringRollBackThenRecover) {
   ASSERT_EQ(RunCommand(Mbxmove() + " gen --org " + org + " --store MS1 --preset tiny --seed 6 --corrupt-rate 0.02").exit_code, 0);
   ASSERT_EQ(RunCommand(Mbxmove() + " store create --org " + org + " --store MS2").exit_code, 0);
   std::map<std::string, std::string> before;
-  const json stat0 = Json("stat --org " + org + " --json");
+  const json stat0 = RunJson("stat --org " + org + " --json");
   for (const auto& m : stat0["mailboxes"]) {
     before[m["mailbox"].get<std::string>()] = m["checksum"].get<std::string>();
   }
   auto r = RunCommand("MBX_CRASH_AT=move-rolled-back:1 " + Mbxmove() + " move --org " + org + " --from MS1 --to MS2");
   EXPECT_EQ(r.exit_code, kCrashExitCode) << r.err;
-  json rec = Json("recover --org " + org + " --json");
+  json rec = RunJson("recover --org " + org + " --json");
   EXPECT_TRUE(rec["all_done"].get<bool>());
-  json v = Json("verify --org " + org + " --json");
+  json v = RunJson("verify --org " + org + " --json");
   EXPECT_TRUE(v["clean"].get<bool>()) << v["problems"].dump();
-  const json stat1 = Json("stat --org " + org + " --json");
+  const json stat1 = RunJson("stat --org " + org + " --json");
   for (const auto& m : stat1["mailboxes"]) {
     EXPECT_EQ(m["state"], "active");
     EXPECT_EQ(m["checksum"].get<std::string>(), before[m["mailbox"].get<std::string>()]);

@@ -42,6 +42,16 @@ std::set<std::pair<Guid, uint64_t>> AllItems(MoveFixture& f) {
   return s;
 }
 
+// The items of the source that this fault configuration faults.
+std::set<std::pair<Guid, uint64_t>> FaultedItems(MoveFixture& f, const engine::FaultOptions& faults) {
+  engine::FaultInjector fi(faults);
+  std::set<std::pair<Guid, uint64_t>> want;
+  for (const auto& it : AllItems(f)) {
+    if (fi.IsFaulted(it.first, it.second)) want.insert(it);
+  }
+  return want;
+}
+
 TEST(MoveTest, WholeOrganisationMovesWithIdenticalContent) {
   MoveFixture f;
   auto rep = f.MoveAll({});
@@ -168,11 +178,7 @@ TEST(MoveTest, WithoutRetriesTransientFaultsDropExactlyTheFaultedItems) {
   o.retry.retries = 0;
   o.retry.bad_item_limit = 1000000;
   o.faults = {0.05, engine::FaultOptions::Kind::kTransient, 9};
-  engine::FaultInjector fi(o.faults);
-  std::set<std::pair<Guid, uint64_t>> want;
-  for (const auto& it : AllItems(f)) {
-    if (fi.IsFaulted(it.first, it.second)) want.insert(it);
-  }
+  const auto want = FaultedItems(f, o.faults);
   ASSERT_FALSE(want.empty());
   EXPECT_EQ(DroppedSet(f.MoveAll(o)), want);
 }
@@ -185,11 +191,7 @@ TEST(MoveTest, PersistentFaultsDropExactlyTheFaultedItemsWhateverTheRetries) {
     o.retry.retries = retries;
     o.retry.bad_item_limit = 1000000;
     o.faults = {0.05, engine::FaultOptions::Kind::kPersistent, 21};
-    engine::FaultInjector fi(o.faults);
-    std::set<std::pair<Guid, uint64_t>> want;
-    for (const auto& it : AllItems(f)) {
-      if (fi.IsFaulted(it.first, it.second)) want.insert(it);
-    }
+    const auto want = FaultedItems(f, o.faults);
     ASSERT_FALSE(want.empty());
     auto rep = f.MoveAll(o);
     EXPECT_EQ(DroppedSet(rep), want);

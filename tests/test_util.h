@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "store/item.h"
@@ -127,6 +128,15 @@ inline CommandResult RunCommand(const std::string& cmdline) {
 
 #ifdef MBXMOVE_BIN
 inline std::string Mbxmove() { return MBXMOVE_BIN; }
+
+// Runs `mbxmove ARGS`, expects `expect_exit`, and parses its stdout as JSON.
+inline nlohmann::json RunJson(const std::string& args, int expect_exit = 0) {
+  auto r = RunCommand(Mbxmove() + " " + args);
+  EXPECT_EQ(r.exit_code, expect_exit) << args << "\nstderr: " << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << "not JSON: " << r.out;
+  return j;
+}
 #endif
 
 }  // namespace mbx::testing
