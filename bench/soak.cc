@@ -1,5 +1,7 @@
 #include "bench/soak.h"
 
+#include "bench/sweep.h"
+
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -49,10 +51,12 @@ Result<std::map<Guid, Where>> Survey(Organization& org) {
 }  // namespace
 
 Result<json> RunSoak(const SoakOptions& o) {
-  std::error_code ec;
-  fs::remove_all(o.out_dir, ec);
-  fs::create_directories(o.out_dir, ec);
+  MBX_RETURN_IF_ERROR(CheckReusable(o.out_dir));
   const std::string org_dir = o.out_dir + "/org";
+  std::error_code ec;
+  fs::remove_all(org_dir, ec);  // an earlier soak's organisation
+  fs::create_directories(o.out_dir, ec);
+  if (ec) return Status::IOError("creating " + o.out_dir + ": " + ec.message());
   MBX_ASSIGN_OR_RETURN(auto org, Organization::OpenOrCreate(org_dir));
   StoreOptions so;
   so.log.mode = LogMode::kCircular;  // a long soak must not fill the disk with logs

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <set>
 #include <thread>
 
 #include "bench/baselines.h"
@@ -171,6 +172,26 @@ Result<std::string> BusiestStore(const SweepOptions& o, const std::string& org, 
   return best;
 }
 
+}  // namespace
+
+Status CheckReusable(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return Status::Ok();
+  if (!fs::is_directory(dir, ec)) return Status::InvalidArgument(dir + " exists and is not a folder");
+  if (fs::exists(dir + "/directory/data.mdb", ec)) return Status::Ok();  // an organisation we generated
+  static const std::set<std::string> ours = {"scratch", "org", "results.json", "results.csv", "throughput.png",
+                                             "throughput.dat", "throughput.gp", "gnuplot.err"};
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (ours.count(name) || name.rfind("data-", 0) == 0) continue;
+    return Status::InvalidArgument(dir + " holds files mbxmove bench did not write (" + name +
+                                   "); give an empty or new --out folder");
+  }
+  return Status::Ok();
+}
+
+namespace {
+
 Result<json> SweepOne(const SweepOptions& o, const std::string& preset, const std::string& scratch) {
   json ds;
   std::string pristine, source = o.source_store;
@@ -183,6 +204,7 @@ Result<json> SweepOne(const SweepOptions& o, const std::string& preset, const st
   } else {
     pristine = o.out_dir + "/data-" + preset;
     source = "SOURCE";
+    MBX_RETURN_IF_ERROR(CheckReusable(pristine));
     std::error_code ec;
     fs::remove_all(pristine, ec);
     Progress(o, "generating the '" + preset + "' preset into " + pristine);
@@ -380,6 +402,7 @@ Result<json> RunSweep(const SweepOptions& o) {
     if (c < 1 || c > 256) return Status::InvalidArgument("concurrency levels must be 1..256");
   }
   if (o.repeat < 1 || o.repeat > 100) return Status::InvalidArgument("--repeat must be 1..100");
+  MBX_RETURN_IF_ERROR(CheckReusable(o.out_dir));
   std::error_code ec;
   fs::create_directories(o.out_dir, ec);
   if (ec) return Status::IOError("creating " + o.out_dir + ": " + ec.message());

@@ -32,6 +32,12 @@ struct SweepOptions {
   std::string self_exe;              // path of mbxmove, for the child runs
 };
 
+// Output folders the benchmark may clear and reuse: a folder that does not
+// exist, an empty one, or one holding only what an earlier `mbxmove bench`
+// wrote there (an mbxmove organisation, or its scratch and result files).
+// Anything else is refused, so that a mistyped --out never deletes user data.
+Status CheckReusable(const std::string& dir);
+
 // Runs the sweep, writes results.json, results.csv and throughput.png (when
 // gnuplot is installed) into out_dir, and returns the results document.
 Result<nlohmann::json> RunSweep(const SweepOptions& options);

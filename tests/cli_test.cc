@@ -177,6 +177,18 @@ TEST(CliTest, LogsBackupAndRestoreFromTheCommandLine) {
   EXPECT_EQ(bad.exit_code, 2);
 }
 
+TEST(CliTest, BenchRefusesAnOutputFolderHoldingOtherFiles) {
+  TempDir t;
+  fs::create_directories(t / "mine");
+  { FILE* f = std::fopen((t / "mine/thesis.txt").c_str(), "w"); std::fputs("keep", f); std::fclose(f); }
+  for (const std::string args : {" bench --soak 0.01 --out ", " bench --preset tiny --repeat 1 --concurrency 1 --out "}) {
+    auto r = RunCommand(Mbxmove() + args + t / "mine");
+    EXPECT_EQ(r.exit_code, 2) << args << r.err;
+    EXPECT_NE(r.err.find("did not write"), std::string::npos) << r.err;
+    EXPECT_TRUE(fs::exists(t / "mine/thesis.txt"));
+  }
+}
+
 TEST(CliTest, ShortSoakKeepsEveryMailboxWhole) {
   TempDir t;
   // A few seconds of moves back and forth with faults and deliveries.
