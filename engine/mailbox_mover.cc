@@ -69,7 +69,9 @@ Status MailboxMover::CopyItems(const StoreReader& reader, Store* target, const M
     uint64_t items = 0, stored_out = 0, logical = 0, source_bytes = 0, retries = 0;
     Status error;
   };
-  using ChunkPtr = std::shared_ptr<Chunk>;
+  // A plain pointer: TBB copies tokens inside uninstrumented code, which a
+  // shared_ptr's reference count would make TSan report. Owned by the output stage.
+  using ChunkPtr = Chunk*;
 
   std::atomic<bool> stop{false};
   Status read_error, write_error;
@@ -86,7 +88,7 @@ Status MailboxMover::CopyItems(const StoreReader& reader, Store* target, const M
       return nullptr;
     }
     const auto t0 = Clock::now();
-    auto c = std::make_shared<Chunk>();
+    auto c = std::make_unique<Chunk>();
     size_t bytes = 0;
     while (fi < folders.size() && bytes < options_.batch_bytes) {
       const uint32_t fid = folders[fi].id;
@@ -115,7 +117,7 @@ Status MailboxMover::CopyItems(const StoreReader& reader, Store* target, const M
       fc.stop();
       return nullptr;
     }
-    return c;
+    return c.release();
   };
 
   auto transform = [&](ChunkPtr c) -> ChunkPtr {
@@ -177,6 +179,7 @@ Status MailboxMover::CopyItems(const StoreReader& reader, Store* target, const M
 
   auto output = [&](ChunkPtr c) {
     TaskEdgeScope edge(edges);
+    std::unique_ptr<Chunk> owned(c);
     if (!c) return;
     if (!c->error.ok()) {
       if (write_error.ok()) write_error = c->error;
