@@ -67,6 +67,9 @@ run_tests() {
 fuzz() {
   local seconds="$1"
   build fuzz
+  # libFuzzer refuses an -artifact_prefix whose folder is missing (a fresh
+  # clone has no out/), so make it first.
+  mkdir -p "$ROOT/out"
   for t in item_codec txlog; do
     local work
     work="$(mktemp -d "${TMPDIR:-/tmp}/mbx-fuzz-XXXXXX")"
