@@ -19,6 +19,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libxxhash-dev
   gnuplot-nox
+  libgmime-3.0-dev dovecot-core
   clang libclang-rt-14-dev
 )
 
