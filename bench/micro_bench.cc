@@ -125,15 +125,15 @@ void BM_VerifyRecord(benchmark::State& state) {
 }
 BENCHMARK(BM_VerifyRecord)->DenseRange(0, 5);
 
-// zstd on 1 MiB of generated mail bodies, one body at a time as the store does.
+// zstd on 1 MiB of generated mail messages (RFC 5322), one at a time as the store does.
 void BM_ZstdBodies(benchmark::State& state) {
   const int level = int(state.range(0));
   std::vector<std::string> bodies;
   size_t total = 0;
   for (const auto& it : ItemPool().by_class.at("IPM.Note")) {
     if (total > (1u << 20)) break;
-    bodies.push_back(it.body);
-    total += it.body.size();
+    bodies.push_back(it.mime);
+    total += it.mime.size();
   }
   ZSTD_CCtx* cctx = ZSTD_createCCtx();
   std::string out;

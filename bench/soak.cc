@@ -108,7 +108,7 @@ Result<json> RunSoak(const SoakOptions& o) {
       it.subject = "soak delivery " + std::to_string(n);
       it.sender = "Soak <soak@example.com>";
       it.recipients = {"someone@example.com"};
-      it.body = std::string(2000 + (n % 7) * 300, char('a' + n % 26));
+      it.mime = std::string(2000 + (n % 7) * 300, char('a' + n % 26));
       it.created = it.modified = it.received = Timestamp(std::chrono::microseconds(1700000000000000LL + int64_t(n)));
       auto id = store_a->Deliver(g, folder, it);
       if (id.ok()) {

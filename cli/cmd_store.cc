@@ -85,7 +85,7 @@ void AddStoreCommands(CLI::App& app, int* exit_code) {
   create->add_option("--org", c->org, "Organisation folder (created if missing or empty)")->required();
   create->add_option("--store", c->store, "Store name: letters, digits, '.', '_', '-'")->required();
   create->add_option("--server", c->server, "Server that hosts the store")->capture_default_str();
-  create->add_option("--zstd-level", c->zstd_level, "Compression level of item bodies and attachments (0 = none)")
+  create->add_option("--zstd-level", c->zstd_level, "Compression level of item messages (0 = none)")
       ->check(CLI::Range(0, 19))->capture_default_str();
   create->add_option("--log-mode", c->log_mode,
                      "backup-flush (logs kept until a backup) or circular (logs behind the checkpoint deleted)")

@@ -9,6 +9,7 @@
 // nothing else, so items cost O(1) state and mailboxes can be generated in
 // any order on any thread.
 #include "datagen/mailbox_gen.h"
+#include "datagen/mime_render.h"
 
 #include <algorithm>
 #include <array>
@@ -461,8 +462,15 @@ void LogContent(Rng& rng, size_t n, Timestamp when, std::string* out) {
   }
 }
 
+// An item being generated: its properties, and the text body and attachments
+// that RenderMime() turns into its RFC 5322 message once they are complete.
+struct Draft : Item {
+  std::string body;
+  std::vector<Attachment> attachments;
+};
+
 // Adds up to `count` attachments within `budget` bytes (name, type and data).
-void AddAttachments(Rng& rng, int count, uint64_t budget, Timestamp when, Item* item) {
+void AddAttachments(Rng& rng, int count, uint64_t budget, Timestamp when, Draft* item) {
   for (int i = 0; i < count; ++i) {
     const AttachmentKind& kind = PickAttachmentKind(rng);
     Attachment a;
@@ -525,7 +533,7 @@ void Subject(Rng& rng, std::string* out) {
 }
 
 // IPM.Note in Inbox, Sent Items, Drafts, Deleted Items or a user folder.
-void MakeMessage(const MailboxContext& ctx, FolderKind kind, Rng& rng, uint64_t budget, Item* item) {
+void MakeMessage(const MailboxContext& ctx, FolderKind kind, Rng& rng, uint64_t budget, Draft* item) {
   item->message_class = std::string(message_class::kNote);
   const Person& me = ctx.owner();
   const bool outgoing = kind == FolderKind::kSentItems || kind == FolderKind::kDrafts ||
@@ -627,7 +635,7 @@ void MakeMessage(const MailboxContext& ctx, FolderKind kind, Rng& rng, uint64_t 
   }
 }
 
-void MakeAppointment(const MailboxContext& ctx, Rng& rng, uint64_t budget, Item* item) {
+void MakeAppointment(const MailboxContext& ctx, Rng& rng, uint64_t budget, Draft* item) {
   item->message_class = std::string(message_class::kAppointment);
   const bool mine = rng.PerMille(500);
   item->sender = mine ? ctx.owner().full : ctx.Correspondent(rng).full;
@@ -671,7 +679,7 @@ void MakeAppointment(const MailboxContext& ctx, Rng& rng, uint64_t budget, Item*
   w.Put('\n');
 }
 
-void MakeContact(const MailboxContext& ctx, Rng& rng, uint64_t budget, Item* item) {
+void MakeContact(const MailboxContext& ctx, Rng& rng, uint64_t budget, Draft* item) {
   item->message_class = std::string(message_class::kContact);
   const Person& p = ctx.Correspondent(rng);
   item->subject = p.display;
@@ -708,7 +716,7 @@ void MakeContact(const MailboxContext& ctx, Rng& rng, uint64_t budget, Item* ite
   w.Put('\n');
 }
 
-void MakeTask(const MailboxContext& ctx, Rng& rng, uint64_t budget, Item* item) {
+void MakeTask(const MailboxContext& ctx, Rng& rng, uint64_t budget, Draft* item) {
   static constexpr std::string_view kVerbs[] = {"Follow up: ", "Prepare ", "Review ", "Send ", "Finish "};
   static constexpr std::string_view kStatus[] = {"Not started", "In progress", "Completed",
                                                  "Waiting on someone else", "Deferred"};
@@ -739,7 +747,7 @@ void MakeTask(const MailboxContext& ctx, Rng& rng, uint64_t budget, Item* item) 
   w.Put('\n');
 }
 
-void MakeStickyNote(const MailboxContext& ctx, Rng& rng, uint64_t budget, Item* item) {
+void MakeStickyNote(const MailboxContext& ctx, Rng& rng, uint64_t budget, Draft* item) {
   item->message_class = std::string(message_class::kStickyNote);
   item->sender = ctx.owner().full;
   const int64_t t = PastMicros(rng);
@@ -758,7 +766,7 @@ void MakeStickyNote(const MailboxContext& ctx, Rng& rng, uint64_t budget, Item* 
   if (item->subject.empty()) item->subject = "Note";
 }
 
-void MakeJournal(const MailboxContext& ctx, Rng& rng, uint64_t budget, Item* item) {
+void MakeJournal(const MailboxContext& ctx, Rng& rng, uint64_t budget, Draft* item) {
   static constexpr std::string_view kEntryTypes[] = {"Phone call", "Meeting", "Conversation",
                                                      "E-mail message", "Task"};
   item->message_class = std::string(message_class::kJournal);
@@ -790,17 +798,26 @@ void MakeJournal(const MailboxContext& ctx, Rng& rng, uint64_t budget, Item* ite
 // Item `ordinal` of the mailbox, at most about `remaining` logical bytes
 // (never less than kMinItemBudget, never more than kMaxItemBytes).
 uint32_t GenerateItem(const MailboxContext& ctx, uint64_t ordinal, uint64_t remaining, Item* item) {
-  Rng rng(DeriveSeed(ctx.spec().seed, ordinal, kTagItem));
+  const uint64_t seed = DeriveSeed(ctx.spec().seed, ordinal, kTagItem);
+  Rng rng(seed);
   const FolderSlot& folder = ctx.PickFolder(rng);
   const uint64_t budget = std::clamp(remaining, kMinItemBudget, kMaxItemBytes);
+  Draft d;
   switch (folder.info.kind) {
-    case FolderKind::kCalendar: MakeAppointment(ctx, rng, budget, item); break;
-    case FolderKind::kContacts: MakeContact(ctx, rng, budget, item); break;
-    case FolderKind::kTasks: MakeTask(ctx, rng, budget, item); break;
-    case FolderKind::kNotes: MakeStickyNote(ctx, rng, budget, item); break;
-    case FolderKind::kJournal: MakeJournal(ctx, rng, budget, item); break;
-    default: MakeMessage(ctx, folder.info.kind, rng, budget, item); break;
+    case FolderKind::kCalendar: MakeAppointment(ctx, rng, budget, &d); break;
+    case FolderKind::kContacts: MakeContact(ctx, rng, budget, &d); break;
+    case FolderKind::kTasks: MakeTask(ctx, rng, budget, &d); break;
+    case FolderKind::kNotes: MakeStickyNote(ctx, rng, budget, &d); break;
+    case FolderKind::kJournal: MakeJournal(ctx, rng, budget, &d); break;
+    default: MakeMessage(ctx, folder.info.kind, rng, budget, &d); break;
   }
+  // Unique per item of a dataset: the item's seed derives from the dataset
+  // seed, the mailbox and the ordinal.
+  d.message_id = std::to_string(ordinal) + ".";
+  for (int shift = 60; shift >= 0; shift -= 4) d.message_id.push_back("0123456789abcdef"[(seed >> shift) & 0xf]);
+  d.message_id += "@mbxmove.example.com";
+  RenderMime(d, d.body, d.attachments, seed, &d.mime);
+  *item = std::move(static_cast<Item&>(d));
   return folder.info.id;
 }
 

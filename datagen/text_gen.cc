@@ -431,6 +431,13 @@ void TextWriter::MailDate(Timestamp t) {
   UintPadded(c.minute, 2);
 }
 
+void TextWriter::Rfc5322Date(Timestamp t) {
+  MailDate(t);
+  Put(':');
+  UintPadded(ToCivil(t).second, 2);
+  Append(" +0000");
+}
+
 void TextWriter::LongDateTime(Timestamp t) {
   const Civil c = ToCivil(t);
   Append(kDaysLong[c.weekday]);

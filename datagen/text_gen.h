@@ -113,6 +113,8 @@ class TextWriter {
   void IsoDate(Timestamp t);
   void IsoDateTime(Timestamp t);
   void MailDate(Timestamp t);
+  // "Mon, 3 Jan 2022 10:00:05 +0000": an RFC 5322 date-time in UTC.
+  void Rfc5322Date(Timestamp t);
   void LongDateTime(Timestamp t);
 
   // A sentence of `tokens` words or phrases (first capitalized, commas,

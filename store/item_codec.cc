@@ -21,7 +21,7 @@ namespace {
 // Layout constants (see item_codec.h).
 
 constexpr char kMagic[4] = {'M', 'X', 'I', '1'};
-constexpr uint8_t kVersion = 1;
+constexpr uint8_t kVersion = 2;  // 1 (body + attachments) is no longer read
 constexpr size_t kMagicOffset = 0;
 constexpr size_t kVersionOffset = 4;
 constexpr size_t kFlagsOffset = 5;
@@ -30,13 +30,11 @@ constexpr size_t kContentHashOffset = 10;
 constexpr size_t kHeaderBytes = 18;  // magic, version, flags, length, content
 constexpr size_t kTrailerBytes = 8;  // checksum
 // The smallest field section: empty message class (1), three one-byte
-// timestamps (3), flags (1), empty subject (1) and sender (1), no recipients
-// (1), an empty body blob (raw size, codec, stored length: 3), no
-// attachments (1).
-constexpr size_t kMinFieldBytes = 12;
+// timestamps (3), flags (1), keywords (1), empty subject (1) and sender (1),
+// no recipients (1), empty message id (1) and source name (1), an empty
+// message blob (raw size, codec, stored length: 3).
+constexpr size_t kMinFieldBytes = 14;
 constexpr size_t kMinRecordBytes = kHeaderBytes + kMinFieldBytes + kTrailerBytes;
-// An attachment takes at least: name (1), content type (1), blob (3).
-constexpr size_t kMinAttachmentBytes = 5;
 // A recipient takes at least its length prefix.
 constexpr size_t kMinRecipientBytes = 1;
 
@@ -170,9 +168,9 @@ class Hasher {
 
 // ---------------------------------------------------------------------------
 // Field walking. A visitor receives the fields in record order:
-//   MessageClass, Time x3 (created, modified, received), Flags, Subject,
-//   Sender, RecipientCount, Recipient xN, Body, AttachmentCount,
-//   Attachment xN.
+//   MessageClass, Time x3 (created, modified, received), Flags, Keywords,
+//   Subject, Sender, RecipientCount, Recipient xN, MessageId, SourceName,
+//   Message.
 // WalkFields() walks a stored field section, validating its structure;
 // WalkItem() walks an in-memory Item (every blob "stored raw").
 
@@ -196,8 +194,8 @@ class FieldReader {
     *out = ZigZagDecode(u);
     return Status::Ok();
   }
-  Status Flags(uint32_t* out) {
-    if (!r_.GetVarint32(out)) return Corrupt("bad varint for item flags");
+  Status Flags(const char* what, uint32_t* out) {
+    if (!r_.GetVarint32(out)) return Bad("bad varint for", what);
     return Status::Ok();
   }
   // A count of entries that each take at least `min_entry_bytes`: a count
@@ -283,8 +281,10 @@ Status WalkFields(std::string_view fields, Visitor& v) {
     v.Time(i, t);
   }
   uint32_t flags = 0;
-  MBX_RETURN_IF_ERROR(r.Flags(&flags));
+  MBX_RETURN_IF_ERROR(r.Flags("item flags", &flags));
   v.Flags(flags);
+  MBX_RETURN_IF_ERROR(r.Flags("keywords", &flags));
+  v.Keywords(flags);
   MBX_RETURN_IF_ERROR(r.String("subject", &s));
   v.Subject(s);
   MBX_RETURN_IF_ERROR(r.String("sender", &s));
@@ -296,18 +296,13 @@ Status WalkFields(std::string_view fields, Visitor& v) {
     MBX_RETURN_IF_ERROR(r.String("recipient", &s));
     v.Recipient(s);
   }
+  MBX_RETURN_IF_ERROR(r.String("message id", &s));
+  v.MessageId(s);
+  MBX_RETURN_IF_ERROR(r.String("source name", &s));
+  v.SourceName(s);
   BlobRef blob;
-  MBX_RETURN_IF_ERROR(r.Blob("body", &blob));
-  MBX_RETURN_IF_ERROR(v.Body(blob));
-  MBX_RETURN_IF_ERROR(r.Count("attachments", kMinAttachmentBytes, &n));
-  v.AttachmentCount(n);
-  for (uint64_t i = 0; i < n; ++i) {
-    std::string_view name, type;
-    MBX_RETURN_IF_ERROR(r.String("attachment name", &name));
-    MBX_RETURN_IF_ERROR(r.String("attachment content type", &type));
-    MBX_RETURN_IF_ERROR(r.Blob("attachment data", &blob));
-    MBX_RETURN_IF_ERROR(v.Attachment(name, type, blob));
-  }
+  MBX_RETURN_IF_ERROR(r.Blob("message", &blob));
+  MBX_RETURN_IF_ERROR(v.Message(blob));
   return r.Finish();
 }
 
@@ -320,16 +315,14 @@ Status WalkItem(const Item& item, Visitor& v) {
   v.Time(1, item.modified.time_since_epoch().count());
   v.Time(2, item.received.time_since_epoch().count());
   v.Flags(item.flags);
+  v.Keywords(item.keywords);
   v.Subject(item.subject);
   v.Sender(item.sender);
   v.RecipientCount(item.recipients.size());
   for (const std::string& r : item.recipients) v.Recipient(r);
-  MBX_RETURN_IF_ERROR(v.Body(RawBlob(item.body)));
-  v.AttachmentCount(item.attachments.size());
-  for (const Attachment& a : item.attachments) {
-    MBX_RETURN_IF_ERROR(v.Attachment(a.name, a.content_type, RawBlob(a.data)));
-  }
-  return Status::Ok();
+  v.MessageId(item.message_id);
+  v.SourceName(item.source_name);
+  return v.Message(RawBlob(item.mime));
 }
 
 // Structure pass and InspectRecord: keeps views of the message class and
@@ -337,7 +330,7 @@ Status WalkItem(const Item& item, Visitor& v) {
 struct InspectVisitor {
   std::string_view message_class;
   std::string_view subject;
-  uint64_t logical_bytes = 4 * 8;  // three timestamps + flags
+  uint64_t logical_bytes = 5 * 8;  // three timestamps, flags, keywords
 
   void MessageClass(std::string_view s) {
     message_class = s;
@@ -345,6 +338,7 @@ struct InspectVisitor {
   }
   void Time(int, int64_t) {}
   void Flags(uint32_t) {}
+  void Keywords(uint32_t) {}
   void Subject(std::string_view s) {
     subject = s;
     logical_bytes += s.size();
@@ -352,13 +346,10 @@ struct InspectVisitor {
   void Sender(std::string_view s) { logical_bytes += s.size(); }
   void RecipientCount(uint64_t) {}
   void Recipient(std::string_view s) { logical_bytes += s.size(); }
-  Status Body(const BlobRef& b) {
+  void MessageId(std::string_view s) { logical_bytes += s.size(); }
+  void SourceName(std::string_view s) { logical_bytes += s.size(); }
+  Status Message(const BlobRef& b) {
     logical_bytes += b.raw_size;
-    return Status::Ok();
-  }
-  void AttachmentCount(uint64_t) {}
-  Status Attachment(std::string_view name, std::string_view type, const BlobRef& b) {
-    logical_bytes += name.size() + type.size() + b.raw_size;
     return Status::Ok();
   }
 };
@@ -372,17 +363,14 @@ class HashVisitor {
   void MessageClass(std::string_view s) { h_.Str(s); }
   void Time(int, int64_t t) { h_.U64(uint64_t(t)); }
   void Flags(uint32_t f) { h_.U64(f); }
+  void Keywords(uint32_t k) { h_.U64(k); }
   void Subject(std::string_view s) { h_.Str(s); }
   void Sender(std::string_view s) { h_.Str(s); }
   void RecipientCount(uint64_t n) { h_.U64(n); }
   void Recipient(std::string_view s) { h_.Str(s); }
-  Status Body(const BlobRef& b) { return Blob("body", b); }
-  void AttachmentCount(uint64_t n) { h_.U64(n); }
-  Status Attachment(std::string_view name, std::string_view type, const BlobRef& b) {
-    h_.Str(name);
-    h_.Str(type);
-    return Blob("attachment data", b);
-  }
+  void MessageId(std::string_view s) { h_.Str(s); }
+  void SourceName(std::string_view s) { h_.Str(s); }
+  Status Message(const BlobRef& b) { return Blob("message", b); }
   uint64_t Finish() { return h_.Finish(); }
 
  private:
@@ -441,18 +429,14 @@ class BuildVisitor {
     else item_->received = ts;
   }
   void Flags(uint32_t f) { item_->flags = f; }
+  void Keywords(uint32_t k) { item_->keywords = k; }
   void Subject(std::string_view s) { item_->subject.assign(s); }
   void Sender(std::string_view s) { item_->sender.assign(s); }
   void RecipientCount(uint64_t n) { item_->recipients.reserve(size_t(n)); }
   void Recipient(std::string_view s) { item_->recipients.emplace_back(s); }
-  Status Body(const BlobRef& b) { return Materialize("body", b, &item_->body); }
-  void AttachmentCount(uint64_t n) { item_->attachments.reserve(size_t(n)); }
-  Status Attachment(std::string_view name, std::string_view type, const BlobRef& b) {
-    mbx::Attachment& a = item_->attachments.emplace_back();
-    a.name.assign(name);
-    a.content_type.assign(type);
-    return Materialize("attachment data", b, &a.data);
-  }
+  void MessageId(std::string_view s) { item_->message_id.assign(s); }
+  void SourceName(std::string_view s) { item_->source_name.assign(s); }
+  Status Message(const BlobRef& b) { return Materialize("message", b, &item_->mime); }
 
  private:
   static Status Materialize(const char* what, const BlobRef& b, std::string* out) {
@@ -557,18 +541,10 @@ Status EncodeImpl(const Item& item, const CodecOptions& options, std::string* ou
     return Status::InvalidArgument("zstd level " + std::to_string(level) + " out of range 0.." +
                                    std::to_string(ZSTD_maxCLevel()));
   }
-  if (item.body.size() > kMaxBlobBytes) {
-    return Status::InvalidArgument("item body is " + std::to_string(item.body.size()) +
+  if (item.mime.size() > kMaxBlobBytes) {
+    return Status::InvalidArgument("message is " + std::to_string(item.mime.size()) +
                                    " bytes, more than the limit of " +
                                    std::to_string(kMaxBlobBytes));
-  }
-  for (size_t i = 0; i < item.attachments.size(); ++i) {
-    if (item.attachments[i].data.size() > kMaxBlobBytes) {
-      return Status::InvalidArgument(
-          "attachment " + std::to_string(i) + " is " +
-          std::to_string(item.attachments[i].data.size()) + " bytes, more than the limit of " +
-          std::to_string(kMaxBlobBytes));
-    }
   }
   ZSTD_CCtx* cctx = nullptr;
   if (level > 0) {
@@ -582,7 +558,7 @@ Status EncodeImpl(const Item& item, const CodecOptions& options, std::string* ou
   // never reallocates. If that made us allocate far more than the record
   // needed, the excess is given back at the end.
   const uint64_t worst = kHeaderBytes + kTrailerBytes + item.LogicalSize() +
-                         10 * (12 + item.recipients.size() + 5 * item.attachments.size());
+                         10 * (14 + item.recipients.size());
   const bool we_allocate = out->capacity() < worst;
   out->reserve(size_t(worst));
 
@@ -596,17 +572,14 @@ Status EncodeImpl(const Item& item, const CodecOptions& options, std::string* ou
   PutVarint64(out, ZigZagEncode(item.modified.time_since_epoch().count()));
   PutVarint64(out, ZigZagEncode(item.received.time_since_epoch().count()));
   PutVarint64(out, item.flags);
+  PutVarint64(out, item.keywords);
   PutLengthPrefixed(out, item.subject);
   PutLengthPrefixed(out, item.sender);
   PutVarint64(out, item.recipients.size());
   for (const std::string& r : item.recipients) PutLengthPrefixed(out, r);
-  PutBlob(out, item.body, cctx, level);
-  PutVarint64(out, item.attachments.size());
-  for (const Attachment& a : item.attachments) {
-    PutLengthPrefixed(out, a.name);
-    PutLengthPrefixed(out, a.content_type);
-    PutBlob(out, a.data, cctx, level);
-  }
+  PutLengthPrefixed(out, item.message_id);
+  PutLengthPrefixed(out, item.source_name);
+  PutBlob(out, item.mime, cctx, level);
 
   const uint64_t total = uint64_t(out->size()) + kTrailerBytes;
   if (total > UINT32_MAX) {

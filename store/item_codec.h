@@ -1,6 +1,6 @@
 // Item codec: the stored, versioned form of an Item.
 //
-// Record layout (version 1), all integers little-endian unless noted:
+// Record layout (version 2), all integers little-endian unless noted:
 //
 //   magic      "MXI1"                         4 bytes
 //   version    u8 (= 1)
@@ -8,11 +8,15 @@
 //   length     fixed32: total record length in bytes, trailer included
 //   content    fixed64: ContentHash() of the logical item (see below)
 //   fields     message class, timestamps (varint µs since epoch, zig-zag),
-//              item flags, subject, sender, recipients, then the body and
-//              every attachment as a "blob": varint raw size, u8 codec
-//              (0 = stored raw, 1 = zstd), length-prefixed stored bytes.
-//              A blob is zstd-compressed at the store's level unless the
-//              compressed form is not smaller (incompressible data).
+//              item flags, keywords, subject, sender, recipients, message id,
+//              source name (the indexed properties, see item.h), then the
+//              message (RFC 5322 bytes) as a "blob": varint raw size, u8
+//              codec (0 = stored raw, 1 = zstd), length-prefixed stored
+//              bytes. The blob is zstd-compressed at the store's level
+//              unless the compressed form is not smaller.
+//
+// Version 1 (body and attachments as separate blobs, before items kept their
+// RFC 5322 form) is not read: no store of it was ever released.
 //   checksum   fixed64: XXH3-64 of every byte before it           8 bytes
 //
 // Decoding checks, in order: minimum size, magic, version, length, record
@@ -34,7 +38,7 @@
 
 namespace mbx {
 
-inline constexpr uint64_t kMaxBlobBytes = 256ull << 20;  // 256 MiB per body/attachment
+inline constexpr uint64_t kMaxBlobBytes = 256ull << 20;  // 256 MiB per message
 inline constexpr int kDefaultZstdLevel = 3;
 
 struct CodecOptions {

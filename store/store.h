@@ -48,7 +48,7 @@ inline constexpr uint32_t kStoreFormatVersion = 1;
 
 // Chosen at creation and kept in the store's meta database.
 struct StoreOptions {
-  int zstd_level = 3;  // compression level of item bodies/attachments (0 = none)
+  int zstd_level = 3;  // compression level of item messages (0 = none)
   LogOptions log;
 };
 

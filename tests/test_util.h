@@ -71,7 +71,7 @@ inline Item TestItem(uint64_t n, size_t body_bytes = 200) {
   it.received = it.created;
   std::string body;
   while (body.size() < body_bytes) body += "hello world " + std::to_string(n) + " ";
-  it.body = body.substr(0, body_bytes);
+  it.mime = body.substr(0, body_bytes);
   return it;
 }
 
@@ -85,9 +85,9 @@ inline std::string TestRecord(uint64_t n, size_t body_bytes = 200) {
 // A record whose body is incompressible (pseudo-random bytes from n).
 inline std::string RandomRecord(uint64_t n, size_t body_bytes) {
   Item it = TestItem(n, 0);
-  it.body.resize(body_bytes);
+  it.mime.resize(body_bytes);
   uint64_t x = n * 0x9e3779b97f4a7c15ull + 1;
-  for (auto& c : it.body) {
+  for (auto& c : it.mime) {
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
