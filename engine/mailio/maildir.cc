@@ -1,0 +1,366 @@
+#include "engine/mailio/maildir.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+#include "store/item.h"
+
+namespace mbx::mail {
+
+static_assert(kSeen == kFlagRead && kFlagged == kFlagFlagged && kAnswered == kFlagAnswered &&
+                  kDraft == kFlagDraft && kPassed == kFlagPassed && kTrashed == kFlagTrashed &&
+                  kRecent == kFlagRecent,
+              "mbx::mail flag bits must match mbx::ItemFlags");
+
+namespace {
+
+// The flag letters in ASCII order, which is the order Maildir writes them.
+struct FlagLetter {
+  char letter;
+  uint32_t bit;
+};
+constexpr FlagLetter kFlagLetters[] = {
+    {'D', kDraft}, {'F', kFlagged}, {'P', kPassed}, {'R', kAnswered}, {'S', kSeen}, {'T', kTrashed},
+};
+
+Status Errno(std::string_view what, const std::string& path, int err) {
+  std::string m(what);
+  m += " ";
+  m += path;
+  m += ": ";
+  m += std::strerror(err);
+  return Status::IOError(std::move(m));
+}
+
+enum class Kind { kMissing, kDir, kFile, kOther };
+
+// What `path` is, following symlinks. IOError for anything but "missing".
+Result<Kind> KindOf(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return Kind::kMissing;
+    return Errno("cannot stat", path, errno);
+  }
+  if (S_ISDIR(st.st_mode)) return Kind::kDir;
+  if (S_ISREG(st.st_mode)) return Kind::kFile;
+  return Kind::kOther;
+}
+
+// Names of the entries of `dir` (without "." and ".."), sorted.
+Status ListNames(const std::string& dir, std::vector<std::string>* names) {
+  names->clear();
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return Errno("cannot open folder", dir, errno);
+  errno = 0;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string_view n = e->d_name;
+    if (n != "." && n != "..") names->emplace_back(n);
+    errno = 0;
+  }
+  const int err = errno;
+  ::closedir(d);
+  if (err != 0) return Errno("cannot read folder", dir, err);
+  std::sort(names->begin(), names->end());
+  return Status::Ok();
+}
+
+// Appends the messages of dir/cur and dir/new to `out`; false in *found when
+// neither exists.
+Status ScanMessages(const std::string& dir, std::vector<MaildirMessage>* out, bool* found) {
+  *found = false;
+  std::vector<std::string> names;
+  for (const bool in_new : {false, true}) {
+    const std::string sub = dir + (in_new ? "/new" : "/cur");
+    MBX_ASSIGN_OR_RETURN(Kind k, KindOf(sub));
+    if (k != Kind::kDir) continue;
+    *found = true;
+    MBX_RETURN_IF_ERROR(ListNames(sub, &names));
+    for (std::string& n : names) {
+      if (n[0] == '.') continue;
+      std::string path = sub + "/" + n;
+      MBX_ASSIGN_OR_RETURN(Kind fk, KindOf(path));
+      if (fk != Kind::kFile) continue;
+      out->push_back(MaildirMessage{std::move(path), std::move(n), in_new});
+    }
+  }
+  std::sort(out->begin(), out->end(), [](const MaildirMessage& a, const MaildirMessage& b) {
+    return a.file_name != b.file_name ? a.file_name < b.file_name : a.in_new < b.in_new;
+  });
+  return Status::Ok();
+}
+
+// ".A.B" -> {"A", "B"}; false when a component is empty.
+bool SplitFolderName(std::string_view name, std::vector<std::string>* path) {
+  path->clear();
+  name.remove_prefix(1);
+  while (true) {
+    const size_t dot = name.find('.');
+    std::string_view part = name.substr(0, dot);
+    if (part.empty()) return false;
+    path->emplace_back(part);
+    if (dot == std::string_view::npos) return true;
+    name.remove_prefix(dot + 1);
+  }
+}
+
+Status FsyncDir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Errno("cannot open folder", dir, errno);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return Errno("cannot sync folder", dir, err);
+  return Status::Ok();
+}
+
+// mkdir that accepts an existing directory.
+Status MakeDir(const std::string& dir) {
+  if (::mkdir(dir.c_str(), 0755) == 0) return Status::Ok();
+  const int err = errno;
+  if (err == EEXIST) {
+    MBX_ASSIGN_OR_RETURN(Kind k, KindOf(dir));
+    if (k == Kind::kDir) return Status::Ok();
+    return Status::InvalidArgument("cannot create folder " + dir + ": a file of that name exists");
+  }
+  return Errno("cannot create folder", dir, err);
+}
+
+Status WriteAll(int fd, std::string_view bytes, const std::string& path) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Errno("cannot write", path, errno);
+    }
+    bytes.remove_prefix(size_t(n));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<MaildirName> ParseMaildirName(std::string_view file_name) {
+  if (file_name.empty()) return Status::InvalidArgument("empty Maildir file name");
+  if (file_name.find('/') != std::string_view::npos ||
+      file_name.find('\0') != std::string_view::npos || file_name[0] == '.') {
+    return Status::InvalidArgument("not a Maildir file name: \"" + std::string(file_name) + "\"");
+  }
+  MaildirName out;
+  const size_t colon = file_name.rfind(':');
+  out.unique = std::string(file_name.substr(0, colon));
+  if (out.unique.empty()) {
+    return Status::InvalidArgument("Maildir file name without a unique part: \"" +
+                                   std::string(file_name) + "\"");
+  }
+  if (colon == std::string_view::npos) return out;
+  const std::string_view info = file_name.substr(colon + 1);
+  if (info.substr(0, 2) != "2,") return out;  // experimental or unknown info: no flags
+  out.has_info = true;
+  for (const char c : info.substr(2)) {
+    if (c >= 'a' && c <= 'z') {
+      out.keywords |= 1u << (c - 'a');
+      continue;
+    }
+    for (const FlagLetter& f : kFlagLetters) {
+      if (f.letter == c) out.flags |= f.bit;
+    }
+  }
+  return out;
+}
+
+std::string FormatMaildirName(std::string_view unique, uint32_t flags, uint32_t keywords) {
+  std::string out(unique);
+  out += ":2,";
+  for (const FlagLetter& f : kFlagLetters) {
+    if (flags & f.bit) out += f.letter;
+  }
+  for (int i = 0; i < 26; ++i) {
+    if (keywords & (1u << i)) out += char('a' + i);
+  }
+  return out;
+}
+
+Result<std::vector<MaildirFolder>> ScanMaildir(const std::string& root,
+                                               std::vector<std::string>* warnings) {
+  MBX_ASSIGN_OR_RETURN(Kind rk, KindOf(root));
+  if (rk == Kind::kMissing) return Status::NotFound("Maildir " + root + " does not exist");
+  if (rk != Kind::kDir) return Status::InvalidArgument("not a Maildir: " + root + " is not a folder");
+  MBX_ASSIGN_OR_RETURN(Kind cur, KindOf(root + "/cur"));
+  MBX_ASSIGN_OR_RETURN(Kind nw, KindOf(root + "/new"));
+  if (cur != Kind::kDir || nw != Kind::kDir) {
+    return Status::InvalidArgument("not a Maildir: " + root + " has no cur/ and new/ folders");
+  }
+  auto warn = [warnings](std::string w) {
+    if (warnings) warnings->push_back(std::move(w));
+  };
+
+  std::map<std::vector<std::string>, MaildirFolder> folders;
+  MaildirFolder inbox;
+  inbox.dir = root;
+  bool found = false;
+  MBX_RETURN_IF_ERROR(ScanMessages(root, &inbox.messages, &found));
+  folders.emplace(std::vector<std::string>{}, std::move(inbox));
+
+  std::vector<std::string> names;
+  MBX_RETURN_IF_ERROR(ListNames(root, &names));
+  std::vector<std::string> path;
+  for (const std::string& name : names) {
+    if (name[0] != '.') continue;  // cur, new, tmp, dovecot-uidlist, ...
+    const std::string dir = root + "/" + name;
+    MBX_ASSIGN_OR_RETURN(Kind k, KindOf(dir));
+    if (k != Kind::kDir) continue;
+    if (!SplitFolderName(name, &path)) {
+      warn("skipped folder " + dir + ": its name has an empty component");
+      continue;
+    }
+    MaildirFolder f;
+    f.path = path;
+    f.dir = dir;
+    MBX_RETURN_IF_ERROR(ScanMessages(dir, &f.messages, &found));
+    if (!found) warn("folder " + dir + " has no cur/ or new/: imported as an empty folder");
+    folders.insert_or_assign(path, std::move(f));
+  }
+
+  // Parents that exist only implicitly (".A.B" without ".A").
+  std::vector<std::vector<std::string>> parents;
+  for (const auto& [p, f] : folders) {
+    for (size_t n = 1; n < p.size(); ++n) parents.emplace_back(p.begin(), p.begin() + long(n));
+  }
+  for (auto& p : parents) {
+    if (folders.count(p)) continue;
+    MaildirFolder f;
+    f.path = p;
+    folders.emplace(std::move(p), std::move(f));
+  }
+
+  std::vector<MaildirFolder> out;
+  out.reserve(folders.size());
+  for (auto& [p, f] : folders) out.push_back(std::move(f));
+  return out;
+}
+
+Result<std::string> ReadFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Errno("cannot open", path, errno);
+  std::string out;
+  struct stat st;
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(size_t(st.st_size));
+  char buf[64 * 1024];
+  while (true) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      return Errno("cannot read", path, err);
+    }
+    if (n == 0) break;
+    out.append(buf, size_t(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+Result<MaildirWriter> MaildirWriter::Create(const std::string& root) {
+  if (root.empty()) return Status::InvalidArgument("empty Maildir path");
+  std::string dir = root;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  MBX_ASSIGN_OR_RETURN(Kind k, KindOf(dir));
+  if (k == Kind::kMissing) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return Status::IOError("cannot create folder " + dir + ": " + ec.message());
+  } else if (k != Kind::kDir) {
+    return Status::InvalidArgument("refusing to write a Maildir at " + root +
+                                   ": it exists and is not a folder");
+  } else {
+    std::vector<std::string> names;
+    MBX_RETURN_IF_ERROR(ListNames(dir, &names));
+    if (!names.empty()) {
+      return Status::InvalidArgument("refusing to write a Maildir into " + root +
+                                     ": the folder is not empty");
+    }
+  }
+  return MaildirWriter(std::move(dir));
+}
+
+std::string MaildirWriter::FolderDir(const std::vector<std::string>& path) const {
+  if (path.empty()) return root_;
+  std::string dir = root_ + "/";
+  for (const std::string& c : path) dir += "." + c;
+  return dir;
+}
+
+Status MaildirWriter::AddFolder(const std::vector<std::string>& path) {
+  for (const std::string& c : path) {
+    const char* why = c.empty()                                  ? "it is empty"
+                      : c.find('.') != std::string::npos         ? "it contains '.'"
+                      : c.find('/') != std::string::npos         ? "it contains '/'"
+                      : c.find('\0') != std::string::npos        ? "it contains a NUL byte"
+                                                                 : nullptr;
+    if (why) {
+      std::string full;
+      for (const std::string& p : path) full += (full.empty() ? "" : "/") + p;
+      return Status::InvalidArgument("folder name \"" + c + "\" (in \"" + full +
+                                     "\") cannot be stored in Maildir++: " + why);
+    }
+  }
+  const std::string dir = FolderDir(path);
+  if (folders_.count(dir)) return Status::Ok();
+  MBX_RETURN_IF_ERROR(MakeDir(dir));
+  for (const char* sub : {"/cur", "/new", "/tmp"}) MBX_RETURN_IF_ERROR(MakeDir(dir + sub));
+  if (!path.empty()) {
+    const std::string marker = dir + "/maildirfolder";
+    const int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return Errno("cannot create", marker, errno);
+    ::close(fd);
+  }
+  folders_.insert(dir);
+  return Status::Ok();
+}
+
+Status MaildirWriter::WriteMessage(const std::vector<std::string>& folder,
+                                   std::string_view file_name, bool in_new,
+                                   std::string_view bytes) {
+  MBX_RETURN_IF_ERROR(ParseMaildirName(file_name).status());
+  MBX_RETURN_IF_ERROR(AddFolder(folder));
+  const std::string dir = FolderDir(folder);
+  const std::string name(file_name);
+  const std::string tmp = dir + "/tmp/" + name;
+  const std::string dest = dir + (in_new ? "/new/" : "/cur/") + name;
+
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    if (errno == EEXIST) return Status::AlreadyExists("message file " + tmp + " already exists");
+    return Errno("cannot create", tmp, errno);
+  }
+  Status st = WriteAll(fd, bytes, tmp);
+  if (::close(fd) != 0 && st.ok()) st = Errno("cannot write", tmp, errno);
+  if (st.ok() && ::link(tmp.c_str(), dest.c_str()) != 0) {
+    st = errno == EEXIST ? Status::AlreadyExists("message file " + dest + " already exists")
+                         : Errno("cannot deliver to", dest, errno);
+  }
+  ::unlink(tmp.c_str());
+  return st;
+}
+
+Status MaildirWriter::Sync() {
+  for (const std::string& dir : folders_) {
+    MBX_RETURN_IF_ERROR(FsyncDir(dir + "/cur"));
+    MBX_RETURN_IF_ERROR(FsyncDir(dir + "/new"));
+    MBX_RETURN_IF_ERROR(FsyncDir(dir));
+  }
+  MBX_RETURN_IF_ERROR(FsyncDir(root_));
+  const std::string parent = std::filesystem::path(root_).parent_path().string();
+  return FsyncDir(parent.empty() ? "." : parent);
+}
+
+}  // namespace mbx::mail

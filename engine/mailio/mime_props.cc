@@ -1,0 +1,135 @@
+#include "engine/mailio/mime_props.h"
+
+#include <gmime/gmime.h>
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace mbx::mail {
+
+namespace {
+
+struct GObjectUnref {
+  void operator()(void* p) const {
+    if (p) g_object_unref(p);
+  }
+};
+template <typename T>
+using GPtr = std::unique_ptr<T, GObjectUnref>;
+
+void InitGMimeOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] { g_mime_init(); });
+}
+
+// The first line is a header field: a name of printable ASCII characters
+// other than ':', optional blanks (obsolete syntax), then ':'.
+bool StartsWithHeaderField(std::string_view msg) {
+  size_t i = 0;
+  while (i < msg.size() && msg[i] > ' ' && msg[i] < 127 && msg[i] != ':') ++i;
+  if (i == 0) return false;
+  while (i < msg.size() && (msg[i] == ' ' || msg[i] == '\t')) ++i;
+  return i < msg.size() && msg[i] == ':';
+}
+
+std::string_view OrEmpty(const char* s) { return s ? std::string_view(s) : std::string_view(); }
+
+// Calls fn(mailbox) for every mailbox of `list`, groups flattened (group
+// members are mailboxes: RFC 5322 groups do not nest).
+template <typename Fn>
+void ForEachMailbox(InternetAddressList* list, Fn&& fn) {
+  if (!list) return;
+  const int n = internet_address_list_length(list);
+  for (int i = 0; i < n; ++i) {
+    InternetAddress* ia = internet_address_list_get_address(list, i);
+    if (INTERNET_ADDRESS_IS_MAILBOX(ia)) {
+      fn(INTERNET_ADDRESS_MAILBOX(ia));
+    } else if (INTERNET_ADDRESS_IS_GROUP(ia)) {
+      InternetAddressList* members = internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia));
+      const int m = members ? internet_address_list_length(members) : 0;
+      for (int j = 0; j < m; ++j) {
+        InternetAddress* member = internet_address_list_get_address(members, j);
+        if (INTERNET_ADDRESS_IS_MAILBOX(member)) fn(INTERNET_ADDRESS_MAILBOX(member));
+      }
+    }
+  }
+}
+
+size_t CountAttachments(GMimeObject* top) {
+  size_t count = 0;
+  std::vector<GMimeObject*> stack;
+  if (top) stack.push_back(top);
+  while (!stack.empty()) {
+    GMimeObject* obj = stack.back();
+    stack.pop_back();
+    if (GMIME_IS_MULTIPART(obj)) {
+      GMimeMultipart* mp = GMIME_MULTIPART(obj);
+      for (int i = g_mime_multipart_get_count(mp) - 1; i >= 0; --i) {
+        if (GMimeObject* child = g_mime_multipart_get_part(mp, i)) stack.push_back(child);
+      }
+    } else if (GMIME_IS_MESSAGE_PART(obj)) {
+      ++count;
+    } else if (GMIME_IS_PART(obj)) {
+      GMimePart* part = GMIME_PART(obj);
+      if (g_mime_part_is_attachment(part) || g_mime_part_get_filename(part)) ++count;
+    }
+  }
+  return count;
+}
+
+}  // namespace
+
+Result<MessageProps> ExtractProps(std::string_view rfc5322) {
+  if (!StartsWithHeaderField(rfc5322)) {
+    return Status::Corruption("not a message: no header block");
+  }
+  InitGMimeOnce();
+  GPtr<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(rfc5322.data(), rfc5322.size()));
+  GPtr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
+  GPtr<GMimeMessage> msg(g_mime_parser_construct_message(parser.get(), nullptr));
+  if (!msg) return Status::Corruption("not a message: GMime could not parse the message");
+
+  MessageProps props;
+  props.subject = OrEmpty(g_mime_message_get_subject(msg.get()));
+
+  bool have_sender = false;
+  ForEachMailbox(g_mime_message_get_from(msg.get()), [&](InternetAddressMailbox* mb) {
+    if (have_sender) return;
+    const std::string_view name = OrEmpty(internet_address_get_name(INTERNET_ADDRESS(mb)));
+    const std::string_view addr = OrEmpty(internet_address_mailbox_get_addr(mb));
+    if (name.empty() && addr.empty()) return;
+    have_sender = true;
+    if (name.empty()) {
+      props.sender = addr;
+    } else if (addr.empty()) {
+      props.sender = name;
+    } else {
+      props.sender.assign(name).append(" <").append(addr).append(">");
+    }
+  });
+
+  for (const GMimeAddressType type :
+       {GMIME_ADDRESS_TYPE_TO, GMIME_ADDRESS_TYPE_CC, GMIME_ADDRESS_TYPE_BCC}) {
+    ForEachMailbox(g_mime_message_get_addresses(msg.get(), type), [&](InternetAddressMailbox* mb) {
+      const std::string_view addr = OrEmpty(internet_address_mailbox_get_addr(mb));
+      if (!addr.empty()) props.recipients.emplace_back(addr);
+    });
+  }
+
+  if (GDateTime* date = g_mime_message_get_date(msg.get())) {
+    props.date_unix_us =
+        int64_t(g_date_time_to_unix(date)) * 1000000 + int64_t(g_date_time_get_microsecond(date));
+  }
+
+  std::string_view id = OrEmpty(g_mime_message_get_message_id(msg.get()));
+  if (id.size() >= 2 && id.front() == '<' && id.back() == '>') id = id.substr(1, id.size() - 2);
+  props.message_id = id;
+
+  GMimeObject* body = g_mime_message_get_mime_part(msg.get());
+  props.multipart = body && GMIME_IS_MULTIPART(body);
+  props.attachment_count = CountAttachments(body);
+  return props;
+}
+
+}  // namespace mbx::mail
