@@ -17,6 +17,7 @@ void AddVerifyCommand(CLI::App& app, int* exit_code);
 void AddLogCommands(CLI::App& app, int* exit_code);    // logs, backup, restore
 void AddMoveCommands(CLI::App& app, int* exit_code);   // move, recover
 void AddBenchCommand(CLI::App& app, int* exit_code);
+void AddMailCommands(CLI::App& app, int* exit_code);  // import, export
 
 // Opens an organisation and first finishes or rolls back interrupted moves
 // (reported on stderr unless quiet and successful).

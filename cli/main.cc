@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   AddVerifyCommand(app, &exit_code);
   AddLogCommands(app, &exit_code);
   AddMoveCommands(app, &exit_code);
+  AddMailCommands(app, &exit_code);
   AddBenchCommand(app, &exit_code);
   try {
     app.parse(argc, argv);

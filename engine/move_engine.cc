@@ -31,6 +31,14 @@ Result<UserRecord> ResolveUser(Directory& dir, const std::vector<UserRecord>& us
 
 }  // namespace
 
+Result<UserRecord> FindUser(Directory& dir, const std::string& id) {
+  auto u = dir.GetUser(id);
+  if (u.ok() || !u.status().IsNotFound()) return u;
+  std::vector<UserRecord> users;
+  MBX_RETURN_IF_ERROR(dir.ListUsers(&users));
+  return ResolveUser(dir, users, id);
+}
+
 Result<std::vector<PlannedMove>> PlanMoves(Organization& org, const MoveRequest& req) {
   Directory& dir = org.directory();
   auto target = dir.GetStore(req.options.target);

@@ -31,6 +31,9 @@ struct PlannedMove {
   std::string error;  // non-empty: this mailbox cannot be moved (nothing is changed)
 };
 
+// The user `id` names: a user name, an SMTP address or a mailbox GUID.
+Result<UserRecord> FindUser(Directory& dir, const std::string& id);
+
 // Resolves the request into tasks, in the order they will start. Fails as a
 // whole only when the target store is not registered (or unreadable).
 Result<std::vector<PlannedMove>> PlanMoves(Organization& org, const MoveRequest& request);

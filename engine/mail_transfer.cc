@@ -1,0 +1,549 @@
+#include "engine/mail_transfer.h"
+
+#include <sys/stat.h>
+#include <tbb/global_control.h>
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <cctype>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+
+#include "engine/mailio/maildir.h"
+#include "engine/mailio/mime_props.h"
+#include "engine/move_engine.h"
+#include "store/item_codec.h"
+
+namespace mbx::engine {
+
+static_assert(mail::kSeen == kFlagRead && mail::kFlagged == kFlagFlagged &&
+                  mail::kAnswered == kFlagAnswered && mail::kDraft == kFlagDraft &&
+                  mail::kPassed == kFlagPassed && mail::kTrashed == kFlagTrashed &&
+                  mail::kRecent == kFlagRecent,
+              "Maildir flag bits must be the item flag bits");
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return std::tolower(x) == std::tolower(y); });
+}
+
+// The kind a top-level folder gets from its name (the default folder set,
+// with the names other clients use for the same folders).
+FolderKind KindOfTopFolder(std::string_view name) {
+  static const std::pair<std::string_view, FolderKind> kNames[] = {
+      {"Sent Items", FolderKind::kSentItems}, {"Sent", FolderKind::kSentItems},
+      {"Sent Messages", FolderKind::kSentItems}, {"Drafts", FolderKind::kDrafts},
+      {"Deleted Items", FolderKind::kDeletedItems}, {"Trash", FolderKind::kDeletedItems},
+      {"Calendar", FolderKind::kCalendar}, {"Contacts", FolderKind::kContacts},
+      {"Tasks", FolderKind::kTasks}, {"Notes", FolderKind::kNotes}, {"Journal", FolderKind::kJournal}};
+  for (const auto& [n, k] : kNames) {
+    if (EqualsIgnoreCase(n, name)) return k;
+  }
+  return FolderKind::kUser;
+}
+
+Guid RandomGuid() {
+  static std::mutex mu;
+  static std::mt19937_64 rng{std::random_device{}() ^ uint64_t(Clock::now().time_since_epoch().count())};
+  Guid g;
+  std::lock_guard<std::mutex> l(mu);
+  for (int half = 0; half < 2; ++half) {
+    const uint64_t v = rng();
+    for (int b = 0; b < 8; ++b) g.bytes[size_t(half * 8 + b)] = uint8_t(v >> (8 * b));
+  }
+  g.bytes[6] = uint8_t((g.bytes[6] & 0x0f) | 0x40);  // RFC 4122 version 4
+  g.bytes[8] = uint8_t((g.bytes[8] & 0x3f) | 0x80);
+  return g;
+}
+
+Status ValidateUserName(const std::string& name) {
+  if (name.empty() || name.size() > 64) return Status::InvalidArgument("user name '" + name + "' must be 1-64 characters");
+  for (char c : name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) {
+      return Status::InvalidArgument("user name '" + name + "' may hold only letters, digits, '.', '_' and '-'");
+    }
+  }
+  return Status::Ok();
+}
+
+// mbox flags: Status "R" read, "O" old (seen by a client: not Recent);
+// X-Status "A" answered, "F" flagged, "D" deleted, "T" draft (mutt, Pine).
+uint32_t MboxFlags(std::string_view msg) {
+  uint32_t flags = 0;
+  bool old = false;
+  size_t pos = 0;
+  while (pos < msg.size()) {
+    size_t eol = msg.find('\n', pos);
+    if (eol == std::string_view::npos) eol = msg.size();
+    std::string_view line = msg.substr(pos, eol - pos);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) break;  // end of the header block
+    auto value_of = [&](std::string_view name) -> std::optional<std::string_view> {
+      if (line.size() > name.size() && EqualsIgnoreCase(line.substr(0, name.size()), name) &&
+          line[name.size()] == ':') {
+        return line.substr(name.size() + 1);
+      }
+      return std::nullopt;
+    };
+    if (auto v = value_of("Status")) {
+      if (v->find('R') != std::string_view::npos) flags |= kFlagRead;
+      if (v->find('O') != std::string_view::npos) old = true;
+    } else if (auto x = value_of("X-Status")) {
+      if (x->find('A') != std::string_view::npos) flags |= kFlagAnswered;
+      if (x->find('F') != std::string_view::npos) flags |= kFlagFlagged;
+      if (x->find('D') != std::string_view::npos) flags |= kFlagTrashed;
+      if (x->find('T') != std::string_view::npos) flags |= kFlagDraft;
+    }
+    pos = eol + 1;
+  }
+  if (!old && !(flags & kFlagRead)) flags |= kFlagRecent;
+  return flags;
+}
+
+// Writes one mailbox: folders and items in batches (at most two in flight,
+// so reading and parsing overlap the commit of the previous batch), the
+// header first as moving-in and last as active.
+class MailboxWriter {
+ public:
+  MailboxWriter(Store* store, ImportedMailbox* box, const ImportOptions& o, TransferProgress* p)
+      : store_(store), box_(box), opts_(o), progress_(p) {
+    info_.guid = box->guid;
+    info_.owner = box->user;
+    info_.display_name = box->user;
+    info_.state = MailboxState::kMovingIn;
+    codec_.zstd_level = store->zstd_level();
+    batch_.PutMailbox(info_);
+  }
+
+  void AddFolder(const FolderInfo& f) {
+    batch_.PutFolder(info_.guid, f);
+    ++info_.folder_count;
+    ++box_->folders;
+  }
+
+  // Adds one message. `flags`, `keywords`, `source_name` and `fallback_time`
+  // (used when the message has no usable Date) come from where it was found.
+  Status AddMessage(uint32_t folder, std::string&& bytes, uint32_t flags, uint32_t keywords,
+                    std::string source_name, Timestamp fallback_time, const std::string& where) {
+    Item item;
+    item.message_class = std::string(message_class::kNote);
+    item.flags = flags;
+    item.keywords = keywords;
+    item.source_name = std::move(source_name);
+    item.received = fallback_time;
+    auto props = mail::ExtractProps(bytes);
+    if (props.ok()) {
+      item.subject = std::move(props->subject);
+      item.sender = std::move(props->sender);
+      item.recipients = std::move(props->recipients);
+      item.message_id = std::move(props->message_id);
+      if (props->date_unix_us) item.received = Timestamp(std::chrono::microseconds(*props->date_unix_us));
+    } else {
+      ++box_->raw_messages;
+      box_->warnings.push_back(where + ": imported as a raw item: " + props.status().message());
+    }
+    item.created = item.modified = item.received;
+    const uint64_t size = bytes.size();
+    item.mime = std::move(bytes);
+    std::string rec;
+    Status s = EncodeItem(item, codec_, &rec);
+    if (!s.ok()) {
+      ++box_->skipped;
+      box_->warnings.push_back(where + ": not imported: " + s.message());
+      return Status::Ok();
+    }
+    const uint64_t id = info_.next_item_id++;
+    ++info_.item_count;
+    info_.logical_bytes += item.LogicalSize();
+    info_.stored_bytes += rec.size();
+    ++box_->messages;
+    box_->bytes += size;
+    box_->stored_bytes += rec.size();
+    if (progress_) {
+      progress_->messages.fetch_add(1, std::memory_order_relaxed);
+      progress_->bytes.fetch_add(size, std::memory_order_relaxed);
+    }
+    batch_.PutItem(info_.guid, folder, id, std::move(rec));
+    if (batch_.ApproximateBytes() >= opts_.batch_bytes) return Flush();
+    return Status::Ok();
+  }
+
+  // Commits the rest with the header made active.
+  Status Finish() {
+    info_.state = MailboxState::kActive;
+    batch_.PutMailbox(info_);
+    MBX_RETURN_IF_ERROR(Flush());
+    return Drain();
+  }
+
+  // After a failure: waits for what is in flight, then removes whatever of
+  // the mailbox reached the store.
+  void Abandon() {
+    (void)Drain();
+    Status s = store_->DeleteMailboxIn(info_.guid, {MailboxState::kMovingIn, MailboxState::kActive});
+    if (!s.ok() && !s.IsNotFound()) {
+      box_->warnings.push_back("could not remove the partial mailbox: " + s.ToString());
+    }
+  }
+
+ private:
+  Status Flush() {
+    if (!batch_.empty()) {
+      inflight_.push_back(store_->WriteAsync(std::move(batch_)));
+      batch_.Clear();
+    }
+    while (inflight_.size() > 2) {
+      Status s = inflight_.front().get();
+      inflight_.pop_front();
+      MBX_RETURN_IF_ERROR(s);
+    }
+    return Status::Ok();
+  }
+  Status Drain() {
+    Status first;
+    while (!inflight_.empty()) {
+      Status s = inflight_.front().get();
+      inflight_.pop_front();
+      if (first.ok() && !s.ok()) first = s;
+    }
+    return first;
+  }
+
+  Store* store_;
+  ImportedMailbox* box_;
+  const ImportOptions& opts_;
+  TransferProgress* progress_;
+  CodecOptions codec_;
+  MailboxInfo info_;
+  WriteBatch batch_;
+  std::deque<std::future<Status>> inflight_;
+};
+
+Timestamp FileTime(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return Timestamp{};
+  return Timestamp(std::chrono::microseconds(int64_t(st.st_mtim.tv_sec) * 1000000 + st.st_mtim.tv_nsec / 1000));
+}
+
+Status ImportMaildir(const std::string& root, MailboxWriter& w, ImportedMailbox* box) {
+  MBX_ASSIGN_OR_RETURN(std::vector<mail::MaildirFolder> folders, mail::ScanMaildir(root, &box->warnings));
+  w.AddFolder({kRootFolderId, 0, FolderKind::kRoot, "Top of Information Store"});
+  constexpr uint32_t kInboxId = kRootFolderId + 1;
+  w.AddFolder({kInboxId, kRootFolderId, FolderKind::kInbox, "Inbox"});
+  uint32_t next_id = kInboxId + 1;
+  // Folder ids by path; "INBOX" as a first component is the Inbox itself.
+  std::map<std::vector<std::string>, uint32_t> ids;
+  ids[{}] = kInboxId;
+  auto folder_id = [&](std::vector<std::string> path) {
+    if (!path.empty() && EqualsIgnoreCase(path[0], "INBOX")) path[0] = "INBOX";
+    std::vector<std::string> prefix;
+    uint32_t parent = kRootFolderId;
+    for (size_t i = 0; i < path.size(); ++i) {
+      prefix.push_back(path[i]);
+      if (i == 0 && prefix[0] == "INBOX") {
+        parent = kInboxId;
+        continue;
+      }
+      auto it = ids.find(prefix);
+      if (it == ids.end()) {
+        const FolderKind kind = parent == kRootFolderId ? KindOfTopFolder(path[i]) : FolderKind::kUser;
+        const uint32_t id = next_id++;
+        w.AddFolder({id, parent, kind, path[i]});
+        it = ids.emplace(prefix, id).first;
+      }
+      parent = it->second;
+    }
+    return path.empty() ? kInboxId : parent;
+  };
+  for (const mail::MaildirFolder& f : folders) {
+    const uint32_t id = folder_id(f.path);
+    for (const mail::MaildirMessage& m : f.messages) {
+      auto bytes = mail::ReadFile(m.path);
+      if (!bytes.ok()) {
+        ++box->skipped;
+        box->warnings.push_back(m.path + ": not imported: " + bytes.status().message());
+        continue;
+      }
+      auto name = mail::ParseMaildirName(m.file_name);
+      uint32_t flags = m.in_new ? uint32_t(kFlagRecent) : 0u;
+      uint32_t keywords = 0;
+      std::string unique = m.file_name;
+      if (name.ok()) {
+        flags |= name->flags;
+        keywords = name->keywords;
+        unique = std::move(name->unique);
+      }
+      MBX_RETURN_IF_ERROR(
+          w.AddMessage(id, std::move(*bytes), flags, keywords, std::move(unique), FileTime(m.path), m.path));
+    }
+  }
+  return Status::Ok();
+}
+
+Status ImportMbox(const std::string& path, mail::MboxFormat format, MailboxWriter& w) {
+  w.AddFolder({kRootFolderId, 0, FolderKind::kRoot, "Top of Information Store"});
+  constexpr uint32_t kInboxId = kRootFolderId + 1;
+  w.AddFolder({kInboxId, kRootFolderId, FolderKind::kInbox, "Inbox"});
+  MBX_ASSIGN_OR_RETURN(mail::MboxReader reader, mail::MboxReader::Open(path, format));
+  const Timestamp file_time = FileTime(path);
+  mail::MboxMessage m;
+  for (;;) {
+    MBX_ASSIGN_OR_RETURN(bool more, reader.Next(&m));
+    if (!more) break;
+    const uint32_t flags = MboxFlags(m.bytes);
+    MBX_RETURN_IF_ERROR(w.AddMessage(kInboxId, std::move(m.bytes), flags, 0, "", file_time,
+                                     path + " at byte " + std::to_string(m.offset)));
+  }
+  return Status::Ok();
+}
+
+// --- export ---------------------------------------------------------------
+
+bool UsableUnique(std::string_view s) {
+  if (s.empty() || s.front() == '.' || s.size() > 200) return false;
+  return s.find_first_of(std::string_view("/:\0", 3)) == std::string_view::npos;
+}
+
+Status ExportOne(Organization& org, const UserRecord& user, const std::string& dir, ExportedMailbox* box,
+                 TransferProgress* progress) {
+  std::vector<StoreRecord> stores;
+  MBX_RETURN_IF_ERROR(org.ListStores(&stores));
+  const StoreRecord* home = nullptr;
+  for (const auto& s : stores) {
+    if (s.dn == user.home_mdb) home = &s;
+  }
+  if (home == nullptr) {
+    return Status::NotFound("homeMDB of " + user.name + " names no registered store (" + user.home_mdb + ")");
+  }
+  MBX_ASSIGN_OR_RETURN(Store * store, org.GetStore(home->name));
+  MBX_ASSIGN_OR_RETURN(StoreReader reader, store->BeginRead());
+  MBX_ASSIGN_OR_RETURN(MailboxInfo info, reader.GetMailbox(user.mailbox));
+  if (info.state != MailboxState::kActive && info.state != MailboxState::kMovingOut) {
+    return Status::Busy("mailbox of " + user.name + " in store " + home->name + " is " +
+                        std::string(MailboxStateName(info.state)));
+  }
+  std::vector<FolderInfo> folders;
+  MBX_RETURN_IF_ERROR(reader.ListFolders(user.mailbox, &folders));
+  std::map<uint32_t, const FolderInfo*> by_id;
+  for (const auto& f : folders) by_id[f.id] = &f;
+  // Maildir++ path of each folder: the Inbox (a child of the root) is the
+  // root of the tree and "INBOX" as the first component of its children.
+  auto path_of = [&](const FolderInfo& f) -> Result<std::vector<std::string>> {
+    std::vector<std::string> path;
+    const FolderInfo* cur = &f;
+    for (size_t depth = 0; cur->kind != FolderKind::kRoot; ++depth) {
+      if (depth > folders.size()) return Status::Corruption("folder tree of " + user.name + " has a cycle");
+      const bool inbox = cur->kind == FolderKind::kInbox && cur->parent_id == kRootFolderId;
+      path.push_back(inbox ? "INBOX" : cur->name);
+      auto p = by_id.find(cur->parent_id);
+      if (p == by_id.end()) return Status::Corruption("folder '" + cur->name + "' of " + user.name + " has no parent");
+      cur = p->second;
+    }
+    std::reverse(path.begin(), path.end());
+    if (path.size() == 1 && path[0] == "INBOX") path.clear();  // the Inbox itself: the root
+    return path;
+  };
+  MBX_ASSIGN_OR_RETURN(mail::MaildirWriter writer, mail::MaildirWriter::Create(dir));
+  MBX_RETURN_IF_ERROR(writer.AddFolder({}));
+  for (const FolderInfo& f : folders) {
+    if (f.kind == FolderKind::kRoot) continue;
+    MBX_ASSIGN_OR_RETURN(std::vector<std::string> path, path_of(f));
+    MBX_RETURN_IF_ERROR(writer.AddFolder(path).WithContext("mailbox of " + user.name));
+    ++box->folders;
+    Status walked = reader.ForEachItem(user.mailbox, f.id, [&](uint64_t id, std::string_view rec) -> Status {
+      auto item = DecodeItem(rec);
+      if (!item.ok()) {
+        box->problems.push_back("folder '" + f.name + "' item " + std::to_string(id) + ": " +
+                                item.status().message());
+        return Status::Ok();
+      }
+      const bool in_new = (item->flags & kFlagRecent) != 0;
+      std::string name = ExportFileName(*item, id);
+      Status s = writer.WriteMessage(path, name, in_new, item->mime);
+      if (s.code() == Status::Code::kAlreadyExists) {
+        // Two items imported under one name: keep both, the second with its id.
+        Item renamed = std::move(*item);
+        renamed.source_name += ".I" + std::to_string(id);
+        s = writer.WriteMessage(path, ExportFileName(renamed, id), in_new, renamed.mime);
+        item = std::move(renamed);
+      }
+      MBX_RETURN_IF_ERROR(s);
+      ++box->messages;
+      box->bytes += item->mime.size();
+      if (progress) {
+        progress->messages.fetch_add(1, std::memory_order_relaxed);
+        progress->bytes.fetch_add(item->mime.size(), std::memory_order_relaxed);
+      }
+      return Status::Ok();
+    });
+    MBX_RETURN_IF_ERROR(walked);
+  }
+  return writer.Sync();
+}
+
+}  // namespace
+
+std::string ExportFileName(const Item& item, uint64_t item_id) {
+  std::string unique = item.source_name;
+  if (!UsableUnique(unique)) {
+    const int64_t secs = std::max<int64_t>(0, item.received.time_since_epoch().count() / 1000000);
+    unique = std::to_string(secs) + ".I" + std::to_string(item_id) + ".mbxmove";
+  }
+  const uint32_t flags = item.flags & ~uint32_t(kFlagRecent);
+  if ((item.flags & kFlagRecent) && flags == 0 && item.keywords == 0) return unique;
+  return mail::FormatMaildirName(unique, flags, item.keywords);
+}
+
+Result<std::vector<ImportSource>> SourcesFromMaildirRoot(const std::string& root) {
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) return Status::NotFound("--maildir-root " + root + " is not a folder");
+  std::vector<ImportSource> out;
+  for (const auto& e : fs::directory_iterator(root, ec)) {
+    if (!e.is_directory()) continue;
+    const std::string name = e.path().filename().string();
+    if (name.empty() || name[0] == '.') continue;
+    ImportSource s;
+    s.user = name;
+    s.maildir = fs::is_directory(e.path() / "Maildir") ? (e.path() / "Maildir").string() : e.path().string();
+    out.push_back(std::move(s));
+  }
+  if (ec) return Status::IOError("cannot list " + root + ": " + ec.message());
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.user < b.user; });
+  if (out.empty()) return Status::NotFound("--maildir-root " + root + " holds no user folders");
+  return out;
+}
+
+Result<ImportResult> ImportMail(Organization& org, const std::vector<ImportSource>& sources,
+                                const ImportOptions& options, TransferProgress* progress) {
+  const auto t0 = Clock::now();
+  if (sources.empty()) return Status::InvalidArgument("nothing to import");
+  auto srec = org.directory().GetStore(options.store);
+  if (!srec.ok()) {
+    if (srec.status().IsNotFound()) {
+      return Status::NotFound("store '" + options.store + "' is not registered in " + org.dir() +
+                              " (create it with 'mbxmove store create')");
+    }
+    return srec.status();
+  }
+  MBX_ASSIGN_OR_RETURN(Store * store, org.GetStore(options.store));
+  std::set<std::string> names;
+  for (const auto& s : sources) {
+    MBX_RETURN_IF_ERROR(ValidateUserName(s.user));
+    if (!names.insert(s.user).second) return Status::InvalidArgument("user " + s.user + " is given twice");
+    if ((s.maildir.empty()) == (s.mbox.empty())) {
+      return Status::InvalidArgument("import of " + s.user + ": give a Maildir or an mbox file");
+    }
+    auto u = org.directory().GetUser(s.user);
+    if (u.ok()) {
+      return Status::AlreadyExists("user " + s.user + " already exists in the directory: import creates new mailboxes");
+    }
+    if (!u.status().IsNotFound()) return u.status();
+  }
+
+  ImportResult r;
+  r.mailboxes.resize(sources.size());
+  for (size_t i = 0; i < sources.size(); ++i) {
+    r.mailboxes[i].user = sources[i].user;
+    r.mailboxes[i].source = sources[i].maildir.empty() ? sources[i].mbox : sources[i].maildir;
+    r.mailboxes[i].guid = RandomGuid();
+  }
+  std::unique_ptr<tbb::global_control> limit;
+  if (options.threads > 0) {
+    limit = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,
+                                                  size_t(options.threads));
+  }
+  tbb::parallel_for(size_t(0), sources.size(), size_t(1), [&](size_t i) {
+    ImportedMailbox& box = r.mailboxes[i];
+    MailboxWriter w(store, &box, options, progress);
+    Status s = sources[i].maildir.empty() ? ImportMbox(sources[i].mbox, options.mbox_format, w)
+                                          : ImportMaildir(sources[i].maildir, w, &box);
+    if (s.ok()) s = w.Finish();
+    if (!s.ok()) {
+      w.Abandon();
+      box.status = s.WithContext("importing " + box.source + " for " + box.user);
+    }
+    if (progress) progress->mailboxes_done.fetch_add(1, std::memory_order_relaxed);
+  });
+
+  std::vector<UserRecord> users;
+  for (const auto& box : r.mailboxes) {
+    if (!box.status.ok()) continue;
+    users.push_back({box.user, box.user, box.user + "@" + options.smtp_domain, box.guid, srec->dn, srec->server});
+  }
+  if (Status s = org.directory().PutUsers(users); !s.ok()) {
+    for (const auto& box : r.mailboxes) {
+      if (box.status.ok()) (void)store->DeleteMailboxIn(box.guid, {MailboxState::kActive});
+    }
+    return s.WithContext("registering the imported users");
+  }
+  for (const auto& box : r.mailboxes) {
+    if (!box.status.ok()) {
+      ++r.failed_mailboxes;
+      continue;
+    }
+    r.messages += box.messages;
+    r.bytes += box.bytes;
+    r.raw_messages += box.raw_messages;
+    r.skipped += box.skipped;
+  }
+  r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return r;
+}
+
+Result<ExportResult> ExportMaildir(Organization& org, const std::vector<std::string>& ids, const std::string& out,
+                                   const ExportOptions& options, TransferProgress* progress) {
+  const auto t0 = Clock::now();
+  if (ids.empty()) return Status::InvalidArgument("nothing to export");
+  if (!options.per_user_dirs && ids.size() != 1) {
+    return Status::InvalidArgument("exporting several mailboxes needs one folder per user");
+  }
+  std::vector<UserRecord> users;
+  std::set<std::string> seen;
+  for (const auto& id : ids) {
+    MBX_ASSIGN_OR_RETURN(UserRecord u, FindUser(org.directory(), id));
+    if (seen.insert(u.name).second) users.push_back(std::move(u));
+  }
+  std::error_code ec;
+  if (fs::exists(out, ec) && !(fs::is_directory(out, ec) && fs::is_empty(out, ec))) {
+    return Status::InvalidArgument("export folder " + out + " exists and is not empty: an export never mixes into existing mail");
+  }
+  fs::create_directories(out, ec);
+  if (ec) return Status::IOError("cannot create " + out + ": " + ec.message());
+
+  ExportResult r;
+  r.mailboxes.resize(users.size());
+  std::unique_ptr<tbb::global_control> limit;
+  if (options.threads > 0) {
+    limit = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,
+                                                  size_t(options.threads));
+  }
+  tbb::parallel_for(size_t(0), users.size(), size_t(1), [&](size_t i) {
+    ExportedMailbox& box = r.mailboxes[i];
+    box.user = users[i].name;
+    box.dir = options.per_user_dirs ? (fs::path(out) / users[i].name).string() : out;
+    box.status = ExportOne(org, users[i], box.dir, &box, progress);
+    if (progress) progress->mailboxes_done.fetch_add(1, std::memory_order_relaxed);
+  });
+  for (const auto& box : r.mailboxes) {
+    if (!box.status.ok()) ++r.failed_mailboxes;
+    r.messages += box.messages;
+    r.bytes += box.bytes;
+    r.problems += box.problems.size();
+  }
+  r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return r;
+}
+
+}  // namespace mbx::engine

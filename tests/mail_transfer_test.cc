@@ -1,0 +1,325 @@
+// Real mail in and out, through the mbxmove program: Maildir++ and mbox
+// import, Maildir++ export, byte-identical round trips, move-then-export,
+// and Dovecot reading what we export.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <cstring>
+
+#include "test_util.h"
+
+namespace mbx::testing {
+namespace {
+
+using json = nlohmann::json;
+
+void WriteFile(const std::string& path, std::string_view bytes) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream f(path, std::ios::binary);
+  f.write(bytes.data(), std::streamsize(bytes.size()));
+  ASSERT_TRUE(f.good()) << path;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+// A Maildir++ folder as Dovecot creates it: cur/ new/ tmp/, and for a
+// subfolder an empty maildirfolder file.
+void MakeFolder(const std::string& dir, bool sub) {
+  for (const char* d : {"cur", "new", "tmp"}) fs::create_directories(dir + "/" + d);
+  if (sub) WriteFile(dir + "/maildirfolder", "");
+}
+
+std::string Message(const std::string& subject, const std::string& body, const std::string& extra_headers = "") {
+  return "From: Alice Example <alice@example.com>\nTo: bob@example.com, Carol <carol@example.org>\n"
+         "Subject: " + subject + "\nDate: Tue, 10 Jan 2023 15:45:10 +0000\nMessage-ID: <" + subject +
+         "@example.com>\n" + extra_headers + "\n" + body;
+}
+
+std::string Base64(std::string_view data) {
+  static constexpr char k[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t col = 0;
+  for (size_t i = 0; i < data.size(); i += 3) {
+    uint32_t v = uint32_t(uint8_t(data[i])) << 16;
+    if (i + 1 < data.size()) v |= uint32_t(uint8_t(data[i + 1])) << 8;
+    if (i + 2 < data.size()) v |= uint8_t(data[i + 2]);
+    out += k[v >> 18];
+    out += k[(v >> 12) & 63];
+    out += i + 1 < data.size() ? k[(v >> 6) & 63] : '=';
+    out += i + 2 < data.size() ? k[v & 63] : '=';
+    if ((col += 4) == 76) {
+      out += '\n';
+      col = 0;
+    }
+  }
+  return out + "\n";
+}
+
+// The fixture of the issue: nested folders (an implicit-free tree), flags
+// and keywords, a message in new/, an empty folder, a message without a
+// trailing newline, non-ASCII headers, a 10 MB attachment and a malformed
+// message. Returns the message count per Dovecot mailbox name.
+std::map<std::string, int> BuildFixture(const std::string& root) {
+  MakeFolder(root, false);
+  WriteFile(root + "/cur/1700000001.M1P1.host:2,S", Message("plain", "Hello.\n"));
+  WriteFile(root + "/cur/1700000002.M2P1.host:2,FRS", Message("flagged", "Answered and flagged.\n"));
+  WriteFile(root + "/cur/1700000003.M3P1.host:2,Sac", Message("keywords", "With keywords a and c.\n"));
+  WriteFile(root + "/new/1700000004.M4P1.host", Message("fresh", "Not seen yet.\n"));
+  WriteFile(root + "/cur/1700000005.M5P1.host:2,S", Message("no-newline", "The last line has no newline"));
+  WriteFile(root + "/cur/1700000006.M6P1.host:2,S",
+            "From: =?UTF-8?Q?J=C3=BCrgen_M=C3=BCller?= <jm@example.de>\nTo: zoe@example.com\n"
+            "Subject: =?UTF-8?B?R3LDvMOfZSBhdXMgS8O2bG4=?=\nX-Raw: caf\xc3\xa9 \xe2\x82\xac\n"
+            "Date: Wed, 11 Jan 2023 08:00:00 +0100\n\nNon-ASCII headers.\n");
+  {
+    std::mt19937_64 rng(42);
+    std::string blob(10u << 20, '\0');
+    for (size_t i = 0; i < blob.size(); i += 8) {
+      const uint64_t v = rng();
+      std::memcpy(&blob[i], &v, std::min<size_t>(8, blob.size() - i));
+    }
+    WriteFile(root + "/cur/1700000007.M7P1.host:2,S",
+              Message("big", "",
+                      "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n") +
+                  "--b1\nContent-Type: text/plain\n\nSee attached.\n--b1\nContent-Type: application/octet-stream; "
+                  "name=\"big.bin\"\nContent-Disposition: attachment; filename=\"big.bin\"\n"
+                  "Content-Transfer-Encoding: base64\n\n" + Base64(blob) + "--b1--\n");
+  }
+  WriteFile(root + "/cur/1700000008.M8P1.host:2,S", std::string("\x00\x01\x02 not a message \xff\xfe", 20));
+  MakeFolder(root + "/.Archive", true);
+  WriteFile(root + "/.Archive/cur/1700000010.M10P1.host:2,S", Message("archived", "Old.\n"));
+  MakeFolder(root + "/.Archive.2024", true);
+  WriteFile(root + "/.Archive.2024/cur/1700000011.M11P1.host:2,DT", Message("draft-trashed", "Gone.\n"));
+  WriteFile(root + "/.Archive.2024/cur/1700000012.M12P1.host:2,P", Message("passed", "Forwarded.\n"));
+  MakeFolder(root + "/.Empty", true);
+  MakeFolder(root + "/.Sent Items", true);
+  WriteFile(root + "/.Sent Items/cur/1700000013.M13P1.host:2,S", Message("sent", "I wrote this.\n"));
+  MakeFolder(root + "/.INBOX.Sub", true);
+  WriteFile(root + "/.INBOX.Sub/new/1700000014.M14P1.host", Message("sub", "In a subfolder of the Inbox.\n"));
+  return {{"INBOX", 8}, {"Archive", 1}, {"Archive.2024", 2}, {"Empty", 0}, {"Sent Items", 1}, {"INBOX.Sub", 1}};
+}
+
+// Every file and folder under `root`, relative, with the bytes of files.
+std::map<std::string, std::string> Tree(const std::string& root) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    const std::string rel = fs::relative(e.path(), root).string();
+    out[rel] = e.is_directory() ? "<dir>" : ReadAll(e.path().string());
+  }
+  return out;
+}
+
+// Compares two trees and names the first differences (not the bytes).
+void ExpectSameTree(const std::string& a, const std::string& b) {
+  const auto ta = Tree(a), tb = Tree(b);
+  std::vector<std::string> only_a, only_b, differ;
+  for (const auto& [k, v] : ta) {
+    auto it = tb.find(k);
+    if (it == tb.end()) only_a.push_back(k);
+    else if (it->second != v) differ.push_back(k);
+  }
+  for (const auto& [k, v] : tb) {
+    if (!ta.count(k)) only_b.push_back(k);
+  }
+  auto list = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (size_t i = 0; i < v.size() && i < 10; ++i) s += "\n  " + v[i];
+    return s;
+  };
+  EXPECT_TRUE(only_a.empty()) << "only in " << a << ":" << list(only_a);
+  EXPECT_TRUE(only_b.empty()) << "only in " << b << ":" << list(only_b);
+  EXPECT_TRUE(differ.empty()) << "different bytes:" << list(differ);
+  EXPECT_FALSE(ta.empty());
+}
+
+class MailTransferTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    org_ = tmp_ / "org";
+    RunJson("store create --org " + org_ + " --store S1 --json");
+    RunJson("store create --org " + org_ + " --store S2 --json");
+  }
+  std::string Q(const std::string& p) { return "'" + p + "'"; }
+  TempDir tmp_;
+  std::string org_;
+};
+
+TEST_F(MailTransferTest, MaildirRoundTripIsByteIdentical) {
+  const std::string src = tmp_ / "src";
+  BuildFixture(src);
+  json imp = RunJson("import --org " + org_ + " --store S1 --maildir " + Q(src) + " --user alice --json");
+  ASSERT_EQ(imp["mailboxes"].size(), 1u);
+  EXPECT_EQ(imp["messages"], 13);
+  EXPECT_EQ(imp["raw_messages"], 1) << "the malformed message is kept as a raw item";
+  EXPECT_EQ(imp["skipped"], 0);
+  const auto warnings = imp["mailboxes"][0]["warnings"];
+  ASSERT_EQ(warnings.size(), 1u) << warnings.dump();
+  EXPECT_NE(warnings[0].get<std::string>().find("1700000008.M8P1.host"), std::string::npos) << warnings[0];
+  uint64_t fixture_bytes = 0;
+  for (const auto& [k, v] : Tree(src)) {
+    if (k.find("/cur/") != std::string::npos || k.find("/new/") != std::string::npos ||
+        k.rfind("cur/", 0) == 0 || k.rfind("new/", 0) == 0) {
+      fixture_bytes += v.size();
+    }
+  }
+  EXPECT_EQ(imp["bytes"].get<uint64_t>(), fixture_bytes);
+
+  const std::string out = tmp_ / "out";
+  json exp = RunJson("export --org " + org_ + " --mailbox alice --maildir " + Q(out) + " --json");
+  EXPECT_EQ(exp["messages"], 13);
+  ExpectSameTree(src, out);
+
+  // An export never mixes into existing mail.
+  auto again = RunCommand(Mbxmove() + " export --org " + org_ + " --mailbox alice --maildir " + Q(out));
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_NE(again.err.find("not empty"), std::string::npos) << again.err;
+  // Importing the same user twice is refused, and changes nothing.
+  auto twice = RunCommand(Mbxmove() + " import --org " + org_ + " --store S1 --maildir " + Q(src) + " --user alice");
+  EXPECT_EQ(twice.exit_code, 1);
+  EXPECT_NE(twice.err.find("already exists"), std::string::npos) << twice.err;
+  json v = RunJson("verify --org " + org_ + " --json");
+  EXPECT_EQ(v["problems"].size(), 0u) << v.dump();
+}
+
+TEST_F(MailTransferTest, MoveThenExportEqualsExportBeforeTheMove) {
+  const std::string src = tmp_ / "src";
+  BuildFixture(src);
+  RunJson("import --org " + org_ + " --store S1 --maildir " + Q(src) + " --user alice --json");
+  // And generated mailboxes: rendered MIME, exported under synthesized names.
+  RunJson("gen --org " + org_ + " --store S1 --preset tiny --mailboxes 3 --json");
+  const std::string before = tmp_ / "before", after = tmp_ / "after";
+  json e1 = RunJson("export --org " + org_ + " --all --maildir " + Q(before) + " --json");
+  EXPECT_EQ(e1["mailboxes"].size(), 4u);
+  EXPECT_GT(e1["messages"].get<int>(), 13);
+  json mv = RunJson("move --org " + org_ + " --from S1 --to S2 --json");
+  json e2 = RunJson("export --org " + org_ + " --all --maildir " + Q(after) + " --json");
+  EXPECT_EQ(e1["messages"], e2["messages"]);
+  ExpectSameTree(before, after);
+  ExpectSameTree(src, before + "/alice");
+}
+
+TEST_F(MailTransferTest, MboxImportUnescapesFromLinesExactly) {
+  // Messages as they are, and the mboxrd file that holds them.
+  const std::vector<std::string> messages = {
+      Message("one", "Body line.\n\nFrom the start of a line after a blank line.\n"),
+      Message("two", ">From already quoted\n>>From twice\nFrom inside a paragraph\n"),
+      Message("three", "Last one, with a blank line at its end.\n\n"),
+  };
+  std::string mbox;
+  for (const auto& m : messages) {
+    mbox += "From alice@example.com Tue Jan 10 15:45:10 2023\n";
+    size_t pos = 0;
+    while (pos < m.size()) {
+      size_t eol = m.find('\n', pos);
+      std::string line = m.substr(pos, eol == std::string::npos ? std::string::npos : eol + 1 - pos);
+      size_t gt = line.find_first_not_of('>');
+      if (line.compare(gt == std::string::npos ? line.size() : gt, 5, "From ") == 0) line = ">" + line;
+      mbox += line;
+      pos = eol == std::string::npos ? m.size() : eol + 1;
+    }
+    mbox += "\n";
+  }
+  const std::string path = tmp_ / "mail.mbox";
+  WriteFile(path, mbox);
+  json imp = RunJson("import --org " + org_ + " --store S1 --mbox " + path + " --user bob --json");
+  EXPECT_EQ(imp["messages"], 3);
+  uint64_t bytes = 0;
+  for (const auto& m : messages) bytes += m.size();
+  EXPECT_EQ(imp["bytes"].get<uint64_t>(), bytes);
+  EXPECT_EQ(imp["raw_messages"], 0);
+
+  const std::string out = tmp_ / "out";
+  RunJson("export --org " + org_ + " --mailbox bob --maildir " + Q(out) + " --json");
+  std::multiset<std::string> got, want(messages.begin(), messages.end());
+  for (const auto& e : fs::directory_iterator(out + "/new")) got.insert(ReadAll(e.path().string()));
+  EXPECT_EQ(got, want) << "no Status header: the messages are new (Recent)";
+
+  // Not an mbox: a clear error, nothing created.
+  WriteFile(tmp_ / "junk", "Subject: not an mbox\n\nhello\n");
+  auto bad = RunCommand(Mbxmove() + " import --org " + org_ + " --store S1 --mbox " + (tmp_ / "junk") + " --user carol");
+  EXPECT_EQ(bad.exit_code, 3) << bad.err;
+  EXPECT_NE(bad.err.find("not an mbox"), std::string::npos) << bad.err;
+  auto users = RunCommand(Mbxmove() + " export --org " + org_ + " --mailbox carol --maildir " + (tmp_ / "c"));
+  EXPECT_EQ(users.exit_code, 1) << "the failed import registered no user";
+}
+
+TEST_F(MailTransferTest, MaildirRootImportsEveryUserInParallel) {
+  for (const char* u : {"ann", "ben", "cat"}) BuildFixture(tmp_ / ("root/" + std::string(u)));
+  // A home-directory layout: the user's Maildir/ subfolder.
+  BuildFixture(tmp_ / "root/dan/Maildir");
+  json imp = RunJson("import --org " + org_ + " --store S2 --maildir-root " + (tmp_ / "root") + " --json");
+  ASSERT_EQ(imp["mailboxes"].size(), 4u);
+  EXPECT_EQ(imp["messages"], 4 * 13);
+  EXPECT_EQ(imp["mailboxes"][3]["user"], "dan");
+  const std::string out = tmp_ / "out";
+  RunJson("export --org " + org_ + " --all --maildir " + Q(out) + " --json");
+  ExpectSameTree(tmp_ / "root/ann", out + "/ann");
+  ExpectSameTree(tmp_ / "root/dan/Maildir", out + "/dan");
+}
+
+TEST_F(MailTransferTest, BadArgumentsAreClearErrors) {
+  auto none = RunCommand(Mbxmove() + " import --org " + org_ + " --store S1 --user x");
+  EXPECT_EQ(none.exit_code, 2) << none.err;
+  auto missing = RunCommand(Mbxmove() + " import --org " + org_ + " --store S1 --maildir " + (tmp_ / "nope") +
+                            " --user x");
+  EXPECT_EQ(missing.exit_code, 3) << missing.err;
+  EXPECT_NE(missing.err.find("nope"), std::string::npos) << missing.err;
+  auto nostore = RunCommand(Mbxmove() + " import --org " + org_ + " --store S9 --maildir " + (tmp_ / "nope") +
+                            " --user x");
+  EXPECT_EQ(nostore.exit_code, 1);
+  EXPECT_NE(nostore.err.find("S9"), std::string::npos) << nostore.err;
+  auto baduser = RunCommand(Mbxmove() + " import --org " + org_ + " --store S1 --mbox /dev/null --user 'a/b'");
+  EXPECT_EQ(baduser.exit_code, 2);
+  EXPECT_NE(baduser.err.find("user name"), std::string::npos) << baduser.err;
+  auto nobody = RunCommand(Mbxmove() + " export --org " + org_ + " --mailbox ghost --maildir " + (tmp_ / "g"));
+  EXPECT_EQ(nobody.exit_code, 1);
+  EXPECT_NE(nobody.err.find("ghost"), std::string::npos) << nobody.err;
+  EXPECT_FALSE(fs::exists(tmp_ / "g")) << "nothing is written for an unknown user";
+}
+
+// Dovecot (doveadm, installed by the test command) reads our export: same
+// folders, same message counts. No server runs: doveadm opens the folder.
+TEST_F(MailTransferTest, DovecotReadsTheExport) {
+  ASSERT_EQ(RunCommand("command -v doveadm").exit_code, 0)
+      << "doveadm is missing: the test command installs dovecot-core";
+  const std::string src = tmp_ / "src";
+  const auto expected = BuildFixture(src);
+  RunJson("import --org " + org_ + " --store S1 --maildir " + Q(src) + " --user alice --json");
+  // doveadm refuses to run mail commands as root: as root, it reads a copy
+  // owned by nobody.
+  const std::string home = tmp_ / "dove";
+  RunJson("export --org " + org_ + " --mailbox alice --maildir " + Q(home + "/Maildir") + " --json");
+  std::string conf = "mail_location = maildir:" + home + "/Maildir:INDEX=MEMORY\n";
+  if (::geteuid() == 0) {
+    conf += "mail_uid = 65534\nmail_gid = 65534\n";
+    ::chmod(tmp_.path().c_str(), 0755);
+    ASSERT_EQ(RunCommand("chown -R 65534:65534 " + Q(home)).exit_code, 0);
+  }
+  WriteFile(tmp_ / "dovecot.conf", conf);
+  const std::string env = "HOME=" + Q(home) + " USER=" + (::geteuid() == 0 ? "nobody" : "$(id -un)");
+  auto r = RunCommand(env + " doveadm -c " + (tmp_ / "dovecot.conf") + " mailbox status messages '*'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::map<std::string, int> got;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    const size_t at = line.rfind(" messages=");
+    if (at != std::string::npos) got[line.substr(0, at)] = std::stoi(line.substr(at + 10));
+  }
+  EXPECT_EQ(got, expected) << r.out;
+  auto flags = RunCommand(env + " doveadm -c " + (tmp_ / "dovecot.conf") +
+                          " fetch flags mailbox Archive.2024 all");
+  ASSERT_EQ(flags.exit_code, 0) << flags.err;
+  EXPECT_NE(flags.out.find("\\Draft"), std::string::npos) << flags.out;
+  EXPECT_NE(flags.out.find("\\Deleted"), std::string::npos) << flags.out;
+}
+
+}  // namespace
+}  // namespace mbx::testing
