@@ -1,4 +1,5 @@
-// Tests of the item codec (store/item_codec.h) and Item::LogicalSize().
+// Tests of the item codec (store/item_codec.h, record version 2) and
+// Item::LogicalSize().
 //
 // Besides round trips, these check that damaged records are reported as
 // Status::Corruption: every single-byte change, every truncation, appended
@@ -14,6 +15,7 @@
 #include <xxhash.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -21,6 +23,7 @@
 #include <functional>
 #include <limits>
 #include <new>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -126,29 +129,106 @@ const std::vector<std::string_view>& AllMessageClasses() {
   return kClasses;
 }
 
-// A plausible small item of the given class.
+
+// Base64 in 76-character lines, as MIME bodies carry attachments.
+std::string Base64(std::string_view data) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t col = 0;
+  auto put = [&](char c) {
+    out.push_back(c);
+    if (++col == 76) {
+      out.push_back('\n');
+      col = 0;
+    }
+  };
+  for (size_t i = 0; i < data.size(); i += 3) {
+    const size_t n = std::min<size_t>(3, data.size() - i);
+    uint32_t v = 0;
+    for (size_t j = 0; j < 3; ++j) v = v << 8 | (j < n ? uint32_t(uint8_t(data[i + j])) : 0u);
+    put(kAlphabet[v >> 18]);
+    put(kAlphabet[(v >> 12) & 63]);
+    put(n > 1 ? kAlphabet[(v >> 6) & 63] : '=');
+    put(n > 2 ? kAlphabet[v & 63] : '=');
+  }
+  if (col != 0) out.push_back('\n');
+  return out;
+}
+
+struct TestAttachment {
+  std::string name;
+  std::string type;
+  std::string data;
+};
+
+// An RFC 5322 message carrying `it`'s properties in its header, with `body`
+// as text/plain or, with attachments, multipart/mixed with base64 parts (the
+// shape datagen renders and imports store).
+std::string MimeMessage(const Item& it, std::string_view body,
+                        const std::vector<TestAttachment>& attachments = {}, uint64_t seed = 0) {
+  std::string m = "Date: Tue, 14 Nov 2023 22:13:20 +0000\nFrom: " + it.sender + "\n";
+  for (size_t i = 0; i < it.recipients.size(); ++i) {
+    m += (i == 0 ? "To: " : ",\n ") + it.recipients[i];
+  }
+  if (!it.recipients.empty()) m += "\n";
+  m += "Subject: " + it.subject + "\n";
+  if (!it.message_id.empty()) m += "Message-ID: <" + it.message_id + ">\n";
+  if (it.message_class != message_class::kNote) {
+    m += "X-MS-Message-Class: " + it.message_class + "\n";
+  }
+  m += "MIME-Version: 1.0\n";
+  if (attachments.empty()) {
+    m += "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n";
+    m += body;
+    return m;
+  }
+  const std::string boundary = "=_test_" + std::to_string(seed);
+  m += "Content-Type: multipart/mixed; boundary=\"" + boundary + "\"\n\n--" + boundary +
+       "\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n";
+  m += body;
+  for (const TestAttachment& a : attachments) {
+    m += "\n--" + boundary + "\nContent-Type: " + a.type + "; name=\"" + a.name +
+         "\"\nContent-Disposition: attachment; filename=\"" + a.name +
+         "\"\nContent-Transfer-Encoding: base64\n\n" + Base64(a.data);
+  }
+  m += "\n--" + boundary + "--\n";
+  return m;
+}
+
+// A plausible small item of the given class: every property set (the source
+// name for even seeds only, as only imported items have one), its message a
+// text or multipart MIME message.
 Item SampleItem(std::string_view cls, uint64_t seed) {
   Item it;
   it.message_class = std::string(cls);
   it.created = At(1'700'000'000'000'000 + int64_t(seed) * 1'000'003);
   it.modified = it.created + std::chrono::hours(2);
   it.received = cls == message_class::kNote ? it.created + std::chrono::seconds(5) : it.created;
-  it.flags = kFlagRead | (seed % 2 ? uint32_t{kFlagFlagged} : 0u);
+  it.flags = kFlagRead | (seed % 2 ? uint32_t{kFlagFlagged} : 0u) |
+             (seed % 3 == 0 ? uint32_t{kFlagPassed} : 0u);
+  it.keywords = seed % 5 == 0 ? 0u : (1u << (seed % 26)) | 1u;
   it.subject = std::string(cls) + " subject #" + std::to_string(seed);
   it.sender = "Alice Example <alice@example.com>";
   it.recipients = {"bob@example.com", "Carol <carol@example.org>"};
-  it.body = TextLike(1500 + seed % 700, seed);
-  if (cls == message_class::kNote || cls == message_class::kAppointment) {
-    it.attachments.push_back({"notes.txt", "text/plain", TextLike(2000, seed + 1)});
-    it.attachments.push_back({"photo.jpg", "image/jpeg", RandomBytes(1200, seed + 2)});
-  } else if (cls == message_class::kContact) {
-    it.attachments.push_back({"card.vcf", "text/vcard", "BEGIN:VCARD\nFN:Bob\nEND:VCARD\n"});
+  it.message_id = std::to_string(seed) + "." + std::string(cls) + "@example.com";
+  if (seed % 2 == 0) {
+    it.source_name = "1700000000.M" + std::to_string(seed) + "P4242.mail.example.com";
   }
+  const std::string body = TextLike(1500 + seed % 700, seed);
+  std::vector<TestAttachment> attachments;
+  if (cls == message_class::kNote || cls == message_class::kAppointment) {
+    attachments.push_back({"notes.txt", "text/plain", TextLike(2000, seed + 1)});
+    attachments.push_back({"photo.jpg", "image/jpeg", RandomBytes(1200, seed + 2)});
+  } else if (cls == message_class::kContact) {
+    attachments.push_back({"card.vcf", "text/vcard", "BEGIN:VCARD\nFN:Bob\nEND:VCARD\n"});
+  }
+  it.mime = MimeMessage(it, body, attachments, seed);
   return it;
 }
 
-// A small item whose record is a few hundred bytes, with a compressible body
-// (so that a zstd frame is part of the record at level >= 1).
+// A small item whose record is a few hundred bytes, with a compressible
+// message (so that a zstd frame is part of the record at level >= 1).
 Item SmallItem() {
   Item it;
   it.message_class = std::string(message_class::kNote);
@@ -156,12 +236,16 @@ Item SmallItem() {
   it.modified = At(1'690'000'100'000'000);
   it.received = At(1'690'000'000'200'000);
   it.flags = kFlagRead | kFlagAnswered;
+  it.keywords = 0b101;  // Maildir keywords 'a' and 'c'
   it.subject = "Re: budget";
   it.sender = "Dan <dan@example.com>";
   it.recipients = {"erin@example.com", "frank@example.com"};
-  it.body = "Hi all, the budget review is on Monday. The budget review is on Monday. "
-            "The budget review is on Monday; please bring the budget. Thanks, Dan\n";
-  it.attachments.push_back({"a.txt", "text/plain", "short attachment"});
+  it.message_id = "b1.dan@example.com";
+  it.source_name = "1690000000.M1P2.host";
+  it.mime = "Subject: Re: budget\nMessage-ID: <b1.dan@example.com>\n\n"
+            "Hi all, the budget review is on Monday. The budget review is on Monday. "
+            "The budget review is on Monday; please bring the budget. The budget review "
+            "is on Monday. Thanks, Dan\n";
   return it;
 }
 
@@ -191,6 +275,7 @@ std::string FieldsBeforeRecipients(const Item& item) {
     PutVarint64(&f, ZigZag(t.time_since_epoch().count()));
   }
   PutVarint64(&f, item.flags);
+  PutVarint64(&f, item.keywords);
   PutLengthPrefixed(&f, item.subject);
   PutLengthPrefixed(&f, item.sender);
   return f;
@@ -198,7 +283,7 @@ std::string FieldsBeforeRecipients(const Item& item) {
 
 using BlobFn = std::function<std::string(std::string_view)>;
 
-// The field section of `item`, each blob written by `blob`.
+// The field section of `item`, its message blob written by `blob`.
 std::string HandFields(const Item& item, const BlobFn& blob = RawBlob) {
   std::string f;
   PutLengthPrefixed(&f, item.message_class);
@@ -206,17 +291,14 @@ std::string HandFields(const Item& item, const BlobFn& blob = RawBlob) {
   PutVarint64(&f, ZigZag(item.modified.time_since_epoch().count()));
   PutVarint64(&f, ZigZag(item.received.time_since_epoch().count()));
   PutVarint64(&f, item.flags);
+  PutVarint64(&f, item.keywords);
   PutLengthPrefixed(&f, item.subject);
   PutLengthPrefixed(&f, item.sender);
   PutVarint64(&f, item.recipients.size());
   for (const auto& r : item.recipients) PutLengthPrefixed(&f, r);
-  f += blob(item.body);
-  PutVarint64(&f, item.attachments.size());
-  for (const auto& a : item.attachments) {
-    PutLengthPrefixed(&f, a.name);
-    PutLengthPrefixed(&f, a.content_type);
-    f += blob(a.data);
-  }
+  PutLengthPrefixed(&f, item.message_id);
+  PutLengthPrefixed(&f, item.source_name);
+  f += blob(item.mime);
   return f;
 }
 
@@ -231,7 +313,7 @@ void SetLengthField(std::string* rec, uint32_t len) {
 }
 
 // A complete record around `fields`, with a correct length and checksum.
-std::string Seal(std::string_view fields, uint64_t content_hash, uint8_t version = 1,
+std::string Seal(std::string_view fields, uint64_t content_hash, uint8_t version = 2,
                  uint8_t flags = 0, std::string_view magic = "MXI1") {
   std::string r(magic);
   r.push_back(char(version));
@@ -243,6 +325,28 @@ std::string Seal(std::string_view fields, uint64_t content_hash, uint8_t version
   SetLengthField(&r, uint32_t(r.size()));
   Reseal(&r);
   return r;
+}
+
+// A record in the version-1 layout, which version 2 replaced: no keywords,
+// message id or source name; a body blob and a list of attachments (name,
+// content type, data blob) where version 2 has the message blob.
+std::string V1Record(const Item& item) {
+  std::string f;
+  PutLengthPrefixed(&f, item.message_class);
+  for (Timestamp t : {item.created, item.modified, item.received}) {
+    PutVarint64(&f, ZigZag(t.time_since_epoch().count()));
+  }
+  PutVarint64(&f, item.flags);
+  PutLengthPrefixed(&f, item.subject);
+  PutLengthPrefixed(&f, item.sender);
+  PutVarint64(&f, item.recipients.size());
+  for (const auto& r : item.recipients) PutLengthPrefixed(&f, r);
+  f += RawBlob("Hi all, the budget review is on Monday.\n");  // body
+  PutVarint64(&f, 1);                                        // one attachment
+  PutLengthPrefixed(&f, "a.txt");
+  PutLengthPrefixed(&f, "text/plain");
+  f += RawBlob("short attachment");
+  return Seal(f, ContentHash(item), /*version=*/1);
 }
 
 std::string ZstdFrame(std::string_view data, int level = 3) {
@@ -272,34 +376,26 @@ std::string RleFrame(uint64_t size, char byte) {
   return f;
 }
 
-// Codec bytes of the body and every attachment of a record, in order.
-std::vector<uint8_t> BlobCodecs(std::string_view record) {
-  std::vector<uint8_t> codecs;
+// Codec byte of the message blob of a record (0 raw, 1 zstd), found by
+// walking the documented layout.
+uint8_t MessageCodec(std::string_view record) {
   ByteReader r(record.substr(kHeaderBytes, record.size() - kHeaderBytes - 8));
   std::string_view s;
   uint64_t v = 0, n = 0;
-  uint8_t codec = 0;
-  auto blob = [&] {
-    r.GetVarint64(&v);
-    r.GetU8(&codec);
-    r.GetLengthPrefixed(&s);
-    codecs.push_back(codec);
-  };
-  r.GetLengthPrefixed(&s);
-  for (int i = 0; i < 4; ++i) r.GetVarint64(&v);
-  r.GetLengthPrefixed(&s);
-  r.GetLengthPrefixed(&s);
+  uint8_t codec = 0xEE;
+  r.GetLengthPrefixed(&s);                        // message class
+  for (int i = 0; i < 5; ++i) r.GetVarint64(&v);  // timestamps, flags, keywords
+  r.GetLengthPrefixed(&s);                        // subject
+  r.GetLengthPrefixed(&s);                        // sender
   r.GetVarint64(&n);
   for (uint64_t i = 0; i < n && r.ok(); ++i) r.GetLengthPrefixed(&s);
-  blob();
-  r.GetVarint64(&n);
-  for (uint64_t i = 0; i < n && r.ok(); ++i) {
-    r.GetLengthPrefixed(&s);
-    r.GetLengthPrefixed(&s);
-    blob();
-  }
+  r.GetLengthPrefixed(&s);  // message id
+  r.GetLengthPrefixed(&s);  // source name
+  r.GetVarint64(&v);        // raw size
+  r.GetU8(&codec);
+  r.GetLengthPrefixed(&s);  // stored bytes
   EXPECT_TRUE(r.ok() && r.empty()) << "test parser disagrees with the record";
-  return codecs;
+  return codec;
 }
 
 // ---------------------------------------------------------------------------
@@ -350,11 +446,17 @@ std::string ExpectRoundTrip(const Item& item, int level) {
   if (verified.ok()) {
     EXPECT_EQ(*verified, hash);
   }
+  Result<VerifiedRecord> sized = VerifyRecordWithSize(rec);
+  EXPECT_TRUE(sized.ok()) << sized.status().ToString();
+  if (sized.ok()) {
+    EXPECT_EQ(sized->content_hash, hash);
+    EXPECT_EQ(sized->logical_bytes, item.LogicalSize());
+  }
 
   Result<RecordInfo> info = InspectRecord(rec);
   EXPECT_TRUE(info.ok()) << info.status().ToString();
   if (info.ok()) {
-    EXPECT_EQ(info->version, 1);
+    EXPECT_EQ(info->version, 2);
     EXPECT_EQ(info->message_class, item.message_class);
     EXPECT_EQ(info->subject, item.subject);
     EXPECT_EQ(info->content_hash, hash);
@@ -366,17 +468,21 @@ std::string ExpectRoundTrip(const Item& item, int level) {
 // ---------------------------------------------------------------------------
 // Item::LogicalSize
 
-TEST(ItemTest, LogicalSizeCountsEveryFieldPlus8BytesPerTimestampAndFlags) {
+TEST(ItemTest, LogicalSizeCountsEveryFieldPlus8BytesPerTimestampFlagsAndKeywords) {
   Item it;
-  EXPECT_EQ(it.LogicalSize(), 32u);
-  it.message_class = "IPM.Note";                                // 8
-  it.subject = "hello";                                         // 5
-  it.sender = "a@b.c";                                          // 5
-  it.recipients = {"x@y.z", "", "longer@example.com"};          // 5 + 0 + 18
-  it.body = std::string(1000, 'b');                             // 1000
-  it.attachments.push_back({"f.pdf", "application/pdf", "xyz"});  // 5 + 15 + 3
-  it.attachments.push_back({"", "", std::string(77, '\0')});    // 77
-  EXPECT_EQ(it.LogicalSize(), 32u + 8 + 5 + 5 + 23 + 1000 + 23 + 77);
+  EXPECT_EQ(it.LogicalSize(), 40u);
+  it.flags = std::numeric_limits<uint32_t>::max();
+  it.keywords = std::numeric_limits<uint32_t>::max();
+  it.created = it.modified = it.received = At(std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(it.LogicalSize(), 40u) << "fixed-size fields count 8 bytes whatever their value";
+  it.message_class = "IPM.Note";                        // 8
+  it.subject = "hello";                                 // 5
+  it.sender = "a@b.c";                                  // 5
+  it.recipients = {"x@y.z", "", "longer@example.com"};  // 5 + 0 + 18
+  it.message_id = "id@x";                               // 4
+  it.source_name = "1700.M1P2.host";                    // 14
+  it.mime = std::string(1000, 'm');                     // 1000
+  EXPECT_EQ(it.LogicalSize(), 40u + 8 + 5 + 5 + 23 + 4 + 14 + 1000);
 }
 
 // ---------------------------------------------------------------------------
@@ -385,8 +491,10 @@ TEST(ItemTest, LogicalSizeCountsEveryFieldPlus8BytesPerTimestampAndFlags) {
 TEST(ItemCodecRoundTripTest, EveryMessageClassAtEveryLevel) {
   uint64_t seed = 1;
   for (std::string_view cls : AllMessageClasses()) {
-    const Item item = SampleItem(cls, seed++);
-    for (int level : {0, 1, 3, 19}) ExpectRoundTrip(item, level);
+    for (int copy = 0; copy < 2; ++copy) {  // odd and even seeds: with and without a source name
+      const Item item = SampleItem(cls, seed++);
+      for (int level : {0, 1, 3, 19}) ExpectRoundTrip(item, level);
+    }
   }
 }
 
@@ -395,17 +503,22 @@ TEST(ItemCodecRoundTripTest, EmptyFields) {
   Item empty_parts = SampleItem(message_class::kTask, 7);
   empty_parts.subject.clear();
   empty_parts.sender.clear();
-  empty_parts.body.clear();
+  empty_parts.message_id.clear();
+  empty_parts.source_name.clear();
+  empty_parts.mime.clear();
   empty_parts.recipients = {"", "", ""};
-  empty_parts.attachments = {{"", "", ""}, {"empty.txt", "text/plain", ""}, {"", "", "x"}};
+  Item message_only;
+  message_only.mime = "x";
   Item extremes = SampleItem(message_class::kJournal, 8);
   extremes.created = At(std::numeric_limits<int64_t>::min());
   extremes.modified = At(std::numeric_limits<int64_t>::max());
   extremes.received = At(-1);
   extremes.flags = std::numeric_limits<uint32_t>::max();
+  extremes.keywords = std::numeric_limits<uint32_t>::max();
   for (int level : {0, 1, 3, 19}) {
     ExpectRoundTrip(empty, level);
     ExpectRoundTrip(empty_parts, level);
+    ExpectRoundTrip(message_only, level);
     ExpectRoundTrip(extremes, level);
   }
 }
@@ -420,49 +533,80 @@ TEST(ItemCodecRoundTripTest, ManyRecipients) {
   for (int level : {0, 1, 3, 19}) ExpectRoundTrip(item, level);
 }
 
-TEST(ItemCodecRoundTripTest, HugeBody) {
+TEST(ItemCodecRoundTripTest, HugeMessage) {
   Item item = SampleItem(message_class::kNote, 12);
-  item.body = TextLike(20 * kMiB, 12);
+  item.mime = MimeMessage(item, TextLike(20 * kMiB, 12));
   for (int level : {0, 1, 3}) {
     const std::string rec = ExpectRoundTrip(item, level);
-    const std::vector<uint8_t> codecs = BlobCodecs(rec);
-    ASSERT_FALSE(codecs.empty());
     if (level == 0) {
-      EXPECT_EQ(codecs[0], 0) << "level 0 stores raw";
-      EXPECT_GT(rec.size(), item.body.size());
+      EXPECT_EQ(MessageCodec(rec), 0) << "level 0 stores raw";
+      EXPECT_GT(rec.size(), item.mime.size());
     } else {
-      EXPECT_EQ(codecs[0], 1) << "text body is compressed";
-      EXPECT_LT(rec.size(), item.body.size() / 2);
+      EXPECT_EQ(MessageCodec(rec), 1) << "a text message is compressed";
+      EXPECT_LT(rec.size(), item.mime.size() / 2);
     }
   }
 }
 
-TEST(ItemCodecRoundTripTest, SeveralAttachmentsIncompressibleAndTextLike) {
-  Item item = SampleItem(message_class::kNote, 13);
-  item.attachments = {
-      {"random.bin", "application/octet-stream", RandomBytes(kMiB + 3, 131)},
-      {"minutes.txt", "text/plain", TextLike(512 * 1024, 132)},
-      {"empty.dat", "application/octet-stream", ""},
-      {"one.txt", "text/plain", "1"},
-      {"zeros.img", "application/octet-stream", std::string(300000, '\0')},
-      {"tiny-random.bin", "application/octet-stream", RandomBytes(40, 133)},
+// Messages the encoder must store raw at every level (zstd would not make
+// them smaller) and messages it must compress at levels >= 1, with
+// `large` or small versions of the sizable ones.
+struct MessageCase {
+  std::string name;
+  std::string mime;
+  uint8_t codec;  // at levels >= 1
+};
+std::vector<MessageCase> MessageMix(bool large) {
+  const size_t k = large ? 1 : 0;
+  const Item props = SampleItem(message_class::kNote, 13);
+  return {
+      {"random bytes", RandomBytes(k ? kMiB + 3 : 5000, 131), 0},
+      {"text", TextLike(k ? 512 * 1024 : 8000, 132), 1},
+      {"empty", "", 0},
+      {"one byte", "1", 0},
+      {"two bytes", "ab", 0},
+      {"zeros", std::string(k ? 300000 : 3000, '\0'), 1},
+      {"tiny random", RandomBytes(40, 133), 0},
+      {"multipart, base64 of random bytes",
+       MimeMessage(props, "see attached\n",
+                   {{"random.bin", "application/octet-stream",
+                     RandomBytes(k ? 256 * 1024 : 6000, 134)}}),
+       1},
+      {"multipart, base64 of text",
+       MimeMessage(props, TextLike(k ? 4000 : 400, 135),
+                   {{"minutes.txt", "text/plain", TextLike(k ? 300000 : 5000, 136)}}),
+       1},
   };
-  for (int level : {0, 1, 3}) {
-    const std::string rec = ExpectRoundTrip(item, level);
-    const std::vector<uint8_t> codecs = BlobCodecs(rec);
-    ASSERT_EQ(codecs.size(), 1 + item.attachments.size());
-    const std::vector<uint8_t> expected =
-        level == 0 ? std::vector<uint8_t>{0, 0, 0, 0, 0, 0, 0}
-                   : std::vector<uint8_t>{1, 0, 1, 0, 0, 1, 0};  // body, random, text, ...
-    EXPECT_EQ(codecs, expected) << "level " << level;
+}
+
+TEST(ItemCodecRoundTripTest, IncompressibleAndCompressibleMessages) {
+  for (bool large : {true, false}) {
+    for (const MessageCase& c : MessageMix(large)) {
+      Item item = SampleItem(message_class::kNote, 13);
+      item.mime = c.mime;
+      const std::vector<int> levels = large ? std::vector<int>{0, 1, 3} : std::vector<int>{19};
+      for (int level : levels) {
+        SCOPED_TRACE(c.name + (large ? ", large" : ", small") + ", level " + std::to_string(level));
+        const std::string rec = ExpectRoundTrip(item, level);
+        const uint8_t expected = level == 0 ? 0 : c.codec;
+        EXPECT_EQ(MessageCodec(rec), expected);
+        // Stored raw, the record is the message plus the properties and
+        // framing; compressed, it is smaller than that.
+        const size_t raw_record = Seal(HandFields(item), 0).size();
+        if (expected == 0) {
+          EXPECT_EQ(rec.size(), raw_record);
+        } else {
+          EXPECT_LT(rec.size(), raw_record);
+        }
+      }
+    }
   }
-  // Level 19 only on a small version of the same mix.
-  Item small = item;
-  small.attachments[0].data = RandomBytes(5000, 134);
-  small.attachments[1].data = TextLike(8000, 135);
-  small.attachments[4].data = std::string(3000, '\0');
-  const std::string rec = ExpectRoundTrip(small, 19);
-  EXPECT_EQ(BlobCodecs(rec), (std::vector<uint8_t>{1, 0, 1, 0, 0, 1, 0}));
+  // base64 carries 6 bits a character: zstd takes back most of the 4/3.
+  Item b64 = SampleItem(message_class::kNote, 13);
+  b64.mime = MessageMix(true)[7].mime;
+  std::string rec;
+  ASSERT_TRUE(EncodeItem(b64, CodecOptions{3}, &rec).ok());
+  EXPECT_LT(double(rec.size()), 0.85 * double(b64.mime.size()));
 }
 
 TEST(ItemCodecRoundTripTest, EncodeReplacesOutputContents) {
@@ -501,34 +645,55 @@ TEST(ItemCodecRoundTripTest, ConcurrentUseFromSeveralThreads) {
 
 TEST(ItemCodecLayoutTest, EncodeWritesTheDocumentedLayout) {
   for (std::string_view cls : AllMessageClasses()) {
-    const Item item = SampleItem(cls, 21);
-    std::string rec;
-    ASSERT_TRUE(EncodeItem(item, CodecOptions{0}, &rec).ok());
-    EXPECT_EQ(rec, Seal(HandFields(item), ContentHash(item))) << cls << " at level 0";
+    for (uint64_t seed : {21, 22}) {
+      const Item item = SampleItem(cls, seed);
+      std::string rec;
+      ASSERT_TRUE(EncodeItem(item, CodecOptions{0}, &rec).ok());
+      EXPECT_EQ(rec, Seal(HandFields(item), ContentHash(item))) << cls << " at level 0";
 
-    // At level 3, blobs are zstd frames as ZSTD_compress makes them, except
-    // where that is not smaller than the data.
-    const BlobFn zstd3 = [](std::string_view d) {
-      if (d.size() > 1) {
-        const std::string frame = ZstdFrame(d, 3);
-        if (frame.size() < d.size()) return HandBlob(d.size(), 1, frame);
-      }
-      return RawBlob(d);
-    };
-    ASSERT_TRUE(EncodeItem(item, CodecOptions{3}, &rec).ok());
-    EXPECT_EQ(rec, Seal(HandFields(item, zstd3), ContentHash(item))) << cls << " at level 3";
+      // At level 3, the message is a zstd frame as ZSTD_compress makes it,
+      // unless that is not smaller than the message.
+      const BlobFn zstd3 = [](std::string_view d) {
+        if (d.size() > 1) {
+          const std::string frame = ZstdFrame(d, 3);
+          if (frame.size() < d.size()) return HandBlob(d.size(), 1, frame);
+        }
+        return RawBlob(d);
+      };
+      ASSERT_TRUE(EncodeItem(item, CodecOptions{3}, &rec).ok());
+      EXPECT_EQ(rec, Seal(HandFields(item, zstd3), ContentHash(item))) << cls << " at level 3";
+    }
   }
 }
 
 TEST(ItemCodecLayoutTest, HandBuiltRecordDecodes) {
-  const Item item = SampleItem(message_class::kAppointment, 22);
-  const std::string rec = Seal(HandFields(item), ContentHash(item));
-  Result<Item> d = DecodeItem(rec);
-  ASSERT_TRUE(d.ok()) << d.status().ToString();
-  EXPECT_TRUE(*d == item);
+  for (uint64_t seed : {22, 23}) {
+    const Item item = SampleItem(message_class::kAppointment, seed);
+    const std::string rec = Seal(HandFields(item), ContentHash(item));
+    Result<Item> d = DecodeItem(rec);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    EXPECT_TRUE(*d == item);
+  }
 }
 
-TEST(ItemCodecLayoutTest, RejectsBadLevelAndOversizedBlobs) {
+TEST(ItemCodecLayoutTest, SmallestRecordIsAnEmptyItem) {
+  // kMinFieldBytes: an empty item's field section is 14 bytes, all zero.
+  const std::string zeros(14, '\0');
+  EXPECT_EQ(Seal(zeros, ContentHash(Item{})).size(), 18u + 14 + 8);
+  std::string rec;
+  ASSERT_TRUE(EncodeItem(Item{}, CodecOptions{3}, &rec).ok());
+  EXPECT_EQ(rec, Seal(zeros, ContentHash(Item{})));
+  Result<Item> d = DecodeItem(rec);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_TRUE(*d == Item{});
+  // One byte fewer is too short for any record; one more is a trailing byte.
+  const std::string shorter = Seal(zeros.substr(1), ContentHash(Item{}));
+  EXPECT_EQ(CorruptionProblems(shorter), "");
+  EXPECT_NE(DecodeItem(shorter).status().message().find("too short"), std::string::npos);
+  EXPECT_EQ(CorruptionProblems(Seal(zeros + '\0', ContentHash(Item{}))), "");
+}
+
+TEST(ItemCodecLayoutTest, RejectsBadLevelAndOversizedMessages) {
   const Item item = SmallItem();
   std::string rec;
   EXPECT_EQ(EncodeItem(item, CodecOptions{-1}, &rec).code(), Status::Code::kInvalidArgument);
@@ -536,11 +701,26 @@ TEST(ItemCodecLayoutTest, RejectsBadLevelAndOversizedBlobs) {
             Status::Code::kInvalidArgument);
 
   Item big = SmallItem();
-  big.body.assign(kMaxBlobBytes + 1, 'x');
-  EXPECT_EQ(EncodeItem(big, CodecOptions{3}, &rec).code(), Status::Code::kInvalidArgument);
-  big.attachments.push_back({"big.bin", "application/octet-stream", std::move(big.body)});
-  big.body = "small";
-  EXPECT_EQ(EncodeItem(big, CodecOptions{3}, &rec).code(), Status::Code::kInvalidArgument);
+  big.mime.assign(kMaxBlobBytes + 1, 'x');
+  for (int level : {0, 3}) {
+    const Status s = EncodeItem(big, CodecOptions{level}, &rec);
+    EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << "level " << level;
+    EXPECT_NE(s.message().find("message"), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find("limit"), std::string::npos) << s.message();
+  }
+  // Exactly at the limit is accepted (level 1 makes a small record of it),
+  // and verifies without allocating it.
+  big.mime.pop_back();
+  ASSERT_TRUE(EncodeItem(big, CodecOptions{1}, &rec).ok());
+  EXPECT_LT(rec.size(), kMiB);
+  EXPECT_EQ(MessageCodec(rec), 1);
+  big.mime.clear();
+  big.mime.shrink_to_fit();
+  AllocationWatch watch;
+  Result<VerifiedRecord> v = VerifyRecordWithSize(rec);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->logical_bytes, big.LogicalSize() + kMaxBlobBytes);
+  EXPECT_LT(watch.largest(), kMiB);
 }
 
 // ---------------------------------------------------------------------------
@@ -580,7 +760,9 @@ TEST(ContentHashTest, RecodeRejectsCorruptInput) {
 }
 
 TEST(ContentHashTest, ChangesWhenAnySingleFieldChanges) {
-  const Item base = SampleItem(message_class::kNote, 41);
+  const Item base = SampleItem(message_class::kNote, 42);
+  ASSERT_FALSE(base.source_name.empty());
+  ASSERT_NE(base.flags, base.keywords);
   const uint64_t base_hash = ContentHash(base);
   EXPECT_EQ(ContentHash(base), base_hash) << "deterministic";
 
@@ -591,6 +773,10 @@ TEST(ContentHashTest, ChangesWhenAnySingleFieldChanges) {
       {"received", [](Item& i) { i.received += microseconds(1); }},
       {"created<->modified", [](Item& i) { std::swap(i.created, i.modified); }},
       {"flags", [](Item& i) { i.flags ^= kFlagDraft; }},
+      {"flags recent", [](Item& i) { i.flags |= kFlagRecent; }},
+      {"keywords", [](Item& i) { i.keywords ^= 1u << 25; }},
+      {"keywords cleared", [](Item& i) { i.keywords = 0; }},
+      {"flags<->keywords", [](Item& i) { std::swap(i.flags, i.keywords); }},
       {"subject", [](Item& i) { i.subject += "!"; }},
       {"subject empty", [](Item& i) { i.subject.clear(); }},
       {"sender", [](Item& i) { i.sender[0] = 'B'; }},
@@ -599,20 +785,26 @@ TEST(ContentHashTest, ChangesWhenAnySingleFieldChanges) {
       {"empty recipient added", [](Item& i) { i.recipients.push_back(""); }},
       {"recipient removed", [](Item& i) { i.recipients.pop_back(); }},
       {"recipients reordered", [](Item& i) { std::swap(i.recipients[0], i.recipients[1]); }},
-      {"body one byte", [](Item& i) { i.body[i.body.size() / 2] ^= 0x20; }},
-      {"body longer", [](Item& i) { i.body.push_back(' '); }},
-      {"attachment name", [](Item& i) { i.attachments[0].name = "notes2.txt"; }},
-      {"attachment type", [](Item& i) { i.attachments[0].content_type = "text/html"; }},
-      {"attachment data", [](Item& i) { i.attachments[1].data[0] ^= 1; }},
-      {"attachment added", [](Item& i) { i.attachments.push_back({"", "", ""}); }},
-      {"attachment removed", [](Item& i) { i.attachments.pop_back(); }},
-      {"attachments reordered", [](Item& i) { std::swap(i.attachments[0], i.attachments[1]); }},
+      {"message id", [](Item& i) { i.message_id[0] ^= 1; }},
+      {"message id empty", [](Item& i) { i.message_id.clear(); }},
+      {"source name", [](Item& i) { i.source_name.back() ^= 1; }},
+      {"source name empty", [](Item& i) { i.source_name.clear(); }},
+      {"message id<->source name", [](Item& i) { std::swap(i.message_id, i.source_name); }},
+      {"message one byte", [](Item& i) { i.mime[i.mime.size() / 2] ^= 0x20; }},
+      {"message first byte", [](Item& i) { i.mime[0] ^= 1; }},
+      {"message last byte", [](Item& i) { i.mime.back() ^= 1; }},
+      {"message longer", [](Item& i) { i.mime.push_back(' '); }},
+      {"message shorter", [](Item& i) { i.mime.pop_back(); }},
+      {"message empty", [](Item& i) { i.mime.clear(); }},
   };
+  std::set<uint64_t> hashes = {base_hash};
   for (const auto& [name, mutate] : mutations) {
     Item changed = base;
     mutate(changed);
     ASSERT_FALSE(changed == base) << name;
-    EXPECT_NE(ContentHash(changed), base_hash) << name;
+    const uint64_t h = ContentHash(changed);
+    EXPECT_NE(h, base_hash) << name;
+    EXPECT_TRUE(hashes.insert(h).second) << name << ": same hash as another mutation";
   }
 }
 
@@ -634,18 +826,97 @@ TEST(ContentHashTest, LengthPrefixesKeepFieldBoundaries) {
   a = Item{};
   b = Item{};
   a.recipients = {"x"};
-  a.body = "";
+  a.message_id = "";
   b.recipients = {};
-  b.body = "x";
-  EXPECT_NE(ContentHash(a), ContentHash(b)) << "recipient vs body";
+  b.message_id = "x";
+  EXPECT_NE(ContentHash(a), ContentHash(b)) << "recipient vs message id";
 
   a = Item{};
   b = Item{};
-  a.attachments = {{"n", "t", "d"}};
-  b.attachments = {{"nt", "", "d"}};
-  EXPECT_NE(ContentHash(a), ContentHash(b)) << "attachment name/type boundary";
-  b.attachments = {{"n", "", "td"}};
-  EXPECT_NE(ContentHash(a), ContentHash(b)) << "attachment type/data boundary";
+  a.recipients = {"ab"};
+  a.message_id = "c";
+  b.recipients = {"a"};
+  b.message_id = "bc";
+  EXPECT_NE(ContentHash(a), ContentHash(b)) << "recipient/message id boundary";
+
+  a = Item{};
+  b = Item{};
+  a.message_id = "ab";
+  a.source_name = "c";
+  b.message_id = "a";
+  b.source_name = "bc";
+  EXPECT_NE(ContentHash(a), ContentHash(b)) << "message id/source name boundary";
+
+  a = Item{};
+  b = Item{};
+  a.message_id = "x";
+  b.source_name = "x";
+  EXPECT_NE(ContentHash(a), ContentHash(b)) << "message id vs source name";
+
+  a = Item{};
+  b = Item{};
+  a.source_name = "ab";
+  a.mime = "c";
+  b.source_name = "a";
+  b.mime = "bc";
+  EXPECT_NE(ContentHash(a), ContentHash(b)) << "source name/message boundary";
+
+  a = Item{};
+  b = Item{};
+  a.flags = 1;
+  b.keywords = 1;
+  EXPECT_NE(ContentHash(a), ContentHash(b)) << "flags vs keywords";
+
+  // Pairs whose hashed bytes would be the same if the first field's length
+  // were left out: "s\x01" then the next length (8 bytes of zeros), against
+  // "s" then the next length 1 (\x01 and 7 zeros) and a zero byte.
+  a = Item{};
+  b = Item{};
+  a.source_name = std::string("s\x01");
+  b.source_name = "s";
+  b.mime = std::string(1, '\0');
+  EXPECT_NE(ContentHash(a), ContentHash(b)) << "source name length";
+  a = Item{};
+  b = Item{};
+  a.message_id = std::string("s\x01");
+  b.message_id = "s";
+  b.source_name = std::string(1, '\0');
+  EXPECT_NE(ContentHash(a), ContentHash(b)) << "message id length";
+  a = Item{};
+  b = Item{};
+  a.recipients = {std::string("s\x01")};
+  b.recipients = {"s"};
+  b.message_id = std::string(1, '\0');
+  EXPECT_NE(ContentHash(a), ContentHash(b)) << "recipient length";
+}
+
+// The content hash is stored in every record and compared across stores, so
+// its definition is part of the format: XXH3-64 over every field in record
+// order, strings and the message preceded by their length, the recipients by
+// their count, and every integer as 8 bytes little-endian.
+TEST(ContentHashTest, IsXxh3OfTheFieldsInRecordOrder) {
+  for (const Item& item : {Item{}, SmallItem(), SampleItem(message_class::kContact, 71),
+                           SampleItem(message_class::kNote, 72)}) {
+    std::string h;
+    auto str = [&h](std::string_view s) {
+      PutFixed64(&h, s.size());
+      h.append(s);
+    };
+    str(item.message_class);
+    for (Timestamp t : {item.created, item.modified, item.received}) {
+      PutFixed64(&h, uint64_t(t.time_since_epoch().count()));
+    }
+    PutFixed64(&h, item.flags);
+    PutFixed64(&h, item.keywords);
+    str(item.subject);
+    str(item.sender);
+    PutFixed64(&h, item.recipients.size());
+    for (const std::string& r : item.recipients) str(r);
+    str(item.message_id);
+    str(item.source_name);
+    str(item.mime);
+    EXPECT_EQ(ContentHash(item), XXH3_64bits(h.data(), h.size())) << item.subject;
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -660,7 +931,7 @@ TEST(InspectRecordTest, ReportsClassSubjectHashAndLogicalSize) {
       ASSERT_TRUE(EncodeItem(item, CodecOptions{level}, &rec).ok());
       Result<RecordInfo> info = InspectRecord(rec);
       ASSERT_TRUE(info.ok()) << info.status().ToString();
-      EXPECT_EQ(info->version, 1);
+      EXPECT_EQ(info->version, 2);
       EXPECT_EQ(info->message_class, cls);
       EXPECT_EQ(info->subject, item.subject);
       EXPECT_EQ(info->content_hash, ContentHash(item));
@@ -670,17 +941,15 @@ TEST(InspectRecordTest, ReportsClassSubjectHashAndLogicalSize) {
 }
 
 TEST(InspectRecordTest, DoesNotDecompress) {
-  // A record whose compressed body decodes to other bytes, checksum fixed
+  // A record whose compressed message decodes to other bytes, checksum fixed
   // up: Inspect (which does not decompress) accepts it, Decode and Verify
   // do not.
   const Item item = SmallItem();
   Item other = item;
-  other.body[10] ^= 1;
-  const std::string body_frame = ZstdFrame(other.body);
-  ASSERT_LT(body_frame.size(), other.body.size());
-  const BlobFn blob = [&](std::string_view d) {
-    return d == item.body ? HandBlob(d.size(), 1, body_frame) : RawBlob(d);
-  };
+  other.mime[10] ^= 1;
+  const std::string frame = ZstdFrame(other.mime);
+  ASSERT_LT(frame.size(), other.mime.size());
+  const BlobFn blob = [&](std::string_view d) { return HandBlob(d.size(), 1, frame); };
   const std::string rec = Seal(HandFields(item, blob), ContentHash(item));
   EXPECT_TRUE(InspectRecord(rec).ok());
   EXPECT_EQ(CorruptionProblems(rec, /*inspect=*/false), "");
@@ -709,11 +978,8 @@ TEST_P(CorruptionTest, SmallRecordIsValid) {
   EXPECT_TRUE(DecodeItem(rec).ok());
   EXPECT_TRUE(VerifyRecord(rec).ok());
   EXPECT_TRUE(InspectRecord(rec).ok());
-  if (GetParam() > 0) {
-    EXPECT_EQ(BlobCodecs(rec)[0], 1) << "body must be compressed";
-  }
+  EXPECT_EQ(MessageCodec(rec), GetParam() > 0 ? 1 : 0) << "the message must be compressed at level > 0";
 }
-
 TEST_P(CorruptionTest, EverySingleByteFlipIsDetected) {
   const std::string rec = SmallRecord();
   AllocationWatch watch;
@@ -756,7 +1022,7 @@ TEST_P(CorruptionTest, AppendedBytesAreDetected) {
 TEST_P(CorruptionTest, EveryByteFlipBehindAValidChecksumIsDetectedOrHarmless) {
   const std::string rec = SmallRecord();
   const Item original = SmallItem();
-  // Where the body's zstd frame lies (none at level 0).
+  // Where the message's zstd frame lies (none at level 0).
   size_t frame_begin = rec.find("\x28\xb5\x2f\xfd");
   size_t frame_end = frame_begin;
   if (frame_begin != std::string::npos) {
@@ -827,9 +1093,11 @@ TEST(StructureCorruptionTest, HeaderFieldsWithValidChecksum) {
 
   std::vector<Tampered> cases = {
       {"version 0", Seal(fields, hash, 0)},
-      {"version 2", Seal(fields, hash, 2)},
-      {"reserved flags", Seal(fields, hash, 1, 0x80)},
-      {"magic", Seal(fields, hash, 1, 0, "MXI2")},
+      {"version 1", Seal(fields, hash, 1)},
+      {"version 1 layout", V1Record(item)},
+      {"version 3", Seal(fields, hash, 3)},
+      {"reserved flags", Seal(fields, hash, 2, 0x80)},
+      {"magic", Seal(fields, hash, 2, 0, "MXI2")},
   };
   for (int64_t delta : {-1, 1, 1000, -100000}) {
     std::string r = Seal(fields, hash);
@@ -849,6 +1117,21 @@ TEST(StructureCorruptionTest, HeaderFieldsWithValidChecksum) {
   const std::string wrong_hash = Seal(fields, hash ^ 1);
   EXPECT_EQ(CorruptionProblems(wrong_hash, /*inspect=*/false), "");
   EXPECT_NE(VerifyRecord(wrong_hash).status().message().find("content hash"), std::string::npos);
+}
+
+TEST(StructureCorruptionTest, Version1RecordsAreNotRead) {
+  // Records of the previous layout, whether their fields are of that layout
+  // or (as a half-migrated writer might make them) of this one.
+  const Item item = SmallItem();
+  for (const std::string& rec : {V1Record(item), Seal(HandFields(item), ContentHash(item), 1)}) {
+    EXPECT_EQ(CorruptionProblems(rec), "");
+    EXPECT_NE(DecodeItem(rec).status().message().find("unsupported version 1"), std::string::npos)
+        << DecodeItem(rec).status().message();
+    EXPECT_NE(VerifyRecord(rec).status().message().find("unsupported version 1"),
+              std::string::npos);
+    EXPECT_NE(InspectRecord(rec).status().message().find("unsupported version 1"),
+              std::string::npos);
+  }
 }
 
 TEST(StructureCorruptionTest, FieldLengthsAndCountsWithValidChecksum) {
@@ -880,15 +1163,17 @@ TEST(StructureCorruptionTest, FieldLengthsAndCountsWithValidChecksum) {
   add("overlong varint", std::string(11, '\xFF') + good);
   add("unterminated varint", std::string(good.size(), '\x80'));
 
-  // Flags beyond 32 bits.
-  {
+  // Flags, then keywords, beyond 32 bits.
+  for (const char* which : {"flags", "keywords"}) {
+    const bool flags = std::string_view(which) == "flags";
     std::string f;
     PutLengthPrefixed(&f, item.message_class);
     for (int i = 0; i < 3; ++i) PutVarint64(&f, 0);
-    PutVarint64(&f, uint64_t(1) << 32);
+    PutVarint64(&f, flags ? uint64_t(1) << 32 : item.flags);
+    PutVarint64(&f, flags ? item.keywords : uint64_t(1) << 32);
     PutLengthPrefixed(&f, item.subject);
     PutLengthPrefixed(&f, item.sender);
-    add("flags > 32 bits", f + after_prefix);
+    add(std::string(which) + " > 32 bits", f + after_prefix);
   }
 
   // Recipient counts the record cannot hold.
@@ -900,35 +1185,40 @@ TEST(StructureCorruptionTest, FieldLengthsAndCountsWithValidChecksum) {
     add("recipient count " + std::to_string(n), f);
   }
 
-  // Attachment counts the record cannot hold: rebuild the tail.
+  // The fields after the recipients: message id, source name, message.
   {
     std::string head = prefix;
     PutVarint64(&head, item.recipients.size());
     for (const auto& r : item.recipients) PutLengthPrefixed(&head, r);
-    head += RawBlob(item.body);
-    std::string tail;
-    for (const auto& a : item.attachments) {
-      PutLengthPrefixed(&tail, a.name);
-      PutLengthPrefixed(&tail, a.content_type);
-      tail += RawBlob(a.data);
-    }
-    ASSERT_EQ(good, head + "\x01" + tail);
-    for (uint64_t n : {uint64_t(2), uint64_t(tail.size()), uint64_t(1) << 61,
-                       std::numeric_limits<uint64_t>::max()}) {
+    std::string id, source;
+    PutLengthPrefixed(&id, item.message_id);
+    PutLengthPrefixed(&source, item.source_name);
+    const std::string message = RawBlob(item.mime);
+    ASSERT_EQ(good, head + id + source + message);
+    // Lengths that run past the end of the record.
+    const size_t rest = id.size() + source.size() + message.size();
+    for (uint64_t len : {uint64_t(rest), uint64_t(1) << 40, std::numeric_limits<uint64_t>::max()}) {
       std::string f = head;
-      PutVarint64(&f, n);
-      add("attachment count " + std::to_string(n), f + tail);
+      PutVarint64(&f, len);
+      add("message id length " + std::to_string(len), f + id.substr(1) + source + message);
+      f = head + id;
+      PutVarint64(&f, len);
+      add("source name length " + std::to_string(len), f + source.substr(1) + message);
     }
-    add("no attachments but trailing bytes", head + std::string(1, '\0') + tail);
+    add("empty message but trailing bytes", head + id + source + RawBlob("") + message);
     add("trailing byte after the last field", good + std::string(1, '\0'));
     add("trailing bytes after the last field", good + "junk");
-    add("fields cut short", head);
-    add("fields cut in the attachment", head + "\x01" + tail.substr(0, tail.size() - 3));
+    add("fields cut after the recipients", head);
+    add("fields cut in the message id", head + id.substr(0, id.size() - 1));
+    add("fields cut after the message id", head + id);
+    add("fields cut short (no message)", head + id + source);
+    add("fields cut in the message", head + id + source + message.substr(0, message.size() - 3));
   }
   add("empty field section", "");
   // The smallest valid field section (an empty item) under another item's
-  // content hash.
-  add("field section of zeros", std::string(12, '\0'), /*structural=*/false);
+  // content hash, and one byte short of it.
+  add("field section of zeros", std::string(14, '\0'), /*structural=*/false);
+  add("field section of 13 zeros", std::string(13, '\0'));
 
   ExpectAllCorrupt(cases);
 }
@@ -936,61 +1226,76 @@ TEST(StructureCorruptionTest, FieldLengthsAndCountsWithValidChecksum) {
 TEST(StructureCorruptionTest, BlobSizesAndCodecsWithValidChecksum) {
   const Item item = SmallItem();
   const uint64_t hash = ContentHash(item);
-  const std::string frame = ZstdFrame(item.body);
-  const uint64_t raw = item.body.size();
+  const std::string frame = ZstdFrame(item.mime);
+  const uint64_t raw = item.mime.size();
   ASSERT_LT(frame.size(), raw);
   // Sanity: the hand-built compressed record is valid.
   {
-    const BlobFn ok_blob = [&](std::string_view d) {
-      return d == item.body ? HandBlob(raw, 1, frame) : RawBlob(d);
-    };
+    const BlobFn ok_blob = [&](std::string_view) { return HandBlob(raw, 1, frame); };
     const std::string rec = Seal(HandFields(item, ok_blob), hash);
     ASSERT_TRUE(DecodeItem(rec).ok()) << DecodeItem(rec).status().ToString();
     ASSERT_TRUE(VerifyRecord(rec).ok());
   }
 
   std::vector<Tampered> cases;
-  // Builds a record whose body blob is `body_blob` (attachments stay valid).
-  auto add = [&](std::string name, std::string body_blob) {
-    const BlobFn blob = [&](std::string_view d) {
-      return d == item.body ? body_blob : RawBlob(d);
-    };
+  // Builds a record whose message blob is `message_blob`.
+  auto add = [&](std::string name, std::string message_blob) {
+    const BlobFn blob = [&](std::string_view) { return message_blob; };
     cases.push_back({std::move(name), Seal(HandFields(item, blob), hash)});
   };
 
   // Raw blobs whose declared size disagrees with the stored bytes.
   for (uint64_t declared : {raw - 1, raw + 1, uint64_t(0), kMaxBlobBytes, kMaxBlobBytes + 1,
                             uint64_t(1) << 40, std::numeric_limits<uint64_t>::max()}) {
-    add("raw body declared " + std::to_string(declared), HandBlob(declared, 0, item.body));
+    add("raw message declared " + std::to_string(declared), HandBlob(declared, 0, item.mime));
   }
   // zstd blobs whose declared raw size disagrees with the frame.
   for (uint64_t declared : {raw - 1, raw + 1, raw * 2, uint64_t(frame.size()), kMaxBlobBytes,
                             kMaxBlobBytes + 1, uint64_t(1) << 40,
                             std::numeric_limits<uint64_t>::max()}) {
-    add("zstd body declared " + std::to_string(declared), HandBlob(declared, 1, frame));
+    add("zstd message declared " + std::to_string(declared), HandBlob(declared, 1, frame));
   }
   // Unknown codecs.
   for (uint8_t codec : {2, 3, 0x80, 0xFF}) {
     add("codec " + std::to_string(codec), HandBlob(raw, codec, frame));
-    add("codec " + std::to_string(codec) + " raw", HandBlob(raw, codec, item.body));
+    add("codec " + std::to_string(codec) + " raw", HandBlob(raw, codec, item.mime));
   }
   // zstd blob that is not smaller than its raw size, or not zstd at all.
   add("zstd not smaller", HandBlob(frame.size(), 1, frame));
   {
     // A valid frame of the right size that is not smaller than the data:
     // the encoder stores such blobs raw, so the decoder refuses it.
-    const std::string incompressible = ZstdFrame(item.body.substr(0, 8));
+    const std::string message8 = item.mime.substr(0, 8);
+    const std::string incompressible = ZstdFrame(message8);
     ASSERT_GE(incompressible.size(), 8u);
-    const std::string body8 = item.body.substr(0, 8);
-    Item short_body = item;
-    short_body.body = body8;
-    const BlobFn blob = [&](std::string_view d) {
-      return d == body8 ? HandBlob(8, 1, incompressible) : RawBlob(d);
-    };
+    Item short_message = item;
+    short_message.mime = message8;
+    const BlobFn blob = [&](std::string_view) { return HandBlob(8, 1, incompressible); };
     cases.push_back({"valid zstd frame not smaller than its data",
-                     Seal(HandFields(short_body, blob), ContentHash(short_body))});
+                     Seal(HandFields(short_message, blob), ContentHash(short_message))});
   }
-  add("zstd codec on raw text", HandBlob(raw + 1, 1, item.body));
+  {
+    // A valid frame exactly as large as its data (17 bytes of RLE frame for
+    // 17 bytes): still not smaller, still refused.
+    const std::string z17(17, 'z');
+    const std::string rle17 = RleFrame(17, 'z');
+    ASSERT_EQ(rle17.size(), 17u);
+    Item same_size = item;
+    same_size.mime = z17;
+    const BlobFn blob = [&](std::string_view) { return HandBlob(17, 1, rle17); };
+    cases.push_back({"valid zstd frame as large as its data",
+                     Seal(HandFields(same_size, blob), ContentHash(same_size))});
+    // One byte more of data, and the same kind of frame is accepted.
+    same_size.mime.push_back('z');
+    const std::string rle18 = RleFrame(18, 'z');
+    ASSERT_EQ(rle18.size(), 17u);
+    const BlobFn smaller = [&](std::string_view) { return HandBlob(18, 1, rle18); };
+    const std::string ok = Seal(HandFields(same_size, smaller), ContentHash(same_size));
+    Result<Item> d = DecodeItem(ok);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    EXPECT_TRUE(*d == same_size);
+  }
+  add("zstd codec on raw text", HandBlob(raw + 1, 1, item.mime));
   add("zstd codec, empty", HandBlob(0, 1, ""));
   add("zstd codec, garbage", HandBlob(raw, 1, std::string(20, 'g')));
   // Frame truncated, frame followed by junk, two frames.
@@ -998,9 +1303,10 @@ TEST(StructureCorruptionTest, BlobSizesAndCodecsWithValidChecksum) {
   add("zstd frame header only", HandBlob(raw, 1, frame.substr(0, 6)));
   add("zstd frame + junk", HandBlob(raw, 1, frame + "j"));
   {
-    const std::string half1 = item.body.substr(0, raw / 2);
-    const std::string two = ZstdFrame(half1) + ZstdFrame(item.body.substr(raw / 2));
-    if (two.size() < raw) add("two zstd frames", HandBlob(raw, 1, two));
+    const std::string half1 = item.mime.substr(0, raw / 2);
+    const std::string two = ZstdFrame(half1) + ZstdFrame(item.mime.substr(raw / 2));
+    ASSERT_LT(two.size(), raw) << "two frames must pass the size check to reach the frame check";
+    add("two zstd frames", HandBlob(raw, 1, two));
   }
   // Stored length prefix that runs past the record.
   {
@@ -1017,6 +1323,13 @@ TEST(StructureCorruptionTest, BlobSizesAndCodecsWithValidChecksum) {
     PutVarint64(&b, raw);
     return b;
   }());
+  add("blob with no stored length", [&] {
+    std::string b;
+    PutVarint64(&b, raw);
+    b.push_back(1);
+    return b;
+  }());
+  add("no blob at all", "");
 
   // A frame that claims 64 MiB but is cut short, declared as 64 MiB: rejected
   // before anything is allocated for it.
@@ -1025,9 +1338,11 @@ TEST(StructureCorruptionTest, BlobSizesAndCodecsWithValidChecksum) {
   ASSERT_LT(big_frame.size(), kMiB / 4);
   add("64 MiB frame truncated", HandBlob(big_zeros.size(), 1,
                                          big_frame.substr(0, big_frame.size() / 2)));
-  // A complete 64 MiB frame declared as a small body, and a small frame
-  // declared as 64 MiB.
+  // A complete 64 MiB frame declared as a small message (not smaller than
+  // that), declared just above its own size (its header disagrees), and a
+  // small frame declared as 64 MiB.
   add("64 MiB frame declared small", HandBlob(raw, 1, big_frame));
+  add("64 MiB frame declared just above its size", HandBlob(big_frame.size() + 1, 1, big_frame));
   add("small frame declared 64 MiB", HandBlob(big_zeros.size(), 1, frame));
 
   // A well-formed frame just over the blob limit, declared as such: rejected
@@ -1046,15 +1361,13 @@ TEST(StructureCorruptionTest, BlobSizesAndCodecsWithValidChecksum) {
 
   ExpectAllCorrupt(cases);
 
-  // Finally a structurally valid record with a 64 MiB zstd body and the wrong
-  // content: DecodeItem may allocate the declared 64 MiB (no more), and
+  // Finally a structurally valid record with a 64 MiB zstd message and the
+  // wrong content: DecodeItem may allocate the declared 64 MiB (no more), and
   // VerifyRecord streams it without any large allocation.
   Item zeros = item;
-  zeros.body = big_zeros;
-  zeros.body[12345] = 1;  // differs from what the frame holds
-  const BlobFn big_blob = [&](std::string_view d) {
-    return d.size() == big_zeros.size() ? HandBlob(d.size(), 1, big_frame) : RawBlob(d);
-  };
+  zeros.mime = big_zeros;
+  zeros.mime[12345] = 1;  // differs from what the frame holds
+  const BlobFn big_blob = [&](std::string_view d) { return HandBlob(d.size(), 1, big_frame); };
   const std::string rec = Seal(HandFields(zeros, big_blob), ContentHash(zeros));
   {
     AllocationWatch watch;
@@ -1082,32 +1395,49 @@ TEST(StructureCorruptionTest, MessagesSayWhatFailed) {
   };
 
   EXPECT_PRED2(contains, message(good.substr(0, 20)), "too short");
-  EXPECT_PRED2(contains, message(Seal(fields, hash, 1, 0, "MXJ1")), "magic");
+  EXPECT_PRED2(contains, message(Seal(fields, hash, 2, 0, "MXJ1")), "magic");
   EXPECT_PRED2(contains, message(Seal(fields, hash, 7)), "version 7");
+  EXPECT_PRED2(contains, message(V1Record(item)), "unsupported version 1");
   EXPECT_PRED2(contains, message(good + "x"), "length");
   std::string bad = good;
   bad[kHeaderBytes + 3] ^= 0x10;
   EXPECT_PRED2(contains, message(bad), "checksum mismatch");
   EXPECT_PRED2(contains, message(Seal(fields + "zz", hash)), "trailing bytes");
   EXPECT_PRED2(contains, message(Seal(fields, hash + 1)), "content hash mismatch");
-  const BlobFn codec9 = [&](std::string_view d) {
-    return d == item.body ? HandBlob(d.size(), 9, d) : RawBlob(d);
-  };
-  EXPECT_PRED2(contains, message(Seal(HandFields(item, codec9), hash)), "unknown codec 9 for body");
-  const BlobFn too_big = [&](std::string_view d) {
-    return d == item.body ? HandBlob(kMaxBlobBytes + 1, 0, d) : RawBlob(d);
-  };
+  const BlobFn codec9 = [&](std::string_view d) { return HandBlob(d.size(), 9, d); };
+  EXPECT_PRED2(contains, message(Seal(HandFields(item, codec9), hash)),
+               "unknown codec 9 for message");
+  const BlobFn too_big = [&](std::string_view d) { return HandBlob(kMaxBlobBytes + 1, 0, d); };
   EXPECT_PRED2(contains, message(Seal(HandFields(item, too_big), hash)), "more than the limit");
   std::string many = FieldsBeforeRecipients(item);
   ASSERT_EQ(fields.compare(0, many.size(), many), 0);
   PutVarint64(&many, 1000000);
   EXPECT_PRED2(contains, message(Seal(many + "abc", hash)), "number of recipients");
+  // Cut after the recipients, then after the message id, then before the
+  // message's codec.
+  std::string head = FieldsBeforeRecipients(item);
+  PutVarint64(&head, 0);
+  EXPECT_PRED2(contains, message(Seal(head, hash)), "bad length for message id");
+  PutLengthPrefixed(&head, item.message_id);
+  EXPECT_PRED2(contains, message(Seal(head, hash)), "bad length for source name");
+  PutLengthPrefixed(&head, item.source_name);
+  PutVarint64(&head, 5);
+  EXPECT_PRED2(contains, message(Seal(head, hash)), "missing codec for message");
+  // Keywords beyond 32 bits.
+  std::string kw;
+  PutLengthPrefixed(&kw, item.message_class);
+  for (int i = 0; i < 4; ++i) PutVarint64(&kw, 0);
+  PutVarint64(&kw, uint64_t(1) << 32);
+  PutLengthPrefixed(&kw, item.subject);
+  PutLengthPrefixed(&kw, item.sender);
+  kw += fields.substr(FieldsBeforeRecipients(item).size());
+  EXPECT_PRED2(contains, message(Seal(kw, hash)), "bad varint for keywords");
 }
 
 TEST(StructureCorruptionTest, VerifyOfALargeValidItemAllocatesLittle) {
   Item item = SampleItem(message_class::kNote, 61);
-  item.body = TextLike(8 * kMiB, 61);
-  item.attachments.push_back({"big.txt", "text/plain", TextLike(3 * kMiB, 62)});
+  item.mime = MimeMessage(item, TextLike(8 * kMiB, 61),
+                          {{"big.txt", "text/plain", TextLike(3 * kMiB, 62)}}, 61);
   std::string rec;
   ASSERT_TRUE(EncodeItem(item, CodecOptions{1}, &rec).ok());
   AllocationWatch watch;
