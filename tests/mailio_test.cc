@@ -562,6 +562,28 @@ TEST(MimeProps, EncodedWordsAndBareAddresses) {
   EXPECT_EQ(q->sender, "Andr\xc3\xa9 <andre@example.com>");
 }
 
+bool IsValidUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
+TEST(MimeProps, RawEightBitHeadersComeBackAsUtf8) {
+  auto p = ExtractProps("From: J\xf6rg <j@example.com>\nSubject: caf\xe9 \xff\xfe\n\nx\n");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_TRUE(IsValidUtf8(p->subject)) << p->subject;
+  EXPECT_EQ(p->subject.substr(0, 3), "caf");
+  EXPECT_TRUE(IsValidUtf8(p->sender)) << p->sender;
+  EXPECT_NE(p->sender.find("<j@example.com>"), std::string::npos);
+}
+
 TEST(MimeProps, RecipientsAcrossToCcBccAndGroups) {
   auto p = ExtractProps(
       "From: a@example.com\n"

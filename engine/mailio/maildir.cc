@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -345,8 +346,15 @@ Status MaildirWriter::WriteMessage(const std::vector<std::string>& folder,
   Status st = WriteAll(fd, bytes, tmp);
   if (::close(fd) != 0 && st.ok()) st = Errno("cannot write", tmp, errno);
   if (st.ok() && ::link(tmp.c_str(), dest.c_str()) != 0) {
-    st = errno == EEXIST ? Status::AlreadyExists("message file " + dest + " already exists")
-                         : Errno("cannot deliver to", dest, errno);
+    int err = errno;
+    if (err == EPERM || err == EOPNOTSUPP || err == ENOSYS) {
+      // A file system without hard links: a rename that refuses to replace.
+      err = ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, dest.c_str(), RENAME_NOREPLACE) == 0 ? 0 : errno;
+    }
+    if (err != 0) {
+      st = err == EEXIST ? Status::AlreadyExists("message file " + dest + " already exists")
+                         : Errno("cannot deliver to", dest, err);
+    }
   }
   ::unlink(tmp.c_str());
   return st;

@@ -35,6 +35,17 @@ bool StartsWithHeaderField(std::string_view msg) {
 
 std::string_view OrEmpty(const char* s) { return s ? std::string_view(s) : std::string_view(); }
 
+// GMime hands back UTF-8 (it converts raw 8-bit headers with its fallback
+// charsets); this guarantees it, replacing invalid sequences with U+FFFD,
+// because callers put these strings into JSON.
+std::string Utf8(std::string_view s) {
+  if (g_utf8_validate(s.data(), gssize(s.size()), nullptr)) return std::string(s);
+  gchar* valid = g_utf8_make_valid(s.data(), gssize(s.size()));
+  std::string out(valid);
+  g_free(valid);
+  return out;
+}
+
 // Calls fn(mailbox) for every mailbox of `list`, groups flattened (group
 // members are mailboxes: RFC 5322 groups do not nest).
 template <typename Fn>
@@ -91,13 +102,13 @@ Result<MessageProps> ExtractProps(std::string_view rfc5322) {
   if (!msg) return Status::Corruption("not a message: GMime could not parse the message");
 
   MessageProps props;
-  props.subject = OrEmpty(g_mime_message_get_subject(msg.get()));
+  props.subject = Utf8(OrEmpty(g_mime_message_get_subject(msg.get())));
 
   bool have_sender = false;
   ForEachMailbox(g_mime_message_get_from(msg.get()), [&](InternetAddressMailbox* mb) {
     if (have_sender) return;
-    const std::string_view name = OrEmpty(internet_address_get_name(INTERNET_ADDRESS(mb)));
-    const std::string_view addr = OrEmpty(internet_address_mailbox_get_addr(mb));
+    const std::string name = Utf8(OrEmpty(internet_address_get_name(INTERNET_ADDRESS(mb))));
+    const std::string addr = Utf8(OrEmpty(internet_address_mailbox_get_addr(mb)));
     if (name.empty() && addr.empty()) return;
     have_sender = true;
     if (name.empty()) {
@@ -112,8 +123,8 @@ Result<MessageProps> ExtractProps(std::string_view rfc5322) {
   for (const GMimeAddressType type :
        {GMIME_ADDRESS_TYPE_TO, GMIME_ADDRESS_TYPE_CC, GMIME_ADDRESS_TYPE_BCC}) {
     ForEachMailbox(g_mime_message_get_addresses(msg.get(), type), [&](InternetAddressMailbox* mb) {
-      const std::string_view addr = OrEmpty(internet_address_mailbox_get_addr(mb));
-      if (!addr.empty()) props.recipients.emplace_back(addr);
+      std::string addr = Utf8(OrEmpty(internet_address_mailbox_get_addr(mb)));
+      if (!addr.empty()) props.recipients.push_back(std::move(addr));
     });
   }
 
@@ -124,7 +135,7 @@ Result<MessageProps> ExtractProps(std::string_view rfc5322) {
 
   std::string_view id = OrEmpty(g_mime_message_get_message_id(msg.get()));
   if (id.size() >= 2 && id.front() == '<' && id.back() == '>') id = id.substr(1, id.size() - 2);
-  props.message_id = id;
+  props.message_id = Utf8(id);
 
   GMimeObject* body = g_mime_message_get_mime_part(msg.get());
   props.multipart = body && GMIME_IS_MULTIPART(body);
