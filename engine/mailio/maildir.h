@@ -76,10 +76,10 @@ struct MaildirFolder {
 // Returns INBOX first, then every folder sorted by path, implicit parents
 // included. Ignored: tmp/, files at the root (dovecot-uidlist, dovecot.index*,
 // subscriptions, ...), directories not starting with '.', and files whose
-// name starts with '.'. Skipped with a line in `*warnings` (when not null):
-// folder names with an empty component (".A..B", ".A."), and folders without
-// cur/ and new/ (kept, with no messages). IOError when a directory cannot be
-// read.
+// name starts with '.'. Reported with a line in `*warnings` (when not null):
+// folder names with an empty component (".A..B", ".A."), which are skipped,
+// and folders without cur/ and new/, which are kept with no messages.
+// IOError when a directory cannot be read.
 Result<std::vector<MaildirFolder>> ScanMaildir(const std::string& root,
                                                std::vector<std::string>* warnings = nullptr);
 
