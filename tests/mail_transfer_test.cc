@@ -12,6 +12,7 @@
 #include <sstream>
 #include <cstring>
 
+#include "store/organization.h"
 #include "test_util.h"
 
 namespace mbx::testing {
@@ -187,6 +188,66 @@ TEST_F(MailTransferTest, MaildirRoundTripIsByteIdentical) {
   EXPECT_NE(twice.err.find("already exists"), std::string::npos) << twice.err;
   json v = RunJson("verify --org " + org_ + " --json");
   EXPECT_EQ(v["problems"].size(), 0u) << v.dump();
+}
+
+// The properties the store indexes are read from the headers (GMime):
+// decoded, with the flags and keywords of the file name.
+TEST_F(MailTransferTest, ImportedItemsCarryTheirProperties) {
+  const std::string src = tmp_ / "src";
+  BuildFixture(src);
+  RunJson("import --org " + org_ + " --store S1 --maildir " + Q(src) + " --user alice --json");
+  auto org = Organization::Open(org_);
+  ASSERT_TRUE(org.ok()) << org.status().ToString();
+  auto user = (*org)->directory().GetUser("alice");
+  ASSERT_TRUE(user.ok());
+  EXPECT_EQ(user->smtp, "alice@example.com");
+  auto store = (*org)->GetStore("S1");
+  ASSERT_TRUE(store.ok());
+  EXPECT_NE(user->home_mdb.find("CN=S1"), std::string::npos) << user->home_mdb;
+  auto reader = (*store)->BeginRead();
+  ASSERT_TRUE(reader.ok());
+  auto box = reader->GetMailbox(user->mailbox);
+  ASSERT_TRUE(box.ok());
+  EXPECT_EQ(box->state, MailboxState::kActive);
+  EXPECT_EQ(box->item_count, 13u);
+  std::vector<FolderInfo> folders;
+  ASSERT_OK(reader->ListFolders(user->mailbox, &folders));
+  std::map<std::string, Item> by_source;
+  std::map<std::string, std::string> folder_of;
+  for (const auto& f : folders) {
+    ASSERT_OK(reader->ForEachItem(user->mailbox, f.id, [&](uint64_t, std::string_view rec) {
+      auto item = DecodeItem(rec);
+      if (!item.ok()) return item.status();
+      folder_of[item->source_name] = f.name;
+      by_source[item->source_name] = std::move(*item);
+      return Status::Ok();
+    }));
+  }
+  ASSERT_EQ(by_source.size(), 13u);
+  const Item& plain = by_source.at("1700000001.M1P1.host");
+  EXPECT_EQ(plain.subject, "plain");
+  EXPECT_EQ(plain.sender, "Alice Example <alice@example.com>");
+  EXPECT_EQ(plain.recipients, (std::vector<std::string>{"bob@example.com", "carol@example.org"}));
+  EXPECT_EQ(plain.message_id, "plain@example.com");
+  EXPECT_EQ(plain.flags, uint32_t(kFlagRead));
+  EXPECT_EQ(plain.received.time_since_epoch().count(), 1673365510LL * 1000000);
+  EXPECT_EQ(plain.message_class, "IPM.Note");
+  EXPECT_EQ(folder_of["1700000001.M1P1.host"], "Inbox");
+  EXPECT_EQ(by_source.at("1700000002.M2P1.host").flags, uint32_t(kFlagFlagged | kFlagAnswered | kFlagRead));
+  EXPECT_EQ(by_source.at("1700000003.M3P1.host").keywords, (1u << 0) | (1u << 2));
+  EXPECT_EQ(by_source.at("1700000004.M4P1.host").flags, uint32_t(kFlagRecent));
+  EXPECT_EQ(by_source.at("1700000011.M11P1.host").flags, uint32_t(kFlagDraft | kFlagTrashed));
+  EXPECT_EQ(by_source.at("1700000012.M12P1.host").flags, uint32_t(kFlagPassed));
+  const Item& intl = by_source.at("1700000006.M6P1.host");
+  EXPECT_EQ(intl.subject, "Gr\xc3\xbc\xc3\x9f" "e aus K\xc3\xb6ln");
+  EXPECT_EQ(intl.sender, "J\xc3\xbcrgen M\xc3\xbcller <jm@example.de>");
+  EXPECT_EQ(intl.received.time_since_epoch().count(), 1673420400LL * 1000000) << "08:00 +0100 is 07:00 UTC";
+  const Item& raw = by_source.at("1700000008.M8P1.host");
+  EXPECT_TRUE(raw.subject.empty() && raw.sender.empty()) << "a raw item has no properties";
+  EXPECT_EQ(raw.mime.size(), 20u);
+  EXPECT_GT(by_source.at("1700000007.M7P1.host").mime.size(), 10u << 20);
+  EXPECT_EQ(folder_of["1700000011.M11P1.host"], "2024");
+  EXPECT_EQ(folder_of["1700000014.M14P1.host"], "Sub");
 }
 
 TEST_F(MailTransferTest, MoveThenExportEqualsExportBeforeTheMove) {
