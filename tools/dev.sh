@@ -71,7 +71,7 @@ fuzz() {
   # libFuzzer refuses an -artifact_prefix whose folder is missing (a fresh
   # clone has no out/), so make it first.
   mkdir -p "$ROOT/out"
-  for t in item_codec txlog; do
+  for t in item_codec txlog mbox; do
     local work
     work="$(mktemp -d "${TMPDIR:-/tmp}/mbx-fuzz-XXXXXX")"
     cp -r "tests/fuzz/corpus/$t/." "$work/"
