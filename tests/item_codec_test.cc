@@ -1307,6 +1307,24 @@ TEST(StructureCorruptionTest, BlobSizesAndCodecsWithValidChecksum) {
     const std::string two = ZstdFrame(half1) + ZstdFrame(item.mime.substr(raw / 2));
     ASSERT_LT(two.size(), raw) << "two frames must pass the size check to reach the frame check";
     add("two zstd frames", HandBlob(raw, 1, two));
+    // The whole message in the first frame, a second frame after it.
+    const std::string second = ZstdFrame("x");
+    ASSERT_LT(frame.size() + second.size(), raw);
+    add("a whole frame, then another", HandBlob(raw, 1, frame + second));
+  }
+  {
+    // A frame that does not declare its content size.
+    ZSTD_CCtx* cctx = ZSTD_createCCtx();
+    ASSERT_NE(cctx, nullptr);
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 0);
+    std::string unsized(ZSTD_compressBound(raw), '\0');
+    const size_t n = ZSTD_compress2(cctx, unsized.data(), unsized.size(), item.mime.data(), raw);
+    ZSTD_freeCCtx(cctx);
+    ASSERT_FALSE(ZSTD_isError(n));
+    unsized.resize(n);
+    ASSERT_EQ(ZSTD_getFrameContentSize(unsized.data(), unsized.size()), ZSTD_CONTENTSIZE_UNKNOWN);
+    ASSERT_LT(unsized.size(), raw);
+    add("zstd frame without a content size", HandBlob(raw, 1, unsized));
   }
   // Stored length prefix that runs past the record.
   {
@@ -1407,6 +1425,18 @@ TEST(StructureCorruptionTest, MessagesSayWhatFailed) {
   const BlobFn codec9 = [&](std::string_view d) { return HandBlob(d.size(), 9, d); };
   EXPECT_PRED2(contains, message(Seal(HandFields(item, codec9), hash)),
                "unknown codec 9 for message");
+  const std::string frame = ZstdFrame(item.mime);
+  const BlobFn junk = [&](std::string_view d) { return HandBlob(d.size(), 1, frame + "j"); };
+  EXPECT_PRED2(contains, message(Seal(HandFields(item, junk), hash)), "followed by junk");
+  const BlobFn unsized = [&](std::string_view d) {
+    ZSTD_CCtx* cctx = ZSTD_createCCtx();
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 0);
+    std::string f(ZSTD_compressBound(d.size()), '\0');
+    f.resize(ZSTD_compress2(cctx, f.data(), f.size(), d.data(), d.size()));
+    ZSTD_freeCCtx(cctx);
+    return HandBlob(d.size(), 1, f);
+  };
+  EXPECT_PRED2(contains, message(Seal(HandFields(item, unsized), hash)), "known size");
   const BlobFn too_big = [&](std::string_view d) { return HandBlob(kMaxBlobBytes + 1, 0, d); };
   EXPECT_PRED2(contains, message(Seal(HandFields(item, too_big), hash)), "more than the limit");
   std::string many = FieldsBeforeRecipients(item);
