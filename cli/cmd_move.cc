@@ -25,6 +25,12 @@ Result<std::unique_ptr<Organization>> OpenOrgRecovering(const std::string& dir, 
                    m.record.user.c_str(), m.record.source.c_str(), m.record.target.c_str(), m.record.step.c_str());
     }
   }
+  for (const auto& i : rec->imports) {
+    if (!quiet || i.action.rfind("failed", 0) == 0) {
+      std::fprintf(stderr, "mbxmove: recovery: %s the interrupted import of %s's mailbox %s in store %s\n",
+                   i.action.c_str(), i.owner.c_str(), i.mailbox.ToString().c_str(), i.store.c_str());
+    }
+  }
   return org;
 }
 
@@ -185,13 +191,23 @@ int RunRecover(const RecoverArgs& a) {
                        {"source", m.record.source}, {"target", m.record.target}, {"step", m.record.step},
                        {"action", m.action}});
     }
-    PrintJson({{"moves", moves}, {"all_done", rec->all_done()}});
+    json imports = json::array();
+    for (const auto& i : rec->imports) {
+      imports.push_back({{"store", i.store}, {"mailbox", i.mailbox.ToString()}, {"owner", i.owner},
+                         {"action", i.action}});
+    }
+    PrintJson({{"moves", moves}, {"imports", imports}, {"all_done", rec->all_done()}});
   } else {
     for (const auto& m : rec->moves) {
       std::printf("%s: move of %s (%s -> %s, was at step '%s')\n", m.action.c_str(), m.record.user.c_str(),
                   m.record.source.c_str(), m.record.target.c_str(), m.record.step.c_str());
     }
-    std::printf("recover: %zu interrupted move(s) handled\n", rec->moves.size());
+    for (const auto& i : rec->imports) {
+      std::printf("%s: interrupted import of %s's mailbox %s in store %s\n", i.action.c_str(), i.owner.c_str(),
+                  i.mailbox.ToString().c_str(), i.store.c_str());
+    }
+    std::printf("recover: %zu interrupted move(s), %zu interrupted import(s) handled\n", rec->moves.size(),
+                rec->imports.size());
   }
   return rec->all_done() ? kExitOk : kExitFatal;
 }

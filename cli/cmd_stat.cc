@@ -162,9 +162,14 @@ int RunVerify(const VerifyArgs& a) {
                           {"store", it->second}, {"state", MailboxStateName(st->second)}});
     }
   }
+  std::set<Guid> owned;
+  for (const auto& u : users) owned.insert(u.mailbox);
   for (const auto& [g, where] : active_in) {
     if (where.size() > 1) {
       problems.push_back({{"kind", "active-in-several-stores"}, {"mailbox", g.ToString()}, {"stores", where}});
+    }
+    if (!owned.count(g)) {
+      problems.push_back({{"kind", "mailbox-without-user"}, {"mailbox", g.ToString()}, {"stores", where}});
     }
   }
   const bool clean = problems.empty();
@@ -197,7 +202,7 @@ void AddVerifyCommand(CLI::App& app, int* exit_code) {
   auto a = std::make_shared<VerifyArgs>();
   CLI::App* c = app.add_subcommand(
       "verify", "Check the organisation: every user's homeMDB names a store holding that mailbox active, "
-                "no mailbox is active in two stores, every item record decodes (corrupt items are listed, "
+                "no mailbox is active in two stores or without a user, every item record decodes (corrupt items are listed, "
                 "not fatal). Exit 0 when consistent, 3 when problems are found");
   c->add_option("--org", a->org, "Organisation folder")->required();
   c->add_flag("--json", a->json, "Print JSON");

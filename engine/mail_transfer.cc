@@ -13,12 +13,15 @@
 #include <cctype>
 #include <mutex>
 #include <optional>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <set>
 
 #include "engine/mailio/maildir.h"
 #include "engine/mailio/mime_props.h"
 #include "engine/move_engine.h"
+#include "engine/recovery.h"
+#include "store/crash_point.h"
 #include "store/item_codec.h"
 
 namespace mbx::engine {
@@ -32,6 +35,7 @@ static_assert(mail::kSeen == kFlagRead && mail::kFlagged == kFlagFlagged &&
 namespace {
 
 namespace fs = std::filesystem;
+using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
@@ -180,19 +184,20 @@ class MailboxWriter {
     return Status::Ok();
   }
 
-  // Commits the rest with the header made active.
+  // Commits the rest (the header with its final counts, still moving-in)
+  // and makes it durable.
   Status Finish() {
-    info_.state = MailboxState::kActive;
     batch_.PutMailbox(info_);
     MBX_RETURN_IF_ERROR(Flush());
-    return Drain();
+    MBX_RETURN_IF_ERROR(Drain());
+    return store_->Flush();
   }
 
   // After a failure: waits for what is in flight, then removes whatever of
   // the mailbox reached the store.
   void Abandon() {
     (void)Drain();
-    Status s = store_->DeleteMailboxIn(info_.guid, {MailboxState::kMovingIn, MailboxState::kActive});
+    Status s = store_->DeleteMailboxIn(info_.guid, {MailboxState::kMovingIn});
     if (!s.ok() && !s.IsNotFound()) {
       box_->warnings.push_back("could not remove the partial mailbox: " + s.ToString());
     }
@@ -466,28 +471,43 @@ Result<ImportResult> ImportMail(Organization& org, const std::vector<ImportSourc
   }
   tbb::parallel_for(size_t(0), sources.size(), size_t(1), [&](size_t i) {
     ImportedMailbox& box = r.mailboxes[i];
+    // The import's record (synced) comes first: after a crash, recovery
+    // finds the store holding the partial mailbox from it.
+    MoveRecord record{box.guid, box.user, "", options.store, kImportStep, NowIso8601(),
+                      json{{"import_from", box.source}}.dump()};
+    if (Status s = org.directory().PutMove(record); !s.ok()) {
+      box.status = s.WithContext("recording the import of " + box.user);
+      return;
+    }
     MailboxWriter w(store, &box, options, progress);
     Status s = sources[i].maildir.empty() ? ImportMbox(sources[i].mbox, options.mbox_format, w)
                                           : ImportMaildir(sources[i].maildir, w, &box);
     if (s.ok()) s = w.Finish();
+    // The commit point: the user is registered once the whole mailbox is
+    // durable, so recovery activates a registered one and deletes any other.
+    if (s.ok()) {
+      s = org.directory().PutUsers(
+          {{box.user, box.user, box.user + "@" + options.smtp_domain, box.guid, srec->dn, srec->server}});
+      if (!s.ok()) s = s.WithContext("registering the user");
+    }
     if (!s.ok()) {
       w.Abandon();
       box.status = s.WithContext("importing " + box.source + " for " + box.user);
+    } else {
+      CrashPoint("import-registered");
+      s = store->TransitionMailbox(box.guid, {MailboxState::kMovingIn}, MailboxState::kActive);
+      if (!s.ok()) {
+        box.status = s.WithContext("activating the imported mailbox of " + box.user +
+                                   " (registered; 'mbxmove recover' activates it)");
+        return;  // the record stays for recovery
+      }
+    }
+    if (Status d = org.directory().DeleteMove(box.guid); !d.ok() && box.status.ok()) {
+      box.status = d.WithContext("deleting the import record of " + box.user);
     }
     if (progress) progress->mailboxes_done.fetch_add(1, std::memory_order_relaxed);
   });
 
-  std::vector<UserRecord> users;
-  for (const auto& box : r.mailboxes) {
-    if (!box.status.ok()) continue;
-    users.push_back({box.user, box.user, box.user + "@" + options.smtp_domain, box.guid, srec->dn, srec->server});
-  }
-  if (Status s = org.directory().PutUsers(users); !s.ok()) {
-    for (const auto& box : r.mailboxes) {
-      if (box.status.ok()) (void)store->DeleteMailboxIn(box.guid, {MailboxState::kActive});
-    }
-    return s.WithContext("registering the imported users");
-  }
   for (const auto& box : r.mailboxes) {
     if (!box.status.ok()) {
       ++r.failed_mailboxes;

@@ -10,9 +10,11 @@
 // with GMime, its flags come from the Maildir file name (new/ = Recent) or
 // from the Status/X-Status headers of an mbox message. A message GMime
 // cannot parse is imported as a raw item (no properties) with a warning;
-// nothing is dropped silently. A mailbox is written hidden (moving-in) and
-// becomes active, and its user is registered, only once all of it is in:
-// a failed import leaves nothing behind.
+// nothing is dropped silently. A mailbox is written hidden (moving-in); once
+// all of it is durable its user is registered (the commit point) and it is
+// made active. A failed import leaves nothing behind, and after a crash
+// `recover` (engine/recovery.h) activates a registered mailbox and deletes
+// an unregistered one.
 //
 // Export writes each mailbox as a Maildir++ tree: the Inbox is the root,
 // every other folder ".Parent.Child" (children of the Inbox ".INBOX.Child"),

@@ -3,20 +3,58 @@
 #include "engine/mailbox_mover.h"
 #include "engine/move_state.h"
 
+
 namespace mbx::engine {
 
 bool RecoveryReport::all_done() const {
   for (const auto& m : moves) {
     if (m.action != "finished" && m.action != "rolled back") return false;
   }
+  for (const auto& i : imports) {
+    if (i.action != "activated" && i.action != "removed") return false;
+  }
   return true;
 }
+
+namespace {
+
+// An import's record names the store it writes (see mail_transfer.h).
+Status RecoverImport(Organization& org, const MoveRecord& r, Store* store, RecoveredImport* imp) {
+  auto target = org.directory().GetStore(r.target);
+  if (!target.ok()) return target.status();
+  auto user = org.directory().GetUserByMailbox(r.mailbox);
+  if (!user.ok() && !user.status().IsNotFound()) return user.status();
+  if (user.ok() && user->home_mdb == target->dn) {
+    Status s = store->TransitionMailbox(r.mailbox, {MailboxState::kMovingIn}, MailboxState::kActive);
+    if (!s.ok() && !s.IsBusy()) return s;  // Busy: already active
+    imp->action = "activated";
+  } else {
+    Status s = store->DeleteMailboxIn(r.mailbox, {MailboxState::kMovingIn});
+    if (!s.ok() && !s.IsNotFound()) return s;
+    imp->action = "removed";
+  }
+  return org.directory().DeleteMove(r.mailbox);
+}
+
+}  // namespace
 
 Result<RecoveryReport> Recover(Organization& org) {
   RecoveryReport rep;
   std::vector<MoveRecord> records;
   MBX_RETURN_IF_ERROR(org.directory().ListMoves(&records));
   for (const MoveRecord& r : records) {
+    if (r.step == kImportStep) {
+      RecoveredImport imp{r.target, r.mailbox, r.user, ""};
+      auto store = org.GetStore(r.target);
+      if (!store.ok()) {
+        imp.action = store.status().IsBusy() ? "skipped: its store is open in another mbxmove process"
+                                             : "failed: " + store.status().message();
+      } else if (Status s = RecoverImport(org, r, *store, &imp); !s.ok()) {
+        imp.action = "failed: " + s.message();
+      }
+      rep.imports.push_back(std::move(imp));
+      continue;
+    }
     RecoveredMove m;
     m.record = r;
     // Stores held by another process: that process is moving this mailbox.

@@ -2,6 +2,11 @@
 // records in the directory. A move at `switched` is finished (the commit
 // point passed); any earlier move is rolled back. Moves whose stores are open
 // in another mbxmove process are in progress there and are left alone.
+//
+// Imports (engine/mail_transfer.h) keep a record too, with step "importing":
+// if the user is registered with homeMDB naming the store, the import had
+// written all of the mailbox (users are registered only after that) and the
+// mailbox is made active; otherwise the partial mailbox is deleted.
 #pragma once
 
 #include <string>
@@ -16,8 +21,18 @@ struct RecoveredMove {
   std::string action;  // "finished", "rolled back", "skipped: ..." or "failed: ..."
 };
 
+inline constexpr const char* kImportStep = "importing";
+
+struct RecoveredImport {
+  std::string store;
+  Guid mailbox;
+  std::string owner;
+  std::string action;  // "activated", "removed" or "failed: ..."
+};
+
 struct RecoveryReport {
   std::vector<RecoveredMove> moves;
+  std::vector<RecoveredImport> imports;
   bool all_done() const;
 };
 
