@@ -20,7 +20,7 @@ struct ImportArgs {
 struct ExportArgs {
   std::string org, maildir;
   std::vector<std::string> mailboxes;
-  bool all = false, json = false;
+  bool all = false, json = false, fsync = false;
   int threads = 0;
 };
 
@@ -147,6 +147,7 @@ int RunExport(const ExportArgs& a) {
   engine::ExportOptions o;
   o.threads = a.threads;
   o.per_user_dirs = a.all || ids.size() > 1;
+  o.fsync = a.fsync;
   engine::TransferProgress progress;
   const auto t0 = std::chrono::steady_clock::now();
   Progress line(a.json, TransferLine("export", progress, ids.size(), t0));
@@ -227,6 +228,9 @@ void AddMailCommands(CLI::App& app, int* exit_code) {
   exp->add_flag("--all", e->all, "Every user of the directory");
   exp->add_option("--maildir", e->maildir, "Output folder")->required();
   exp->add_option("--threads", e->threads, "Mailboxes exported at once (0 = all cores)");
+  exp->add_flag("--fsync", e->fsync,
+                "fsync every message file and folder before finishing (durable against a machine crash; "
+                "slower). Without it the export is as durable as any file copy");
   exp->add_flag("--json", e->json, "Print JSON");
   exp->callback([e, exit_code] { *exit_code = RunExport(*e); });
 }

@@ -321,8 +321,8 @@ bool UsableUnique(std::string_view s) {
   return s.find_first_of(std::string_view("/:\0", 3)) == std::string_view::npos;
 }
 
-Status ExportOne(Organization& org, const UserRecord& user, const std::string& dir, ExportedMailbox* box,
-                 TransferProgress* progress) {
+Status ExportOne(Organization& org, const UserRecord& user, const std::string& dir, bool fsync,
+                 ExportedMailbox* box, TransferProgress* progress) {
   std::vector<StoreRecord> stores;
   MBX_RETURN_IF_ERROR(org.ListStores(&stores));
   const StoreRecord* home = nullptr;
@@ -361,6 +361,7 @@ Status ExportOne(Organization& org, const UserRecord& user, const std::string& d
     return path;
   };
   MBX_ASSIGN_OR_RETURN(mail::MaildirWriter writer, mail::MaildirWriter::Create(dir));
+  writer.set_durable(fsync);
   MBX_RETURN_IF_ERROR(writer.AddFolder({}));
   for (const FolderInfo& f : folders) {
     if (f.kind == FolderKind::kRoot) continue;
@@ -395,7 +396,7 @@ Status ExportOne(Organization& org, const UserRecord& user, const std::string& d
     });
     MBX_RETURN_IF_ERROR(walked);
   }
-  return writer.Sync();
+  return fsync ? writer.Sync() : Status::Ok();
 }
 
 }  // namespace
@@ -553,7 +554,7 @@ Result<ExportResult> ExportMaildir(Organization& org, const std::vector<std::str
     ExportedMailbox& box = r.mailboxes[i];
     box.user = users[i].name;
     box.dir = options.per_user_dirs ? (fs::path(out) / users[i].name).string() : out;
-    box.status = ExportOne(org, users[i], box.dir, &box, progress);
+    box.status = ExportOne(org, users[i], box.dir, options.fsync, &box, progress);
     if (progress) progress->mailboxes_done.fetch_add(1, std::memory_order_relaxed);
   });
   for (const auto& box : r.mailboxes) {

@@ -89,6 +89,9 @@ struct ExportOptions {
   int threads = 0;  // 0 = all cores
   // true: each mailbox into OUT/<user>/; false: the single mailbox into OUT.
   bool per_user_dirs = true;
+  // fsync every message file and folder before reporting success (slow on
+  // many small files); without it a machine crash may lose recent files.
+  bool fsync = false;
 };
 
 struct ExportedMailbox {

@@ -344,20 +344,21 @@ Status MaildirWriter::WriteMessage(const std::vector<std::string>& folder,
     return Errno("cannot create", tmp, errno);
   }
   Status st = WriteAll(fd, bytes, tmp);
+  if (st.ok() && durable_ && ::fsync(fd) != 0) st = Errno("cannot fsync", tmp, errno);
   if (::close(fd) != 0 && st.ok()) st = Errno("cannot write", tmp, errno);
-  if (st.ok() && ::link(tmp.c_str(), dest.c_str()) != 0) {
-    int err = errno;
-    if (err == EPERM || err == EOPNOTSUPP || err == ENOSYS) {
-      // A file system without hard links: a rename that refuses to replace.
-      err = ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, dest.c_str(), RENAME_NOREPLACE) == 0 ? 0 : errno;
-    }
-    if (err != 0) {
-      st = err == EEXIST ? Status::AlreadyExists("message file " + dest + " already exists")
-                         : Errno("cannot deliver to", dest, err);
-    }
+  if (!st.ok()) {
+    ::unlink(tmp.c_str());
+    return st;
   }
+  // A rename that refuses to replace: one metadata operation. File systems
+  // without it (EINVAL) get the classic link, then unlink.
+  int err = ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, dest.c_str(), RENAME_NOREPLACE) == 0 ? 0 : errno;
+  if (err == 0) return Status::Ok();
+  if (err == EINVAL || err == ENOSYS) err = ::link(tmp.c_str(), dest.c_str()) == 0 ? 0 : errno;
   ::unlink(tmp.c_str());
-  return st;
+  if (err == 0) return Status::Ok();
+  return err == EEXIST ? Status::AlreadyExists("message file " + dest + " already exists")
+                       : Errno("cannot deliver to", dest, err);
 }
 
 Status MaildirWriter::Sync() {

@@ -86,7 +86,8 @@ Result<std::vector<MaildirFolder>> ScanMaildir(const std::string& root,
 // The whole content of a file (IOError naming the path).
 Result<std::string> ReadFile(const std::string& path);
 
-// Writes a Maildir++ tree. Nothing is fsynced per message; call Sync() once
+// Writes a Maildir++ tree. Nothing is fsynced per message unless durable is
+// set (set_durable); call Sync() once
 // at the end to make the folders' directory entries durable.
 class MaildirWriter {
  public:
@@ -115,6 +116,10 @@ class MaildirWriter {
   // the root), so the delivered names survive a crash.
   Status Sync();
 
+  // With durable set, WriteMessage fsyncs each file before delivering it;
+  // with Sync() at the end the whole tree then survives a machine crash.
+  void set_durable(bool durable) { durable_ = durable; }
+
   const std::string& root() const { return root_; }
   // The directory of a folder: root or root/.A.B.
   std::string FolderDir(const std::vector<std::string>& path) const;
@@ -123,6 +128,7 @@ class MaildirWriter {
   explicit MaildirWriter(std::string root) : root_(std::move(root)) {}
   std::string root_;
   std::set<std::string> folders_;  // directories created by AddFolder
+  bool durable_ = false;
 };
 
 }  // namespace mbx::mail
