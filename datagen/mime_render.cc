@@ -31,6 +31,33 @@ void ListHeader(std::string* out, std::string_view name, const std::vector<std::
   out->push_back('\n');
 }
 
+// Appends a text body. RFC 5322 (2.1.1) and the 8bit transfer encoding
+// (RFC 2045, 2.8) allow no line longer than 998 octets; generated prose can
+// run a paragraph past that, so such a line is broken at its last space
+// within the limit (or, if it has none, at the limit, before any UTF-8
+// sequence the limit would split).
+void AppendText(std::string_view text, std::string* out) {
+  constexpr size_t kMaxLine = 998;
+  while (!text.empty()) {
+    const size_t nl = text.find('\n');
+    const size_t line = nl == std::string_view::npos ? text.size() : nl;
+    if (line <= kMaxLine) {
+      const size_t n = nl == std::string_view::npos ? text.size() : nl + 1;
+      out->append(text.substr(0, n));
+      text.remove_prefix(n);
+      continue;
+    }
+    const size_t space = text.rfind(' ', kMaxLine);
+    const bool at_space = space != std::string_view::npos && space > 0;
+    size_t cut = at_space ? space : kMaxLine;
+    // Not inside a UTF-8 sequence (continuation bytes are 10xxxxxx).
+    while (!at_space && cut > 1 && (uint8_t(text[cut]) & 0xC0) == 0x80) --cut;
+    out->append(text.substr(0, cut));
+    out->push_back('\n');
+    text.remove_prefix(at_space ? cut + 1 : cut);
+  }
+}
+
 }  // namespace
 
 void AppendBase64Lines(std::string_view data, std::string* out) {
@@ -91,7 +118,7 @@ void RenderMime(const Item& item, std::string_view body, const std::vector<Attac
     Header(out, "Content-Type", "text/plain; charset=utf-8");
     Header(out, "Content-Transfer-Encoding", "8bit");
     out->push_back('\n');
-    out->append(body);
+    AppendText(body, out);
     return;
   }
   std::string boundary = "=_mbx_";
@@ -100,7 +127,7 @@ void RenderMime(const Item& item, std::string_view body, const std::vector<Attac
   out->append("\nThis is a multi-part message in MIME format.\n\n--");
   out->append(boundary);
   out->append("\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n");
-  out->append(body);
+  AppendText(body, out);
   if (!body.empty() && body.back() != '\n') out->push_back('\n');
   for (const Attachment& a : attachments) {
     out->append("\n--");
