@@ -18,6 +18,12 @@ Status LmdbStatus(int rc, std::string_view what) {
     case MDB_PAGE_NOTFOUND:
     case MDB_INVALID:
     case MDB_VERSION_MISMATCH: return Status::Corruption(std::move(m));
+    case MDB_PANIC:
+      // LMDB marks the environment failed when writing a meta page fails
+      // (and then refuses every transaction); nothing after the last good
+      // commit was applied, and reopening the store or directory recovers.
+      m += " (an earlier write to this database file failed; close and reopen it)";
+      return Status::IOError(std::move(m));
     case MDB_MAP_FULL:
     case MDB_READERS_FULL:
     case MDB_TXN_FULL: return Status::IOError(std::move(m));

@@ -16,7 +16,8 @@ namespace mbx {
 
 // Turns an LMDB return code into a Status ("<what>: <mdb_strerror>").
 // MDB_NOTFOUND becomes NotFound, MDB_CORRUPTED / MDB_PAGE_NOTFOUND /
-// MDB_INVALID / MDB_VERSION_MISMATCH become Corruption, the rest IOError.
+// MDB_INVALID / MDB_VERSION_MISMATCH become Corruption, the rest IOError
+// (MDB_PANIC, an environment failed by an earlier I/O error, says to reopen).
 Status LmdbStatus(int rc, std::string_view what);
 
 inline MDB_val ToVal(std::string_view s) {
