@@ -312,7 +312,7 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
     // steps before the switch only inform (recovery rolls back either way).
     Status s = dir.PutMove(rec, step == MoveStep::kLocked);
     counters_->directory_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
-    return s;
+    return s.ok() ? s : s.WithContext("recording step '" + rec.step + "' in the directory");
   };
   // Undo everything and report the failure.
   auto abandon = [&](const std::string& why) {
@@ -430,8 +430,17 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
     Status s = dir.SwitchHome(guid, task.target, rec);
     counters_->directory_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
     if (!s.ok()) {
-      // SwitchHome is one transaction: it did not happen.
-      return abandon("switching homeMDB: " + s.message());
+      // SwitchHome is one transaction, but it can fail after its commit: when
+      // the directory cannot be synced, the switch is visible and may yet
+      // reach the disk, and rolling back would leave homeMDB naming a target
+      // we deleted. Roll back only when the directory still shows the move
+      // before its switch; otherwise (switched, or unreadable) leave the
+      // mailbox locked for 'mbxmove recover', which finishes or rolls back
+      // from what the directory durably holds.
+      auto now = dir.GetMove(guid);
+      if (now.ok() && !PastSwitch(now->step)) return abandon("switching homeMDB: " + s.message());
+      return fail("switching homeMDB: " + s.message() +
+                  "; the switch may have happened: run 'mbxmove recover' to finish or roll back the move");
     }
   }
   rep.phase_seconds["switch"] = SecondsSince(t);
@@ -466,7 +475,7 @@ Status RollBackMove(Organization& org, const MoveRecord& record) {
                                                         MailboxState::kActive))
                           .WithContext("unlocking the source"));
   CrashPoint("move-rolled-back");
-  return org.directory().DeleteMove(record.mailbox);
+  return org.directory().DeleteMove(record.mailbox).WithContext("deleting the move record");
 }
 
 Status FinishMove(Organization& org, const MoveRecord& record) {
@@ -485,7 +494,7 @@ Status FinishMove(Organization& org, const MoveRecord& record) {
     src->ReleaseResidentPages();
   }
   CrashPoint("move-cleaned");
-  return org.directory().DeleteMove(record.mailbox);
+  return org.directory().DeleteMove(record.mailbox).WithContext("deleting the move record");
 }
 
 }  // namespace mbx::engine
