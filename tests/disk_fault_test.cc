@@ -15,6 +15,8 @@
 #include "store/file_io.h"
 #include "store/organization.h"
 #include "store/store.h"
+#include "tests/disk_fault_util.h"
+#include "tests/report_figure.h"
 #include "tests/test_util.h"
 
 namespace mbx {
@@ -167,28 +169,8 @@ TEST(DiskFaultTest, EveryFaultPointLosesNothingAcknowledged) {
       }
     }
   }
-  std::printf("disk fault points tried: %d (%d I/O calls x EIO/ENOSPC x once/sticky)\n", points, total);
-}
-
-// mailbox -> (store where it is active, checksum); "" when active nowhere,
-// "*" when active in two stores.
-std::map<Guid, std::pair<std::string, uint64_t>> ActiveCopies(Organization& org) {
-  std::map<Guid, std::pair<std::string, uint64_t>> out;
-  for (const std::string name : {"MS1", "MS2"}) {
-    auto s = org.GetStore(name);
-    EXPECT_TRUE(s.ok()) << s.status().ToString();
-    if (!s.ok()) continue;
-    auto r = (*s)->BeginRead();
-    std::vector<MailboxInfo> ms;
-    EXPECT_TRUE(r->ListMailboxes(&ms).ok());
-    for (const auto& m : ms) {
-      if (m.state != MailboxState::kActive) continue;
-      auto d = DigestMailbox(*r, m.guid);
-      auto& slot = out[m.guid];
-      slot = {slot.first.empty() ? name : "*", d.ok() ? d->checksum : 0};
-    }
-  }
-  return out;
+  testing::ReportFigure("disk fault points tried: " + std::to_string(points) + " (" + std::to_string(total) +
+                        " I/O calls x EIO/ENOSPC x once/sticky)");
 }
 
 // A whole move of two mailboxes whose stores' logs fail at their Nth I/O call:
@@ -197,82 +179,42 @@ std::map<Guid, std::pair<std::string, uint64_t>> ActiveCopies(Organization& org)
 // names, with the content it had.
 TEST(DiskFaultTest, EveryLogFaultDuringARelocationKeepsTheInvariant) {
   TempDir t;
-  const std::string tmpl = t / "template";
-  std::map<Guid, std::pair<std::string, uint64_t>> before;
-  std::vector<std::string> users;
-  {
-    auto org = Organization::OpenOrCreate(tmpl);
-    ASSERT_TRUE(org.ok());
-    StoreOptions src;
-    src.log.mode = LogMode::kCircular;
-    ASSERT_OK((*org)->CreateStore("MS1", "SERVER1", src));
-    StoreOptions dst;
-    dst.log.file_bytes = 16384;
-    dst.log.sync = SyncMode::kFull;
-    ASSERT_OK((*org)->CreateStore("MS2", "SERVER2", dst));
-    datagen::PopulateOptions po;
-    po.gen.seed = 3;
-    po.gen.mailboxes = 4;
-    po.gen.total_bytes = 400 << 10;
-    ASSERT_TRUE(datagen::Populate(**org, "MS1", po, nullptr).ok());
-    before = ActiveCopies(**org);
-    std::vector<UserRecord> us;
-    ASSERT_OK((*org)->directory().ListUsers(&us));
-    users = {us[0].name, us[1].name};
-  }
+  testing::Relocation relocation;
+  ASSERT_OK(relocation.Create(t / "template"));
   auto run = [&](const std::string& dir, Env* env) {
     OpenOptions oo;
     oo.env = env;
-    auto org = Organization::Open(dir, oo);
-    if (!org.ok()) return;
-    engine::MoveRequest req;
-    req.mailboxes = users;
-    req.options.target = "MS2";
-    req.options.concurrency = 2;
-    req.options.batch_bytes = 16 << 10;
-    auto plan = engine::PlanMoves(**org, req);
-    if (!plan.ok()) return;
-    engine::MoveCounters c;
-    (void)engine::RunMoves(**org, *plan, req.options, &c);
+    return relocation.Run(dir, oo);
   };
   int total = 0;
   {
-    testing::fs::copy(tmpl, t / "probe", testing::fs::copy_options::recursive);
+    relocation.CopyTo(t / "probe");
     FaultyEnv healthy(0, 0, false);
-    run(t / "probe", &healthy);
+    const auto r = run(t / "probe", &healthy);
+    ASSERT_EQ(r.completed, 2) << testing::JoinLines(r.errors);
     total = healthy.calls();
   }
   ASSERT_GT(total, 10);
-  int points = 0;
+  int points = 0, held = 0;
   for (bool sticky : {false, true}) {
     for (int n = 1; n <= total; ++n) {
       const std::string dir = t / ("f" + std::to_string(points));
-      testing::fs::copy(tmpl, dir, testing::fs::copy_options::recursive);
+      relocation.CopyTo(dir);
       {
         FaultyEnv env(n, EIO, sticky);
-        run(dir, &env);
+        const auto r = run(dir, &env);
+        for (const auto& e : r.errors) EXPECT_FALSE(e.empty()) << "a move failed without a reason";
       }
-      SCOPED_TRACE(std::string(sticky ? "EIO from" : "EIO at") + " call " + std::to_string(n));
-      auto org = Organization::Open(dir);
-      ASSERT_TRUE(org.ok()) << org.status().ToString();
-      auto rec = engine::Recover(**org);
-      ASSERT_TRUE(rec.ok()) << rec.status().ToString();
-      EXPECT_TRUE(rec->all_done());
-      auto after = ActiveCopies(**org);
-      ASSERT_EQ(after.size(), before.size());
-      for (const auto& [g, w] : before) {
-        EXPECT_NE(after[g].first, "") << g.ToString() << " is active nowhere";
-        EXPECT_NE(after[g].first, "*") << g.ToString() << " is active twice";
-        EXPECT_EQ(after[g].second, w.second) << g.ToString() << " changed";
-        auto u = (*org)->directory().GetUserByMailbox(g);
-        ASSERT_TRUE(u.ok());
-        EXPECT_EQ(u->home_mdb, (*org)->directory().GetStore(after[g].first)->dn);
-      }
+      const auto bad = relocation.InvariantViolations(dir);
+      EXPECT_TRUE(bad.empty()) << (sticky ? "EIO from" : "EIO at") << " call " << n << ": "
+                               << testing::JoinLines(bad);
+      held += bad.empty();
       testing::fs::remove_all(dir);
       ++points;
     }
   }
-  std::printf("move disk fault points tried: %d (%d I/O calls of the stores' logs x once/sticky)\n", points, total);
+  testing::ReportFigure("move disk fault points tried: " + std::to_string(points) + " (" + std::to_string(total) +
+                        " I/O calls of the stores' logs x once/sticky), invariant held: " + std::to_string(held));
 }
 
 }  // namespace
