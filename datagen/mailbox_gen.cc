@@ -476,9 +476,12 @@ void AddAttachments(Rng& rng, int count, uint64_t budget, Timestamp when, Draft*
     Attachment a;
     AttachmentName(rng, kind, when, &a.name);
     a.content_type = std::string(kind.content_type);
-    const uint64_t overhead = a.name.size() + a.content_type.size();
-    if (budget < overhead + 256) return;
-    const uint64_t room = budget - overhead;
+    // The message holds an attachment base64-encoded in 76-column lines
+    // (78 bytes for every 57) after about 150 bytes of part headers, so that
+    // is what it costs of the budget.
+    const uint64_t overhead = 2 * a.name.size() + a.content_type.size() + 150;
+    if (budget < overhead + 360) return;
+    const uint64_t room = (budget - overhead) * 57 / 78;
     const size_t size = size_t(std::min(room, ClampToU64(rng.LogNormalMedian(kind.median, kind.sigma),
                                                          256, kMaxItemBytes)));
     if (kind.text) {
@@ -496,7 +499,7 @@ void AddAttachments(Rng& rng, int count, uint64_t budget, Timestamp when, Draft*
       a.data.assign(kind.magic.substr(0, std::min<size_t>(kind.magic.size(), size)));
       RandomBytes(rng, size - a.data.size(), &a.data);
     }
-    budget -= overhead + a.data.size();
+    budget -= std::min(budget, overhead + (a.data.size() + 56) / 57 * 78);
     item->attachments.push_back(std::move(a));
   }
 }

@@ -3,7 +3,7 @@
 // Record layout (version 2), all integers little-endian unless noted:
 //
 //   magic      "MXI1"                         4 bytes
-//   version    u8 (= 1)
+//   version    u8 (= 2)
 //   flags      u8 (reserved, 0)
 //   length     fixed32: total record length in bytes, trailer included
 //   content    fixed64: ContentHash() of the logical item (see below)
@@ -14,10 +14,10 @@
 //              codec (0 = stored raw, 1 = zstd), length-prefixed stored
 //              bytes. The blob is zstd-compressed at the store's level
 //              unless the compressed form is not smaller.
+//   checksum   fixed64: XXH3-64 of every byte before it           8 bytes
 //
 // Version 1 (body and attachments as separate blobs, before items kept their
 // RFC 5322 form) is not read: no store of it was ever released.
-//   checksum   fixed64: XXH3-64 of every byte before it           8 bytes
 //
 // Decoding checks, in order: minimum size, magic, version, length, record
 // checksum, field structure (every length within bounds), zstd frames (the
