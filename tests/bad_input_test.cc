@@ -6,6 +6,7 @@
 #include <map>
 #include <random>
 
+#include "tests/report_figure.h"
 #include "tests/test_util.h"
 
 namespace mbx {
@@ -114,7 +115,7 @@ TEST_F(BadInputTest, DamagedStoresAndDirectories) {
     { std::ofstream f(o + "/stores/MS1"); f << "not a store"; }
     ExpectCleanFailure(o, "store folder replaced by a file");
   }
-  std::printf("bad inputs tried: %d, each a clear error with nothing changed\n", cases_);
+  testing::ReportFigure("bad inputs tried: " + std::to_string(cases_) + ", each a clear error with nothing changed");
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "store/crash_point.h"
+#include "tests/report_figure.h"
 #include "tests/test_util.h"
 
 namespace mbx {
@@ -118,7 +119,8 @@ TEST_F(MoveCrashTest, CrashAtEveryStepThenRecover) {
     }
     ++crashed;
   }
-  std::printf("crash points tried: %d%s\n", crashed, HasFailure() ? " (invariant broken, see above)" : ", invariant held at every one");
+  testing::ReportFigure("crash points tried: " + std::to_string(crashed) +
+                        (HasFailure() ? " (invariant broken, see above)" : ", invariant held at every one"));
 }
 
 TEST_F(MoveCrashTest, CrashDuringRollBackThenRecover) {
@@ -171,7 +173,8 @@ TEST_F(MoveCrashTest, KilledAtRandomMomentsThenRecover) {
     }
     fs::remove_all(org);
   }
-  std::printf("crash runs: %d (%d killed mid-move), invariant held: %d\n", runs, killed, held);
+  testing::ReportFigure("crash runs: " + std::to_string(runs) + " (" + std::to_string(killed) +
+                        " killed mid-move), invariant held: " + std::to_string(held));
   EXPECT_EQ(held, runs);
 }
 

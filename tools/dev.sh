@@ -89,6 +89,14 @@ fuzz() {
   done
 }
 
+# The summary of `test`: the release run's campaign figures ($1, one line
+# each) and the fuzz targets' executions (the "fuzz <target>:" lines of $2).
+print_figures() {
+  printf '\n==== figures: campaigns (release build), fuzz executions ====\n'
+  if [ -s "$1" ]; then cat "$1"; else echo "(no campaign figures were recorded)"; fi
+  grep -E '^fuzz [^ ]+: ' "$2" || echo "(no fuzz executions were recorded)"
+}
+
 cmd="${1:-}"
 case "$cmd" in
   deps) deps ;;
@@ -103,7 +111,12 @@ case "$cmd" in
   test)
     deps
     build release
-    run_tests release
+    # The campaigns (crash, disk fault, LMDB fault, bad input) append their
+    # figures here; printed at the end, since ctest hides a passing test's output.
+    mkdir -p "$ROOT/out"
+    FIGURES="$ROOT/out/figures-release.txt"
+    rm -f "$FIGURES"
+    MBX_FIGURES_FILE="$FIGURES" run_tests release
     build asan
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       run_tests asan
@@ -112,7 +125,8 @@ case "$cmd" in
     build tsan
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$ROOT/tools/tsan-suppressions.txt" \
       run_tests tsan -R 'Store|TxLog|Move|Directory'
-    fuzz "${MBX_FUZZ_SECONDS:-30}"
+    fuzz "${MBX_FUZZ_SECONDS:-30}" | tee "$ROOT/out/fuzz-output.txt"
+    print_figures "$FIGURES" "$ROOT/out/fuzz-output.txt"
     ;;
   fuzz)
     deps
