@@ -5,8 +5,8 @@
 // fails with a clear error, and after reopening on a healthy disk and
 // recovering, the invariant holds.
 //
-// Test names avoid the words the TSan run selects (tools/dev.sh): this
-// executable is not built there (see tests/CMakeLists.txt).
+// Not built in the TSan configuration (see tests/CMakeLists.txt), so the
+// TSan run's name filter in tools/dev.sh never selects these tests.
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
