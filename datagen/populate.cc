@@ -73,31 +73,18 @@ class StoreSink final : public FolderSink {
     return Status::Ok();
   }
 
-  // Hands the current batch to the writer; keeps at most two in flight so
+  // Hands the current batch to the writer; at most two stay in flight so
   // generation overlaps the commit of the previous batch.
   Status Flush() {
-    if (!batch_.empty()) {
-      inflight_.push_back(store_->WriteAsync(std::move(batch_)));
-      batch_.Clear();
-    }
-    while (inflight_.size() > 2) {
-      Status s = inflight_.front().get();
-      inflight_.pop_front();
-      MBX_RETURN_IF_ERROR(s);
-    }
-    return Status::Ok();
+    WriteBatch b = std::move(batch_);
+    batch_.Clear();
+    return writes_.Submit(std::move(b));
   }
 
   Status Finish() {
     batch_.PutMailbox(info_);
     MBX_RETURN_IF_ERROR(Flush());
-    Status first;
-    while (!inflight_.empty()) {
-      Status s = inflight_.front().get();
-      inflight_.pop_front();
-      if (first.ok() && !s.ok()) first = s;
-    }
-    if (!first.ok()) return first;
+    MBX_RETURN_IF_ERROR(writes_.Drain());
     std::vector<FolderInfo> fv;
     for (auto& [id, f] : folders_) fv.push_back(f);
     auto paths = FolderPaths(fv);
@@ -118,7 +105,7 @@ class StoreSink final : public FolderSink {
   CodecOptions codec_;
   MailboxInfo info_;
   WriteBatch batch_;
-  std::deque<std::future<Status>> inflight_;
+  PipelinedWriter writes_{store_};
   std::map<uint32_t, FolderInfo> folders_;
   std::vector<CorruptedItem> corrupted_;
 };

@@ -205,26 +205,11 @@ class MailboxWriter {
 
  private:
   Status Flush() {
-    if (!batch_.empty()) {
-      inflight_.push_back(store_->WriteAsync(std::move(batch_)));
-      batch_.Clear();
-    }
-    while (inflight_.size() > 2) {
-      Status s = inflight_.front().get();
-      inflight_.pop_front();
-      MBX_RETURN_IF_ERROR(s);
-    }
-    return Status::Ok();
+    WriteBatch b = std::move(batch_);
+    batch_.Clear();
+    return writes_.Submit(std::move(b));
   }
-  Status Drain() {
-    Status first;
-    while (!inflight_.empty()) {
-      Status s = inflight_.front().get();
-      inflight_.pop_front();
-      if (first.ok() && !s.ok()) first = s;
-    }
-    return first;
-  }
+  Status Drain() { return writes_.Drain(); }
 
   Store* store_;
   ImportedMailbox* box_;
@@ -233,7 +218,7 @@ class MailboxWriter {
   CodecOptions codec_;
   MailboxInfo info_;
   WriteBatch batch_;
-  std::deque<std::future<Status>> inflight_;
+  PipelinedWriter writes_{store_};
 };
 
 Timestamp FileTime(const std::string& path) {

@@ -10,15 +10,6 @@
 
 namespace mbx {
 
-Status PosixError(std::string_view what, const std::string& path, int err) {
-  std::string m(what);
-  m += " ";
-  m += path;
-  m += ": ";
-  m += std::strerror(err);
-  return Status::IOError(std::move(m));
-}
-
 namespace {
 
 class PosixWritableFile final : public WritableFile {

@@ -44,7 +44,5 @@ class Env {
 
 // Names (not paths) of the entries of `dir`; an error if it cannot be read.
 Status ListDir(const std::string& dir, std::vector<std::string>* names);
-// "<what> <path>: <strerror(err)>" as an IOError.
-Status PosixError(std::string_view what, const std::string& path, int err);
 
 }  // namespace mbx

@@ -1,5 +1,8 @@
 #include "store/status.h"
 
+#include <cerrno>
+#include <cstring>
+
 namespace mbx {
 
 std::string_view Status::CodeName(Code c) {
@@ -32,6 +35,16 @@ Status Status::WithContext(std::string_view ctx) const {
   m += ": ";
   m += msg_;
   return Status(code_, std::move(m));
+}
+
+Status PosixError(std::string_view what, const std::string& path, int err, bool not_found_for_enoent) {
+  std::string m(what);
+  m += " ";
+  m += path;
+  m += ": ";
+  m += std::strerror(err);
+  if (not_found_for_enoent && err == ENOENT) return Status::NotFound(std::move(m));
+  return Status::IOError(std::move(m));
 }
 
 }  // namespace mbx

@@ -63,6 +63,10 @@ class Status {
   std::string msg_;
 };
 
+// "<what> <path>: <strerror(err)>" as an IOError (NotFound for ENOENT
+// only if not_found_for_enoent).
+Status PosixError(std::string_view what, const std::string& path, int err, bool not_found_for_enoent = false);
+
 // A T or the Status that explains why there is none.
 template <typename T>
 class [[nodiscard]] Result {

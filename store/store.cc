@@ -735,4 +735,24 @@ Result<std::string> StoreReader::GetMeta(std::string_view key) const {
   return std::string(FromVal(mv));
 }
 
+Status PipelinedWriter::Submit(WriteBatch batch) {
+  if (!batch.empty()) inflight_.push_back(store_->WriteAsync(std::move(batch)));
+  while (inflight_.size() > depth_) {
+    Status s = inflight_.front().get();
+    inflight_.pop_front();
+    MBX_RETURN_IF_ERROR(s);
+  }
+  return Status::Ok();
+}
+
+Status PipelinedWriter::Drain() {
+  Status first;
+  while (!inflight_.empty()) {
+    Status s = inflight_.front().get();
+    inflight_.pop_front();
+    if (first.ok() && !s.ok()) first = s;
+  }
+  return first;
+}
+
 }  // namespace mbx

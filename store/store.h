@@ -23,6 +23,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <future>
 #include <initializer_list>
@@ -248,6 +249,30 @@ class Store {
   std::mutex header_mu_;
 
   std::unique_ptr<GroupCommitWriter> writer_;  // last: stopped first
+};
+
+// Hands batches to a store's group-commit writer without waiting for each:
+// at most `depth` in flight, so the caller prepares the next batch while the
+// previous ones commit. Batches of one PipelinedWriter are applied in the
+// order submitted. Use from one thread; the destructor waits for what is in
+// flight.
+class PipelinedWriter {
+ public:
+  explicit PipelinedWriter(Store* store, size_t depth = 2) : store_(store), depth_(depth) {}
+  PipelinedWriter(const PipelinedWriter&) = delete;
+  PipelinedWriter& operator=(const PipelinedWriter&) = delete;
+  ~PipelinedWriter() { (void)Drain(); }
+
+  // Submits `batch` (nothing if empty); then, while more than `depth` are in
+  // flight, waits for the oldest and returns its failure, if any.
+  Status Submit(WriteBatch batch);
+  // Waits for every batch in flight; the first failure among them.
+  Status Drain();
+
+ private:
+  Store* store_;
+  size_t depth_;
+  std::deque<std::future<Status>> inflight_;
 };
 
 // Meta keys.

@@ -32,14 +32,7 @@ constexpr FlagLetter kFlagLetters[] = {
     {'D', kDraft}, {'F', kFlagged}, {'P', kPassed}, {'R', kAnswered}, {'S', kSeen}, {'T', kTrashed},
 };
 
-Status Errno(std::string_view what, const std::string& path, int err) {
-  std::string m(what);
-  m += " ";
-  m += path;
-  m += ": ";
-  m += std::strerror(err);
-  return Status::IOError(std::move(m));
-}
+Status Errno(std::string_view what, const std::string& path, int err) { return PosixError(what, path, err); }
 
 enum class Kind { kMissing, kDir, kFile, kOther };
 

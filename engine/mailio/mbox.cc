@@ -25,12 +25,7 @@ size_t QuotedFromDepth(std::string_view line) {
 }
 
 Status Errno(std::string_view what, const std::string& path, int err) {
-  std::string m(what);
-  m += " ";
-  m += path;
-  m += ": ";
-  m += std::strerror(err);
-  return err == ENOENT ? Status::NotFound(std::move(m)) : Status::IOError(std::move(m));
+  return PosixError(what, path, err, /*not_found_for_enoent=*/true);
 }
 
 }  // namespace
