@@ -1,12 +1,19 @@
-// Damaged stores and directories, through the program: every one gives a
-// clear one-line error and a non-zero exit, never a signal, and leaves the
-// damaged files as they were.
+// Damaged stores and directories, and bad command lines, through the
+// program: every one gives a clear one-line error and a non-zero exit, never
+// a signal, and leaves the damaged files as they were. Damage the store can
+// repair from what it still has (a lost checkpoint file, a lost or scribbled
+// log generation that the database already holds) is repaired instead, with
+// every mailbox's content unchanged.
+#include <lmdb.h>
+
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
 
 #include "tests/report_figure.h"
+#include "store/store.h"
 #include "tests/test_util.h"
 
 namespace mbx {
@@ -115,7 +122,158 @@ TEST_F(BadInputTest, DamagedStoresAndDirectories) {
     { std::ofstream f(o + "/stores/MS1"); f << "not a store"; }
     ExpectCleanFailure(o, "store folder replaced by a file");
   }
+  {
+    // A store written by a newer mbxmove.
+    const std::string o = Copy("newer");
+    {
+      auto st = Store::Open(o + "/stores/MS1");
+      ASSERT_TRUE(st.ok()) << st.status().ToString();
+      WriteBatch b;
+      b.Put(Db::kMeta, std::string(meta::kFormat), "99");
+      ASSERT_TRUE((*st)->Write(std::move(b)).ok());
+    }
+    ExpectCleanFailure(o, "a store of a newer format version");
+    auto r = RunCommand(Mbxmove() + " stat --org " + o);
+    EXPECT_NE(r.err.find("newer"), std::string::npos) << r.err;
+  }
+  {
+    // Garbage as a log generation the store never wrote, after a gap.
+    const std::string o = Copy("loggarbage");
+    {
+      std::ofstream f(o + "/stores/MS1/logs/E0000000FFF.log", std::ios::binary);
+      f << std::string(4096, 'x');
+    }
+    Overwrite(o + "/stores/MS1/logs/E0000000FFF.log", 0, 4096, 4);
+    ExpectCleanFailure(o, "a log generation full of garbage after a gap");
+  }
+  {
+    // A directory whose user record is not JSON.
+    const std::string o = Copy("baduser");
+    MDB_env* env = nullptr;
+    ASSERT_EQ(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 8);
+    ASSERT_EQ(mdb_env_open(env, (o + "/directory").c_str(), 0, 0644), 0);
+    MDB_txn* txn = nullptr;
+    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+    MDB_dbi users;
+    ASSERT_EQ(mdb_dbi_open(txn, "users", 0, &users), 0);
+    std::string k = "user0003", v = "{\"name\": \"user0003\", \"mailbox\": [1, 2";
+    MDB_val key{k.size(), k.data()}, val{v.size(), v.data()};
+    ASSERT_EQ(mdb_put(txn, users, &key, &val, 0), 0);
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    SCOPED_TRACE("a user record that is not JSON");
+    const auto before = Snapshot(o);
+    // (stat lists stores, not users: it has no reason to fail.)
+    for (const std::string& cmd : {"verify --org " + o, "move --org " + o + " --from MS1 --to MS1",
+                                  "export --org " + o + " --all --maildir " + (tmp_ / "x")}) {
+      auto r = RunCommand(Mbxmove() + " " + cmd);
+      EXPECT_NE(r.exit_code, 0) << cmd;
+      EXPECT_LT(r.exit_code, 128) << cmd << " died by a signal";
+      EXPECT_NE(r.err.find("mbxmove: error: "), std::string::npos) << cmd << ": " << r.err;
+    }
+    EXPECT_TRUE(Snapshot(o) == before);
+    ++cases_;
+  }
   testing::ReportFigure("bad inputs tried: " + std::to_string(cases_) + ", each a clear error with nothing changed");
+}
+
+// Damage the store repairs from what it still has: the database holds the
+// checkpoint, and the log before it is no longer needed.
+TEST_F(BadInputTest, RepairableLogDamageIsRepaired) {
+  const std::string logs = "/stores/MS1/logs/";
+  auto checksums = [](const std::string& org) {
+    auto r = RunCommand(Mbxmove() + " stat --org " + org + " --json");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::map<std::string, std::string> m;
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    if (j.is_discarded()) return m;
+    for (const auto& x : j["mailboxes"]) m[x["mailbox"].get<std::string>()] = x["checksum"].get<std::string>();
+    return m;
+  };
+  const auto want = checksums(good_);
+  ASSERT_FALSE(want.empty());
+  std::string current;
+  for (const auto& e : fs::directory_iterator(good_ + logs)) {
+    const std::string n = e.path().filename().string();
+    if (n.size() == 15 && n.rfind("E00", 0) == 0 && n > current) current = n;
+  }
+  ASSERT_FALSE(current.empty());
+  struct Damage {
+    const char* what;
+    std::function<void(const std::string&)> apply;
+  };
+  const std::vector<Damage> damages = {
+      {"checkpoint file missing", [&](const std::string& o) { fs::remove(o + logs + "E00.chk"); }},
+      {"checkpoint file garbage", [&](const std::string& o) { Overwrite(o + logs + "E00.chk", 0, 64, 5); }},
+      {"current log generation missing", [&](const std::string& o) { fs::remove(o + logs + current); }},
+      {"checkpointed log records scribbled over",
+       [&](const std::string& o) { Overwrite(o + logs + current, 0, 4096, 6); }},
+  };
+  int repaired = 0;
+  for (const auto& d : damages) {
+    SCOPED_TRACE(d.what);
+    const std::string o = Copy(std::string("repair-") + std::to_string(repaired));
+    d.apply(o);
+    EXPECT_EQ(checksums(o), want);
+    auto v = RunCommand(Mbxmove() + " verify --org " + o);
+    EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+    // And the store takes writes again: a move out and back.
+    RunCommand(Mbxmove() + " store create --org " + o + " --store MS2");
+    auto m = RunCommand(Mbxmove() + " move --org " + o + " --from MS1 --to MS2");
+    EXPECT_EQ(m.exit_code, 0) << m.err;
+    auto back = RunCommand(Mbxmove() + " move --org " + o + " --from MS2 --to MS1");
+    EXPECT_EQ(back.exit_code, 0) << back.err;
+    EXPECT_EQ(checksums(o), want);
+    ++repaired;
+  }
+  testing::ReportFigure("repairable log damage: " + std::to_string(repaired) +
+                        " cases repaired with every mailbox unchanged");
+}
+
+// Bad command lines: usage errors exit 2 with one clear line and create
+// nothing.
+TEST_F(BadInputTest, BadCommandLines) {
+  const std::string org = good_;
+  const std::string fresh = tmp_ / "nothing-here";
+  const std::vector<std::string> lines = {
+      "",
+      "frobnicate",
+      "gen --org " + fresh,
+      "gen --org " + fresh + " --store S --preset enormous",
+      "gen --org " + fresh + " --store S --corrupt-rate 2",
+      "gen --org " + fresh + " --store S --size lots",
+      "gen --org " + fresh + " --store 'bad/name'",
+      "move --org " + org + " --to MS1 --concurrency 0",
+      "move --org " + org + " --to MS1 --concurrency many",
+      "move --org " + org + " --to MS1 --retries -1",
+      "move --org " + org + " --to MS1 --fault-rate 1.5",
+      "move --org " + org + " --to MS1 --order random",
+      "move --org " + org + " --to MS1 --sync sometimes",
+      "move --org " + org + " --from MS1",
+      "logs --org " + org + " --store MS1 --set-mode sometimes",
+      "logs --org " + org + " --store MS1 --set-quota -5",
+      "bench --concurrency 1,x --out " + fresh,
+      "bench --repeat 0 --out " + fresh,
+      "import --org " + org + " --store MS1 --user u",
+      "import --org " + org + " --store MS1 --maildir " + fresh + " --mbox " + fresh + " --user u",
+      "import --org " + org + " --store MS1 --mbox " + fresh + " --user u --mbox-format mboxq",
+      "export --org " + org + " --maildir " + fresh,
+      "export --org " + org + " --all --mailbox user0001 --maildir " + fresh,
+      "stat --org",
+  };
+  const auto before = Snapshot(org);
+  int refused = 0;
+  for (const auto& l : lines) {
+    auto r = RunCommand(Mbxmove() + " " + l);
+    EXPECT_EQ(r.exit_code, 2) << l << "\n" << r.err;
+    EXPECT_NE(r.err.find("mbxmove: error: "), std::string::npos) << l << ": " << r.err;
+    EXPECT_FALSE(fs::exists(fresh)) << l << " created " << fresh;
+    refused += r.exit_code == 2;
+  }
+  EXPECT_TRUE(Snapshot(org) == before);
+  testing::ReportFigure("bad command lines tried: " + std::to_string(lines.size()) + ", refused with exit 2: " +
+                        std::to_string(refused));
 }
 
 }  // namespace

@@ -147,7 +147,7 @@ TEST_F(MoveCrashTest, CrashDuringRollBackThenRecover) {
 }
 
 TEST_F(MoveCrashTest, KilledAtRandomMomentsThenRecover) {
-  int runs = 10;
+  int runs = 50;
   if (const char* e = std::getenv("MBX_CRASH_RUNS")) runs = std::max(1, std::atoi(e));
   // How long an uninterrupted move takes here: the kills land inside it.
   const std::string probe = FreshOrg("probe");
