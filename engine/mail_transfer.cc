@@ -23,6 +23,7 @@
 #include "engine/recovery.h"
 #include "store/crash_point.h"
 #include "store/item_codec.h"
+#include "store/tsan_annotations.h"
 
 namespace mbx::engine {
 
@@ -455,7 +456,10 @@ Result<ImportResult> ImportMail(Organization& org, const std::vector<ImportSourc
     limit = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,
                                                   size_t(options.threads));
   }
+  static TaskEdges import_edges;  // static: see tsan_annotations.h
+  import_edges.Release();
   tbb::parallel_for(size_t(0), sources.size(), size_t(1), [&](size_t i) {
+    TaskEdgeScope edge(import_edges);
     ImportedMailbox& box = r.mailboxes[i];
     // The import's record (synced) comes first: after a crash, recovery
     // finds the store holding the partial mailbox from it.
@@ -493,6 +497,7 @@ Result<ImportResult> ImportMail(Organization& org, const std::vector<ImportSourc
     }
     if (progress) progress->mailboxes_done.fetch_add(1, std::memory_order_relaxed);
   });
+  import_edges.Acquire();
 
   for (const auto& box : r.mailboxes) {
     if (!box.status.ok()) {
@@ -535,13 +540,17 @@ Result<ExportResult> ExportMaildir(Organization& org, const std::vector<std::str
     limit = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,
                                                   size_t(options.threads));
   }
+  static TaskEdges export_edges;
+  export_edges.Release();
   tbb::parallel_for(size_t(0), users.size(), size_t(1), [&](size_t i) {
+    TaskEdgeScope edge(export_edges);
     ExportedMailbox& box = r.mailboxes[i];
     box.user = users[i].name;
     box.dir = options.per_user_dirs ? (fs::path(out) / users[i].name).string() : out;
     box.status = ExportOne(org, users[i], box.dir, options.fsync, &box, progress);
     if (progress) progress->mailboxes_done.fetch_add(1, std::memory_order_relaxed);
   });
+  export_edges.Acquire();
   for (const auto& box : r.mailboxes) {
     if (!box.status.ok()) ++r.failed_mailboxes;
     r.messages += box.messages;

@@ -121,10 +121,11 @@ case "$cmd" in
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       run_tests asan
     # ThreadSanitizer for the concurrent parts: the store's writer, the
-    # engine, the crash campaign (its mbxmove children run under TSan too).
+    # engine, the crash campaign, parallel import/export and GMime from many
+    # threads (their mbxmove children run under TSan too).
     build tsan
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$ROOT/tools/tsan-suppressions.txt" \
-      run_tests tsan -R 'Store|TxLog|Move|Directory'
+      run_tests tsan -R 'Store|TxLog|Move|Directory|MailTransfer|MimeProps'
     fuzz "${MBX_FUZZ_SECONDS:-30}" | tee "$ROOT/out/fuzz-output.txt"
     print_figures "$FIGURES" "$ROOT/out/fuzz-output.txt"
     ;;
