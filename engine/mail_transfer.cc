@@ -154,6 +154,9 @@ class MailboxWriter {
       item.sender = std::move(props->sender);
       item.recipients = std::move(props->recipients);
       item.message_id = std::move(props->message_id);
+      if (!props->message_class.empty() && props->message_class.size() <= 255) {
+        item.message_class = std::move(props->message_class);
+      }
       if (props->date_unix_us) item.received = Timestamp(std::chrono::microseconds(*props->date_unix_us));
     } else {
       ++box_->raw_messages;

@@ -250,6 +250,62 @@ TEST_F(MailTransferTest, ImportedItemsCarryTheirProperties) {
   EXPECT_EQ(folder_of["1700000014.M14P1.host"], "Sub");
 }
 
+// Generated mailboxes exported and imported into another organisation:
+// the same folders, and every item keeps its message class (from the
+// X-MS-Message-Class header the generator writes for non-mail items), its
+// subject, sender and bytes.
+TEST_F(MailTransferTest, GeneratedMailboxesSurviveExportAndImport) {
+  RunJson("gen --org " + org_ + " --store S1 --preset tiny --mailboxes 3 --json");
+  const std::string md = tmp_ / "md";
+  RunJson("export --org " + org_ + " --all --maildir " + Q(md) + " --json");
+  const std::string org2 = tmp_ / "org2";
+  RunJson("store create --org " + org2 + " --store T --json");
+  json imp = RunJson("import --org " + org2 + " --store T --maildir-root " + Q(md) + " --json");
+  EXPECT_EQ(imp["raw_messages"], 0);
+  // (folder path, class, subject, sender, bytes) of every item of a user.
+  auto items_of = [](const std::string& org, const std::string& user) {
+    std::multiset<std::string> out;
+    auto o = Organization::Open(org);
+    EXPECT_TRUE(o.ok());
+    if (!o.ok()) return out;
+    auto u = (*o)->directory().GetUser(user);
+    EXPECT_TRUE(u.ok()) << user;
+    if (!u.ok()) return out;
+    std::vector<StoreRecord> stores;
+    EXPECT_OK((*o)->ListStores(&stores));
+    for (const auto& sr : stores) {
+      if (sr.dn != u->home_mdb) continue;
+      auto st = (*o)->GetStore(sr.name);
+      auto r = (*st)->BeginRead();
+      std::vector<FolderInfo> folders;
+      EXPECT_OK(r->ListFolders(u->mailbox, &folders));
+      std::map<uint32_t, FolderInfo> by_id;
+      for (const auto& f : folders) by_id[f.id] = f;
+      for (const auto& f : folders) {
+        std::string path;
+        for (uint32_t id = f.id; id != 0 && by_id.count(id); id = by_id[id].parent_id) path = by_id[id].name + "/" + path;
+        out.insert("folder " + path);
+        EXPECT_OK(r->ForEachItem(u->mailbox, f.id, [&](uint64_t, std::string_view rec) {
+          auto it = DecodeItem(rec);
+          if (!it.ok()) return it.status();
+          out.insert(path + "|" + it->message_class + "|" + it->subject + "|" + it->sender + "|" +
+                     std::to_string(it->flags) + "|" + it->mime);
+          return Status::Ok();
+        }));
+      }
+    }
+    return out;
+  };
+  int classes = 0;
+  for (const char* user : {"user0000", "user0001", "user0002"}) {
+    const auto a = items_of(org_, user), b = items_of(org2, user);
+    EXPECT_EQ(a.size(), b.size()) << user;
+    EXPECT_TRUE(a == b) << user << ": items differ after export and import";
+    for (const auto& x : a) classes += x.find("|IPM.Appointment|") != std::string::npos;
+  }
+  EXPECT_GT(classes, 0) << "the dataset has calendar items";
+}
+
 TEST_F(MailTransferTest, MoveThenExportEqualsExportBeforeTheMove) {
   const std::string src = tmp_ / "src";
   BuildFixture(src);

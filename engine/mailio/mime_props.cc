@@ -171,6 +171,10 @@ Result<MessageProps> ParseProps(std::string_view rfc5322) {
   std::string_view id = OrEmpty(g_mime_message_get_message_id(msg.get()));
   if (id.size() >= 2 && id.front() == '<' && id.back() == '>') id = id.substr(1, id.size() - 2);
   props.message_id = Utf8(id);
+  std::string_view cls = OrEmpty(g_mime_object_get_header(GMIME_OBJECT(msg.get()), "X-MS-Message-Class"));
+  while (!cls.empty() && (cls.front() == ' ' || cls.front() == '\t')) cls.remove_prefix(1);
+  while (!cls.empty() && (cls.back() == ' ' || cls.back() == '\t' || cls.back() == '\r')) cls.remove_suffix(1);
+  props.message_class = Utf8(cls);
 
   GMimeObject* body = g_mime_message_get_mime_part(msg.get());
   props.multipart = body && GMIME_IS_MULTIPART(body);

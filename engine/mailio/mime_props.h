@@ -30,6 +30,9 @@ struct MessageProps {
   std::vector<std::string> recipients;
   std::optional<int64_t> date_unix_us;  // Date header, microseconds since 1970 UTC
   std::string message_id;               // without the angle brackets
+  // X-MS-Message-Class (as Exchange marks items that are not mail when it
+  // exports MIME: "IPM.Appointment", ...); empty when absent.
+  std::string message_class;
   bool multipart = false;               // the top-level body is a multipart
   // Leaf parts with Content-Disposition: attachment or a file name, plus
   // attached messages (message/rfc822, counted once, not looked into).
