@@ -1,5 +1,8 @@
 // mbxmove move | recover
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -75,6 +78,18 @@ int RunMove(const MoveArgs& a) {
   if (!bb.ok()) return Fail(bb.status());
   if (*bb < 4096) return Fail("--batch-bytes must be at least 4 KiB", kExitUsage);
   o.batch_bytes = *bb;
+  if (!a.report.empty()) {
+    // Checked now, not after the moves: a report that cannot be written
+    // would otherwise be found out only when the work is done.
+    std::error_code ec;
+    const std::filesystem::path rp(a.report);
+    const std::filesystem::path dir = rp.has_parent_path() ? rp.parent_path() : std::filesystem::path(".");
+    if (std::filesystem::is_directory(rp, ec)) return Fail("--report " + a.report + " is a folder", kExitUsage);
+    if (!std::filesystem::is_directory(dir, ec) || ::access(dir.c_str(), W_OK) != 0) {
+      return Fail("--report " + a.report + ": folder " + dir.string() + " does not exist or is not writable",
+                  kExitUsage);
+    }
+  }
   OpenOptions oo;
   if (!a.sync.empty()) {
     auto s = ParseSyncMode(a.sync);

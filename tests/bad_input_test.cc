@@ -251,6 +251,7 @@ TEST_F(BadInputTest, BadCommandLines) {
       "move --org " + org + " --to MS1 --order random",
       "move --org " + org + " --to MS1 --sync sometimes",
       "move --org " + org + " --from MS1",
+      "move --org " + org + " --from MS1 --to MS1 --report " + fresh + "/sub/report.json",
       "logs --org " + org + " --store MS1 --set-mode sometimes",
       "logs --org " + org + " --store MS1 --set-quota -5",
       "bench --concurrency 1,x --out " + fresh,
