@@ -31,6 +31,15 @@ std::string Rates(uint64_t messages, uint64_t bytes, double secs) {
   return buf;
 }
 
+// The totals both commands print: messages, bytes, seconds and the rates.
+json Totals(uint64_t messages, uint64_t bytes, double secs) {
+  return {{"messages", messages},
+          {"bytes", bytes},
+          {"seconds", secs},
+          {"messages_per_second", secs > 0 ? double(messages) / secs : 0.0},
+          {"mib_per_second", secs > 0 ? double(bytes) / secs / 1048576.0 : 0.0}};
+}
+
 Progress::Render TransferLine(const char* what, const engine::TransferProgress& p, size_t boxes,
                               std::chrono::steady_clock::time_point t0) {
   return [what, &p, boxes, t0] {
@@ -99,16 +108,13 @@ int RunImport(const ImportArgs& a) {
                        {"skipped", b.skipped},
                        {"warnings", b.warnings}});
     }
-    PrintJson({{"store", a.store},
-               {"mailboxes", boxes},
-               {"messages", r->messages},
-               {"bytes", r->bytes},
-               {"raw_messages", r->raw_messages},
-               {"skipped", r->skipped},
-               {"failed_mailboxes", r->failed_mailboxes},
-               {"seconds", r->seconds},
-               {"messages_per_second", r->seconds > 0 ? double(r->messages) / r->seconds : 0.0},
-               {"mib_per_second", r->seconds > 0 ? double(r->bytes) / r->seconds / 1048576.0 : 0.0}});
+    json out = Totals(r->messages, r->bytes, r->seconds);
+    out.update({{"store", a.store},
+                {"mailboxes", boxes},
+                {"raw_messages", r->raw_messages},
+                {"skipped", r->skipped},
+                {"failed_mailboxes", r->failed_mailboxes}});
+    PrintJson(out);
   } else {
     for (const auto& b : r->mailboxes) {
       for (const auto& w : b.warnings) std::fprintf(stderr, "mbxmove: warning: %s\n", w.c_str());
@@ -166,15 +172,12 @@ int RunExport(const ExportArgs& a) {
                        {"bytes", b.bytes},
                        {"problems", b.problems}});
     }
-    PrintJson({{"maildir", a.maildir},
-               {"mailboxes", boxes},
-               {"messages", r->messages},
-               {"bytes", r->bytes},
-               {"problems", r->problems},
-               {"failed_mailboxes", r->failed_mailboxes},
-               {"seconds", r->seconds},
-               {"messages_per_second", r->seconds > 0 ? double(r->messages) / r->seconds : 0.0},
-               {"mib_per_second", r->seconds > 0 ? double(r->bytes) / r->seconds / 1048576.0 : 0.0}});
+    json out = Totals(r->messages, r->bytes, r->seconds);
+    out.update({{"maildir", a.maildir},
+                {"mailboxes", boxes},
+                {"problems", r->problems},
+                {"failed_mailboxes", r->failed_mailboxes}});
+    PrintJson(out);
   } else {
     for (const auto& b : r->mailboxes) {
       for (const auto& p : b.problems) std::fprintf(stderr, "mbxmove: %s: not exported: %s\n", b.user.c_str(), p.c_str());
