@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -73,6 +74,8 @@ class PosixEnv final : public Env {
       if (errno == ENOENT) return Status::NotFound("no such file " + path);
       return PosixError("opening", path, errno);
     }
+    struct stat st;
+    if (::fstat(fd, &st) == 0 && st.st_size > 0) out->reserve(size_t(st.st_size));
     char buf[1 << 16];
     for (;;) {
       ssize_t n = ::read(fd, buf, sizeof buf);
@@ -149,11 +152,16 @@ Status ListDir(const std::string& dir, std::vector<std::string>* names) {
   names->clear();
   DIR* d = ::opendir(dir.c_str());
   if (!d) return PosixError("listing", dir, errno);
+  errno = 0;
   while (struct dirent* e = ::readdir(d)) {
     std::string n = e->d_name;
     if (n != "." && n != "..") names->push_back(std::move(n));
+    errno = 0;
   }
+  const int err = errno;
   ::closedir(d);
+  if (err != 0) return PosixError("reading folder", dir, err);
+  std::sort(names->begin(), names->end());
   return Status::Ok();
 }
 

@@ -42,7 +42,8 @@ class Env {
   static Env* Default();
 };
 
-// Names (not paths) of the entries of `dir`; an error if it cannot be read.
+// Names (not paths) of the entries of `dir` but "." and "..", sorted; an
+// error if it cannot be read.
 Status ListDir(const std::string& dir, std::vector<std::string>* names);
 
 }  // namespace mbx

@@ -1,6 +1,5 @@
 #include "engine/mailio/maildir.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,6 +11,7 @@
 #include <filesystem>
 #include <map>
 
+#include "store/file_io.h"
 #include "store/item.h"
 
 namespace mbx::mail {
@@ -48,24 +48,6 @@ Result<Kind> KindOf(const std::string& path) {
   return Kind::kOther;
 }
 
-// Names of the entries of `dir` (without "." and ".."), sorted.
-Status ListNames(const std::string& dir, std::vector<std::string>* names) {
-  names->clear();
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return Errno("cannot open folder", dir, errno);
-  errno = 0;
-  while (struct dirent* e = ::readdir(d)) {
-    std::string_view n = e->d_name;
-    if (n != "." && n != "..") names->emplace_back(n);
-    errno = 0;
-  }
-  const int err = errno;
-  ::closedir(d);
-  if (err != 0) return Errno("cannot read folder", dir, err);
-  std::sort(names->begin(), names->end());
-  return Status::Ok();
-}
-
 // Appends the messages of dir/cur and dir/new to `out`; false in *found when
 // neither exists.
 Status ScanMessages(const std::string& dir, std::vector<MaildirMessage>* out, bool* found) {
@@ -76,7 +58,7 @@ Status ScanMessages(const std::string& dir, std::vector<MaildirMessage>* out, bo
     MBX_ASSIGN_OR_RETURN(Kind k, KindOf(sub));
     if (k != Kind::kDir) continue;
     *found = true;
-    MBX_RETURN_IF_ERROR(ListNames(sub, &names));
+    MBX_RETURN_IF_ERROR(ListDir(sub, &names));
     for (std::string& n : names) {
       if (n[0] == '.') continue;
       std::string path = sub + "/" + n;
@@ -103,16 +85,6 @@ bool SplitFolderName(std::string_view name, std::vector<std::string>* path) {
     if (dot == std::string_view::npos) return true;
     name.remove_prefix(dot + 1);
   }
-}
-
-Status FsyncDir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Errno("cannot open folder", dir, errno);
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) return Errno("cannot sync folder", dir, err);
-  return Status::Ok();
 }
 
 // mkdir that accepts an existing directory.
@@ -204,7 +176,7 @@ Result<std::vector<MaildirFolder>> ScanMaildir(const std::string& root,
   folders.emplace(std::vector<std::string>{}, std::move(inbox));
 
   std::vector<std::string> names;
-  MBX_RETURN_IF_ERROR(ListNames(root, &names));
+  MBX_RETURN_IF_ERROR(ListDir(root, &names));
   std::vector<std::string> path;
   for (const std::string& name : names) {
     if (name[0] != '.') continue;  // cur, new, tmp, dovecot-uidlist, ...
@@ -242,24 +214,8 @@ Result<std::vector<MaildirFolder>> ScanMaildir(const std::string& root,
 }
 
 Result<std::string> ReadFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Errno("cannot open", path, errno);
   std::string out;
-  struct stat st;
-  if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(size_t(st.st_size));
-  char buf[64 * 1024];
-  while (true) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      return Errno("cannot read", path, err);
-    }
-    if (n == 0) break;
-    out.append(buf, size_t(n));
-  }
-  ::close(fd);
+  MBX_RETURN_IF_ERROR(Env::Default()->ReadFile(path, &out));
   return out;
 }
 
@@ -277,7 +233,7 @@ Result<MaildirWriter> MaildirWriter::Create(const std::string& root) {
                                    ": it exists and is not a folder");
   } else {
     std::vector<std::string> names;
-    MBX_RETURN_IF_ERROR(ListNames(dir, &names));
+    MBX_RETURN_IF_ERROR(ListDir(dir, &names));
     if (!names.empty()) {
       return Status::InvalidArgument("refusing to write a Maildir into " + root +
                                      ": the folder is not empty");
@@ -356,13 +312,13 @@ Status MaildirWriter::WriteMessage(const std::vector<std::string>& folder,
 
 Status MaildirWriter::Sync() {
   for (const std::string& dir : folders_) {
-    MBX_RETURN_IF_ERROR(FsyncDir(dir + "/cur"));
-    MBX_RETURN_IF_ERROR(FsyncDir(dir + "/new"));
-    MBX_RETURN_IF_ERROR(FsyncDir(dir));
+    MBX_RETURN_IF_ERROR(Env::Default()->SyncDir(dir + "/cur"));
+    MBX_RETURN_IF_ERROR(Env::Default()->SyncDir(dir + "/new"));
+    MBX_RETURN_IF_ERROR(Env::Default()->SyncDir(dir));
   }
-  MBX_RETURN_IF_ERROR(FsyncDir(root_));
+  MBX_RETURN_IF_ERROR(Env::Default()->SyncDir(root_));
   const std::string parent = std::filesystem::path(root_).parent_path().string();
-  return FsyncDir(parent.empty() ? "." : parent);
+  return Env::Default()->SyncDir(parent.empty() ? "." : parent);
 }
 
 }  // namespace mbx::mail

@@ -83,7 +83,8 @@ struct MaildirFolder {
 Result<std::vector<MaildirFolder>> ScanMaildir(const std::string& root,
                                                std::vector<std::string>* warnings = nullptr);
 
-// The whole content of a file (IOError naming the path).
+// The whole content of a file (Env::Default()->ReadFile as a Result: NotFound
+// or IOError naming the path).
 Result<std::string> ReadFile(const std::string& path);
 
 // Writes a Maildir++ tree. Nothing is fsynced per message unless durable is
