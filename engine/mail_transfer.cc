@@ -12,7 +12,6 @@
 #include <map>
 #include <cctype>
 #include <mutex>
-#include <optional>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
@@ -73,53 +72,34 @@ Guid RandomGuid() {
   return g;
 }
 
-Status ValidateUserName(const std::string& name) {
-  if (name.empty() || name.size() > 64) return Status::InvalidArgument("user name '" + name + "' must be 1-64 characters");
-  for (char c : name) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) {
-      return Status::InvalidArgument("user name '" + name + "' may hold only letters, digits, '.', '_' and '-'");
-    }
-  }
-  return Status::Ok();
-}
-
-// mbox flags: Status "R" read, "O" old (seen by a client: not Recent);
-// X-Status "A" answered, "F" flagged, "D" deleted, "T" draft (mutt, Pine).
-uint32_t MboxFlags(std::string_view msg) {
+// mbox flags, from the Status and X-Status headers: Status "R" read, "O"
+// old (seen by a client: not Recent); X-Status "A" answered, "F" flagged,
+// "D" deleted, "T" draft (mutt, Pine).
+uint32_t MboxFlags(std::string_view status, std::string_view x_status) {
   uint32_t flags = 0;
-  bool old = false;
-  size_t pos = 0;
-  while (pos < msg.size()) {
-    size_t eol = msg.find('\n', pos);
-    if (eol == std::string_view::npos) eol = msg.size();
-    std::string_view line = msg.substr(pos, eol - pos);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty()) break;  // end of the header block
-    auto value_of = [&](std::string_view name) -> std::optional<std::string_view> {
-      if (line.size() > name.size() && EqualsIgnoreCase(line.substr(0, name.size()), name) &&
-          line[name.size()] == ':') {
-        return line.substr(name.size() + 1);
-      }
-      return std::nullopt;
-    };
-    if (auto v = value_of("Status")) {
-      if (v->find('R') != std::string_view::npos) flags |= kFlagRead;
-      if (v->find('O') != std::string_view::npos) old = true;
-    } else if (auto x = value_of("X-Status")) {
-      if (x->find('A') != std::string_view::npos) flags |= kFlagAnswered;
-      if (x->find('F') != std::string_view::npos) flags |= kFlagFlagged;
-      if (x->find('D') != std::string_view::npos) flags |= kFlagTrashed;
-      if (x->find('T') != std::string_view::npos) flags |= kFlagDraft;
-    }
-    pos = eol + 1;
-  }
-  if (!old && !(flags & kFlagRead)) flags |= kFlagRecent;
+  if (status.find('R') != std::string_view::npos) flags |= kFlagRead;
+  if (x_status.find('A') != std::string_view::npos) flags |= kFlagAnswered;
+  if (x_status.find('F') != std::string_view::npos) flags |= kFlagFlagged;
+  if (x_status.find('D') != std::string_view::npos) flags |= kFlagTrashed;
+  if (x_status.find('T') != std::string_view::npos) flags |= kFlagDraft;
+  if (status.find('O') == std::string_view::npos && !(flags & kFlagRead)) flags |= kFlagRecent;
   return flags;
 }
 
-// Writes one mailbox: folders and items in batches (at most two in flight,
-// so reading and parsing overlap the commit of the previous batch), the
-// header first as moving-in and last as active.
+// Where a message comes from: what its properties cannot tell.
+struct MessageOrigin {
+  uint32_t flags = 0;        // from a Maildir file name (ignored for mbox)
+  uint32_t keywords = 0;
+  std::string source_name;   // the Maildir unique name
+  Timestamp fallback_time;   // when the message has no usable Date
+  std::string where;         // names it in warnings
+  bool mbox = false;         // flags come from its Status/X-Status headers
+};
+
+// Writes one mailbox, hidden (moving-in): the header first, then folders and
+// items in batches (at most two in flight, so reading and parsing overlap
+// the commit of the previous ones), then the header with its final counts.
+// ImportMail makes it active once its user is registered.
 class MailboxWriter {
  public:
   MailboxWriter(Store* store, ImportedMailbox* box, const ImportOptions& o, TransferProgress* p)
@@ -138,18 +118,18 @@ class MailboxWriter {
     ++box_->folders;
   }
 
-  // Adds one message. `flags`, `keywords`, `source_name` and `fallback_time`
-  // (used when the message has no usable Date) come from where it was found.
-  Status AddMessage(uint32_t folder, std::string&& bytes, uint32_t flags, uint32_t keywords,
-                    std::string source_name, Timestamp fallback_time, const std::string& where) {
+  // Adds one message; its properties are read from its headers.
+  Status AddMessage(uint32_t folder, std::string&& bytes, MessageOrigin origin) {
     Item item;
     item.message_class = std::string(message_class::kNote);
-    item.flags = flags;
-    item.keywords = keywords;
-    item.source_name = std::move(source_name);
-    item.received = fallback_time;
+    item.flags = origin.mbox ? uint32_t(kFlagRecent) : origin.flags;
+    item.keywords = origin.keywords;
+    item.source_name = std::move(origin.source_name);
+    item.received = origin.fallback_time;
+    const std::string& where = origin.where;
     auto props = mail::ExtractProps(bytes);
     if (props.ok()) {
+      if (origin.mbox) item.flags = MboxFlags(props->status, props->x_status);
       item.subject = std::move(props->subject);
       item.sender = std::move(props->sender);
       item.recipients = std::move(props->recipients);
@@ -231,15 +211,20 @@ Timestamp FileTime(const std::string& path) {
   return Timestamp(std::chrono::microseconds(int64_t(st.st_mtim.tv_sec) * 1000000 + st.st_mtim.tv_nsec / 1000));
 }
 
+// Every imported mailbox has the root and the Inbox; returns the Inbox's id.
+uint32_t AddRootAndInbox(MailboxWriter& w) {
+  constexpr uint32_t kInboxId = kRootFolderId + 1;
+  w.AddFolder({kRootFolderId, 0, FolderKind::kRoot, "Top of Information Store"});
+  w.AddFolder({kInboxId, kRootFolderId, FolderKind::kInbox, "Inbox"});
+  return kInboxId;
+}
+
 Status ImportMaildir(const std::string& root, MailboxWriter& w, ImportedMailbox* box) {
   MBX_ASSIGN_OR_RETURN(std::vector<mail::MaildirFolder> folders, mail::ScanMaildir(root, &box->warnings));
-  w.AddFolder({kRootFolderId, 0, FolderKind::kRoot, "Top of Information Store"});
-  constexpr uint32_t kInboxId = kRootFolderId + 1;
-  w.AddFolder({kInboxId, kRootFolderId, FolderKind::kInbox, "Inbox"});
-  uint32_t next_id = kInboxId + 1;
+  const uint32_t inbox = AddRootAndInbox(w);
+  uint32_t next_id = inbox + 1;
   // Folder ids by path; "INBOX" as a first component is the Inbox itself.
   std::map<std::vector<std::string>, uint32_t> ids;
-  ids[{}] = kInboxId;
   auto folder_id = [&](std::vector<std::string> path) {
     if (!path.empty() && EqualsIgnoreCase(path[0], "INBOX")) path[0] = "INBOX";
     std::vector<std::string> prefix;
@@ -247,7 +232,7 @@ Status ImportMaildir(const std::string& root, MailboxWriter& w, ImportedMailbox*
     for (size_t i = 0; i < path.size(); ++i) {
       prefix.push_back(path[i]);
       if (i == 0 && prefix[0] == "INBOX") {
-        parent = kInboxId;
+        parent = inbox;
         continue;
       }
       auto it = ids.find(prefix);
@@ -259,7 +244,7 @@ Status ImportMaildir(const std::string& root, MailboxWriter& w, ImportedMailbox*
       }
       parent = it->second;
     }
-    return path.empty() ? kInboxId : parent;
+    return path.empty() ? inbox : parent;
   };
   for (const mail::MaildirFolder& f : folders) {
     const uint32_t id = folder_id(f.path);
@@ -270,35 +255,28 @@ Status ImportMaildir(const std::string& root, MailboxWriter& w, ImportedMailbox*
         box->warnings.push_back(m.path + ": not imported: " + bytes.status().message());
         continue;
       }
-      auto name = mail::ParseMaildirName(m.file_name);
-      uint32_t flags = m.in_new ? uint32_t(kFlagRecent) : 0u;
-      uint32_t keywords = 0;
-      std::string unique = m.file_name;
-      if (name.ok()) {
-        flags |= name->flags;
-        keywords = name->keywords;
-        unique = std::move(name->unique);
+      MessageOrigin origin{m.in_new ? uint32_t(kFlagRecent) : 0u, 0, m.file_name, FileTime(m.path), m.path};
+      if (auto name = mail::ParseMaildirName(m.file_name); name.ok()) {
+        origin.flags |= name->flags;
+        origin.keywords = name->keywords;
+        origin.source_name = std::move(name->unique);
       }
-      MBX_RETURN_IF_ERROR(
-          w.AddMessage(id, std::move(*bytes), flags, keywords, std::move(unique), FileTime(m.path), m.path));
+      MBX_RETURN_IF_ERROR(w.AddMessage(id, std::move(*bytes), std::move(origin)));
     }
   }
   return Status::Ok();
 }
 
 Status ImportMbox(const std::string& path, mail::MboxFormat format, MailboxWriter& w) {
-  w.AddFolder({kRootFolderId, 0, FolderKind::kRoot, "Top of Information Store"});
-  constexpr uint32_t kInboxId = kRootFolderId + 1;
-  w.AddFolder({kInboxId, kRootFolderId, FolderKind::kInbox, "Inbox"});
+  const uint32_t inbox = AddRootAndInbox(w);
   MBX_ASSIGN_OR_RETURN(mail::MboxReader reader, mail::MboxReader::Open(path, format));
   const Timestamp file_time = FileTime(path);
   mail::MboxMessage m;
   for (;;) {
     MBX_ASSIGN_OR_RETURN(bool more, reader.Next(&m));
     if (!more) break;
-    const uint32_t flags = MboxFlags(m.bytes);
-    MBX_RETURN_IF_ERROR(w.AddMessage(kInboxId, std::move(m.bytes), flags, 0, "", file_time,
-                                     path + " at byte " + std::to_string(m.offset)));
+    MessageOrigin origin{0, 0, "", file_time, path + " at byte " + std::to_string(m.offset), /*mbox=*/true};
+    MBX_RETURN_IF_ERROR(w.AddMessage(inbox, std::move(m.bytes), std::move(origin)));
   }
   return Status::Ok();
 }
@@ -435,7 +413,7 @@ Result<ImportResult> ImportMail(Organization& org, const std::vector<ImportSourc
   MBX_ASSIGN_OR_RETURN(Store * store, org.GetStore(options.store));
   std::set<std::string> names;
   for (const auto& s : sources) {
-    MBX_RETURN_IF_ERROR(ValidateUserName(s.user));
+    MBX_RETURN_IF_ERROR(Organization::ValidateName("user name", s.user));
     if (!names.insert(s.user).second) return Status::InvalidArgument("user " + s.user + " is given twice");
     if ((s.maildir.empty()) == (s.mbox.empty())) {
       return Status::InvalidArgument("import of " + s.user + ": give a Maildir or an mbox file");

@@ -65,20 +65,22 @@ Result<std::unique_ptr<Organization>> Organization::OpenOrCreate(const std::stri
   return o;
 }
 
-Status Organization::ValidateStoreName(const std::string& name) {
+Status Organization::ValidateName(std::string_view what, const std::string& name) {
   if (name.empty() || name.size() > 64 || name == "." || name == "..") {
-    return Status::InvalidArgument("store name '" + name + "' must be 1 to 64 characters");
+    return Status::InvalidArgument(std::string(what) + " '" + name + "' must be 1 to 64 characters");
   }
   for (char c : name) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '.' || c == '_' || c == '-';
     if (!ok) {
-      return Status::InvalidArgument("store name '" + name +
+      return Status::InvalidArgument(std::string(what) + " '" + name +
                                      "' may hold only letters, digits, '.', '_' and '-'");
     }
   }
   return Status::Ok();
 }
+
+Status Organization::ValidateStoreName(const std::string& name) { return ValidateName("store name", name); }
 
 Status Organization::CreateStore(const std::string& name, const std::string& server,
                                  const StoreOptions& options) {

@@ -43,6 +43,9 @@ class Organization {
   Status ListStores(std::vector<StoreRecord>* out) { return directory_->ListStores(out); }
 
   static Status ValidateStoreName(const std::string& name);
+  // The same rule for any name that becomes a folder or a key (store and
+  // user names): `what` names it in the error ("user name 'x' ...").
+  static Status ValidateName(std::string_view what, const std::string& name);
 
  private:
   Organization() = default;

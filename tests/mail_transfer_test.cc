@@ -359,6 +359,19 @@ TEST_F(MailTransferTest, MboxImportUnescapesFromLinesExactly) {
   for (const auto& e : fs::directory_iterator(out + "/new")) got.insert(ReadAll(e.path().string()));
   EXPECT_EQ(got, want) << "no Status header: the messages are new (Recent)";
 
+  // Flags kept by mbox readers: Status R(ead) O(ld), X-Status A(nswered)
+  // F(lagged); an unread old message is neither Seen nor Recent.
+  WriteFile(tmp_ / "flags.mbox", "From a@b Tue Jan 10 15:45:10 2023\n" +
+                                     Message("read", "x\n", "Status: RO\nX-Status: AF\n") +
+                                     "\nFrom a@b Tue Jan 10 15:45:11 2023\n" +
+                                     Message("old", "y\n", "Status: O\n") + "\n");
+  RunJson("import --org " + org_ + " --store S1 --mbox " + (tmp_ / "flags.mbox") + " --user eve --json");
+  RunJson("export --org " + org_ + " --mailbox eve --maildir " + (tmp_ / "eve") + " --json");
+  std::set<std::string> names;
+  for (const auto& e : fs::directory_iterator(tmp_ / "eve/cur")) names.insert(e.path().filename().string());
+  const std::set<std::string> want_names = {"1673365510.I1.mbxmove:2,FRS", "1673365510.I2.mbxmove:2,"};
+  EXPECT_EQ(names, want_names);
+
   // Not an mbox: a clear error, nothing created.
   WriteFile(tmp_ / "junk", "Subject: not an mbox\n\nhello\n");
   auto bad = RunCommand(Mbxmove() + " import --org " + org_ + " --store S1 --mbox " + (tmp_ / "junk") + " --user carol");

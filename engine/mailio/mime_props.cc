@@ -130,6 +130,14 @@ Result<MessageProps> ExtractProps(std::string_view rfc5322) {
 
 namespace {
 
+// A header's value without surrounding blanks; empty when absent.
+std::string Header(GMimeMessage* msg, const char* name) {
+  std::string_view v = OrEmpty(g_mime_object_get_header(GMIME_OBJECT(msg), name));
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t' || v.back() == '\r')) v.remove_suffix(1);
+  return Utf8(v);
+}
+
 Result<MessageProps> ParseProps(std::string_view rfc5322) {
   GPtr<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(rfc5322.data(), rfc5322.size()));
   GPtr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
@@ -171,10 +179,9 @@ Result<MessageProps> ParseProps(std::string_view rfc5322) {
   std::string_view id = OrEmpty(g_mime_message_get_message_id(msg.get()));
   if (id.size() >= 2 && id.front() == '<' && id.back() == '>') id = id.substr(1, id.size() - 2);
   props.message_id = Utf8(id);
-  std::string_view cls = OrEmpty(g_mime_object_get_header(GMIME_OBJECT(msg.get()), "X-MS-Message-Class"));
-  while (!cls.empty() && (cls.front() == ' ' || cls.front() == '\t')) cls.remove_prefix(1);
-  while (!cls.empty() && (cls.back() == ' ' || cls.back() == '\t' || cls.back() == '\r')) cls.remove_suffix(1);
-  props.message_class = Utf8(cls);
+  props.message_class = Header(msg.get(), "X-MS-Message-Class");
+  props.status = Header(msg.get(), "Status");
+  props.x_status = Header(msg.get(), "X-Status");
 
   GMimeObject* body = g_mime_message_get_mime_part(msg.get());
   props.multipart = body && GMIME_IS_MULTIPART(body);

@@ -33,6 +33,10 @@ struct MessageProps {
   // X-MS-Message-Class (as Exchange marks items that are not mail when it
   // exports MIME: "IPM.Appointment", ...); empty when absent.
   std::string message_class;
+  // Status and X-Status, where mbox readers (mutt, Pine) keep a message's
+  // flags; empty when absent.
+  std::string status;
+  std::string x_status;
   bool multipart = false;               // the top-level body is a multipart
   // Leaf parts with Content-Disposition: attachment or a file name, plus
   // attached messages (message/rfc822, counted once, not looked into).
