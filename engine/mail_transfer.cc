@@ -288,22 +288,14 @@ bool UsableUnique(std::string_view s) {
   return s.find_first_of(std::string_view("/:\0", 3)) == std::string_view::npos;
 }
 
-Status ExportOne(Organization& org, const UserRecord& user, const std::string& dir, bool fsync,
-                 ExportedMailbox* box, TransferProgress* progress) {
-  std::vector<StoreRecord> stores;
-  MBX_RETURN_IF_ERROR(org.ListStores(&stores));
-  const StoreRecord* home = nullptr;
-  for (const auto& s : stores) {
-    if (s.dn == user.home_mdb) home = &s;
-  }
-  if (home == nullptr) {
-    return Status::NotFound("homeMDB of " + user.name + " names no registered store (" + user.home_mdb + ")");
-  }
-  MBX_ASSIGN_OR_RETURN(Store * store, org.GetStore(home->name));
+// Exports the mailbox of `user`, held in store `home`.
+Status ExportOne(Organization& org, const UserRecord& user, const std::string& home, const std::string& dir,
+                 bool fsync, ExportedMailbox* box, TransferProgress* progress) {
+  MBX_ASSIGN_OR_RETURN(Store * store, org.GetStore(home));
   MBX_ASSIGN_OR_RETURN(StoreReader reader, store->BeginRead());
   MBX_ASSIGN_OR_RETURN(MailboxInfo info, reader.GetMailbox(user.mailbox));
   if (info.state != MailboxState::kActive && info.state != MailboxState::kMovingOut) {
-    return Status::Busy("mailbox of " + user.name + " in store " + home->name + " is " +
+    return Status::Busy("mailbox of " + user.name + " in store " + home + " is " +
                         std::string(MailboxStateName(info.state)));
   }
   std::vector<FolderInfo> folders;
@@ -501,11 +493,22 @@ Result<ExportResult> ExportMaildir(Organization& org, const std::vector<std::str
   if (!options.per_user_dirs && ids.size() != 1) {
     return Status::InvalidArgument("exporting several mailboxes needs one folder per user");
   }
+  std::vector<StoreRecord> stores;
+  MBX_RETURN_IF_ERROR(org.ListStores(&stores));
+  std::map<std::string, std::string> store_by_dn;
+  for (const auto& sr : stores) store_by_dn[sr.dn] = sr.name;
   std::vector<UserRecord> users;
+  std::vector<std::string> homes;
   std::set<std::string> seen;
   for (const auto& id : ids) {
     MBX_ASSIGN_OR_RETURN(UserRecord u, FindUser(org.directory(), id));
-    if (seen.insert(u.name).second) users.push_back(std::move(u));
+    if (!seen.insert(u.name).second) continue;
+    auto home = store_by_dn.find(u.home_mdb);
+    if (home == store_by_dn.end()) {
+      return Status::NotFound("homeMDB of " + u.name + " names no registered store (" + u.home_mdb + ")");
+    }
+    homes.push_back(home->second);
+    users.push_back(std::move(u));
   }
   std::error_code ec;
   if (fs::exists(out, ec) && !(fs::is_directory(out, ec) && fs::is_empty(out, ec))) {
@@ -528,7 +531,7 @@ Result<ExportResult> ExportMaildir(Organization& org, const std::vector<std::str
     ExportedMailbox& box = r.mailboxes[i];
     box.user = users[i].name;
     box.dir = options.per_user_dirs ? (fs::path(out) / users[i].name).string() : out;
-    box.status = ExportOne(org, users[i], box.dir, options.fsync, &box, progress);
+    box.status = ExportOne(org, users[i], homes[i], box.dir, options.fsync, &box, progress);
     if (progress) progress->mailboxes_done.fetch_add(1, std::memory_order_relaxed);
   });
   export_edges.Acquire();

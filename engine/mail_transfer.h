@@ -112,7 +112,8 @@ struct ExportResult {
 
 // Exports the mailboxes of `users` (user names, SMTP addresses or mailbox
 // GUIDs) from the stores their homeMDB names. `out` must not exist or be
-// empty. Fails before writing anything when a user is unknown.
+// empty. Fails before writing anything when a user is unknown or its
+// homeMDB names no registered store.
 Result<ExportResult> ExportMaildir(Organization& org, const std::vector<std::string>& users,
                                    const std::string& out, const ExportOptions& options,
                                    TransferProgress* progress);
