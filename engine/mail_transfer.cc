@@ -358,6 +358,53 @@ Status ExportOne(Organization& org, const UserRecord& user, const std::string& h
   return fsync ? writer.Sync() : Status::Ok();
 }
 
+// Imports one source into box->guid; box->status says how it went.
+void ImportOne(Organization& org, Store& store, const StoreRecord& srec, const ImportSource& source,
+               const ImportOptions& options, ImportedMailbox* box, TransferProgress* progress) {
+  Directory& dir = org.directory();
+  // The import's record (synced) comes first: after a crash, recovery finds
+  // the store holding the partial mailbox from it.
+  MoveRecord record{box->guid, box->user, "", options.store, kImportStep, NowIso8601(),
+                    json{{"import_from", box->source}}.dump()};
+  if (Status s = dir.PutMove(record); !s.ok()) {
+    box->status = s.WithContext("recording the import of " + box->user);
+    return;
+  }
+  MailboxWriter w(&store, box, options, progress);
+  Status s = source.maildir.empty() ? ImportMbox(source.mbox, options.mbox_format, w)
+                                    : ImportMaildir(source.maildir, w, box);
+  if (s.ok()) s = w.Finish();
+  // The commit point: the user is registered once the whole mailbox is
+  // durable, so recovery activates a registered one and deletes any other.
+  // PutUsers can fail after its commit (syncing the directory): if the user
+  // is visible, only recovery, from what the directory durably holds, may
+  // decide; deleting the mailbox could leave homeMDB naming nothing.
+  bool registered = false;
+  if (s.ok()) {
+    s = dir.PutUsers({{box->user, box->user, box->user + "@" + options.smtp_domain, box->guid, srec.dn,
+                       srec.server}});
+    registered = s.ok() || dir.GetUser(box->user).ok();
+    if (!s.ok()) s = s.WithContext("registering the user");
+  }
+  if (!registered) {
+    w.Abandon();
+    box->status = s.WithContext("importing " + box->source + " for " + box->user);
+  } else {
+    if (s.ok()) {
+      CrashPoint("import-registered");
+      s = store.TransitionMailbox(box->guid, {MailboxState::kMovingIn}, MailboxState::kActive);
+    }
+    if (!s.ok()) {  // the record stays for recovery
+      box->status = s.WithContext("finishing the import of " + box->user +
+                                  " (registered: 'mbxmove recover' finishes it)");
+      return;
+    }
+  }
+  if (Status d = dir.DeleteMove(box->guid); !d.ok() && box->status.ok()) {
+    box->status = d.WithContext("deleting the import record of " + box->user);
+  }
+}
+
 }  // namespace
 
 std::string ExportFileName(const Item& item, uint64_t item_id) {
@@ -433,41 +480,7 @@ Result<ImportResult> ImportMail(Organization& org, const std::vector<ImportSourc
   import_edges.Release();
   tbb::parallel_for(size_t(0), sources.size(), size_t(1), [&](size_t i) {
     TaskEdgeScope edge(import_edges);
-    ImportedMailbox& box = r.mailboxes[i];
-    // The import's record (synced) comes first: after a crash, recovery
-    // finds the store holding the partial mailbox from it.
-    MoveRecord record{box.guid, box.user, "", options.store, kImportStep, NowIso8601(),
-                      json{{"import_from", box.source}}.dump()};
-    if (Status s = org.directory().PutMove(record); !s.ok()) {
-      box.status = s.WithContext("recording the import of " + box.user);
-      return;
-    }
-    MailboxWriter w(store, &box, options, progress);
-    Status s = sources[i].maildir.empty() ? ImportMbox(sources[i].mbox, options.mbox_format, w)
-                                          : ImportMaildir(sources[i].maildir, w, &box);
-    if (s.ok()) s = w.Finish();
-    // The commit point: the user is registered once the whole mailbox is
-    // durable, so recovery activates a registered one and deletes any other.
-    if (s.ok()) {
-      s = org.directory().PutUsers(
-          {{box.user, box.user, box.user + "@" + options.smtp_domain, box.guid, srec->dn, srec->server}});
-      if (!s.ok()) s = s.WithContext("registering the user");
-    }
-    if (!s.ok()) {
-      w.Abandon();
-      box.status = s.WithContext("importing " + box.source + " for " + box.user);
-    } else {
-      CrashPoint("import-registered");
-      s = store->TransitionMailbox(box.guid, {MailboxState::kMovingIn}, MailboxState::kActive);
-      if (!s.ok()) {
-        box.status = s.WithContext("activating the imported mailbox of " + box.user +
-                                   " (registered; 'mbxmove recover' activates it)");
-        return;  // the record stays for recovery
-      }
-    }
-    if (Status d = org.directory().DeleteMove(box.guid); !d.ok() && box.status.ok()) {
-      box.status = d.WithContext("deleting the import record of " + box.user);
-    }
+    ImportOne(org, *store, *srec, sources[i], options, &r.mailboxes[i], progress);
     if (progress) progress->mailboxes_done.fetch_add(1, std::memory_order_relaxed);
   });
   import_edges.Acquire();
