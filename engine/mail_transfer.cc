@@ -283,9 +283,12 @@ Status ImportMbox(const std::string& path, mail::MboxFormat format, MailboxWrite
 
 // --- export ---------------------------------------------------------------
 
+// A unique name that comes back the same from the file name it makes (the
+// Maildir parser decides), and leaves room for the flags within NAME_MAX.
 bool UsableUnique(std::string_view s) {
-  if (s.empty() || s.front() == '.' || s.size() > 200) return false;
-  return s.find_first_of(std::string_view("/:\0", 3)) == std::string_view::npos;
+  if (s.size() > 200) return false;
+  auto parsed = mail::ParseMaildirName(mail::FormatMaildirName(s, 0, 0));
+  return parsed.ok() && parsed->unique == s;
 }
 
 // Exports the mailbox of `user`, held in store `home`.
@@ -525,7 +528,8 @@ Result<ExportResult> ExportMaildir(Organization& org, const std::vector<std::str
   }
   std::error_code ec;
   if (fs::exists(out, ec) && !(fs::is_directory(out, ec) && fs::is_empty(out, ec))) {
-    return Status::InvalidArgument("export folder " + out + " exists and is not empty: an export never mixes into existing mail");
+    return Status::InvalidArgument("export folder " + out +
+                                   " exists and is not an empty folder: an export never mixes into existing mail");
   }
   fs::create_directories(out, ec);
   if (ec) return Status::IOError("cannot create " + out + ": " + ec.message());

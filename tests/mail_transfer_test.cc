@@ -181,7 +181,7 @@ TEST_F(MailTransferTest, MaildirRoundTripIsByteIdentical) {
   // An export never mixes into existing mail.
   auto again = RunCommand(Mbxmove() + " export --org " + org_ + " --mailbox alice --maildir " + Q(out));
   EXPECT_EQ(again.exit_code, 2);
-  EXPECT_NE(again.err.find("not empty"), std::string::npos) << again.err;
+  EXPECT_NE(again.err.find("not an empty folder"), std::string::npos) << again.err;
   // Importing the same user twice is refused, and changes nothing.
   auto twice = RunCommand(Mbxmove() + " import --org " + org_ + " --store S1 --maildir " + Q(src) + " --user alice");
   EXPECT_EQ(twice.exit_code, 1);
