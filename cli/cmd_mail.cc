@@ -59,6 +59,7 @@ int RunImport(const ImportArgs& a) {
   if (!a.maildir_root.empty() && !a.user.empty()) {
     return Fail("--user does not go with --maildir-root (users are named after its subfolders)", kExitUsage);
   }
+  if (a.threads < 0) return Fail("--threads must be 0 (all cores) or more", kExitUsage);
   engine::ImportOptions o;
   o.store = a.store;
   o.smtp_domain = a.domain;
@@ -141,6 +142,7 @@ int RunImport(const ImportArgs& a) {
 
 int RunExport(const ExportArgs& a) {
   if (a.all == !a.mailboxes.empty()) return Fail("give --all or --mailbox ID (one or more)", kExitUsage);
+  if (a.threads < 0) return Fail("--threads must be 0 (all cores) or more", kExitUsage);
   auto org = OpenOrgRecovering(a.org, {}, a.json);
   if (!org.ok()) return Fail(org.status());
   std::vector<std::string> ids = a.mailboxes;

@@ -3,7 +3,6 @@
 #include "engine/mailbox_mover.h"
 #include "engine/move_state.h"
 
-
 namespace mbx::engine {
 
 bool RecoveryReport::all_done() const {

@@ -261,6 +261,8 @@ TEST_F(BadInputTest, BadCommandLines) {
       "import --org " + org + " --store MS1 --mbox " + fresh + " --user u --mbox-format mboxq",
       "export --org " + org + " --maildir " + fresh,
       "export --org " + org + " --all --mailbox user0001 --maildir " + fresh,
+      "export --org " + org + " --all --threads -1 --maildir " + fresh,
+      "import --org " + org + " --store MS1 --mbox " + fresh + " --user u --threads -2",
       "stat --org",
   };
   const auto before = Snapshot(org);
