@@ -40,6 +40,17 @@ json Totals(uint64_t messages, uint64_t bytes, double secs) {
           {"mib_per_second", secs > 0 ? double(bytes) / secs / 1048576.0 : 0.0}};
 }
 
+// The fields every imported or exported mailbox reports.
+template <class Box>
+json BoxJson(const Box& b) {
+  return {{"user", b.user},
+          {"ok", b.status.ok()},
+          {"error", b.status.ok() ? "" : b.status.ToString()},
+          {"folders", b.folders},
+          {"messages", b.messages},
+          {"bytes", b.bytes}};
+}
+
 Progress::Render TransferLine(const char* what, const engine::TransferProgress& p, size_t boxes,
                               std::chrono::steady_clock::time_point t0) {
   return [what, &p, boxes, t0] {
@@ -96,18 +107,14 @@ int RunImport(const ImportArgs& a) {
   if (a.json) {
     json boxes = json::array();
     for (const auto& b : r->mailboxes) {
-      boxes.push_back({{"user", b.user},
-                       {"source", b.source},
-                       {"mailbox", b.guid.ToString()},
-                       {"ok", b.status.ok()},
-                       {"error", b.status.ok() ? "" : b.status.ToString()},
-                       {"folders", b.folders},
-                       {"messages", b.messages},
-                       {"bytes", b.bytes},
-                       {"stored_bytes", b.stored_bytes},
-                       {"raw_messages", b.raw_messages},
-                       {"skipped", b.skipped},
-                       {"warnings", b.warnings}});
+      json box = BoxJson(b);
+      box.update({{"source", b.source},
+                  {"mailbox", b.guid.ToString()},
+                  {"stored_bytes", b.stored_bytes},
+                  {"raw_messages", b.raw_messages},
+                  {"skipped", b.skipped},
+                  {"warnings", b.warnings}});
+      boxes.push_back(std::move(box));
     }
     json out = Totals(r->messages, r->bytes, r->seconds);
     out.update({{"store", a.store},
@@ -165,14 +172,9 @@ int RunExport(const ExportArgs& a) {
   if (a.json) {
     json boxes = json::array();
     for (const auto& b : r->mailboxes) {
-      boxes.push_back({{"user", b.user},
-                       {"dir", b.dir},
-                       {"ok", b.status.ok()},
-                       {"error", b.status.ok() ? "" : b.status.ToString()},
-                       {"folders", b.folders},
-                       {"messages", b.messages},
-                       {"bytes", b.bytes},
-                       {"problems", b.problems}});
+      json box = BoxJson(b);
+      box.update({{"dir", b.dir}, {"problems", b.problems}});
+      boxes.push_back(std::move(box));
     }
     json out = Totals(r->messages, r->bytes, r->seconds);
     out.update({{"maildir", a.maildir},
