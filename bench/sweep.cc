@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "bench/baselines.h"
+#include "engine/move_report.h"
 
 extern char** environ;
 
@@ -271,6 +272,10 @@ Result<json> SweepOne(const SweepOptions& o, const std::string& preset, const st
       MBX_ASSIGN_OR_RETURN(json rep, RunJsonChild(args, scratch, &cr));
       if (cr.exit_code != 0 && cr.exit_code != 3) return Status::Internal("move run failed: " + cr.err);
       const json& t = rep["totals"];
+      auto target = rep.contains("target") ? engine::TargetFigures::FromJson(rep["target"])
+                                           : Result<engine::TargetFigures>(Status::Corruption(
+                                                 "the move report has no target figures"));
+      if (!target.ok()) return target.status().WithContext("reading the move's report");
       std::vector<double> durations;
       for (const auto& m : rep["mailboxes"]) durations.push_back(m["seconds"].get<double>());
       const double secs = t["seconds"].get<double>();
@@ -288,10 +293,10 @@ Result<json> SweepOne(const SweepOptions& o, const std::string& preset, const st
                   {"items_dropped", t["items_dropped"]},
                   {"mailboxes_failed", t["mailboxes_failed"]},
                   {"bytes_copied", t["bytes_copied"]},
-                  {"log_bytes_per_moved_byte", rep["target"]["log_bytes_per_moved_byte"]},
-                  {"batches_per_group", rep["target"]["batches_per_group"]},
-                  {"commits_per_s", secs > 0 ? rep["target"]["groups"].get<double>() / secs : 0.0},
-                  {"target", rep["target"]},
+                  {"log_bytes_per_moved_byte", target->log_bytes_per_moved_byte},
+                  {"batches_per_group", target->batches_per_group},
+                  {"commits_per_s", secs > 0 ? double(target->groups) / secs : 0.0},
+                  {"target", target->ToJson()},
                   {"time", rep["time"]}};
       Progress(o, preset + " C=" + std::to_string(c) + " run " + std::to_string(r + 1) + "/" +
                       std::to_string(o.repeat) + ": " + std::to_string(int(row["mib_per_s"].get<double>())) +

@@ -10,6 +10,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "rpc/remote_store.h"
 #include "engine/move_engine.h"
 #include "engine/recovery.h"
 #include "store/organization.h"
@@ -20,12 +21,14 @@ Result<std::unique_ptr<Organization>> OpenOrgRecovering(const std::string& dir, 
                                                         bool quiet) {
   auto org = Organization::Open(dir, options);
   if (!org.ok()) return org.status();
+  // Stores on servers with an address are reached through their server.
+  rpc::InstallRemoteConnector(**org, DefaultRemoteOptions(dir));
   auto rec = engine::Recover(**org);
   if (!rec.ok()) return rec.status().WithContext("recovering interrupted moves");
   for (const auto& m : rec->moves) {
     if (!quiet || m.action.rfind("failed", 0) == 0) {
       std::fprintf(stderr, "mbxmove: recovery: %s move of %s (%s -> %s, was at step '%s')\n", m.action.c_str(),
-                   m.record.user.c_str(), m.record.source.c_str(), m.record.target.c_str(), m.record.step.c_str());
+                   m.record.user.c_str(), m.record.source.c_str(), m.record.target.c_str(), std::string(MoveStepName(m.record.step)).c_str());
     }
   }
   for (const auto& i : rec->imports) {
@@ -104,10 +107,8 @@ int RunMove(const MoveArgs& a) {
 
   uint64_t total_bytes = 0;
   for (const auto& p : *plan) total_bytes += p.task.stored_bytes;
-  auto target_store = (*org)->GetStore(a.to);
-  if (!target_store.ok()) return Fail(target_store.status());
-  const LogInfo log0 = (*target_store)->GetLogInfo();
-  const StoreStats stats0 = (*target_store)->stats();
+  // The target must open (or answer, when remote) before anything moves.
+  if (auto target = (*org)->GetHandle(a.to); !target.ok()) return Fail(target.status());
   engine::MoveCounters counters;
   const auto t0 = std::chrono::steady_clock::now();
   Progress line(a.json, [&] {
@@ -124,30 +125,6 @@ int RunMove(const MoveArgs& a) {
   engine::MoveReport report = engine::RunMoves(**org, *plan, req.options, &counters);
   line.Stop();
   json j = report.ToJson();
-  {
-    // What the target's writer and log did for this run.
-    const LogInfo log1 = (*target_store)->GetLogInfo();
-    const StoreStats st = (*target_store)->stats();
-    const auto groups = st.writer.groups - stats0.writer.groups;
-    const auto batches = st.writer.batches - stats0.writer.batches;
-    const double ns = 1e-9;
-    j["target"] = {{"store", a.to},
-                   {"sync", SyncModeName(log1.sync)},
-                   {"log_mode", LogModeName(log1.mode)},
-                   {"log_bytes", log1.end_lsn - log0.end_lsn},
-                   {"log_bytes_per_moved_byte", report.BytesCopied() ? double(log1.end_lsn - log0.end_lsn) / double(report.BytesCopied()) : 0.0},
-                   {"log_files_on_disk", log1.file_count},
-                   {"log_syncs", log1.syncs - log0.syncs},
-                   {"log_sync_s", double((log1.sync_time - log0.sync_time).count()) * ns},
-                   {"groups", groups},
-                   {"batches", batches},
-                   {"batches_per_group", groups ? double(batches) / double(groups) : 0.0},
-                   {"commit_s", double((st.writer.commit_time - stats0.writer.commit_time).count()) * ns},
-                   {"queue_wait_s", double((st.writer.queue_wait_time - stats0.writer.queue_wait_time).count()) * ns},
-                   {"log_append_s", double((st.log_append_time - stats0.log_append_time).count()) * ns},
-                   {"lmdb_commit_s", double((st.lmdb_commit_time - stats0.lmdb_commit_time).count()) * ns},
-                   {"map_resizes", st.map_resizes - stats0.map_resizes}};
-  }
   {
     // This process's own peak RSS (VmHWM). A parent's wait4() figure would
     // include the parent's peak too when it started us with posix_spawn.
@@ -203,7 +180,7 @@ int RunRecover(const RecoverArgs& a) {
     json moves = json::array();
     for (const auto& m : rec->moves) {
       moves.push_back({{"mailbox", m.record.mailbox.ToString()}, {"user", m.record.user},
-                       {"source", m.record.source}, {"target", m.record.target}, {"step", m.record.step},
+                       {"source", m.record.source}, {"target", m.record.target}, {"step", MoveStepName(m.record.step)},
                        {"action", m.action}});
     }
     json imports = json::array();
@@ -215,7 +192,7 @@ int RunRecover(const RecoverArgs& a) {
   } else {
     for (const auto& m : rec->moves) {
       std::printf("%s: move of %s (%s -> %s, was at step '%s')\n", m.action.c_str(), m.record.user.c_str(),
-                  m.record.source.c_str(), m.record.target.c_str(), m.record.step.c_str());
+                  m.record.source.c_str(), m.record.target.c_str(), std::string(MoveStepName(m.record.step)).c_str());
     }
     for (const auto& i : rec->imports) {
       std::printf("%s: interrupted import of %s's mailbox %s in store %s\n", i.action.c_str(), i.owner.c_str(),

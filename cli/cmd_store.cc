@@ -66,9 +66,16 @@ int RunList(const ListArgs& a) {
   if (Status s = (*org)->ListStores(&stores); !s.ok()) return Fail(s);
   json out = json::array();
   for (const auto& s : stores) {
-    out.push_back({{"name", s.name}, {"server", s.server}, {"dn", s.dn}, {"created", s.created},
-                   {"path", (*org)->StorePath(s.name)}});
-    if (!a.json) std::printf("%-20s %-10s %s\n", s.name.c_str(), s.server.c_str(), s.dn.c_str());
+    // A server with an address serves its stores over the network.
+    auto server = (*org)->directory().GetServer(s.server);
+    if (!server.ok() && !server.status().IsNotFound()) return Fail(server.status());
+    const std::string address = server.ok() ? server->address : "";
+    out.push_back({{"name", s.name}, {"server", s.server}, {"address", address}, {"dn", s.dn},
+                   {"created", s.created}, {"path", (*org)->StorePath(s.name)}});
+    if (!a.json) {
+      std::printf("%-20s %-10s %-21s %s\n", s.name.c_str(), s.server.c_str(), address.empty() ? "local" : address.c_str(),
+                  s.dn.c_str());
+    }
   }
   if (a.json) PrintJson({{"stores", out}});
   return kExitOk;

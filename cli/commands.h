@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "rpc/remote_store.h"
 #include "store/organization.h"
 
 namespace mbx::cli {
@@ -18,8 +19,13 @@ void AddLogCommands(CLI::App& app, int* exit_code);    // logs, backup, restore
 void AddMoveCommands(CLI::App& app, int* exit_code);   // move, recover
 void AddBenchCommand(CLI::App& app, int* exit_code);
 void AddMailCommands(CLI::App& app, int* exit_code);  // import, export
+void AddServeCommands(CLI::App& app, int* exit_code);  // serve, server add/list
 
-// Opens an organisation and first finishes or rolls back interrupted moves
+// How this program reaches remote stores: client certificates from
+// $MBX_CERTS, else ORG/certs.
+rpc::RemoteOptions DefaultRemoteOptions(const std::string& org_dir);
+
+// Opens an organisation, installs the remote-store connector, and first finishes or rolls back interrupted moves
 // (reported on stderr unless quiet and successful).
 Result<std::unique_ptr<Organization>> OpenOrgRecovering(const std::string& dir, const OpenOptions& options,
                                                         bool quiet);

@@ -47,7 +47,7 @@ class StoreSink final : public FolderSink {
   }
 
   Status OnFolder(const FolderInfo& f) override {
-    batch_.PutFolder(spec_.guid, f);
+    writes_.batch().PutFolder(spec_.guid, f);
     folders_[f.id] = f;
     ++info_.folder_count;
     return Status::Ok();
@@ -68,23 +68,13 @@ class StoreSink final : public FolderSink {
       progress_->items.fetch_add(1, std::memory_order_relaxed);
       progress_->logical_bytes.fetch_add(item.LogicalSize(), std::memory_order_relaxed);
     }
-    batch_.PutItem(spec_.guid, folder_id, item_id, std::move(rec));
-    if (batch_.ApproximateBytes() >= opts_.batch_bytes) return Flush();
-    return Status::Ok();
-  }
-
-  // Hands the current batch to the writer; at most two stay in flight so
-  // generation overlaps the commit of the previous batch.
-  Status Flush() {
-    WriteBatch b = std::move(batch_);
-    batch_.Clear();
-    return writes_.Submit(std::move(b));
+    writes_.batch().PutItem(spec_.guid, folder_id, item_id, std::move(rec));
+    return writes_.MaybeFlush();
   }
 
   Status Finish() {
-    batch_.PutMailbox(info_);
-    MBX_RETURN_IF_ERROR(Flush());
-    MBX_RETURN_IF_ERROR(writes_.Drain());
+    writes_.batch().PutMailbox(info_);
+    MBX_RETURN_IF_ERROR(writes_.Finish());
     std::vector<FolderInfo> fv;
     for (auto& [id, f] : folders_) fv.push_back(f);
     auto paths = FolderPaths(fv);
@@ -104,8 +94,9 @@ class StoreSink final : public FolderSink {
   PopulateProgress* progress_;
   CodecOptions codec_;
   MailboxInfo info_;
-  WriteBatch batch_;
-  PipelinedWriter writes_{store_};
+  // At most two batches in flight, so generation overlaps the commit of the
+  // previous batch.
+  BatchWriter writes_{store_, opts_.batch_bytes};
   std::map<uint32_t, FolderInfo> folders_;
   std::vector<CorruptedItem> corrupted_;
 };

@@ -109,11 +109,11 @@ class MailboxWriter {
     info_.display_name = box->user;
     info_.state = MailboxState::kMovingIn;
     codec_.zstd_level = store->zstd_level();
-    batch_.PutMailbox(info_);
+    writes_.batch().PutMailbox(info_);
   }
 
   void AddFolder(const FolderInfo& f) {
-    batch_.PutFolder(info_.guid, f);
+    writes_.batch().PutFolder(info_.guid, f);
     ++info_.folder_count;
     ++box_->folders;
   }
@@ -163,24 +163,22 @@ class MailboxWriter {
       progress_->messages.fetch_add(1, std::memory_order_relaxed);
       progress_->bytes.fetch_add(size, std::memory_order_relaxed);
     }
-    batch_.PutItem(info_.guid, folder, id, std::move(rec));
-    if (batch_.ApproximateBytes() >= opts_.batch_bytes) return Flush();
-    return Status::Ok();
+    writes_.batch().PutItem(info_.guid, folder, id, std::move(rec));
+    return writes_.MaybeFlush();
   }
 
   // Commits the rest (the header with its final counts, still moving-in)
   // and makes it durable.
   Status Finish() {
-    batch_.PutMailbox(info_);
-    MBX_RETURN_IF_ERROR(Flush());
-    MBX_RETURN_IF_ERROR(Drain());
+    writes_.batch().PutMailbox(info_);
+    MBX_RETURN_IF_ERROR(writes_.Finish());
     return store_->Flush();
   }
 
   // After a failure: waits for what is in flight, then removes whatever of
   // the mailbox reached the store.
   void Abandon() {
-    (void)Drain();
+    (void)writes_.Drain();
     Status s = store_->DeleteMailboxIn(info_.guid, {MailboxState::kMovingIn});
     if (!s.ok() && !s.IsNotFound()) {
       box_->warnings.push_back("could not remove the partial mailbox: " + s.ToString());
@@ -188,21 +186,13 @@ class MailboxWriter {
   }
 
  private:
-  Status Flush() {
-    WriteBatch b = std::move(batch_);
-    batch_.Clear();
-    return writes_.Submit(std::move(b));
-  }
-  Status Drain() { return writes_.Drain(); }
-
   Store* store_;
   ImportedMailbox* box_;
   const ImportOptions& opts_;
   TransferProgress* progress_;
   CodecOptions codec_;
   MailboxInfo info_;
-  WriteBatch batch_;
-  PipelinedWriter writes_{store_};
+  BatchWriter writes_{store_, opts_.batch_bytes};
 };
 
 Timestamp FileTime(const std::string& path) {
@@ -367,8 +357,7 @@ void ImportOne(Organization& org, Store& store, const StoreRecord& srec, const I
   Directory& dir = org.directory();
   // The import's record (synced) comes first: after a crash, recovery finds
   // the store holding the partial mailbox from it.
-  MoveRecord record{box->guid, box->user, "", options.store, kImportStep, NowIso8601(),
-                    json{{"import_from", box->source}}.dump()};
+  MoveRecord record{box->guid, box->user, "", options.store, MoveStep::kImporting, NowIso8601(), false};
   if (Status s = dir.PutMove(record); !s.ok()) {
     box->status = s.WithContext("recording the import of " + box->user);
     return;

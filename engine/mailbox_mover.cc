@@ -34,11 +34,6 @@ Status IgnoreGone(const Status& s) {
   return s;
 }
 
-bool KeepSource(const MoveRecord& r) {
-  auto j = nlohmann::json::parse(r.extra, nullptr, false);
-  return j.is_object() && j.value("keep_source", false);
-}
-
 }  // namespace
 
 struct MailboxMover::CopyResult {
@@ -51,18 +46,12 @@ struct MailboxMover::CopyResult {
 MailboxMover::MailboxMover(Organization& org, const MoveOptions& options, MoveCounters* counters)
     : org_(org), options_(options), faults_(options.faults), counters_(counters) {}
 
-Status MailboxMover::CopyItems(const StoreReader& reader, Store* target, const MoveTask& task,
-                               const std::map<uint32_t, std::string>& paths,
-                               const std::vector<FolderInfo>& folders, int target_level, bool recode,
+Status MailboxMover::CopyItems(MailboxReadStream& stream, StoreHandle* target, const MoveTask& task,
+                               const std::map<uint32_t, std::string>& paths, int target_level, bool recode,
                                CopyResult* out) {
   const Guid guid = task.user.mailbox;
-  struct Ref {
-    uint32_t folder;
-    uint64_t id;
-    std::string_view rec;  // valid while `reader` lives
-  };
   struct Chunk {
-    std::vector<Ref> refs;
+    ItemChunk in;  // records as read from the source
     WriteBatch batch;
     std::map<uint32_t, FolderExpect> expect;
     std::vector<DroppedItem> dropped;
@@ -75,45 +64,25 @@ Status MailboxMover::CopyItems(const StoreReader& reader, Store* target, const M
 
   std::atomic<bool> stop{false};
   Status read_error, write_error;
-  size_t fi = 0;
-  uint64_t last_id = 0;
-  std::deque<std::future<Status>> inflight;
+  BatchWriter writes(target, options_.batch_bytes, options_.inflight_batches);
   const int attempts = options_.retry.attempts();
 
   static TaskEdges edges;  // static: a task reaches it without reading a capture first
   auto input = [&](tbb::flow_control& fc) -> ChunkPtr {
     TaskEdgeScope edge(edges);
-    if (stop.load() || fi >= folders.size()) {
+    if (stop.load()) {
       fc.stop();
       return nullptr;
     }
     const auto t0 = Clock::now();
     auto c = std::make_unique<Chunk>();
-    size_t bytes = 0;
-    while (fi < folders.size() && bytes < options_.batch_bytes) {
-      const uint32_t fid = folders[fi].id;
-      size_t seen = 0;
-      constexpr size_t kStep = 64;
-      Status s = reader.ScanItems(guid, fid, last_id, kStep,
-                                  [&](uint64_t id, std::string_view rec) {
-                                    c->refs.push_back({fid, id, rec});
-                                    bytes += rec.size();
-                                    ++seen;
-                                    return Status::Ok();
-                                  },
-                                  &last_id);
-      if (!s.ok()) {
-        read_error = s;
-        stop = true;
-        break;
-      }
-      if (seen < kStep) {
-        ++fi;
-        last_id = 0;
-      }
-    }
+    Status s = stream.Next(options_.batch_bytes, &c->in);
     counters_->read_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
-    if (c->refs.empty()) {
+    if (!s.ok()) {
+      read_error = s;
+      stop = true;
+    }
+    if (!s.ok() || c->in.items.empty()) {
       fc.stop();
       return nullptr;
     }
@@ -123,30 +92,29 @@ Status MailboxMover::CopyItems(const StoreReader& reader, Store* target, const M
   auto transform = [&](ChunkPtr c) -> ChunkPtr {
     TaskEdgeScope edge(edges);
     if (!c) return c;
-    std::string recoded;
-    for (const Ref& r : c->refs) {
+    for (const ItemRef& r : c->in.items) {
       Status last = Status::Ok();
       Result<VerifiedRecord> v = Status::Corruption("not read");
       for (int a = 0; a < attempts; ++a) {
         if (a > 0) ++c->retries;
-        if (faults_.FailsRead(guid, r.id, a)) {
+        if (faults_.FailsRead(guid, r.item_id, a)) {
           last = Status::IOError("injected read fault");
           continue;
         }
         const auto t0 = Clock::now();
-        v = VerifyRecordWithSize(r.rec);
+        v = VerifyRecordWithSize(r.record);
         counters_->verify_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
         if (v.ok()) break;
         last = v.status();
       }
-      c->source_bytes += r.rec.size();
+      c->source_bytes += r.record.size();
       if (!v.ok()) {
         DroppedItem d;
-        d.folder_id = r.folder;
-        auto p = paths.find(r.folder);
+        d.folder_id = r.folder_id;
+        auto p = paths.find(r.folder_id);
         d.folder_path = p == paths.end() ? "" : p->second;
-        d.item_id = r.id;
-        auto info = InspectRecord(r.rec);
+        d.item_id = r.item_id;
+        auto info = InspectRecord(r.record);
         if (info.ok()) d.subject = info->subject;
         d.reason = last.message();
         c->dropped.push_back(std::move(d));
@@ -155,25 +123,25 @@ Status MailboxMover::CopyItems(const StoreReader& reader, Store* target, const M
       std::string value;
       if (recode) {
         const auto t0 = Clock::now();
-        Status s = RecodeItem(r.rec, CodecOptions{target_level}, &value);
+        Status s = RecodeItem(r.record, CodecOptions{target_level}, &value);
         counters_->recompress_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
         if (!s.ok()) {
-          c->error = s.WithContext("recompressing item " + std::to_string(r.id));
+          c->error = s.WithContext("recompressing item " + std::to_string(r.item_id));
           return c;
         }
       } else {
-        value.assign(r.rec);
+        value.assign(r.record);
       }
-      ReleaseMappedPages(r.rec);  // the batch has its own copy now
-      FolderExpect& e = c->expect[r.folder];
+      stream.Release(r.record);  // the batch has its own copy now
+      FolderExpect& e = c->expect[r.folder_id];
       ++e.items;
       e.hash_sum += MixItemHash(v->content_hash);
       ++c->items;
       c->stored_out += value.size();
       c->logical += v->logical_bytes;
-      c->batch.PutItem(guid, r.folder, r.id, std::move(value));
+      c->batch.PutItem(guid, r.folder_id, r.item_id, std::move(value));
     }
-    c->refs.clear();
+    c->in = ItemChunk{};  // the source's bytes are no longer needed
     return c;
   };
 
@@ -203,18 +171,14 @@ Status MailboxMover::CopyItems(const StoreReader& reader, Store* target, const M
       stop = true;
       return;
     }
-    if (!c->batch.empty()) inflight.push_back(target->WriteAsync(std::move(c->batch)));
-    CrashPoint("move-copy-batch");
     const auto t0 = Clock::now();
-    while (inflight.size() > options_.inflight_batches) {
-      Status s = inflight.front().get();
-      inflight.pop_front();
-      if (!s.ok() && write_error.ok()) {
-        write_error = s;
-        stop = true;
-      }
-    }
+    Status s = writes.Submit(std::move(c->batch));
+    CrashPoint("move-copy-batch");
     counters_->write_wait_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
+    if (!s.ok() && write_error.ok()) {
+      write_error = s;
+      stop = true;
+    }
   };
 
   // Isolated, so that while this thread waits for the pipeline it runs only
@@ -228,43 +192,28 @@ Status MailboxMover::CopyItems(const StoreReader& reader, Store* target, const M
   });
   edges.Acquire();
   const auto t0 = Clock::now();
-  while (!inflight.empty()) {
-    Status s = inflight.front().get();
-    inflight.pop_front();
-    if (!s.ok() && write_error.ok()) write_error = s;
-  }
+  if (Status s = writes.Drain(); !s.ok() && write_error.ok()) write_error = s;
   counters_->write_wait_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
   if (!read_error.ok()) return read_error.WithContext("reading the source");
   if (!write_error.ok()) return write_error.WithContext("writing the target");
   return Status::Ok();
 }
 
-Status MailboxMover::VerifyTarget(Store* target, const Guid& mailbox, const std::vector<FolderInfo>& folders,
+Status MailboxMover::VerifyTarget(StoreHandle* target, const Guid& mailbox,
+                                  const std::vector<FolderInfo>& folders,
                                   const std::map<uint32_t, FolderExpect>& expect) {
-  MBX_ASSIGN_OR_RETURN(StoreReader r, target->BeginRead());
-  std::vector<FolderInfo> got;
-  MBX_RETURN_IF_ERROR(r.ListFolders(mailbox, &got));
-  if (got != folders) {
+  auto got = target->Checksums(mailbox);
+  if (!got.ok()) return got.status().WithContext("verify");
+  if (got->folders != folders) {
     return Status::Corruption("verify: the target's folder tree differs from the source's (" +
-                              std::to_string(got.size()) + " folders instead of " +
+                              std::to_string(got->folders.size()) + " folders instead of " +
                               std::to_string(folders.size()) + ")");
   }
   for (const FolderInfo& f : folders) {
-    FolderExpect seen;
-    MBX_RETURN_IF_ERROR(r.ForEachItem(mailbox, f.id, [&](uint64_t id, std::string_view rec) {
-      auto info = InspectRecord(rec);
-      ReleaseMappedPages(rec);
-      if (!info.ok()) {
-        return Status::Corruption("verify: target item " + std::to_string(id) + " is damaged: " +
-                                  info.status().message());
-      }
-      ++seen.items;
-      seen.hash_sum += MixItemHash(info->content_hash);
-      return Status::Ok();
-    }));
-    FolderExpect want;
-    if (auto it = expect.find(f.id); it != expect.end()) want = it->second;
-    if (seen.items != want.items || seen.hash_sum != want.hash_sum) {
+    FolderSum seen, want;
+    if (auto it = got->sums.find(f.id); it != got->sums.end()) seen = it->second;
+    if (auto it = expect.find(f.id); it != expect.end()) want = {it->second.items, it->second.hash_sum};
+    if (seen != want) {
       return Status::Corruption("verify: folder '" + f.name + "' holds " + std::to_string(seen.items) +
                                 " items on the target, expected " + std::to_string(want.items) +
                                 (seen.items == want.items ? " (content differs)" : ""));
@@ -291,12 +240,12 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
     counters_->mailboxes_done.fetch_add(1);
     return rep;
   };
-  auto src_r = org_.GetStore(task.source.name);
+  auto src_r = org_.GetHandle(task.source.name);
   if (!src_r.ok()) return fail(src_r.status().message());
-  auto dst_r = org_.GetStore(task.target.name);
+  auto dst_r = org_.GetHandle(task.target.name);
   if (!dst_r.ok()) return fail(dst_r.status().message());
-  Store* src = *src_r;
-  Store* dst = *dst_r;
+  StoreHandle* src = *src_r;
+  StoreHandle* dst = *dst_r;
 
   MoveRecord rec;
   rec.mailbox = guid;
@@ -304,15 +253,15 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
   rec.source = task.source.name;
   rec.target = task.target.name;
   rec.started = NowIso8601();
-  rec.extra = nlohmann::json{{"keep_source", options_.keep_source}}.dump();
+  rec.keep_source = options_.keep_source;
   auto record_step = [&](MoveStep step) {
-    rec.step = std::string(MoveStepName(step));
+    rec.step = step;
     const auto t0 = Clock::now();
     // The lock record must be durable before the source is locked; later
     // steps before the switch only inform (recovery rolls back either way).
     Status s = dir.PutMove(rec, step == MoveStep::kLocked);
     counters_->directory_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
-    return s.ok() ? s : s.WithContext("recording step '" + rec.step + "' in the directory");
+    return s.ok() ? s : s.WithContext("recording step '" + std::string(MoveStepName(step)) + "' in the directory");
   };
   // Undo everything and report the failure.
   auto abandon = [&](const std::string& why) {
@@ -324,7 +273,7 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
   auto t = Clock::now();
   if (auto existing = dir.GetMove(guid); existing.ok()) {
     return fail("an unfinished move of this mailbox is recorded (" + existing->source + " -> " +
-                existing->target + ", step " + existing->step + "); run 'mbxmove recover' first");
+                existing->target + ", step " + std::string(MoveStepName(existing->step)) + "); run 'mbxmove recover' first");
   }
   if (Status s = record_step(MoveStep::kLocked); !s.ok()) return fail(s.message());
   if (Status s = src->TransitionMailbox(guid, {MailboxState::kActive}, MailboxState::kMovingOut); !s.ok()) {
@@ -342,24 +291,18 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
   std::map<uint32_t, std::string> paths;
   CopyResult copy;
   {
-    auto reader = src->BeginRead();  // the snapshot the whole copy reads
-    if (!reader.ok()) return abandon(reader.status().message());
-    auto m = reader->GetMailbox(guid);
-    if (!m.ok()) return abandon(m.status().message());
-    info = *m;
-    if (Status s = reader->ListFolders(guid, &folders); !s.ok()) return abandon(s.message());
+    auto stream = src->ReadMailbox(guid);  // the snapshot the whole copy reads
+    if (!stream.ok()) return abandon(stream.status().message());
+    info = (*stream)->mailbox();
+    folders = (*stream)->folders();
     auto p = FolderPaths(folders);
     if (!p.ok()) return abandon("source folder tree: " + p.status().message());
     paths = *p;
     {
       // A soft-deleted copy left on the target by an earlier move is purged;
       // anything else there is a conflict.
-      Result<MailboxInfo> there = Status::NotFound("not read");
-      {
-        auto tr = dst->BeginRead();
-        if (!tr.ok()) return abandon(tr.status().message());
-        there = tr->GetMailbox(guid);
-      }
+      Result<MailboxInfo> there = dst->GetMailbox(guid);
+      if (!there.ok() && !there.status().IsNotFound()) return abandon(there.status().message());
       if (there.ok()) {
         if (there->state != MailboxState::kSoftDeleted) {
           return abandon("the target store already holds this mailbox (" +
@@ -386,7 +329,7 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
     if (Status s = record_step(MoveStep::kCopying); !s.ok()) return abandon(s.message());
     const int level = options_.recompress_level.value_or(dst->zstd_level());
     const bool recode = level != src->zstd_level() || options_.recompress_level.has_value();
-    Status s = CopyItems(*reader, dst, task, paths, folders, level, recode, &copy);
+    Status s = CopyItems(**stream, dst, task, paths, level, recode, &copy);
     rep.phase_seconds["copy"] = SecondsSince(t);
     rep.retries = copy.retries;
     rep.dropped = copy.dropped;
@@ -424,7 +367,7 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
 
   // 5. switch: the commit point.
   t = Clock::now();
-  rec.step = std::string(MoveStepName(MoveStep::kSwitched));
+  rec.step = MoveStep::kSwitched;
   {
     const auto t0 = Clock::now();
     Status s = dir.SwitchHome(guid, task.target, rec);
@@ -463,14 +406,14 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
 }
 
 Status RollBackMove(Organization& org, const MoveRecord& record) {
-  auto dst = org.GetStore(record.target);
+  auto dst = org.GetHandle(record.target);
   if (dst.ok()) {
     MBX_RETURN_IF_ERROR(IgnoreGone((*dst)->DeleteMailboxIn(record.mailbox, {MailboxState::kMovingIn}))
                             .WithContext("removing the partial target"));
   } else if (!dst.status().IsNotFound()) {
     return dst.status();
   }
-  MBX_ASSIGN_OR_RETURN(Store * src, org.GetStore(record.source));
+  MBX_ASSIGN_OR_RETURN(StoreHandle * src, org.GetHandle(record.source));
   MBX_RETURN_IF_ERROR(IgnoreGone(src->TransitionMailbox(record.mailbox, {MailboxState::kMovingOut},
                                                         MailboxState::kActive))
                           .WithContext("unlocking the source"));
@@ -479,12 +422,12 @@ Status RollBackMove(Organization& org, const MoveRecord& record) {
 }
 
 Status FinishMove(Organization& org, const MoveRecord& record) {
-  MBX_ASSIGN_OR_RETURN(Store * dst, org.GetStore(record.target));
+  MBX_ASSIGN_OR_RETURN(StoreHandle * dst, org.GetHandle(record.target));
   MBX_RETURN_IF_ERROR(IgnoreGone(dst->TransitionMailbox(record.mailbox, {MailboxState::kMovingIn},
                                                         MailboxState::kActive))
                           .WithContext("activating the target"));
-  MBX_ASSIGN_OR_RETURN(Store * src, org.GetStore(record.source));
-  if (KeepSource(record)) {
+  MBX_ASSIGN_OR_RETURN(StoreHandle * src, org.GetHandle(record.source));
+  if (record.keep_source) {
     MBX_RETURN_IF_ERROR(IgnoreGone(src->TransitionMailbox(record.mailbox, {MailboxState::kMovingOut},
                                                           MailboxState::kSoftDeleted))
                             .WithContext("soft-deleting the source"));

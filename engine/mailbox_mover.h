@@ -69,10 +69,10 @@ class MailboxMover {
     uint64_t hash_sum = 0;
   };
   struct CopyResult;
-  Status CopyItems(const StoreReader& reader, Store* target, const MoveTask& task,
-                   const std::map<uint32_t, std::string>& paths, const std::vector<FolderInfo>& folders,
-                   int target_level, bool recode, CopyResult* out);
-  Status VerifyTarget(Store* target, const Guid& mailbox, const std::vector<FolderInfo>& folders,
+  Status CopyItems(MailboxReadStream& stream, StoreHandle* target, const MoveTask& task,
+                   const std::map<uint32_t, std::string>& paths, int target_level, bool recode,
+                   CopyResult* out);
+  Status VerifyTarget(StoreHandle* target, const Guid& mailbox, const std::vector<FolderInfo>& folders,
                       const std::map<uint32_t, FolderExpect>& expect);
 
   Organization& org_;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "store/tsan_annotations.h"
@@ -27,6 +28,16 @@ Result<UserRecord> ResolveUser(Directory& dir, const std::vector<UserRecord>& us
     if (x.smtp == id) return x;
   }
   return Status::NotFound("no user or mailbox '" + id + "' in the directory");
+}
+
+// Stored bytes of every mailbox of a store, by GUID.
+Result<std::map<Guid, uint64_t>> ListSizes(Organization& org, const std::string& store) {
+  MBX_ASSIGN_OR_RETURN(StoreHandle * h, org.GetHandle(store));
+  std::vector<MailboxInfo> boxes;
+  MBX_RETURN_IF_ERROR(h->ListMailboxes(&boxes));
+  std::map<Guid, uint64_t> out;
+  for (const auto& m : boxes) out[m.guid] = m.stored_bytes;
+  return out;
 }
 
 }  // namespace
@@ -71,6 +82,7 @@ Result<std::vector<PlannedMove>> PlanMoves(Organization& org, const MoveRequest&
   }
   std::vector<PlannedMove> plan;
   std::set<std::string> seen;
+  std::map<std::string, Result<std::map<Guid, uint64_t>>> source_sizes;
   for (const std::string& id : ids) {
     PlannedMove p;
     p.task.target = *target;
@@ -91,21 +103,18 @@ Result<std::vector<PlannedMove>> PlanMoves(Organization& org, const MoveRequest&
       p.error = "mailbox of " + u->name + " is already in store " + target->name;
     } else {
       p.task.source = home->second;
-      auto src = org.GetStore(home->second.name);
-      if (!src.ok()) {
-        p.error = src.status().message();
+      // One listing per source store (one round trip for a remote one).
+      auto it_sizes = source_sizes.find(home->second.name);
+      if (it_sizes == source_sizes.end()) {
+        it_sizes = source_sizes.emplace(home->second.name, ListSizes(org, home->second.name)).first;
+      }
+      const auto& sizes = it_sizes->second;
+      if (!sizes.ok()) {
+        p.error = sizes.status().message();
+      } else if (auto it = sizes->find(u->mailbox); it == sizes->end()) {
+        p.error = "mailbox of " + u->name + " is not in its home store " + home->second.name;
       } else {
-        auto r = (*src)->BeginRead();
-        if (!r.ok()) {
-          p.error = r.status().message();
-        } else {
-          auto m = r->GetMailbox(u->mailbox);
-          if (!m.ok()) {
-            p.error = "mailbox of " + u->name + " is not in its home store " + home->second.name;
-          } else {
-            p.task.stored_bytes = m->stored_bytes;
-          }
-        }
+        p.task.stored_bytes = it->second;
       }
     }
     plan.push_back(std::move(p));
@@ -127,6 +136,13 @@ MoveReport RunMoves(Organization& org, const std::vector<PlannedMove>& plan, con
   report.mailboxes.resize(plan.size());
   MailboxMover mover(org, options, counters);
 
+  // The target's writer and log figures, before and after (typed, in the report).
+  StoreHandle* target = nullptr;
+  std::optional<StoreFigures> before;
+  if (auto h = org.GetHandle(options.target); h.ok()) {
+    target = *h;
+    if (auto f = target->Figures(); f.ok()) before = *f;
+  }
   const int c = std::max(1, options.concurrency);
   // Allow C threads even when C exceeds the cores (see the header).
   tbb::global_control allow(tbb::global_control::max_allowed_parallelism,
@@ -174,6 +190,11 @@ MoveReport RunMoves(Organization& org, const std::vector<PlannedMove>& plan, con
   report.time.write_wait_s = double(counters->write_wait_ns.load()) / 1e9;
   report.time.target_verify_s = double(counters->target_verify_ns.load()) / 1e9;
   report.time.directory_s = double(counters->directory_ns.load()) / 1e9;
+  if (before) {
+    if (auto after = target->Figures(); after.ok()) {
+      report.target = TargetFigures::Between(options.target, *before, *after, report.BytesCopied());
+    }
+  }
   return report;
 }
 

@@ -69,7 +69,73 @@ nlohmann::json MoveReport::ToJson() const {
   json tj = {{"read_s", this->time.read_s}, {"verify_s", this->time.verify_s},
                {"recompress_s", this->time.recompress_s}, {"write_wait_s", this->time.write_wait_s},
                {"target_verify_s", this->time.target_verify_s}, {"directory_s", this->time.directory_s}};
-  return {{"mailboxes", boxes}, {"totals", totals}, {"time", tj}};
+  json out = {{"mailboxes", boxes}, {"totals", totals}, {"time", tj}};
+  if (target) out["target"] = target->ToJson();
+  return out;
+}
+
+TargetFigures TargetFigures::Between(const std::string& store, const StoreFigures& a, const StoreFigures& b,
+                                     uint64_t moved_bytes) {
+  constexpr double kNs = 1e-9;
+  TargetFigures t;
+  t.store = store;
+  t.sync = b.sync;
+  t.log_mode = b.log_mode;
+  t.log_bytes = b.log_end_lsn - a.log_end_lsn;
+  t.log_bytes_per_moved_byte = moved_bytes ? double(t.log_bytes) / double(moved_bytes) : 0.0;
+  t.log_files_on_disk = b.log_files;
+  t.log_syncs = b.log_syncs - a.log_syncs;
+  t.log_sync_s = double(b.log_sync_ns - a.log_sync_ns) * kNs;
+  t.groups = b.groups - a.groups;
+  t.batches = b.batches - a.batches;
+  t.batches_per_group = t.groups ? double(t.batches) / double(t.groups) : 0.0;
+  t.commit_s = double(b.commit_ns - a.commit_ns) * kNs;
+  t.queue_wait_s = double(b.queue_wait_ns - a.queue_wait_ns) * kNs;
+  t.log_append_s = double(b.log_append_ns - a.log_append_ns) * kNs;
+  t.map_resizes = b.map_resizes - a.map_resizes;
+  return t;
+}
+
+nlohmann::json TargetFigures::ToJson() const {
+  return {{"store", store},
+          {"sync", sync},
+          {"log_mode", log_mode},
+          {"log_bytes", log_bytes},
+          {"log_bytes_per_moved_byte", log_bytes_per_moved_byte},
+          {"log_files_on_disk", log_files_on_disk},
+          {"log_syncs", log_syncs},
+          {"log_sync_s", log_sync_s},
+          {"groups", groups},
+          {"batches", batches},
+          {"batches_per_group", batches_per_group},
+          {"commit_s", commit_s},
+          {"queue_wait_s", queue_wait_s},
+          {"log_append_s", log_append_s},
+          {"map_resizes", map_resizes}};
+}
+
+Result<TargetFigures> TargetFigures::FromJson(const nlohmann::json& j) {
+  TargetFigures t;
+  try {
+    t.store = j.at("store").get<std::string>();
+    t.sync = j.at("sync").get<std::string>();
+    t.log_mode = j.at("log_mode").get<std::string>();
+    t.log_bytes = j.at("log_bytes").get<uint64_t>();
+    t.log_bytes_per_moved_byte = j.at("log_bytes_per_moved_byte").get<double>();
+    t.log_files_on_disk = j.at("log_files_on_disk").get<uint64_t>();
+    t.log_syncs = j.at("log_syncs").get<uint64_t>();
+    t.log_sync_s = j.at("log_sync_s").get<double>();
+    t.groups = j.at("groups").get<uint64_t>();
+    t.batches = j.at("batches").get<uint64_t>();
+    t.batches_per_group = j.at("batches_per_group").get<double>();
+    t.commit_s = j.at("commit_s").get<double>();
+    t.queue_wait_s = j.at("queue_wait_s").get<double>();
+    t.log_append_s = j.at("log_append_s").get<double>();
+    t.map_resizes = j.at("map_resizes").get<uint64_t>();
+  } catch (const nlohmann::json::exception& e) {
+    return Status::Corruption(std::string("a move report without the target's figures: ") + e.what());
+  }
+  return t;
 }
 
 }  // namespace mbx::engine

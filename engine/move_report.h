@@ -3,11 +3,13 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "store/records.h"
+#include "store/store_handle.h"
 
 namespace mbx::engine {
 
@@ -51,11 +53,40 @@ struct TimeBreakdown {
   double directory_s = 0;   // move-record and switch transactions
 };
 
+// What the target store's writer and log did during a run: the difference
+// of two StoreFigures readings (store/store_handle.h), taken by RunMoves.
+struct TargetFigures {
+  std::string store;
+  std::string sync;      // "full" | "batch" | "none"
+  std::string log_mode;  // "backup-flush" | "circular"
+  uint64_t log_bytes = 0;
+  double log_bytes_per_moved_byte = 0;
+  uint64_t log_files_on_disk = 0;  // after the run
+  uint64_t log_syncs = 0;
+  double log_sync_s = 0;
+  uint64_t groups = 0;   // writer commit groups
+  uint64_t batches = 0;  // batches committed
+  double batches_per_group = 0;
+  double commit_s = 0;      // LMDB transactions (apply stage)
+  double queue_wait_s = 0;  // batches waiting for their group
+  double log_append_s = 0;  // log stage
+  uint64_t map_resizes = 0;
+
+  // From two readings; `moved_bytes` = bytes copied by the run.
+  static TargetFigures Between(const std::string& store, const StoreFigures& before, const StoreFigures& after,
+                               uint64_t moved_bytes);
+  nlohmann::json ToJson() const;
+  // Reads what ToJson wrote (the sweep reads a child's report); a report
+  // without these fields is an error that says so.
+  static Result<TargetFigures> FromJson(const nlohmann::json& j);
+};
+
 struct MoveReport {
   std::vector<MailboxReport> mailboxes;
   double wall_seconds = 0;
   int concurrency = 0;
   TimeBreakdown time;
+  std::optional<TargetFigures> target;  // absent when the target could not be read
 
   uint64_t Completed() const;
   uint64_t Failed() const;

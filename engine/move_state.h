@@ -7,29 +7,18 @@
 //   verified   target holds every item of the source minus the dropped ones
 //   switched   homeMDB points at the target: THE COMMIT POINT
 //   (record deleted) cleanup done: target active, source deleted/soft-deleted
+//   importing  (an import's record, not a move's: see engine/mail_transfer.h)
 //
 // Recovery: a record before `switched` is rolled back (partial target removed,
 // source back to active, homeMDB untouched); at `switched` it is finished.
 #pragma once
 
-#include <string_view>
+#include "store/directory.h"  // MoveStep, MoveStepName, PastSwitch
 
 namespace mbx::engine {
 
-enum class MoveStep { kLocked, kHierarchy, kCopying, kVerified, kSwitched };
-
-inline std::string_view MoveStepName(MoveStep s) {
-  switch (s) {
-    case MoveStep::kLocked: return "locked";
-    case MoveStep::kHierarchy: return "hierarchy";
-    case MoveStep::kCopying: return "copying";
-    case MoveStep::kVerified: return "verified";
-    case MoveStep::kSwitched: return "switched";
-  }
-  return "unknown";
-}
-
-// True for records at or past the commit point.
-inline bool PastSwitch(std::string_view step) { return step == "switched"; }
+using mbx::MoveStep;
+using mbx::MoveStepName;
+using mbx::PastSwitch;
 
 }  // namespace mbx::engine

@@ -18,7 +18,7 @@ bool RecoveryReport::all_done() const {
 namespace {
 
 // An import's record names the store it writes (see mail_transfer.h).
-Status RecoverImport(Organization& org, const MoveRecord& r, Store* store, RecoveredImport* imp) {
+Status RecoverImport(Organization& org, const MoveRecord& r, StoreHandle* store, RecoveredImport* imp) {
   auto target = org.directory().GetStore(r.target);
   if (!target.ok()) return target.status();
   auto user = org.directory().GetUserByMailbox(r.mailbox);
@@ -42,9 +42,9 @@ Result<RecoveryReport> Recover(Organization& org) {
   std::vector<MoveRecord> records;
   MBX_RETURN_IF_ERROR(org.directory().ListMoves(&records));
   for (const MoveRecord& r : records) {
-    if (r.step == kImportStep) {
+    if (r.step == MoveStep::kImporting) {
       RecoveredImport imp{r.target, r.mailbox, r.user, ""};
-      auto store = org.GetStore(r.target);
+      auto store = org.GetHandle(r.target);
       if (!store.ok()) {
         imp.action = store.status().IsBusy() ? "skipped: its store is open in another mbxmove process"
                                              : "failed: " + store.status().message();
@@ -57,8 +57,8 @@ Result<RecoveryReport> Recover(Organization& org) {
     RecoveredMove m;
     m.record = r;
     // Stores held by another process: that process is moving this mailbox.
-    auto src = org.GetStore(r.source);
-    auto dst = org.GetStore(r.target);
+    auto src = org.GetHandle(r.source);
+    auto dst = org.GetHandle(r.target);
     if ((!src.ok() && src.status().IsBusy()) || (!dst.ok() && dst.status().IsBusy())) {
       m.action = "skipped: its stores are open in another mbxmove process";
       rep.moves.push_back(std::move(m));

@@ -21,8 +21,6 @@ struct RecoveredMove {
   std::string action;  // "finished", "rolled back", "skipped: ..." or "failed: ..."
 };
 
-inline constexpr const char* kImportStep = "importing";
-
 struct RecoveredImport {
   std::string store;
   Guid mailbox;

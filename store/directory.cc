@@ -17,6 +17,26 @@ std::string StoreDistinguishedName(const std::string& store, const std::string& 
          "CN=Microsoft Exchange,CN=Services,CN=Configuration,DC=mbxmove,DC=local";
 }
 
+std::string_view MoveStepName(MoveStep s) {
+  switch (s) {
+    case MoveStep::kLocked: return "locked";
+    case MoveStep::kHierarchy: return "hierarchy";
+    case MoveStep::kCopying: return "copying";
+    case MoveStep::kVerified: return "verified";
+    case MoveStep::kSwitched: return "switched";
+    case MoveStep::kImporting: return "importing";
+  }
+  return "unknown";
+}
+
+std::optional<MoveStep> ParseMoveStep(std::string_view name) {
+  for (MoveStep s : {MoveStep::kLocked, MoveStep::kHierarchy, MoveStep::kCopying, MoveStep::kVerified,
+                     MoveStep::kSwitched, MoveStep::kImporting}) {
+    if (MoveStepName(s) == name) return s;
+  }
+  return std::nullopt;
+}
+
 namespace {
 
 json ToJson(const UserRecord& u) {
@@ -27,22 +47,31 @@ json ToJson(const StoreRecord& s) {
   return {{"name", s.name}, {"server", s.server}, {"dn", s.dn}, {"created", s.created}};
 }
 json ToJson(const MoveRecord& m) {
-  return {{"mailbox", m.mailbox.ToString()}, {"user", m.user}, {"source", m.source},
-          {"target", m.target}, {"step", m.step}, {"started", m.started}, {"extra", m.extra}};
+  return {{"mailbox", m.mailbox.ToString()}, {"user", m.user},       {"source", m.source},
+          {"target", m.target},              {"step", MoveStepName(m.step)}, {"started", m.started},
+          {"keep_source", m.keep_source}};
 }
+json ToJson(const ServerRecord& s) { return {{"name", s.name}, {"address", s.address}}; }
 
-// Parses a directory record; any damage is Corruption, never an exception.
+// Parses a directory record; any damage is Corruption naming the record
+// (its JSON text, shortened), never an exception.
 template <typename T, typename Fill>
 Result<T> Parse(std::string_view text, std::string_view what, Fill fill) {
+  auto damaged = [&](std::string_view why) {
+    std::string shown(text.substr(0, 120));
+    for (char& c : shown) {
+      if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
+    }
+    return Status::Corruption("damaged directory " + std::string(what) + " record (" + std::string(why) +
+                              "): " + shown + (text.size() > 120 ? "..." : ""));
+  };
   json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) {
-    return Status::Corruption("damaged directory " + std::string(what) + " record");
-  }
+  if (j.is_discarded() || !j.is_object()) return damaged("not a JSON object");
   T out;
   try {
-    if (!fill(j, &out)) return Status::Corruption("damaged directory " + std::string(what) + " record");
-  } catch (const json::exception&) {
-    return Status::Corruption("damaged directory " + std::string(what) + " record");
+    if (!fill(j, &out)) return damaged("a field holds a value this version cannot read");
+  } catch (const json::exception& e) {
+    return damaged(e.what());
   }
   return out;
 }
@@ -77,9 +106,18 @@ Result<MoveRecord> ParseMove(std::string_view t) {
     m->user = j.at("user").get<std::string>();
     m->source = j.at("source").get<std::string>();
     m->target = j.at("target").get<std::string>();
-    m->step = j.at("step").get<std::string>();
+    auto step = ParseMoveStep(j.at("step").get<std::string>());
+    if (!step) return false;
+    m->step = *step;
     m->started = j.value("started", "");
-    m->extra = j.value("extra", "");
+    m->keep_source = j.at("keep_source").get<bool>();
+    return true;
+  });
+}
+Result<ServerRecord> ParseServer(std::string_view t) {
+  return Parse<ServerRecord>(t, "server", [](const json& j, ServerRecord* s) {
+    s->name = j.at("name").get<std::string>();
+    s->address = j.at("address").get<std::string>();
     return true;
   });
 }
@@ -138,7 +176,8 @@ Result<std::unique_ptr<Directory>> Directory::Open(const std::string& dir, bool 
   MBX_RETURN_IF_ERROR(txn.Begin(d->env_.get(), create ? 0 : MDB_RDONLY));
   const unsigned flags = create ? MDB_CREATE : 0;
   struct { const char* name; MDB_dbi* dbi; } dbs[] = {
-      {"users", &d->users_}, {"by_mbx", &d->by_mbx_}, {"stores", &d->stores_}, {"moves", &d->moves_}};
+      {"users", &d->users_}, {"by_mbx", &d->by_mbx_}, {"stores", &d->stores_}, {"moves", &d->moves_},
+      {"servers", &d->servers_}};
   for (auto& db : dbs) {
     int rc = mdb_dbi_open(txn.get(), db.name, flags, db.dbi);
     if (rc != 0) {
@@ -164,6 +203,23 @@ Result<StoreRecord> Directory::GetStore(const std::string& name) {
 
 Status Directory::ListStores(std::vector<StoreRecord>* out) {
   return List<StoreRecord>(env_.get(), stores_, ParseStore, out);
+}
+
+Status Directory::PutServer(const ServerRecord& s) {
+  LmdbTxn txn;
+  MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), 0));
+  MBX_RETURN_IF_ERROR(Put(txn.get(), servers_, s.name, ToJson(s).dump()));
+  MBX_RETURN_IF_ERROR(txn.Commit());
+  return Sync();
+}
+
+Result<ServerRecord> Directory::GetServer(const std::string& name) {
+  MBX_ASSIGN_OR_RETURN(std::string v, Get(env_.get(), servers_, name, "server"));
+  return ParseServer(v);
+}
+
+Status Directory::ListServers(std::vector<ServerRecord>* out) {
+  return List<ServerRecord>(env_.get(), servers_, ParseServer, out);
 }
 
 Status Directory::PutUsers(const std::vector<UserRecord>& users) {

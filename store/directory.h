@@ -8,6 +8,7 @@
 //   stores  store name -> StoreRecord (JSON): DN, server, options summary
 //   moves   mailbox GUID -> MoveRecord (JSON): the move state machine's
 //           durable state
+//   servers server name -> ServerRecord (JSON): its network address
 //
 // Every method is one LMDB transaction. PutUsers, SwitchHome (the commit
 // point of a move) and PutMove(sync = true) are fully synced before they
@@ -18,6 +19,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,15 +48,31 @@ struct StoreRecord {
 // The distinguished name Exchange's directory gives a mailbox store.
 std::string StoreDistinguishedName(const std::string& store, const std::string& server);
 
-// The durable state of one mailbox move (engine/ defines the steps).
+// A server that holds stores. With an address, its stores are reached over
+// the network (`mbxmove serve` listens there); without, they are folders
+// this process opens itself.
+struct ServerRecord {
+  std::string name;     // "SERVER1"
+  std::string address;  // "127.0.0.1:7001", or "" for a local server
+};
+
+// The steps of a mailbox move (engine/move_state.h says what each means),
+// and of an import, as kept in the move record.
+enum class MoveStep : uint8_t { kLocked, kHierarchy, kCopying, kVerified, kSwitched, kImporting };
+std::string_view MoveStepName(MoveStep s);
+std::optional<MoveStep> ParseMoveStep(std::string_view name);
+// True for a move at or past its commit point (homeMDB switched).
+inline bool PastSwitch(MoveStep s) { return s == MoveStep::kSwitched; }
+
+// The durable state of one mailbox move or import.
 struct MoveRecord {
   Guid mailbox;
   std::string user;
-  std::string source;  // store names
+  std::string source;  // store names ("" for an import)
   std::string target;
-  std::string step;    // "locked", "hierarchy", "copying", "verified", "switched", ...
-  std::string started; // ISO 8601 UTC
-  std::string extra;   // engine-defined JSON (options, dropped items so far)
+  MoveStep step = MoveStep::kLocked;
+  std::string started;       // ISO 8601 UTC
+  bool keep_source = false;  // clean-up soft-deletes the source instead of deleting it
 };
 
 class Directory {
@@ -65,6 +83,12 @@ class Directory {
   Status PutStore(const StoreRecord& s);
   Result<StoreRecord> GetStore(const std::string& name);
   Status ListStores(std::vector<StoreRecord>* out);
+
+  // Adds or replaces a server's record.
+  Status PutServer(const ServerRecord& s);
+  // NotFound for a server that has no record (a local server).
+  Result<ServerRecord> GetServer(const std::string& name);
+  Status ListServers(std::vector<ServerRecord>* out);
 
   // Adds or replaces users, all in one transaction.
   Status PutUsers(const std::vector<UserRecord>& users);
@@ -88,7 +112,7 @@ class Directory {
  private:
   Directory() = default;
   LmdbEnv env_;
-  MDB_dbi users_ = 0, by_mbx_ = 0, stores_ = 0, moves_ = 0;
+  MDB_dbi users_ = 0, by_mbx_ = 0, stores_ = 0, moves_ = 0, servers_ = 0;
 };
 
 }  // namespace mbx

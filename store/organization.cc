@@ -122,6 +122,42 @@ Result<Store*> Organization::GetStore(const std::string& name) {
 void Organization::CloseStore(const std::string& name) {
   std::lock_guard<std::mutex> l(mu_);
   stores_.erase(name);
+  remotes_.erase(name);
+}
+
+void Organization::SetRemoteConnector(RemoteConnector connector) {
+  std::lock_guard<std::mutex> l(mu_);
+  connector_ = std::move(connector);
+}
+
+Result<StoreHandle*> Organization::GetHandle(const std::string& name) {
+  MBX_RETURN_IF_ERROR(ValidateStoreName(name));
+  auto rec = directory_->GetStore(name);
+  if (!rec.ok()) {
+    if (rec.status().IsNotFound()) {
+      return Status::NotFound("store '" + name + "' is not registered in " + dir_ +
+                              " (see 'mbxmove store list')");
+    }
+    return rec.status();
+  }
+  auto server = directory_->GetServer(rec->server);
+  if (!server.ok() && !server.status().IsNotFound()) return server.status();
+  if (!server.ok() || server->address.empty()) {
+    MBX_ASSIGN_OR_RETURN(Store * s, GetStore(name));
+    return static_cast<StoreHandle*>(s);
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = remotes_.find(name);
+  if (it != remotes_.end()) return it->second.get();
+  if (!connector_) {
+    return Status::InvalidArgument("store '" + name + "' is on server " + server->name + " at " +
+                                   server->address + ", and this program cannot reach remote stores");
+  }
+  auto h = connector_(*rec, *server);
+  if (!h.ok()) return h.status().WithContext("reaching store '" + name + "' on " + server->address);
+  StoreHandle* p = h->get();
+  remotes_[name] = std::move(*h);
+  return p;
 }
 
 }  // namespace mbx

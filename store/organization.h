@@ -7,6 +7,7 @@
 // destroyed. Thread safety: safe for concurrent use.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -16,6 +17,7 @@
 #include "store/directory.h"
 #include "store/status.h"
 #include "store/store.h"
+#include "store/store_handle.h"
 
 namespace mbx {
 
@@ -37,7 +39,20 @@ class Organization {
   // Creates and registers a new store. Names: 1-64 of [A-Za-z0-9._-].
   Status CreateStore(const std::string& name, const std::string& server, const StoreOptions& options);
   // The open store (opened now if needed). NotFound if it is not registered.
+  // For a store whose server has an address this still opens the folder
+  // here, which the serving process refuses ("served by mbxmove serve").
   Result<Store*> GetStore(const std::string& name);
+
+  // How this program reaches a store on a server with an address: the RPC
+  // client (net/remote_store.h) is installed by the program that links it.
+  using RemoteConnector = std::function<Result<std::unique_ptr<StoreHandle>>(const StoreRecord& store,
+                                                                             const ServerRecord& server)>;
+  void SetRemoteConnector(RemoteConnector connector);
+  // The store wherever it lives: for a server with an address in the
+  // directory, a client of that server (connected now if needed); otherwise
+  // the store opened here (GetStore). Handles live as long as the
+  // Organization. NotFound if the store is not registered.
+  Result<StoreHandle*> GetHandle(const std::string& name);
   // Closes an open store (e.g. before a restore replaces its files).
   void CloseStore(const std::string& name);
   Status ListStores(std::vector<StoreRecord>* out) { return directory_->ListStores(out); }
@@ -54,6 +69,8 @@ class Organization {
   std::unique_ptr<Directory> directory_;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Store>> stores_;  // GUARDED_BY(mu_)
+  std::map<std::string, std::unique_ptr<StoreHandle>> remotes_;  // GUARDED_BY(mu_)
+  RemoteConnector connector_;  // GUARDED_BY(mu_)
 };
 
 // "2026-11-24T15:42:29Z"

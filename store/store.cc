@@ -141,6 +141,13 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const OpenOpt
   return s;
 }
 
+namespace {
+std::atomic<const char*> g_lock_role{"mbxmove"};
+}  // namespace
+
+void SetLockHolderRole(const char* role) { g_lock_role.store(role); }
+std::string LockHolderRole() { return g_lock_role.load(); }
+
 Status Store::OpenImpl(const std::string& dir, const OpenOptions& options) {
   dir_ = dir;
   env_io_ = options.env ? options.env : Env::Default();
@@ -152,7 +159,28 @@ Status Store::OpenImpl(const std::string& dir, const OpenOptions& options) {
   lock_fd_ = ::open((dir + "/LOCK").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (lock_fd_ < 0) return PosixError("opening lock file in", dir, errno);
   if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    // The holder wrote who it is into the lock file (see SetLockHolderRole).
+    char buf[128] = {};
+    const ssize_t n = ::pread(lock_fd_, buf, sizeof buf - 1, 0);
+    std::string who = n > 0 ? std::string(buf, size_t(n)) : "";
+    while (!who.empty() && (who.back() == '\n' || who.back() == '\0')) who.pop_back();
+    const auto sp = who.find(' ');
+    if (sp != std::string::npos && sp > 0) {
+      const std::string pid = who.substr(0, sp), role = who.substr(sp + 1);
+      if (role == "mbxmove serve") {
+        return Status::Busy("store " + dir + " is served by mbxmove serve, pid " + pid +
+                            " (reach it through that server, or stop it first)");
+      }
+      return Status::Busy("store " + dir + " is open in another mbxmove process (" + role + ", pid " + pid + ")");
+    }
     return Status::Busy("store " + dir + " is open in another mbxmove process");
+  }
+  {
+    // Say who holds the store, for the message above in other processes.
+    const std::string who = std::to_string(::getpid()) + " " + LockHolderRole() + "\n";
+    if (::ftruncate(lock_fd_, 0) != 0 || ::pwrite(lock_fd_, who.data(), who.size(), 0) < 0) {
+      return PosixError("writing lock file in", dir, errno);
+    }
   }
   const uint64_t file = FileSize(data);
   map_bytes_ = std::max<uint64_t>({options.initial_map_bytes, kMinMapBytes, file + file / 2});
@@ -733,26 +761,6 @@ Result<std::string> StoreReader::GetMeta(std::string_view key) const {
   if (rc == MDB_NOTFOUND) return Status::NotFound("no meta key " + std::string(key));
   if (rc != 0) return LmdbStatus(rc, "reading meta");
   return std::string(FromVal(mv));
-}
-
-Status PipelinedWriter::Submit(WriteBatch batch) {
-  if (!batch.empty()) inflight_.push_back(store_->WriteAsync(std::move(batch)));
-  while (inflight_.size() > depth_) {
-    Status s = inflight_.front().get();
-    inflight_.pop_front();
-    MBX_RETURN_IF_ERROR(s);
-  }
-  return Status::Ok();
-}
-
-Status PipelinedWriter::Drain() {
-  Status first;
-  while (!inflight_.empty()) {
-    Status s = inflight_.front().get();
-    inflight_.pop_front();
-    if (first.ok() && !s.ok()) first = s;
-  }
-  return first;
 }
 
 }  // namespace mbx

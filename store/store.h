@@ -40,6 +40,7 @@
 #include "store/lmdb_env.h"
 #include "store/records.h"
 #include "store/status.h"
+#include "store/store_handle.h"
 #include "store/txlog_writer.h"
 #include "store/write_batch.h"
 
@@ -120,23 +121,31 @@ struct StoreStats {
   std::chrono::nanoseconds lmdb_commit_time{0};
 };
 
-class Store {
+// Store is the local StoreHandle: the store open in this process.
+class Store final : public StoreHandle {
  public:
   // Creates an empty store in `dir` (which must not exist or be empty).
   static Status Create(const std::string& dir, const std::string& name, const StoreOptions& options);
   // Opens an existing store and replays its log after the checkpoint.
   static Result<std::unique_ptr<Store>> Open(const std::string& dir, const OpenOptions& options = {});
-  ~Store();
+  ~Store() override;
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  const std::string& name() const { return name_; }
+  const std::string& name() const override { return name_; }
   const std::string& dir() const { return dir_; }
-  int zstd_level() const { return zstd_level_; }
+  int zstd_level() const override { return zstd_level_; }
 
   // Group commit: blocks until this batch is durable per the sync mode.
   Status Write(WriteBatch batch);
-  std::future<Status> WriteAsync(WriteBatch batch);
+  std::future<Status> WriteAsync(WriteBatch batch) override;
+
+  // StoreHandle reads (store_handle.cc), each from a snapshot of its own.
+  Result<MailboxInfo> GetMailbox(const Guid& mailbox) override;
+  Status ListMailboxes(std::vector<MailboxInfo>* out) override;
+  Result<std::unique_ptr<MailboxReadStream>> ReadMailbox(const Guid& mailbox) override;
+  Result<MailboxChecksums> Checksums(const Guid& mailbox) override;
+  Result<StoreFigures> Figures() override;
 
   Result<StoreReader> BeginRead();
 
@@ -149,9 +158,9 @@ class Store {
   // check and its write are one atomic step (one process holds a store, by
   // its LOCK file).
   Status TransitionMailbox(const Guid& mailbox, std::initializer_list<MailboxState> from,
-                           MailboxState to);
+                           MailboxState to) override;
   // Deletes a mailbox (header, folders, items) if it is in one of `from`.
-  Status DeleteMailboxIn(const Guid& mailbox, std::initializer_list<MailboxState> from);
+  Status DeleteMailboxIn(const Guid& mailbox, std::initializer_list<MailboxState> from) override;
 
   // A client logon: OK for an active mailbox; Busy ("move in progress") for
   // one locked by a move; NotFound otherwise (absent, hidden or soft-deleted).
@@ -165,12 +174,12 @@ class Store {
   // page cache keeps them; readers fault them back in). LMDB touches every
   // overflow page of a record it deletes, so a move calls this after deleting
   // a source mailbox: its RSS then does not grow with the data moved.
-  void ReleaseResidentPages();
+  void ReleaseResidentPages() override;
 
   // Makes every acknowledged write durable now (log fsync and database
   // sync), whatever the sync mode except `none`. A move calls this before its
   // switch, so the commit point never runs ahead of the data.
-  Status Flush();
+  Status Flush() override;
 
   LogInfo GetLogInfo();
   Status SetLogMode(LogMode mode);    // persistent
@@ -251,29 +260,12 @@ class Store {
   std::unique_ptr<GroupCommitWriter> writer_;  // last: stopped first
 };
 
-// Hands batches to a store's group-commit writer without waiting for each:
-// at most `depth` in flight, so the caller prepares the next batch while the
-// previous ones commit. Batches of one PipelinedWriter are applied in the
-// order submitted. Use from one thread; the destructor waits for what is in
-// flight.
-class PipelinedWriter {
- public:
-  explicit PipelinedWriter(Store* store, size_t depth = 2) : store_(store), depth_(depth) {}
-  PipelinedWriter(const PipelinedWriter&) = delete;
-  PipelinedWriter& operator=(const PipelinedWriter&) = delete;
-  ~PipelinedWriter() { (void)Drain(); }
-
-  // Submits `batch` (nothing if empty); then, while more than `depth` are in
-  // flight, waits for the oldest and returns its failure, if any.
-  Status Submit(WriteBatch batch);
-  // Waits for every batch in flight; the first failure among them.
-  Status Drain();
-
- private:
-  Store* store_;
-  size_t depth_;
-  std::deque<std::future<Status>> inflight_;
-};
+// What this process says it is in the LOCK file of every store it opens
+// ("mbxmove serve" for a store server; default "mbxmove"), so that another
+// process refused the store can say who holds it. `role` must be a string
+// literal (it is kept, not copied).
+void SetLockHolderRole(const char* role);
+std::string LockHolderRole();
 
 // Meta keys.
 namespace meta {

@@ -54,15 +54,16 @@ TEST(DirectoryTest, SwitchHomeMovesTheUserAndRecordsTheMoveAtOnce) {
   ASSERT_OK((*org)->CreateStore("MS2", "SERVER2", {}));
   Directory& d = (*org)->directory();
   ASSERT_OK(d.PutUsers({User(1, d.GetStore("MS1")->dn)}));
-  MoveRecord m{TestGuid(1), "user1", "MS1", "MS2", "copying", "2026-01-01T00:00:00Z", "{}"};
+  MoveRecord m{TestGuid(1), "user1", "MS1", "MS2", MoveStep::kCopying, "2026-01-01T00:00:00Z", true};
   ASSERT_OK(d.PutMove(m));
-  EXPECT_EQ(d.GetMove(TestGuid(1))->step, "copying");
-  m.step = "switched";
+  EXPECT_EQ(d.GetMove(TestGuid(1))->step, MoveStep::kCopying);
+  EXPECT_TRUE(d.GetMove(TestGuid(1))->keep_source);
+  m.step = MoveStep::kSwitched;
   ASSERT_OK(d.SwitchHome(TestGuid(1), *d.GetStore("MS2"), m));
   auto u = d.GetUser("user1");
   EXPECT_EQ(u->home_mdb, d.GetStore("MS2")->dn);
   EXPECT_EQ(u->home_server, "SERVER2");
-  EXPECT_EQ(d.GetMove(TestGuid(1))->step, "switched");
+  EXPECT_EQ(d.GetMove(TestGuid(1))->step, MoveStep::kSwitched);
   std::vector<MoveRecord> moves;
   ASSERT_OK(d.ListMoves(&moves));
   EXPECT_EQ(moves.size(), 1u);
@@ -118,6 +119,55 @@ TEST(DirectoryTest, DamagedRecordIsCorruptionNotACrash) {
   EXPECT_TRUE(u.status().IsCorruption());
   std::vector<UserRecord> all;
   EXPECT_TRUE((*d)->ListUsers(&all).IsCorruption());
+}
+
+// A move record of an older shape (step among free strings, options in a
+// JSON string) or with a step this version does not know is an error that
+// names the record, never a crash or a guess.
+TEST(DirectoryTest, MoveRecordThisVersionCannotReadIsAnErrorNamingIt) {
+  TempDir t;
+  { ASSERT_TRUE(Directory::Open(t / "dir", true).ok()); }
+  const std::string guid = TestGuid(7).ToString();
+  for (std::string v : {R"({"mailbox":")" + guid + R"(","user":"u","source":"A","target":"B","step":"copying","extra":"{}"})",
+                        R"({"mailbox":")" + guid + R"(","user":"u","source":"A","target":"B","step":"teleporting","keep_source":false})"}) {
+    MDB_env* env;
+    ASSERT_EQ(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 8);
+    ASSERT_EQ(mdb_env_open(env, (t / "dir").c_str(), 0, 0600), 0);
+    MDB_txn* txn;
+    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+    MDB_dbi dbi;
+    ASSERT_EQ(mdb_dbi_open(txn, "moves", 0, &dbi), 0);
+    std::string k(TestGuid(7).AsKey());
+    MDB_val mk{k.size(), k.data()}, mv{v.size(), v.data()};
+    ASSERT_EQ(mdb_put(txn, dbi, &mk, &mv, 0), 0);
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+
+    auto d = Directory::Open(t / "dir", false);
+    ASSERT_TRUE(d.ok());
+    auto m = (*d)->GetMove(TestGuid(7));
+    ASSERT_FALSE(m.ok());
+    EXPECT_TRUE(m.status().IsCorruption());
+    EXPECT_NE(m.status().message().find("move record"), std::string::npos) << m.status().message();
+    EXPECT_NE(m.status().message().find(guid), std::string::npos) << m.status().message();
+    std::vector<MoveRecord> all;
+    EXPECT_TRUE((*d)->ListMoves(&all).IsCorruption());
+  }
+}
+
+TEST(DirectoryTest, ServersKeepTheirAddress) {
+  TempDir t;
+  auto d = Directory::Open(t / "dir", true);
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE((*d)->GetServer("SERVER1").status().IsNotFound());
+  ASSERT_OK((*d)->PutServer({"SERVER1", "127.0.0.1:7001"}));
+  ASSERT_OK((*d)->PutServer({"SERVER2", ""}));
+  EXPECT_EQ((*d)->GetServer("SERVER1")->address, "127.0.0.1:7001");
+  std::vector<ServerRecord> all;
+  ASSERT_OK((*d)->ListServers(&all));
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[1].name, "SERVER2");
 }
 
 TEST(DirectoryTest, NotAnOrganisationIsRefusedAndNothingIsCreated) {

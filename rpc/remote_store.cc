@@ -1,0 +1,272 @@
+#include "rpc/remote_store.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include "rpc/rpc_status.h"
+#include "rpc/store_service.grpc.pb.h"
+#include "rpc/tls.h"
+
+namespace mbx::rpc {
+
+namespace {
+
+std::atomic<uint64_t> g_round_trips{0};
+
+std::chrono::system_clock::time_point In(std::chrono::milliseconds d) { return std::chrono::system_clock::now() + d; }
+
+Result<MailboxInfo> DecodeHeader(const MailboxHeader& h) {
+  if (h.mailbox().size() != 16) return Status::Corruption("the server sent a mailbox header without its GUID");
+  return DecodeMailboxInfo(h.mailbox(), h.value());
+}
+
+Status DecodeFolders(const google::protobuf::RepeatedPtrField<Folder>& in, std::vector<FolderInfo>* out) {
+  out->clear();
+  for (const Folder& f : in) {
+    MBX_ASSIGN_OR_RETURN(FolderInfo fi, DecodeFolderInfo(f.id(), f.value()));
+    out->push_back(std::move(fi));
+  }
+  return Status::Ok();
+}
+
+class RemoteReadStream final : public MailboxReadStream {
+ public:
+  const MailboxInfo& mailbox() const override { return info_; }
+  const std::vector<FolderInfo>& folders() const override { return folders_; }
+
+  Status Next(size_t /*max_bytes: the server's chunks*/, ItemChunk* out) override {
+    out->items.clear();
+    out->owner.reset();
+    if (done_) return Status::Ok();
+    auto msg = std::make_shared<ReadChunk>();
+    // A first message may carry records too.
+    if (first_) {
+      msg = std::move(first_);
+    } else if (!reader_->Read(msg.get())) {
+      done_ = true;
+      return FromGrpc(reader_->Finish(), peer_).WithContext("reading mailbox " + info_.guid.ToString());
+    }
+    for (const Record& r : msg->records()) out->items.push_back({r.folder_id(), r.item_id(), r.record()});
+    out->owner = msg;
+    if (out->items.empty()) return Next(0, out);  // a message without records: read on
+    return Status::Ok();
+  }
+
+  ~RemoteReadStream() override {
+    if (!done_) ctx_.TryCancel();  // the mover stopped early: end the stream now
+  }
+
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReader<ReadChunk>> reader_;
+  std::shared_ptr<ReadChunk> first_;
+  MailboxInfo info_;
+  std::vector<FolderInfo> folders_;
+  std::string peer_;
+  bool done_ = false;
+};
+
+class RemoteStore final : public StoreHandle {
+ public:
+  RemoteStore(std::shared_ptr<grpc::Channel> ch, std::string server, std::string address, std::string store,
+              const RemoteOptions& o)
+      : stub_(StoreService::NewStub(ch)),
+        peer_("server " + server + " at " + address),
+        store_(std::move(store)),
+        o_(o) {}
+
+  Status Connect() {
+    StoreRef req;
+    req.set_store(store_);
+    StoreInfo info;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(In(o_.connect_timeout));
+    ctx.set_wait_for_ready(true);  // through the handshake, until the deadline
+    ++g_round_trips;
+    MBX_RETURN_IF_ERROR(FromGrpc(stub_->Open(&ctx, req, &info), peer_));
+    name_ = info.name();
+    zstd_level_ = info.zstd_level();
+    return Status::Ok();
+  }
+
+  const std::string& name() const override { return name_; }
+  int zstd_level() const override { return zstd_level_; }
+
+  Result<MailboxInfo> GetMailbox(const Guid& mailbox) override {
+    MailboxRef req = Ref(mailbox);
+    MailboxHeader out;
+    MBX_RETURN_IF_ERROR(Call([&](grpc::ClientContext* c) { return stub_->GetMailbox(c, req, &out); }));
+    return DecodeHeader(out);
+  }
+
+  Status ListMailboxes(std::vector<MailboxInfo>* out) override {
+    StoreRef req;
+    req.set_store(store_);
+    MailboxList list;
+    MBX_RETURN_IF_ERROR(Call([&](grpc::ClientContext* c) { return stub_->ListMailboxes(c, req, &list); }));
+    out->clear();
+    for (const auto& h : list.mailboxes()) {
+      MBX_ASSIGN_OR_RETURN(MailboxInfo m, DecodeHeader(h));
+      out->push_back(std::move(m));
+    }
+    return Status::Ok();
+  }
+
+  Result<std::unique_ptr<MailboxReadStream>> ReadMailbox(const Guid& mailbox) override {
+    auto s = std::make_unique<RemoteReadStream>();
+    s->peer_ = peer_;
+    s->ctx_.set_deadline(In(o_.stream_timeout));
+    ReadRequest req;
+    req.set_store(store_);
+    req.set_mailbox(std::string(mailbox.AsKey()));
+    req.set_chunk_bytes(uint32_t(o_.read_chunk_bytes));
+    ++g_round_trips;
+    s->reader_ = stub_->ReadMailbox(&s->ctx_, req);
+    auto first = std::make_shared<ReadChunk>();
+    if (!s->reader_->Read(first.get())) {
+      s->done_ = true;
+      Status st = FromGrpc(s->reader_->Finish(), peer_);
+      if (st.ok()) st = Status::Corruption("the server ended the read of " + mailbox.ToString() + " without its header");
+      return st;
+    }
+    MBX_ASSIGN_OR_RETURN(s->info_, DecodeHeader(first->header()));
+    MBX_RETURN_IF_ERROR(DecodeFolders(first->folders(), &s->folders_));
+    s->first_ = std::move(first);
+    return std::unique_ptr<MailboxReadStream>(std::move(s));
+  }
+
+  std::future<Status> WriteAsync(WriteBatch batch) override {
+    struct Pending {
+      grpc::ClientContext ctx;
+      WriteRequest req;
+      Empty resp;
+      std::promise<Status> done;
+    };
+    auto p = std::make_shared<Pending>();
+    p->req.set_store(store_);
+    for (auto& m : batch.mutable_mutations()) {
+      auto* o = p->req.add_mutations();
+      o->set_op(uint32_t(m.op));
+      o->set_db(uint32_t(m.db));
+      o->set_key(std::move(m.key));
+      o->set_value(std::move(m.value));
+    }
+    p->ctx.set_deadline(In(o_.call_timeout));
+    auto fut = p->done.get_future();
+    ++g_round_trips;
+    stub_->async()->Write(&p->ctx, &p->req, &p->resp, [p, peer = peer_](grpc::Status s) {
+      p->done.set_value(FromGrpc(s, peer));
+    });
+    return fut;
+  }
+
+  Status TransitionMailbox(const Guid& mailbox, std::initializer_list<MailboxState> from, MailboxState to) override {
+    TransitionRequest req;
+    req.set_store(store_);
+    req.set_mailbox(std::string(mailbox.AsKey()));
+    for (MailboxState s : from) req.add_from(uint32_t(s));
+    req.set_to(uint32_t(to));
+    Empty out;
+    return Call([&](grpc::ClientContext* c) { return stub_->Transition(c, req, &out); });
+  }
+
+  Status DeleteMailboxIn(const Guid& mailbox, std::initializer_list<MailboxState> from) override {
+    DeleteRequest req;
+    req.set_store(store_);
+    req.set_mailbox(std::string(mailbox.AsKey()));
+    for (MailboxState s : from) req.add_from(uint32_t(s));
+    Empty out;
+    return Call([&](grpc::ClientContext* c) { return stub_->DeleteMailbox(c, req, &out); });
+  }
+
+  Result<MailboxChecksums> Checksums(const Guid& mailbox) override {
+    MailboxRef req = Ref(mailbox);
+    rpc::Checksums got;
+    MBX_RETURN_IF_ERROR(Call([&](grpc::ClientContext* c) { return stub_->GetChecksums(c, req, &got); }));
+    MailboxChecksums out;
+    MBX_RETURN_IF_ERROR(DecodeFolders(got.folders(), &out.folders));
+    for (const auto& s : got.sums()) out.sums[s.folder_id()] = {s.items(), s.hash_sum()};
+    return out;
+  }
+
+  Status Flush() override {
+    StoreRef req;
+    req.set_store(store_);
+    Empty out;
+    return Call([&](grpc::ClientContext* c) { return stub_->Flush(c, req, &out); });
+  }
+
+  Result<StoreFigures> Figures() override {
+    StoreRef req;
+    req.set_store(store_);
+    rpc::Figures f;
+    MBX_RETURN_IF_ERROR(Call([&](grpc::ClientContext* c) { return stub_->GetFigures(c, req, &f); }));
+    StoreFigures o;
+    o.sync = f.sync();
+    o.log_mode = f.log_mode();
+    o.log_end_lsn = f.log_end_lsn();
+    o.log_files = f.log_files();
+    o.log_syncs = f.log_syncs();
+    o.log_sync_ns = f.log_sync_ns();
+    o.groups = f.groups();
+    o.batches = f.batches();
+    o.commit_ns = f.commit_ns();
+    o.queue_wait_ns = f.queue_wait_ns();
+    o.log_append_ns = f.log_append_ns();
+    o.map_resizes = f.map_resizes();
+    return o;
+  }
+
+ private:
+  MailboxRef Ref(const Guid& g) const {
+    MailboxRef r;
+    r.set_store(store_);
+    r.set_mailbox(std::string(g.AsKey()));
+    return r;
+  }
+  template <typename Fn>
+  Status Call(Fn fn) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(In(o_.call_timeout));
+    ++g_round_trips;
+    return FromGrpc(fn(&ctx), peer_);
+  }
+
+  std::unique_ptr<StoreService::Stub> stub_;
+  std::string peer_;
+  std::string store_;
+  RemoteOptions o_;
+  std::string name_;
+  int zstd_level_ = 0;
+};
+
+}  // namespace
+
+uint64_t RemoteRoundTrips() { return g_round_trips.load(); }
+
+Result<std::unique_ptr<StoreHandle>> ConnectRemoteStore(const std::string& address, const std::string& server,
+                                                        const std::string& store, const RemoteOptions& o) {
+  MBX_ASSIGN_OR_RETURN(auto creds, ClientTlsCredentials(o.certs_dir));
+  grpc::ChannelArguments args;
+  // The server's certificate must name the server as the directory knows it.
+  args.SetSslTargetNameOverride(server);
+  args.SetMaxReceiveMessageSize(int(o.max_message_bytes));
+  args.SetMaxSendMessageSize(int(o.max_message_bytes));
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, int(o.keepalive.count()));
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, int(o.keepalive.count()));
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  // A connection of its own per store handle, not one shared by every
+  // channel to the same address.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto ch = grpc::CreateCustomChannel(address, creds, args);
+  auto rs = std::make_unique<RemoteStore>(ch, server, address, store, o);
+  MBX_RETURN_IF_ERROR(rs->Connect());
+  return std::unique_ptr<StoreHandle>(std::move(rs));
+}
+
+void InstallRemoteConnector(Organization& org, const RemoteOptions& o) {
+  org.SetRemoteConnector([o](const StoreRecord& store, const ServerRecord& server) {
+    return ConnectRemoteStore(server.address, server.name, store.name, o);
+  });
+}
+
+}  // namespace mbx::rpc

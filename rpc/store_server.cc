@@ -1,0 +1,324 @@
+#include "rpc/store_server.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <map>
+
+#include "rpc/rpc_status.h"
+#include "rpc/store_service.grpc.pb.h"
+#include "rpc/tls.h"
+#include "store/item_codec.h"
+#include "store/keys.h"
+
+namespace mbx::rpc {
+
+namespace {
+
+Result<Guid> GuidOf(const std::string& bytes) {
+  if (bytes.size() != keys::kMailboxKeyBytes) {
+    return Status::InvalidArgument("a mailbox GUID is 16 bytes, not " + std::to_string(bytes.size()));
+  }
+  return Guid::FromKey(bytes);
+}
+
+Result<MailboxState> StateOf(uint32_t v) {
+  if (v > uint32_t(MailboxState::kSoftDeleted)) {
+    return Status::InvalidArgument("no mailbox state " + std::to_string(v));
+  }
+  return static_cast<MailboxState>(v);
+}
+
+// A state list as the initializer_list the store's calls take (at most the
+// four states there are).
+template <typename Fn>
+Status WithStates(const google::protobuf::RepeatedField<uint32_t>& from, Fn fn) {
+  if (from.empty() || from.size() > 4) return Status::InvalidArgument("a transition names 1 to 4 states to leave");
+  MailboxState s[4];
+  for (int i = 0; i < from.size(); ++i) {
+    MBX_ASSIGN_OR_RETURN(s[i], StateOf(from[i]));
+  }
+  switch (from.size()) {
+    case 1: return fn({s[0]});
+    case 2: return fn({s[0], s[1]});
+    case 3: return fn({s[0], s[1], s[2]});
+    default: return fn({s[0], s[1], s[2], s[3]});
+  }
+}
+
+// The batch a remote writer may hand over: mailbox headers, folders and
+// item records, each key of its own database's shape; item records must
+// pass their checksum on arrival. Never the store's meta database.
+Result<WriteBatch> ToBatch(const WriteRequest& req) {
+  WriteBatch b;
+  for (const Mutation& m : req.mutations()) {
+    if (m.op() < 1 || m.op() > 3) return Status::InvalidArgument("unknown mutation op " + std::to_string(m.op()));
+    const auto op = static_cast<mbx::Mutation::Op>(m.op());
+    size_t want = 0;
+    switch (m.db()) {
+      case uint32_t(Db::kMailboxes): want = keys::kMailboxKeyBytes; break;
+      case uint32_t(Db::kFolders): want = keys::kFolderKeyBytes; break;
+      case uint32_t(Db::kItems): want = keys::kItemKeyBytes; break;
+      default: return Status::InvalidArgument("writes to database " + std::to_string(m.db()) + " are not accepted");
+    }
+    const Db db = static_cast<Db>(m.db());
+    if (op == mbx::Mutation::Op::kDeletePrefix) {
+      if (m.key().size() != keys::kMailboxKeyBytes) return Status::InvalidArgument("a prefix delete names one mailbox");
+      b.DeletePrefix(db, m.key());
+      continue;
+    }
+    if (m.key().size() != want) {
+      return Status::InvalidArgument("a key of " + std::to_string(m.key().size()) + " bytes does not fit its database");
+    }
+    if (op == mbx::Mutation::Op::kDelete) {
+      b.Delete(db, m.key());
+      continue;
+    }
+    if (db == Db::kMailboxes) {
+      MBX_RETURN_IF_ERROR(DecodeMailboxInfo(m.key(), m.value()).status().WithContext("mailbox header"));
+    } else if (db == Db::kFolders) {
+      MBX_RETURN_IF_ERROR(
+          DecodeFolderInfo(keys::FolderIdOf(m.key()), m.value()).status().WithContext("folder record"));
+    } else {
+      auto info = InspectRecord(m.value());
+      if (!info.ok()) {
+        return Status::Corruption("item " + std::to_string(keys::ItemIdOf(m.key())) +
+                                  " arrived damaged: " + info.status().message());
+      }
+    }
+    b.Put(db, m.key(), m.value());
+  }
+  return b;
+}
+
+}  // namespace
+
+class StoreServiceImpl final : public StoreService::Service {
+ public:
+  StoreServiceImpl(std::string server, std::map<std::string, Store*> stores, size_t max_chunk)
+      : server_(std::move(server)), stores_(std::move(stores)), max_chunk_(max_chunk) {}
+
+  grpc::Status Open(grpc::ServerContext*, const StoreRef* req, StoreInfo* out) override {
+    return Serve([&]() -> Status {
+      MBX_ASSIGN_OR_RETURN(Store * s, Find(req->store()));
+      out->set_name(s->name());
+      out->set_zstd_level(s->zstd_level());
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status GetMailbox(grpc::ServerContext*, const MailboxRef* req, MailboxHeader* out) override {
+    return Serve([&]() -> Status {
+      MBX_ASSIGN_OR_RETURN(Store * s, Find(req->store()));
+      MBX_ASSIGN_OR_RETURN(Guid g, GuidOf(req->mailbox()));
+      MBX_ASSIGN_OR_RETURN(MailboxInfo m, s->GetMailbox(g));
+      out->set_mailbox(req->mailbox());
+      out->set_value(EncodeMailboxInfo(m));
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status ListMailboxes(grpc::ServerContext*, const StoreRef* req, MailboxList* out) override {
+    return Serve([&]() -> Status {
+      MBX_ASSIGN_OR_RETURN(Store * s, Find(req->store()));
+      std::vector<MailboxInfo> boxes;
+      MBX_RETURN_IF_ERROR(s->ListMailboxes(&boxes));
+      for (const auto& m : boxes) {
+        auto* h = out->add_mailboxes();
+        h->set_mailbox(std::string(m.guid.AsKey()));
+        h->set_value(EncodeMailboxInfo(m));
+      }
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status ReadMailbox(grpc::ServerContext* ctx, const ReadRequest* req,
+                           grpc::ServerWriter<ReadChunk>* writer) override {
+    return Serve([&]() -> Status {
+      MBX_ASSIGN_OR_RETURN(Store * s, Find(req->store()));
+      MBX_ASSIGN_OR_RETURN(Guid g, GuidOf(req->mailbox()));
+      const size_t chunk = std::clamp<size_t>(req->chunk_bytes() ? req->chunk_bytes() : (1u << 20), 16u << 10, max_chunk_);
+      MBX_ASSIGN_OR_RETURN(std::unique_ptr<MailboxReadStream> stream, s->ReadMailbox(g));
+      ReadChunk first;
+      first.mutable_header()->set_mailbox(req->mailbox());
+      first.mutable_header()->set_value(EncodeMailboxInfo(stream->mailbox()));
+      for (const FolderInfo& f : stream->folders()) {
+        auto* fo = first.add_folders();
+        fo->set_id(f.id);
+        fo->set_value(EncodeFolderInfo(f));
+      }
+      // Write blocks while the client's flow-control window is full: the
+      // stream holds at most a window of records in this process.
+      if (!writer->Write(first)) return Status::Aborted("the client went away");
+      ItemChunk c;
+      for (;;) {
+        if (ctx->IsCancelled()) return Status::Aborted("the client cancelled the read");
+        MBX_RETURN_IF_ERROR(stream->Next(chunk, &c));
+        if (c.items.empty()) return Status::Ok();
+        ReadChunk msg;
+        for (const ItemRef& r : c.items) {
+          auto* rec = msg.add_records();
+          rec->set_folder_id(r.folder_id);
+          rec->set_item_id(r.item_id);
+          rec->set_record(r.record.data(), r.record.size());
+          stream->Release(r.record);
+        }
+        if (!writer->Write(msg)) return Status::Aborted("the client went away");
+      }
+    });
+  }
+
+  grpc::Status Write(grpc::ServerContext*, const WriteRequest* req, Empty*) override {
+    return Serve([&]() -> Status {
+      MBX_ASSIGN_OR_RETURN(Store * s, Find(req->store()));
+      MBX_ASSIGN_OR_RETURN(WriteBatch b, ToBatch(*req));
+      return s->Write(std::move(b));
+    });
+  }
+
+  grpc::Status Transition(grpc::ServerContext*, const TransitionRequest* req, Empty*) override {
+    return Serve([&]() -> Status {
+      MBX_ASSIGN_OR_RETURN(Store * s, Find(req->store()));
+      MBX_ASSIGN_OR_RETURN(Guid g, GuidOf(req->mailbox()));
+      MBX_ASSIGN_OR_RETURN(MailboxState to, StateOf(req->to()));
+      return WithStates(req->from(), [&](std::initializer_list<MailboxState> from) {
+        return s->TransitionMailbox(g, from, to);
+      });
+    });
+  }
+
+  grpc::Status DeleteMailbox(grpc::ServerContext*, const DeleteRequest* req, Empty*) override {
+    return Serve([&]() -> Status {
+      MBX_ASSIGN_OR_RETURN(Store * s, Find(req->store()));
+      MBX_ASSIGN_OR_RETURN(Guid g, GuidOf(req->mailbox()));
+      Status st = WithStates(req->from(), [&](std::initializer_list<MailboxState> from) {
+        return s->DeleteMailboxIn(g, from);
+      });
+      if (st.ok()) s->ReleaseResidentPages();
+      return st;
+    });
+  }
+
+  grpc::Status GetChecksums(grpc::ServerContext*, const MailboxRef* req, Checksums* out) override {
+    return Serve([&]() -> Status {
+      MBX_ASSIGN_OR_RETURN(Store * s, Find(req->store()));
+      MBX_ASSIGN_OR_RETURN(Guid g, GuidOf(req->mailbox()));
+      MBX_ASSIGN_OR_RETURN(MailboxChecksums c, s->Checksums(g));
+      for (const FolderInfo& f : c.folders) {
+        auto* fo = out->add_folders();
+        fo->set_id(f.id);
+        fo->set_value(EncodeFolderInfo(f));
+      }
+      for (const auto& [id, sum] : c.sums) {
+        auto* su = out->add_sums();
+        su->set_folder_id(id);
+        su->set_items(sum.items);
+        su->set_hash_sum(sum.hash_sum);
+      }
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status Flush(grpc::ServerContext*, const StoreRef* req, Empty*) override {
+    return Serve([&]() -> Status {
+      MBX_ASSIGN_OR_RETURN(Store * s, Find(req->store()));
+      return s->Flush();
+    });
+  }
+
+  grpc::Status GetFigures(grpc::ServerContext*, const StoreRef* req, Figures* out) override {
+    return Serve([&]() -> Status {
+      MBX_ASSIGN_OR_RETURN(Store * s, Find(req->store()));
+      MBX_ASSIGN_OR_RETURN(StoreFigures f, s->Figures());
+      out->set_sync(f.sync);
+      out->set_log_mode(f.log_mode);
+      out->set_log_end_lsn(f.log_end_lsn);
+      out->set_log_files(f.log_files);
+      out->set_log_syncs(f.log_syncs);
+      out->set_log_sync_ns(f.log_sync_ns);
+      out->set_groups(f.groups);
+      out->set_batches(f.batches);
+      out->set_commit_ns(f.commit_ns);
+      out->set_queue_wait_ns(f.queue_wait_ns);
+      out->set_log_append_ns(f.log_append_ns);
+      out->set_map_resizes(f.map_resizes);
+      return Status::Ok();
+    });
+  }
+
+ private:
+  // Runs one request: its Status becomes the answer; nothing a request
+  // holds can throw past here (an exception is a bug, answered as Internal).
+  template <typename Fn>
+  grpc::Status Serve(Fn fn) {
+    try {
+      return ToGrpc(fn());
+    } catch (const std::exception& e) {
+      return ToGrpc(Status::Internal(std::string("server error: ") + e.what()));
+    }
+  }
+
+  Result<Store*> Find(const std::string& name) {
+    auto it = stores_.find(name);
+    if (it != stores_.end()) return it->second;
+    std::string have;
+    for (const auto& [n, s] : stores_) have += (have.empty() ? "" : ", ") + n;
+    return Status::NotFound("store '" + name + "' is not served by server " + server_ + " (it serves " + have + ")");
+  }
+
+  std::string server_;
+  std::map<std::string, Store*> stores_;  // immutable after construction
+  size_t max_chunk_;
+};
+
+Result<std::unique_ptr<StoreServer>> StoreServer::Start(Organization& org, const ServeOptions& o) {
+  if (o.server.empty()) return Status::InvalidArgument("serve needs --server NAME");
+  std::vector<StoreRecord> all;
+  MBX_RETURN_IF_ERROR(org.ListStores(&all));
+  std::unique_ptr<StoreServer> srv(new StoreServer());
+  srv->org_ = &org;
+  std::map<std::string, Store*> stores;
+  for (const StoreRecord& r : all) {
+    if (r.server != o.server) continue;
+    MBX_ASSIGN_OR_RETURN(Store * s, org.GetStore(r.name));
+    stores[r.name] = s;
+    srv->stores_.push_back(r.name);
+  }
+  if (stores.empty()) {
+    return Status::NotFound("no store is registered to server " + o.server + " in " + org.dir() +
+                            " (see 'mbxmove store list')");
+  }
+  MBX_ASSIGN_OR_RETURN(auto creds, ServerTlsCredentials(o.certs_dir, o.server));
+  srv->service_ = std::make_unique<StoreServiceImpl>(o.server, std::move(stores), o.max_read_chunk_bytes);
+  grpc::ServerBuilder b;
+  b.AddListeningPort(o.listen, creds, &srv->port_);
+  b.RegisterService(srv->service_.get());
+  b.SetMaxReceiveMessageSize(int(o.max_message_bytes));
+  b.SetMaxSendMessageSize(int(o.max_message_bytes));
+  // Clients ping every few seconds so that a stalled link is found; allow it.
+  b.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 500);
+  b.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  b.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  srv->server_ = b.BuildAndStart();
+  if (!srv->server_ || srv->port_ == 0) {
+    return Status::IOError("cannot listen on " + o.listen + " (address in use, or not an address of this host)");
+  }
+  return srv;
+}
+
+void StoreServer::Shutdown(std::chrono::milliseconds grace) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  server_->Shutdown(std::chrono::system_clock::now() + grace);
+  server_->Wait();
+  for (const std::string& name : stores_) {
+    if (auto s = org_->GetStore(name); s.ok()) (void)(*s)->Flush();
+  }
+}
+
+StoreServer::~StoreServer() {
+  if (server_) Shutdown(std::chrono::milliseconds(0));
+}
+
+}  // namespace mbx::rpc

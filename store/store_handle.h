@@ -1,0 +1,167 @@
+// StoreHandle: the one interface the engine uses to talk to a mailbox store,
+// wherever the store is. Two implementations: `Store` itself (the store is
+// open in this process) and the RPC client of a store served by
+// `mbxmove serve` on another host (net/remote_store.h). The engine never
+// knows which it has, and the tests run the same moves over both.
+//
+// Every call is mailbox-scoped or store-wide; nothing here exposes LMDB.
+// Records travel as stored (compressed, checksummed): a reader gets the
+// exact bytes of each item record and a writer hands over whole records.
+//
+// Thread safety: every implementation is safe for concurrent use from many
+// threads. A MailboxReadStream is used from one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <future>
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/records.h"
+#include "store/status.h"
+#include "store/write_batch.h"
+
+namespace mbx {
+
+// One item record of a read stream.
+struct ItemRef {
+  uint32_t folder_id = 0;
+  uint64_t item_id = 0;
+  std::string_view record;  // valid while the chunk (and its stream) lives
+};
+
+// A run of item records in (folder id, item id) order. `owner` keeps the
+// bytes the views point into alive (nullptr when they point into the
+// stream's own snapshot, which then must outlive the chunk).
+struct ItemChunk {
+  std::vector<ItemRef> items;
+  std::shared_ptr<const void> owner;
+  size_t bytes() const {
+    size_t n = 0;
+    for (const auto& r : items) n += r.record.size();
+    return n;
+  }
+};
+
+// A read of one mailbox from one snapshot: the header and the folder tree
+// as of the snapshot, then every item record, folder by folder in id order.
+// The snapshot is kept until the stream is destroyed.
+class MailboxReadStream {
+ public:
+  virtual ~MailboxReadStream() = default;
+  virtual const MailboxInfo& mailbox() const = 0;
+  virtual const std::vector<FolderInfo>& folders() const = 0;  // in id order
+  // The next records, about `max_bytes` of them (at least one record unless
+  // the mailbox is exhausted). An empty chunk means the end.
+  virtual Status Next(size_t max_bytes, ItemChunk* out) = 0;
+  // Hints that the caller is done with a record's bytes (local stores drop
+  // the mapped pages from the process's resident set). Optional.
+  virtual void Release(std::string_view /*record*/) {}
+};
+
+// Per folder of a mailbox: how many items and the sum of MixItemHash over
+// their content hashes (store/checksum.h), as a verify compares them.
+struct FolderSum {
+  uint64_t items = 0;
+  uint64_t hash_sum = 0;
+  bool operator==(const FolderSum&) const = default;
+};
+struct MailboxChecksums {
+  std::vector<FolderInfo> folders;     // in id order
+  std::map<uint32_t, FolderSum> sums;  // folder id -> sum (folders without items absent)
+};
+
+// What a store's writer and log have done since it was opened: a caller
+// takes two readings and subtracts. Durations in nanoseconds.
+struct StoreFigures {
+  std::string sync;            // "full" | "batch" | "none"
+  std::string log_mode;        // "backup-flush" | "circular"
+  uint64_t log_end_lsn = 0;    // bytes of log written since creation
+  uint64_t log_files = 0;      // log files on disk now
+  uint64_t log_syncs = 0;
+  int64_t log_sync_ns = 0;
+  uint64_t groups = 0;         // writer commit groups
+  uint64_t batches = 0;        // batches committed
+  int64_t commit_ns = 0;       // LMDB commit time
+  int64_t queue_wait_ns = 0;   // batches waiting for their group
+  int64_t log_append_ns = 0;
+  uint64_t map_resizes = 0;
+};
+
+class StoreHandle {
+ public:
+  virtual ~StoreHandle() = default;
+
+  virtual const std::string& name() const = 0;
+  // The zstd level items are stored at (0 = none).
+  virtual int zstd_level() const = 0;
+
+  // The mailbox's header as now; NotFound if absent.
+  virtual Result<MailboxInfo> GetMailbox(const Guid& mailbox) = 0;
+  virtual Status ListMailboxes(std::vector<MailboxInfo>* out) = 0;
+  // Opens a read of the mailbox from one snapshot; NotFound if absent.
+  virtual Result<std::unique_ptr<MailboxReadStream>> ReadMailbox(const Guid& mailbox) = 0;
+
+  // Group commit: resolves when the batch is durable per the store's sync
+  // mode. Batches submitted from one thread are applied in order.
+  virtual std::future<Status> WriteAsync(WriteBatch batch) = 0;
+  Status Write(WriteBatch batch) { return WriteAsync(std::move(batch)).get(); }
+
+  // State changes, each one atomic check-and-write (see Store).
+  virtual Status TransitionMailbox(const Guid& mailbox, std::initializer_list<MailboxState> from,
+                                   MailboxState to) = 0;
+  virtual Status DeleteMailboxIn(const Guid& mailbox, std::initializer_list<MailboxState> from) = 0;
+
+  // Folder tree and per-folder item checksums of the mailbox as stored now;
+  // Corruption if a record does not decode.
+  virtual Result<MailboxChecksums> Checksums(const Guid& mailbox) = 0;
+
+  // Makes every acknowledged write durable now (sync mode `none` excepted).
+  virtual Status Flush() = 0;
+  virtual Result<StoreFigures> Figures() = 0;
+  // Hint after a mailbox was deleted: the caller no longer needs its pages.
+  virtual void ReleaseResidentPages() {}
+};
+
+// Fills WriteBatches up to `batch_bytes` and hands each to a store's writer
+// without waiting, keeping at most `depth` in flight, so the caller prepares
+// the next batch while earlier ones commit. Batches are applied in the order
+// submitted; the first failure is returned by the call that finds it and by
+// Finish(). Use from one thread; the destructor waits for what is in flight.
+class BatchWriter {
+ public:
+  BatchWriter(StoreHandle* store, size_t batch_bytes, size_t depth = 2)
+      : store_(store), batch_bytes_(batch_bytes), depth_(depth) {}
+  BatchWriter(const BatchWriter&) = delete;
+  BatchWriter& operator=(const BatchWriter&) = delete;
+  ~BatchWriter() { (void)Drain(); }
+
+  // The batch being filled.
+  WriteBatch& batch() { return batch_; }
+  // Submits the batch being filled once it holds `batch_bytes`.
+  Status MaybeFlush() { return batch_.ApproximateBytes() >= batch_bytes_ ? Flush() : Status::Ok(); }
+  // Submits the batch being filled now (nothing if empty).
+  Status Flush();
+  // Submits a batch the caller built (after the one being filled, if any).
+  Status Submit(WriteBatch batch);
+  // Flush, then wait for every batch in flight: the first failure of all.
+  Status Finish();
+  // Waits for every batch in flight; the first failure among them. The
+  // batch being filled stays.
+  Status Drain();
+  size_t in_flight() const { return inflight_.size(); }
+
+ private:
+  StoreHandle* store_;
+  size_t batch_bytes_;
+  size_t depth_;
+  WriteBatch batch_;
+  std::vector<std::future<Status>> inflight_;  // oldest first
+  Status first_error_;
+};
+
+}  // namespace mbx
