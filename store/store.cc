@@ -343,9 +343,9 @@ Status Store::PrepareGroup(const std::vector<const WriteBatch*>& batches, GroupC
     bool frees_space = true;
     for (const WriteBatch* b : batches) frees_space = frees_space && b->MayUseLogReserve();
     MBX_ASSIGN_OR_RETURN(LogPosition pos, log_->Append(payload, frees_space));
-    token->a = pos.start_lsn;
-    token->b = pos.end_lsn;
-    token->c = log_epoch_;
+    token->start_lsn = pos.start_lsn;
+    token->end_lsn = pos.end_lsn;
+    token->log_epoch = log_epoch_;
   }
   log_append_ns_.fetch_add((std::chrono::steady_clock::now() - t0).count());
   CrashPoint("log-appended");
@@ -354,10 +354,10 @@ Status Store::PrepareGroup(const std::vector<const WriteBatch*>& batches, GroupC
 }
 
 Status Store::ApplyGroup(const std::vector<const WriteBatch*>& batches, const GroupCommitWriter::Token& token) {
-  const LogPosition pos{token.a, token.b};
+  const LogPosition pos{token.start_lsn, token.end_lsn};
   {
     std::lock_guard<std::mutex> l(log_mu_);
-    if (token.c != log_epoch_) {
+    if (token.log_epoch != log_epoch_) {
       // An earlier group failed to commit and the log was cut back before
       // this group's record: it was never applied and will never be replayed.
       return Status::Aborted("store " + name_ + ": an earlier commit failed; this write was not applied");
