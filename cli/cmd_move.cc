@@ -144,8 +144,7 @@ int RunMove(const MoveArgs& a) {
                    {"batches_per_group", groups ? double(batches) / double(groups) : 0.0},
                    {"commit_s", double((st.writer.commit_time - stats0.writer.commit_time).count()) * ns},
                    {"queue_wait_s", double((st.writer.queue_wait_time - stats0.writer.queue_wait_time).count()) * ns},
-                   {"log_append_s", double((st.log_append_time - stats0.log_append_time).count()) * ns},
-                   {"lmdb_commit_s", double((st.lmdb_commit_time - stats0.lmdb_commit_time).count()) * ns},
+                   {"log_s", double((st.writer.log_time - stats0.writer.log_time).count()) * ns},
                    {"map_resizes", st.map_resizes - stats0.map_resizes}};
   }
   {

@@ -125,11 +125,9 @@ struct LogInfo {
 };
 
 struct StoreStats {
-  GroupCommitStats writer;
+  GroupCommitStats writer;  // groups, batches, and the time in each commit stage
   uint64_t map_resizes = 0;
   uint64_t replayed_records = 0;  // at open
-  std::chrono::nanoseconds log_append_time{0};
-  std::chrono::nanoseconds lmdb_commit_time{0};
 };
 
 class Store {
@@ -253,8 +251,6 @@ class Store {
   uint64_t log_epoch_ = 0;            // GUARDED_BY(log_mu_): bumped when a failed commit rewinds the log
   std::atomic<uint64_t> map_resizes_{0};
   std::atomic<uint64_t> replayed_records_{0};
-  std::atomic<int64_t> log_append_ns_{0};
-  std::atomic<int64_t> lmdb_commit_ns_{0};
 
   // Serialises read-modify-write of mailbox headers (deliveries, state
   // transitions, conditional deletes) against each other.

@@ -64,8 +64,6 @@ StoreStats Store::stats() const {
   s.writer = writer_->stats();
   s.map_resizes = map_resizes_.load();
   s.replayed_records = replayed_records_.load();
-  s.log_append_time = std::chrono::nanoseconds(log_append_ns_.load());
-  s.lmdb_commit_time = std::chrono::nanoseconds(lmdb_commit_ns_.load());
   return s;
 }
 

@@ -93,7 +93,6 @@ Status Store::PrepareGroup(const std::vector<const WriteBatch*>& batches, GroupC
   payload.reserve(reserve);
   txlog::EncodePayload(batches, &payload);
 
-  auto t0 = std::chrono::steady_clock::now();
   {
     std::lock_guard<std::mutex> l(log_mu_);
     bool frees_space = true;
@@ -103,7 +102,6 @@ Status Store::PrepareGroup(const std::vector<const WriteBatch*>& batches, GroupC
     token->end_lsn = pos.end_lsn;
     token->log_epoch = log_epoch_;
   }
-  log_append_ns_.fetch_add((std::chrono::steady_clock::now() - t0).count());
   CrashPoint("log-appended");
   if (payload.capacity() > (64u << 20)) std::string().swap(payload);  // do not hoard a huge one
   return Status::Ok();
@@ -119,7 +117,6 @@ Status Store::ApplyGroup(const std::vector<const WriteBatch*>& batches, const Gr
       return Status::Aborted("store " + name_ + ": an earlier commit failed; this write was not applied");
     }
   }
-  const auto t1 = std::chrono::steady_clock::now();
   Status s;
   for (int attempt = 0;; ++attempt) {
     LmdbTxn txn;
@@ -155,7 +152,6 @@ Status Store::ApplyGroup(const std::vector<const WriteBatch*>& batches, const Gr
     if (!r.ok()) return s.WithContext("and the log could not be rewound (" + r.message() + ")");
     return s.WithContext("store " + name_);
   }
-  lmdb_commit_ns_.fetch_add((std::chrono::steady_clock::now() - t1).count());
   CrashPoint("lmdb-committed");
 
   std::lock_guard<std::mutex> l(log_mu_);
