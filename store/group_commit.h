@@ -62,9 +62,16 @@ struct GroupCommitStats {
 
 class GroupCommitWriter {
  public:
-  // Opaque per-group state passed from prepare to apply (e.g. log position).
+  // Per-group state that `prepare` fills in and `apply` receives: where the
+  // group's redo record lies in the transaction log (LSNs are byte offsets
+  // into the log since the store was created).
   struct Token {
-    uint64_t a = 0, b = 0, c = 0;
+    uint64_t start_lsn = 0;  // first byte of the group's log record
+    uint64_t end_lsn = 0;    // just past the record: the checkpoint once applied
+    // The store's log epoch when the record was appended. A failed commit
+    // rewinds the log and bumps the epoch, so `apply` refuses every group
+    // logged under an older epoch (its record was cut off the log).
+    uint64_t log_epoch = 0;
   };
   using PrepareFn = std::function<Status(const std::vector<const WriteBatch*>&, Token*)>;
   using ApplyFn = std::function<Status(const std::vector<const WriteBatch*>&, const Token&)>;

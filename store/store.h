@@ -17,6 +17,18 @@
 // Thread safety: a Store is safe for concurrent use from many threads.
 // A thread must not call Write() while it holds a StoreReader of the same
 // store: the writer may need every reader gone to grow the map.
+//
+// Where the code is, by concern:
+//   store_open.cc      Create, Open (meta checks and log replay), ~Store
+//   store_write.cc     the write path: Write/WriteAsync, the group-commit
+//                      stages PrepareGroup/ApplyGroup, ApplyPayload, GrowMap,
+//                      Flush
+//   mailbox_ops.cc     TransitionMailbox, DeleteMailboxIn, Logon, Deliver
+//   store_reader.cc    BeginRead, StoreReader, the resize gate (Add/RemoveReader)
+//   page_release.cc    ReleaseResidentPages
+//   store_settings.cc  SetLogMode/SetLogQuota/SetSyncMode, GetLogInfo, stats
+//   backup.cc          Backup (and restore, declared in backup.h)
+//   store_internal.h   helpers the files above share (not for outside store/)
 #pragma once
 
 #include <atomic>
@@ -114,11 +126,9 @@ struct LogInfo {
 };
 
 struct StoreStats {
-  GroupCommitStats writer;
+  GroupCommitStats writer;  // groups, batches, and the time in each commit stage
   uint64_t map_resizes = 0;
   uint64_t replayed_records = 0;  // at open
-  std::chrono::nanoseconds log_append_time{0};
-  std::chrono::nanoseconds lmdb_commit_time{0};
 };
 
 // Store is the local StoreHandle: the store open in this process.
@@ -190,6 +200,7 @@ class Store final : public StoreHandle {
   // Full backup: a consistent copy of the database into `out_dir` (created;
   // must be empty) plus a manifest with the log position it covers; then the
   // logs before that position are deleted. Safe while writes go on.
+  // Defined in backup.cc, next to restore (backup.h).
   struct BackupResult {
     uint64_t lsn = 0;
     uint64_t bytes = 0;
@@ -204,8 +215,7 @@ class Store final : public StoreHandle {
  private:
   friend class StoreReader;
   Store() = default;
-  Status OpenImpl(const std::string& dir, const OpenOptions& options);
-  Status Replay();
+  Status OpenImpl(const std::string& dir, const OpenOptions& options);  // and replays the log
   // The two stages of a group commit (see group_commit.h): log, then apply.
   Status PrepareGroup(const std::vector<const WriteBatch*>& batches, GroupCommitWriter::Token* token);
   Status ApplyGroup(const std::vector<const WriteBatch*>& batches, const GroupCommitWriter::Token& token);
@@ -250,8 +260,6 @@ class Store final : public StoreHandle {
   uint64_t log_epoch_ = 0;            // GUARDED_BY(log_mu_): bumped when a failed commit rewinds the log
   std::atomic<uint64_t> map_resizes_{0};
   std::atomic<uint64_t> replayed_records_{0};
-  std::atomic<int64_t> log_append_ns_{0};
-  std::atomic<int64_t> lmdb_commit_ns_{0};
 
   // Serialises read-modify-write of mailbox headers (deliveries, state
   // transitions, conditional deletes) against each other.

@@ -1,0 +1,33 @@
+// Helpers shared by the store's source files (store_open.cc replays the log
+// with them, store_write.cc commits groups with them). Not part of the
+// store's interface: include only from store/*.cc.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "store/coding.h"
+#include "store/lmdb_env.h"
+#include "store/status.h"
+#include "store/write_batch.h"
+
+namespace mbx::store_internal {
+
+// `v` as 8 bytes (PutFixed64), the form of the checkpoint in the meta database.
+inline std::string Fixed64String(uint64_t v) {
+  std::string s;
+  PutFixed64(&s, v);
+  return s;
+}
+
+// Stores `lsn` as the checkpoint (meta::kCheckpoint) in `txn`; LMDB's rc
+// comes back in *rc for MDB_MAP_FULL handling.
+Status PutCheckpoint(MDB_txn* txn, MDB_dbi meta_dbi, uint64_t lsn, int* rc);
+
+// Applies one mutation to database `db` (dbis indexed by Db); LMDB's rc comes
+// back in *rc for MDB_MAP_FULL handling.
+Status ApplyMutation(MDB_txn* txn, const MDB_dbi* dbis, Mutation::Op op, Db db,
+                     std::string_view key, std::string_view value, int* rc);
+
+}  // namespace mbx::store_internal

@@ -1,0 +1,186 @@
+// Store: the write path. Every write is a WriteBatch handed to the store's
+// group-commit writer, whose two stages are PrepareGroup (log thread: append
+// the group's redo record to the log) and ApplyGroup (apply thread: apply it
+// to LMDB in one transaction with the new checkpoint). Also: growing the map
+// when it is full, and Flush. (BatchWriter, which keeps batches in
+// flight for a caller, is in store_handle.cc.)
+#include "store/store.h"
+
+#include <algorithm>
+
+#include "store/crash_point.h"
+#include "store/store_internal.h"
+#include "store/txlog_format.h"
+
+namespace mbx {
+
+namespace store_internal {
+
+Status PutCheckpoint(MDB_txn* txn, MDB_dbi meta_dbi, uint64_t lsn, int* rc) {
+  MDB_val k = ToVal(meta::kCheckpoint);
+  std::string v = Fixed64String(lsn);
+  MDB_val mv = ToVal(v);
+  *rc = mdb_put(txn, meta_dbi, &k, &mv, 0);
+  return LmdbStatus(*rc, "writing checkpoint");
+}
+
+// Applies one mutation; LMDB's rc comes back in *rc for MDB_MAP_FULL handling.
+Status ApplyMutation(MDB_txn* txn, const MDB_dbi* dbis, Mutation::Op op, Db db,
+                     std::string_view key, std::string_view value, int* rc) {
+  MDB_dbi dbi = dbis[int(db)];
+  MDB_val k = ToVal(key);
+  switch (op) {
+    case Mutation::Op::kPut: {
+      MDB_val v = ToVal(value);
+      *rc = mdb_put(txn, dbi, &k, &v, 0);
+      return LmdbStatus(*rc, "writing record");
+    }
+    case Mutation::Op::kDelete: {
+      *rc = mdb_del(txn, dbi, &k, nullptr);
+      if (*rc == MDB_NOTFOUND) *rc = 0;
+      return LmdbStatus(*rc, "deleting record");
+    }
+    case Mutation::Op::kDeletePrefix: {
+      LmdbCursor cur;
+      MBX_RETURN_IF_ERROR(cur.Open(txn, dbi));
+      MDB_val ck = k, cv;
+      *rc = mdb_cursor_get(cur.get(), &ck, &cv, MDB_SET_RANGE);
+      while (*rc == 0 && FromVal(ck).substr(0, key.size()) == key) {
+        *rc = mdb_cursor_del(cur.get(), 0);
+        if (*rc != 0) break;
+        *rc = mdb_cursor_get(cur.get(), &ck, &cv, MDB_NEXT);
+      }
+      if (*rc == MDB_NOTFOUND) *rc = 0;
+      return LmdbStatus(*rc, "deleting records");
+    }
+  }
+  return Status::Internal("unknown mutation");
+}
+
+}  // namespace store_internal
+
+using store_internal::ApplyMutation;
+using store_internal::PutCheckpoint;
+
+Status Store::ApplyPayload(MDB_txn* txn, std::string_view payload, int* rc) {
+  return txlog::ForEachMutation(payload, [&](Mutation::Op op, Db db, std::string_view k,
+                                             std::string_view v) {
+    return ApplyMutation(txn, dbi_, op, db, k, v, rc);
+  });
+}
+
+Status Store::GrowMap() {
+  const uint64_t next = std::max<uint64_t>(map_bytes_ * 2, map_bytes_ + (64u << 20));
+  std::unique_lock<std::mutex> l(gate_mu_);
+  resizing_ = true;
+  gate_cv_.wait(l, [&] { return readers_ == 0; });
+  int rc = mdb_env_set_mapsize(env_.get(), next);
+  resizing_ = false;
+  l.unlock();
+  gate_cv_.notify_all();
+  if (rc != 0) return LmdbStatus(rc, "growing the store map to " + std::to_string(next) + " bytes");
+  map_bytes_ = next;
+  map_resizes_.fetch_add(1);
+  return Status::Ok();
+}
+
+Status Store::PrepareGroup(const std::vector<const WriteBatch*>& batches, GroupCommitWriter::Token* token) {
+  // The buffer is kept across groups (log thread only): no fresh pages to
+  // fault in and zero for every group.
+  std::string& payload = payload_buffer_;
+  payload.clear();
+  size_t reserve = 16;
+  for (const WriteBatch* b : batches) reserve += b->ApproximateBytes();
+  payload.reserve(reserve);
+  txlog::EncodePayload(batches, &payload);
+
+  {
+    std::lock_guard<std::mutex> l(log_mu_);
+    bool frees_space = true;
+    for (const WriteBatch* b : batches) frees_space = frees_space && b->MayUseLogReserve();
+    MBX_ASSIGN_OR_RETURN(LogPosition pos, log_->Append(payload, frees_space));
+    token->start_lsn = pos.start_lsn;
+    token->end_lsn = pos.end_lsn;
+    token->log_epoch = log_epoch_;
+  }
+  CrashPoint("log-appended");
+  if (payload.capacity() > (64u << 20)) std::string().swap(payload);  // do not hoard a huge one
+  return Status::Ok();
+}
+
+Status Store::ApplyGroup(const std::vector<const WriteBatch*>& batches, const GroupCommitWriter::Token& token) {
+  const LogPosition pos{token.start_lsn, token.end_lsn};
+  {
+    std::lock_guard<std::mutex> l(log_mu_);
+    if (token.log_epoch != log_epoch_) {
+      // An earlier group failed to commit and the log was cut back before
+      // this group's record: it was never applied and will never be replayed.
+      return Status::Aborted("store " + name_ + ": an earlier commit failed; this write was not applied");
+    }
+  }
+  Status s;
+  for (int attempt = 0;; ++attempt) {
+    LmdbTxn txn;
+    s = txn.Begin(env_.get(), 0);
+    int rc = 0;
+    if (s.ok()) {
+      for (const WriteBatch* b : batches) {
+        for (const Mutation& m : b->mutations()) {
+          s = ApplyMutation(txn.get(), dbi_, m.op, m.db, m.key, m.value, &rc);
+          if (!s.ok()) break;
+        }
+        if (!s.ok()) break;
+      }
+    }
+    if (s.ok()) s = PutCheckpoint(txn.get(), dbi_[0], pos.end_lsn, &rc);
+    if (s.ok()) {
+      rc = txn.CommitRc();
+      s = LmdbStatus(rc, "committing to store " + name_);
+    }
+    if (s.ok()) break;
+    txn.Abort();
+    if (rc == MDB_MAP_FULL && attempt < 40) {
+      Status g = GrowMap();
+      if (g.ok()) continue;
+      s = g;
+    }
+    // Nothing was applied: take the record (and any logged after it) back
+    // out of the log so that a replay can never apply a group we report as
+    // failed; the groups logged after it fail by their epoch.
+    std::lock_guard<std::mutex> l(log_mu_);
+    ++log_epoch_;
+    Status r = log_->Rewind(pos.start_lsn);
+    if (!r.ok()) return s.WithContext("and the log could not be rewound (" + r.message() + ")");
+    return s.WithContext("store " + name_);
+  }
+  CrashPoint("lmdb-committed");
+
+  std::lock_guard<std::mutex> l(log_mu_);
+  const uint64_t old_gen = txlog::GenerationOf(checkpoint_lsn_, log_->options().file_bytes);
+  prev_checkpoint_lsn_ = checkpoint_lsn_;
+  checkpoint_lsn_ = pos.end_lsn;
+  if (log_->options().mode == LogMode::kCircular) {
+    // Everything before the previous commit's checkpoint is in the database
+    // durably (that commit's data was synced with this one's), so whole log
+    // files before it can go.
+    auto removed = log_->RemoveBefore(prev_checkpoint_lsn_);
+    if (!removed.ok()) return removed.status();
+  }
+  if (txlog::GenerationOf(checkpoint_lsn_, log_->options().file_bytes) != old_gen) {
+    (void)log_->WriteCheckpointFile(prev_checkpoint_lsn_, /*sync=*/false);
+  }
+  return Status::Ok();
+}
+
+Status Store::Flush() {
+  std::lock_guard<std::mutex> l(log_mu_);
+  if (log_->options().sync == SyncMode::kNone) return Status::Ok();
+  MBX_RETURN_IF_ERROR(log_->Sync());
+  if (int rc = mdb_env_sync(env_.get(), 1); rc != 0) return LmdbStatus(rc, "syncing store " + name_);
+  return Status::Ok();
+}
+
+Status Store::Write(WriteBatch batch) { return writer_->Write(std::move(batch)); }
+std::future<Status> Store::WriteAsync(WriteBatch batch) { return writer_->Submit(std::move(batch)); }
+
+}  // namespace mbx
