@@ -18,6 +18,7 @@ void AddLogCommands(CLI::App& app, int* exit_code);    // logs, backup, restore
 void AddMoveCommands(CLI::App& app, int* exit_code);   // move, recover
 void AddBenchCommand(CLI::App& app, int* exit_code);
 void AddMailCommands(CLI::App& app, int* exit_code);  // import, export
+void AddNetCommands(CLI::App& app, int* exit_code);   // certs create, link
 
 // Opens an organisation and first finishes or rolls back interrupted moves
 // (reported on stderr unless quiet and successful).

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   AddMoveCommands(app, &exit_code);
   AddMailCommands(app, &exit_code);
   AddBenchCommand(app, &exit_code);
+  AddNetCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

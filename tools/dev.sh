@@ -21,6 +21,7 @@ PACKAGES=(
   gnuplot-nox
   libgmime-3.0-dev dovecot-core
   clang libclang-rt-14-dev
+  libssl-dev libasio-dev
 )
 
 log() { printf '==> %s\n' "$*" >&2; }
