@@ -20,6 +20,7 @@ void AddMoveCommands(CLI::App& app, int* exit_code);   // move, recover
 void AddBenchCommand(CLI::App& app, int* exit_code);
 void AddMailCommands(CLI::App& app, int* exit_code);  // import, export
 void AddServeCommands(CLI::App& app, int* exit_code);  // serve, server add/list
+void AddNetCommands(CLI::App& app, int* exit_code);   // certs create, link
 
 // How this program reaches remote stores: client certificates from
 // $MBX_CERTS, else ORG/certs.

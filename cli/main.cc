@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   AddMailCommands(app, &exit_code);
   AddBenchCommand(app, &exit_code);
   AddServeCommands(app, &exit_code);
+  AddNetCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -22,6 +22,7 @@ PACKAGES=(
   libgmime-3.0-dev dovecot-core
   clang libclang-rt-14-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  libssl-dev libasio-dev
 )
 
 log() { printf '==> %s\n' "$*" >&2; }
