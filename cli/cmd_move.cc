@@ -17,8 +17,8 @@
 namespace mbx::cli {
 
 Result<std::unique_ptr<Organization>> OpenOrgRecovering(const std::string& dir, const OpenOptions& options,
-                                                        bool quiet) {
-  auto org = Organization::Open(dir, options);
+                                                        bool quiet, bool create) {
+  auto org = create ? Organization::OpenOrCreate(dir, options) : Organization::Open(dir, options);
   if (!org.ok()) return org.status();
   auto rec = engine::Recover(**org);
   if (!rec.ok()) return rec.status().WithContext("recovering interrupted moves");

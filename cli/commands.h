@@ -19,9 +19,10 @@ void AddMoveCommands(CLI::App& app, int* exit_code);   // move, recover
 void AddBenchCommand(CLI::App& app, int* exit_code);
 void AddMailCommands(CLI::App& app, int* exit_code);  // import, export
 
-// Opens an organisation and first finishes or rolls back interrupted moves
-// (reported on stderr unless quiet and successful).
+// Opens an organisation (with create, creates it when `dir` is missing or
+// empty) and first finishes or rolls back interrupted moves (reported on
+// stderr unless quiet and successful).
 Result<std::unique_ptr<Organization>> OpenOrgRecovering(const std::string& dir, const OpenOptions& options,
-                                                        bool quiet);
+                                                        bool quiet, bool create = false);
 
 }  // namespace mbx::cli
