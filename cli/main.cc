@@ -4,6 +4,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/unknown_command.h"
 
 int main(int argc, char** argv) {
   using namespace mbx::cli;
@@ -26,6 +27,10 @@ int main(int argc, char** argv) {
   AddMoveCommands(app, &exit_code);
   AddMailCommands(app, &exit_code);
   AddBenchCommand(app, &exit_code);
+  if (auto unknown = FindUnknownCommand(app, argc, argv)) {
+    std::fprintf(stderr, "mbxmove: error: %s\nRun 'mbxmove --help' for the list of commands.\n", unknown->c_str());
+    return kExitUsage;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
