@@ -11,6 +11,7 @@
 
 #include "datagen/populate.h"
 #include "engine/move_engine.h"
+#include "engine/org_check.h"
 #include "store/checksum.h"
 #include "store/item_codec.h"
 
@@ -19,36 +20,6 @@ namespace mbx::bench {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
-
-namespace {
-
-// mailbox -> (store holding it active, digest); also counts where it is held.
-struct Where {
-  std::string store;
-  MailboxDigest digest;
-  int active_copies = 0;
-};
-
-Result<std::map<Guid, Where>> Survey(Organization& org) {
-  std::map<Guid, Where> out;
-  for (const std::string name : {"A", "B"}) {
-    MBX_ASSIGN_OR_RETURN(Store * s, org.GetStore(name));
-    MBX_ASSIGN_OR_RETURN(StoreReader r, s->BeginRead());
-    std::vector<MailboxInfo> ms;
-    MBX_RETURN_IF_ERROR(r.ListMailboxes(&ms));
-    for (const auto& m : ms) {
-      if (m.state != MailboxState::kActive) continue;
-      MBX_ASSIGN_OR_RETURN(MailboxDigest d, DigestMailbox(r, m.guid));
-      Where& w = out[m.guid];
-      w.store = name;
-      w.digest = std::move(d);
-      ++w.active_copies;
-    }
-  }
-  return out;
-}
-
-}  // namespace
 
 Result<json> RunSoak(const SoakOptions& o) {
   MBX_RETURN_IF_ERROR(CheckReusable(o.out_dir));
@@ -69,7 +40,7 @@ Result<json> RunSoak(const SoakOptions& o) {
   po.gen.total_bytes = preset.total_bytes;
   MBX_RETURN_IF_ERROR(datagen::Populate(*org, "A", po, nullptr).status());
 
-  MBX_ASSIGN_OR_RETURN(auto start, Survey(*org));
+  MBX_ASSIGN_OR_RETURN(engine::OrgSurvey start, engine::SurveyOrganization(*org));
   // Every third mailbox stays put and receives mail; the others travel.
   std::vector<std::string> movers;
   std::vector<std::pair<Guid, uint32_t>> stayers;  // mailbox, Inbox folder id
@@ -161,28 +132,14 @@ Result<json> RunSoak(const SoakOptions& o) {
   deliverer.join();
   const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
 
-  // The checks.
-  MBX_ASSIGN_OR_RETURN(auto end, Survey(*org));
-  std::vector<StoreRecord> stores;
-  MBX_RETURN_IF_ERROR(org->directory().ListStores(&stores));
-  std::map<std::string, std::string> store_of_dn;
-  for (const auto& s : stores) store_of_dn[s.dn] = s.name;
-  json problems = json::array();
-  uint64_t checked = 0;
-  for (auto& [g, w0] : start) {
-    ++checked;
-    auto it = end.find(g);
-    if (it == end.end()) {
-      problems.push_back("mailbox " + g.ToString() + " is active nowhere");
-      continue;
-    }
-    if (it->second.active_copies != 1) problems.push_back("mailbox " + g.ToString() + " is active in two stores");
-    auto u = org->directory().GetUserByMailbox(g);
-    if (!u.ok() || store_of_dn[u->home_mdb] != it->second.store) {
-      problems.push_back("homeMDB of mailbox " + g.ToString() + " does not name the store holding it");
-    }
-    // Expected content: the start, plus exactly the delivered items.
-    std::map<uint32_t, FolderDigest> want = w0.digest.by_folder;
+  // The checks: the move invariant, with each stayer's content grown by
+  // exactly the items delivered to it.
+  MBX_ASSIGN_OR_RETURN(engine::OrgSurvey end, engine::SurveyOrganization(*org));
+  std::map<Guid, uint64_t> expected;
+  for (const auto& [g, was] : start.mailboxes) {
+    const engine::MailboxCopy* copy = was.active();
+    if (!copy) continue;
+    std::map<uint32_t, FolderDigest> want = copy->digest.by_folder;
     for (const auto& [key, hashes] : delivered) {
       if (key.first != g) continue;
       for (uint64_t h : hashes) {
@@ -190,10 +147,11 @@ Result<json> RunSoak(const SoakOptions& o) {
         want[key.second].item_hash_sum += MixItemHash(h);
       }
     }
-    if (CombineFolderDigests(want) != it->second.digest.checksum) {
-      problems.push_back("content of mailbox " + g.ToString() + " differs from the start plus its deliveries");
-    }
+    expected[g] = CombineFolderDigests(want);
   }
+  json problems = json::array();
+  for (const auto& p : engine::MoveInvariantViolations(start, end, expected)) problems.push_back(p);
+  const uint64_t checked = start.mailboxes.size();
   return json{{"minutes", secs / 60},
               {"preset", o.preset},
               {"rounds", rounds},

@@ -4,6 +4,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/store_setup.h"
 #include "datagen/populate.h"
 #include "store/organization.h"
 
@@ -20,9 +21,7 @@ struct GenArgs {
   uint64_t seed = 1;
   double corrupt_rate = 0;
   int threads = 0;
-  int zstd_level = 3;
-  std::string log_mode = "circular";
-  std::string server = "SERVER1";
+  NewStoreArgs new_store;
   bool json = false;
 };
 
@@ -44,20 +43,10 @@ int RunGen(const GenArgs& a) {
   po.corrupt_rate = a.corrupt_rate;
   po.threads = a.threads;
   if (a.corrupt_rate < 0 || a.corrupt_rate > 1) return Fail("--corrupt-rate must be between 0 and 1", kExitUsage);
-  auto mode = ParseLogMode(a.log_mode);
-  if (!mode.ok()) return Fail(mode.status());
-  if (Status s = Organization::ValidateStoreName(a.store); !s.ok()) return Fail(s);
+  if (Status s = CheckNewStore(a.store, a.new_store); !s.ok()) return Fail(s);
 
-  auto org = Organization::OpenOrCreate(a.org);
+  auto org = OpenOrCreateWithStore(a.org, a.store, a.new_store, a.json);
   if (!org.ok()) return Fail(org.status());
-  auto existing = (*org)->directory().GetStore(a.store);
-  if (!existing.ok()) {
-    if (!existing.status().IsNotFound()) return Fail(existing.status());
-    StoreOptions so;
-    so.zstd_level = a.zstd_level;
-    so.log.mode = *mode;
-    if (Status s = (*org)->CreateStore(a.store, a.server, so); !s.ok()) return Fail(s);
-  }
   datagen::PopulateProgress progress;
   const auto t0 = std::chrono::steady_clock::now();
   const uint64_t total = po.gen.total_bytes;
@@ -124,11 +113,7 @@ void AddGenCommand(CLI::App& app, int* exit_code) {
                 "Fraction of items written as damaged records (listed exactly with --json)")
       ->capture_default_str();
   c->add_option("--threads", a->threads, "Generator threads (0 = all cores)")->capture_default_str();
-  c->add_option("--zstd-level", a->zstd_level, "Compression level of a store created here (0-19)")
-      ->check(CLI::Range(0, 19))->capture_default_str();
-  c->add_option("--log-mode", a->log_mode, "Log mode of a store created here: circular or backup-flush")
-      ->capture_default_str();
-  c->add_option("--server", a->server, "Server name of a store created here")->capture_default_str();
+  AddNewStoreOptions(c, &a->new_store);
   c->add_flag("--json", a->json, "Print a JSON summary (mailboxes, items, bytes, corrupted_items, ...)");
   c->callback([a, exit_code] { *exit_code = RunGen(*a); });
 }

@@ -5,6 +5,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/store_setup.h"
 #include "engine/mail_transfer.h"
 
 namespace mbx::cli {
@@ -14,6 +15,7 @@ namespace {
 struct ImportArgs {
   std::string org, store, maildir, maildir_root, mbox, user, mbox_format = "mboxrd", domain = "example.com";
   int threads = 0;
+  NewStoreArgs new_store;
   bool json = false, quiet_warnings = false;
 };
 
@@ -71,6 +73,7 @@ int RunImport(const ImportArgs& a) {
     return Fail("--user does not go with --maildir-root (users are named after its subfolders)", kExitUsage);
   }
   if (a.threads < 0) return Fail("--threads must be 0 (all cores) or more", kExitUsage);
+  if (Status s = CheckNewStore(a.store, a.new_store); !s.ok()) return Fail(s);
   engine::ImportOptions o;
   o.store = a.store;
   o.smtp_domain = a.domain;
@@ -95,7 +98,7 @@ int RunImport(const ImportArgs& a) {
     s.mbox = a.mbox;
     sources.push_back(std::move(s));
   }
-  auto org = OpenOrgRecovering(a.org, {}, a.json);
+  auto org = OpenOrCreateWithStore(a.org, a.store, a.new_store, a.json);
   if (!org.ok()) return Fail(org.status());
   engine::TransferProgress progress;
   const auto t0 = std::chrono::steady_clock::now();
@@ -209,9 +212,11 @@ void AddMailCommands(CLI::App& app, int* exit_code) {
       "per user, imported in parallel) or an mbox file (--mbox, into the Inbox; flags from Status/X-Status). Every "
       "message keeps its bytes; subject, sender, recipients, date and Message-ID are read with GMime. A message "
       "GMime cannot parse is imported as a raw item with a warning. Each user is created in the directory with "
-      "homeMDB pointing at the store. Exit 0, or 3 when a mailbox failed or a message could not be imported");
-  imp->add_option("--org", i->org, "Organisation folder")->required();
-  imp->add_option("--store", i->store, "Store to import into (must exist: 'mbxmove store create')")->required();
+      "homeMDB pointing at the store. As with gen, the organisation is created when its folder is missing or empty, "
+      "and the store when it is not registered (--log-mode, --zstd-level, --server). Exit 0, or 3 when a mailbox "
+      "failed or a message could not be imported");
+  imp->add_option("--org", i->org, "Organisation folder (created if missing or empty)")->required();
+  imp->add_option("--store", i->store, "Store to import into (created if not registered)")->required();
   imp->add_option("--maildir", i->maildir, "A Maildir++ folder (holding cur/ and new/)");
   imp->add_option("--maildir-root", i->maildir_root, "A folder of users: each subfolder is one user's Maildir");
   imp->add_option("--mbox", i->mbox, "An mbox file");
@@ -220,6 +225,7 @@ void AddMailCommands(CLI::App& app, int* exit_code) {
                   "mboxrd (default: '>From ' lines unescaped one level, lossless) or mboxo");
   imp->add_option("--smtp-domain", i->domain, "Domain of the users' SMTP addresses (user@DOMAIN)");
   imp->add_option("--threads", i->threads, "Mailboxes imported at once (0 = all cores)");
+  AddNewStoreOptions(imp, &i->new_store);
   imp->add_flag("--json", i->json, "Print JSON");
   imp->callback([i, exit_code] { *exit_code = RunImport(*i); });
 

@@ -18,8 +18,8 @@
 namespace mbx::cli {
 
 Result<std::unique_ptr<Organization>> OpenOrgRecovering(const std::string& dir, const OpenOptions& options,
-                                                        bool quiet) {
-  auto org = Organization::Open(dir, options);
+                                                        bool quiet, bool create) {
+  auto org = create ? Organization::OpenOrCreate(dir, options) : Organization::Open(dir, options);
   if (!org.ok()) return org.status();
   // Stores on servers with an address are reached through their server.
   rpc::InstallRemoteConnector(**org, DefaultRemoteOptions(dir));

@@ -1,12 +1,11 @@
 // mbxmove stat | verify
 #include <cstdio>
-#include <map>
 #include <memory>
-#include <set>
 #include <string>
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "engine/org_check.h"
 #include "store/checksum.h"
 #include "store/item_codec.h"
 #include "store/organization.h"
@@ -97,90 +96,40 @@ struct VerifyArgs {
   bool json = false;
 };
 
+// A problem as the JSON object verify prints: its kind and the fields that apply.
+json ProblemJson(const engine::OrgProblem& p) {
+  json j = {{"kind", engine::ProblemKindName(p.kind)}};
+  if (!p.user.empty()) j["user"] = p.user;
+  if (p.mailbox) j["mailbox"] = p.mailbox->ToString();
+  if (!p.store.empty()) j["store"] = p.store;
+  if (!p.stores.empty()) j["stores"] = p.stores;
+  if (!p.home_mdb.empty()) j["homeMDB"] = p.home_mdb;
+  if (p.state) j["state"] = MailboxStateName(*p.state);
+  if (!p.detail.empty()) j["detail"] = p.detail;
+  return j;
+}
+
 int RunVerify(const VerifyArgs& a) {
   auto org = OpenOrgRecovering(a.org, {}, a.json);
   if (!org.ok()) return Fail(org.status());
-  std::vector<StoreRecord> stores;
-  if (Status s = (*org)->ListStores(&stores); !s.ok()) return Fail(s);
-  std::vector<UserRecord> users;
-  if (Status s = (*org)->directory().ListUsers(&users); !s.ok()) return Fail(s);
-  std::map<std::string, std::string> store_by_dn;
-  for (const auto& s : stores) store_by_dn[s.dn] = s.name;
-
+  auto survey = engine::SurveyOrganization(**org);
+  if (!survey.ok()) return Fail(survey.status());
   json problems = json::array(), corrupt = json::array();
-  // Where each mailbox is held active.
-  std::map<Guid, std::vector<std::string>> active_in;
-  std::map<Guid, std::map<std::string, MailboxState>> state_in;
-  uint64_t checked_items = 0;
-  for (const auto& sr : stores) {
-    auto store = (*org)->GetStore(sr.name);
-    if (!store.ok()) {
-      problems.push_back({{"kind", "store-unreadable"}, {"store", sr.name}, {"detail", store.status().message()}});
-      continue;
-    }
-    auto reader = (*store)->BeginRead();
-    if (!reader.ok()) return Fail(reader.status());
-    std::vector<MailboxInfo> mbxs;
-    if (Status s = reader->ListMailboxes(&mbxs); !s.ok()) return Fail(s);
-    for (const auto& m : mbxs) {
-      state_in[m.guid][sr.name] = m.state;
-      if (m.state == MailboxState::kActive) active_in[m.guid].push_back(sr.name);
-      std::vector<FolderInfo> folders;
-      if (Status s = reader->ListFolders(m.guid, &folders); !s.ok()) return Fail(s);
-      auto paths = FolderPaths(folders);
-      if (!paths.ok()) {
-        problems.push_back({{"kind", "folder-tree"}, {"store", sr.name}, {"mailbox", m.guid.ToString()},
-                            {"detail", paths.status().message()}});
-        continue;
-      }
-      for (const auto& f : folders) {
-        Status s = reader->ForEachItem(m.guid, f.id, [&](uint64_t id, std::string_view rec) {
-          ++checked_items;
-          auto h = VerifyRecord(rec);
-          if (!h.ok()) {
-            corrupt.push_back({{"store", sr.name}, {"mailbox", m.guid.ToString()}, {"owner", m.owner},
-                               {"folder", (*paths)[f.id]}, {"item_id", id}, {"reason", h.status().message()}});
-          }
-          return Status::Ok();
-        });
-        if (!s.ok()) return Fail(s);
-      }
-    }
+  for (const auto& p : survey->problems) problems.push_back(ProblemJson(p));
+  for (const auto& c : survey->corrupt_items) {
+    corrupt.push_back({{"store", c.store}, {"mailbox", c.mailbox.ToString()}, {"owner", c.owner},
+                       {"folder", c.folder}, {"item_id", c.item_id}, {"reason", c.reason}});
   }
-  for (const auto& u : users) {
-    auto it = store_by_dn.find(u.home_mdb);
-    if (it == store_by_dn.end()) {
-      problems.push_back({{"kind", "homeMDB-unknown-store"}, {"user", u.name}, {"homeMDB", u.home_mdb}});
-      continue;
-    }
-    auto st = state_in[u.mailbox].find(it->second);
-    if (st == state_in[u.mailbox].end()) {
-      problems.push_back({{"kind", "mailbox-missing"}, {"user", u.name}, {"mailbox", u.mailbox.ToString()},
-                          {"store", it->second}});
-    } else if (st->second != MailboxState::kActive) {
-      problems.push_back({{"kind", "mailbox-not-active"}, {"user", u.name}, {"mailbox", u.mailbox.ToString()},
-                          {"store", it->second}, {"state", MailboxStateName(st->second)}});
-    }
-  }
-  std::set<Guid> owned;
-  for (const auto& u : users) owned.insert(u.mailbox);
-  for (const auto& [g, where] : active_in) {
-    if (where.size() > 1) {
-      problems.push_back({{"kind", "active-in-several-stores"}, {"mailbox", g.ToString()}, {"stores", where}});
-    }
-    if (!owned.count(g)) {
-      problems.push_back({{"kind", "mailbox-without-user"}, {"mailbox", g.ToString()}, {"stores", where}});
-    }
-  }
-  const bool clean = problems.empty();
+  const bool clean = survey->clean();
   if (a.json) {
-    PrintJson({{"clean", clean}, {"users", users.size()}, {"stores", stores.size()},
-               {"items_checked", checked_items}, {"problems", problems}, {"corrupt_items", corrupt}});
+    PrintJson({{"clean", clean}, {"users", survey->users.size()}, {"stores", survey->stores.size()},
+               {"items_checked", survey->items_checked}, {"problems", problems}, {"corrupt_items", corrupt}});
   } else {
     for (const auto& p : problems) std::printf("problem: %s\n", p.dump().c_str());
     for (const auto& c : corrupt) std::printf("corrupt item: %s\n", c.dump().c_str());
     std::printf("verify: %zu users, %zu stores, %llu items checked, %zu problems, %zu corrupt items\n",
-                users.size(), stores.size(), (unsigned long long)checked_items, problems.size(), corrupt.size());
+                survey->users.size(), survey->stores.size(), (unsigned long long)survey->items_checked,
+                problems.size(), corrupt.size());
   }
   return clean ? kExitOk : kExitPartial;
 }
@@ -202,8 +151,9 @@ void AddVerifyCommand(CLI::App& app, int* exit_code) {
   auto a = std::make_shared<VerifyArgs>();
   CLI::App* c = app.add_subcommand(
       "verify", "Check the organisation: every user's homeMDB names a store holding that mailbox active, "
-                "no mailbox is active in two stores or without a user, every item record decodes (corrupt items are listed, "
-                "not fatal). Exit 0 when consistent, 3 when problems are found");
+                "no mailbox is active in two stores or without a user, none is left moving-in or moving-out by a move that "
+                "no longer runs, every item record decodes (corrupt items are listed, not fatal). Exit 0 when "
+                "consistent, 3 when problems are found");
   c->add_option("--org", a->org, "Organisation folder")->required();
   c->add_flag("--json", a->json, "Print JSON");
   c->callback([a, exit_code] { *exit_code = RunVerify(*a); });

@@ -26,9 +26,10 @@ void AddNetCommands(CLI::App& app, int* exit_code);   // certs create, link
 // $MBX_CERTS, else ORG/certs.
 rpc::RemoteOptions DefaultRemoteOptions(const std::string& org_dir);
 
-// Opens an organisation, installs the remote-store connector, and first finishes or rolls back interrupted moves
-// (reported on stderr unless quiet and successful).
+// Opens an organisation (with create, creates it when `dir` is missing or
+// empty), installs the remote-store connector, and first finishes or rolls
+// back interrupted moves (reported on stderr unless quiet and successful).
 Result<std::unique_ptr<Organization>> OpenOrgRecovering(const std::string& dir, const OpenOptions& options,
-                                                        bool quiet);
+                                                        bool quiet, bool create = false);
 
 }  // namespace mbx::cli

@@ -4,6 +4,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/unknown_command.h"
 
 int main(int argc, char** argv) {
   using namespace mbx::cli;
@@ -28,6 +29,10 @@ int main(int argc, char** argv) {
   AddBenchCommand(app, &exit_code);
   AddServeCommands(app, &exit_code);
   AddNetCommands(app, &exit_code);
+  if (auto unknown = FindUnknownCommand(app, argc, argv)) {
+    std::fprintf(stderr, "mbxmove: error: %s\nRun 'mbxmove --help' for the list of commands.\n", unknown->c_str());
+    return kExitUsage;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

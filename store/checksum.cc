@@ -68,7 +68,8 @@ uint64_t CombineFolderDigests(const std::map<uint32_t, FolderDigest>& folders) {
   return h;
 }
 
-Result<MailboxDigest> DigestMailbox(const StoreReader& reader, const Guid& mailbox) {
+Result<MailboxDigest> DigestMailbox(const StoreReader& reader, const Guid& mailbox,
+                                    const CorruptRecordFn& on_corrupt) {
   std::vector<FolderInfo> folders;
   MBX_RETURN_IF_ERROR(reader.ListFolders(mailbox, &folders));
   MBX_ASSIGN_OR_RETURN(auto paths, FolderPaths(folders));
@@ -78,11 +79,12 @@ Result<MailboxDigest> DigestMailbox(const StoreReader& reader, const Guid& mailb
     FolderDigest d;
     d.path = paths[f.id];
     d.kind = f.kind;
-    MBX_RETURN_IF_ERROR(reader.ForEachItem(mailbox, f.id, [&](uint64_t, std::string_view rec) {
+    MBX_RETURN_IF_ERROR(reader.ForEachItem(mailbox, f.id, [&](uint64_t id, std::string_view rec) {
       d.stored_bytes += rec.size();
       auto v = VerifyRecordWithSize(rec);  // one pass: checksum, structure, content
       if (!v.ok()) {
         ++d.corrupt_items;
+        if (on_corrupt) on_corrupt(f.id, id, v.status());
         return Status::Ok();
       }
       ++d.items;

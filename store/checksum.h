@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -41,8 +42,15 @@ uint64_t MixItemHash(uint64_t content_hash);
 // Corruption if a parent is missing or the tree has a cycle.
 Result<std::map<uint32_t, std::string>> FolderPaths(const std::vector<FolderInfo>& folders);
 
-// Reads and verifies every item of the mailbox in `reader`'s snapshot.
-Result<MailboxDigest> DigestMailbox(const StoreReader& reader, const Guid& mailbox);
+// Called for each record that does not verify: its folder, its item id and
+// why (the record is counted in corrupt_items, not in the checksum).
+using CorruptRecordFn = std::function<void(uint32_t folder_id, uint64_t item_id, const Status& why)>;
+
+// Reads and verifies every item of the mailbox in `reader`'s snapshot;
+// `on_corrupt`, when given, hears of every record that does not verify.
+// Corruption when the folder tree is broken; a failed read is its error.
+Result<MailboxDigest> DigestMailbox(const StoreReader& reader, const Guid& mailbox,
+                                    const CorruptRecordFn& on_corrupt = {});
 
 // Combines folder digests into the mailbox checksum.
 uint64_t CombineFolderDigests(const std::map<uint32_t, FolderDigest>& folders);

@@ -53,6 +53,54 @@ TEST(CliTest, UsageErrorsExitTwoWithAClearLine) {
   EXPECT_NE(help.out.find("--corrupt-rate"), std::string::npos);
 }
 
+// A mistyped command is named as unknown, with the nearest command when one
+// is close, and exits 2 - also when --help follows it (CLI11 alone would say
+// "A subcommand is required", or print the main help and exit 0).
+TEST(CliTest, UnknownCommandsSayWhichAndSuggestTheNearest) {
+  struct Case {
+    std::string args, unknown, suggestion;  // suggestion "": none is close; "*": not checked
+  };
+  const std::vector<Case> cases = {
+      {"verfiy --org x", "verfiy", "verify"},  // two letters swapped
+      {"improt --help", "improt", "import"},   // --help after it
+      {"--help stats", "stats", "stat"},       // --help before it
+      {"mvoe --org x --to MS2", "mvoe", "move"},
+      {"store craete --org x --store S", "store craete", "store create"},  // under a command group
+      {"sevre", "sevre", "*"},  // the example (no 'serve' command yet)
+      {"sevre --help", "sevre", "*"},
+      {"xyzzy", "xyzzy", ""},  // nothing close
+      {"frobnicate --help", "frobnicate", ""},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.args);
+    auto r = RunCommand(Mbxmove() + " " + c.args);
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_EQ(r.out, "") << "printed help or output for an unknown command";
+    EXPECT_NE(r.err.find("mbxmove: error: unknown command '" + c.unknown + "'\n"), std::string::npos) << r.err;
+    if (c.suggestion.empty()) {
+      EXPECT_EQ(r.err.find("did you mean"), std::string::npos) << r.err;
+    } else if (c.suggestion != "*") {
+      EXPECT_NE(r.err.find("did you mean '" + c.suggestion + "'?"), std::string::npos) << r.err;
+    }
+    EXPECT_EQ(r.err.find("A subcommand is required"), std::string::npos) << r.err;
+  }
+  // Known commands are untouched: help still exits 0, a missing one still says so.
+  auto help = RunCommand(Mbxmove() + " verify --help");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("--org"), std::string::npos);
+  auto group = RunCommand(Mbxmove() + " store --help");
+  EXPECT_EQ(group.exit_code, 0);
+  EXPECT_NE(group.out.find("create"), std::string::npos);
+  auto none = RunCommand(Mbxmove() + " store");
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_EQ(none.err.find("unknown command"), std::string::npos) << none.err;
+  // A value that looks like a command word is an option's value, not a command.
+  TempDir t;
+  auto value = RunCommand(Mbxmove() + " stat --org " + t / "sevre");
+  EXPECT_EQ(value.exit_code, 1);
+  EXPECT_EQ(value.err.find("unknown command"), std::string::npos) << value.err;
+}
+
 TEST(CliTest, NotAnOrganisationOrMissingStoreChangesNothing) {
   TempDir t;
   fs::create_directories(t / "plain");

@@ -13,48 +13,12 @@
 
 #include "datagen/populate.h"
 #include "engine/move_engine.h"
+#include "engine/org_check.h"
 #include "engine/recovery.h"
-#include "store/checksum.h"
 #include "store/organization.h"
 #include "tests/test_util.h"
 
 namespace mbx::testing {
-
-// mailbox -> (store where it is active, content checksum); "" when active
-// nowhere, "*" when active in two stores. A mailbox whose records do not
-// verify gets checksum 0.
-inline std::map<Guid, std::pair<std::string, uint64_t>> ActiveCopies(Organization& org,
-                                                                     std::vector<std::string>* problems = nullptr) {
-  std::map<Guid, std::pair<std::string, uint64_t>> out;
-  auto problem = [&](const std::string& p) {
-    if (problems) problems->push_back(p);
-  };
-  for (const std::string name : {"MS1", "MS2"}) {
-    auto s = org.GetStore(name);
-    if (!s.ok()) {
-      problem("store " + name + ": " + s.status().ToString());
-      continue;
-    }
-    auto r = (*s)->BeginRead();
-    if (!r.ok()) {
-      problem("store " + name + ": " + r.status().ToString());
-      continue;
-    }
-    std::vector<MailboxInfo> ms;
-    if (Status st = r->ListMailboxes(&ms); !st.ok()) problem("store " + name + ": " + st.ToString());
-    for (const auto& m : ms) {
-      if (m.state != MailboxState::kActive) {
-        problem(m.guid.ToString() + " is left " + std::string(MailboxStateName(m.state)) + " in " + name);
-        continue;
-      }
-      auto d = DigestMailbox(*r, m.guid);
-      if (!d.ok()) problem(m.guid.ToString() + " in " + name + " does not verify: " + d.status().ToString());
-      auto& slot = out[m.guid];
-      slot = {slot.first.empty() ? name : "*", d.ok() ? d->checksum : 0};
-    }
-  }
-  return out;
-}
 
 // How one run of the relocation ended.
 struct RelocationRun {
@@ -84,9 +48,8 @@ class Relocation {
     po.gen.mailboxes = 4;
     po.gen.total_bytes = 400 << 10;
     MBX_RETURN_IF_ERROR(datagen::Populate(*org, "MS1", po, nullptr).status());
-    std::vector<std::string> problems;
-    before_ = ActiveCopies(*org, &problems);
-    if (!problems.empty()) return Status::Internal("template: " + problems.front());
+    MBX_ASSIGN_OR_RETURN(before_, engine::SurveyOrganization(*org));
+    if (!before_.clean()) return Status::Internal("template: " + before_.problems.front().ToString());
     std::vector<UserRecord> us;
     MBX_RETURN_IF_ERROR(org->directory().ListUsers(&us));
     if (us.size() < 2) return Status::Internal("template: fewer than two users");
@@ -133,10 +96,11 @@ class Relocation {
   }
 
   // Reopens `dir` on a healthy disk (each store replays its log), recovers,
-  // and checks the invariant: every mailbox of the template is active in
-  // exactly one store, the one its homeMDB names, with the content it had;
-  // no move record, locked or partial mailbox is left; every record
-  // verifies. Returns what does not hold (empty: the invariant held).
+  // and checks the move invariant (engine/org_check.h): every mailbox of the
+  // template is active in exactly one store, the one its homeMDB names, with
+  // the content it had; no move record, locked, partial or soft-deleted
+  // mailbox is left; every store reads. Returns what does not hold (empty:
+  // the invariant held).
   std::vector<std::string> InvariantViolations(const std::string& dir) const {
     std::vector<std::string> bad;
     auto org = Organization::Open(dir);
@@ -151,38 +115,28 @@ class Relocation {
     std::vector<MoveRecord> left;
     if (Status s = (*org)->directory().ListMoves(&left); !s.ok()) bad.push_back("listing moves: " + s.ToString());
     if (!left.empty()) bad.push_back(std::to_string(left.size()) + " move record(s) left after recovery");
-    auto after = ActiveCopies(**org, &bad);
-    if (after.size() != before_.size()) {
-      bad.push_back(std::to_string(after.size()) + " active mailboxes instead of " + std::to_string(before_.size()));
+    auto after = engine::SurveyOrganization(**org);
+    if (!after.ok()) {
+      bad.push_back("surveying: " + after.status().ToString());
+      return bad;
     }
-    for (const auto& [g, was] : before_) {
-      const auto it = after.find(g);
-      if (it == after.end()) {
-        bad.push_back(g.ToString() + " is active nowhere");
-        continue;
-      }
-      const auto& [where, sum] = it->second;
-      if (where == "*") {
-        bad.push_back(g.ToString() + " is active in two stores");
-        continue;
-      }
-      if (sum != was.second) bad.push_back(g.ToString() + " changed in " + where);
-      auto u = (*org)->directory().GetUserByMailbox(g);
-      auto s = (*org)->directory().GetStore(where);
-      if (!u.ok() || !s.ok()) {
-        bad.push_back(g.ToString() + ": no user or store record");
-      } else if (u->home_mdb != s->dn) {
-        bad.push_back(g.ToString() + " is active in " + where + " but its homeMDB is " + u->home_mdb);
+    for (auto& v : engine::MoveInvariantViolations(before_, *after)) bad.push_back(std::move(v));
+    // These moves keep no source: every copy left is the active one.
+    for (const auto& [g, m] : after->mailboxes) {
+      for (const auto& c : m.copies) {
+        if (c.info.state != MailboxState::kActive) {
+          bad.push_back(g.ToString() + " is left " + std::string(MailboxStateName(c.info.state)) + " in " + c.store);
+        }
       }
     }
     return bad;
   }
 
-  const std::map<Guid, std::pair<std::string, uint64_t>>& before() const { return before_; }
+  const engine::OrgSurvey& before() const { return before_; }
 
  private:
   std::string template_;
-  std::map<Guid, std::pair<std::string, uint64_t>> before_;
+  engine::OrgSurvey before_;
   std::vector<std::string> users_;
 };
 

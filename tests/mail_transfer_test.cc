@@ -442,6 +442,65 @@ TEST_F(MailTransferTest, InterruptedImportsRecoverToAllOrNothing) {
   EXPECT_GT(nothing, 0);
 }
 
+// One rule for where mail is written, the same as gen's: import creates the
+// organisation (a missing or empty folder) and the store (not registered)
+// with the store options gen takes; an existing store keeps its own; a
+// folder that is something else is refused and left as it was.
+TEST_F(MailTransferTest, ImportCreatesTheOrganisationAndStoreWhenMissingAsGenDoes) {
+  const std::string src = tmp_ / "src";
+  MakeFolder(src, false);
+  WriteFile(src + "/cur/1700000001.M1P1.host:2,S", Message("one", "First.\n"));
+  WriteFile(src + "/cur/1700000002.M2P1.host:2,S", Message("two", "Second.\n"));
+  auto log_mode = [](const std::string& org, const std::string& store) {
+    return RunJson("logs --org " + org + " --store " + store + " --json")["mode"].get<std::string>();
+  };
+
+  // A folder that does not exist, with gen's store options.
+  const std::string fresh = tmp_ / "fresh";
+  json imp = RunJson("import --org " + fresh + " --store NEW --maildir " + Q(src) +
+                     " --user alice --log-mode backup-flush --zstd-level 9 --server SERVER7 --json");
+  EXPECT_EQ(imp["messages"], 2);
+  json stores = RunJson("store list --org " + fresh + " --json");
+  ASSERT_EQ(stores["stores"].size(), 1u);
+  EXPECT_EQ(stores["stores"][0]["name"], "NEW");
+  EXPECT_EQ(stores["stores"][0]["server"], "SERVER7");
+  EXPECT_EQ(log_mode(fresh, "NEW"), "backup-flush");
+  json v = RunJson("verify --org " + fresh + " --json");
+  EXPECT_TRUE(v["clean"].get<bool>()) << v.dump();
+  EXPECT_EQ(v["users"], 1);
+  EXPECT_EQ(v["items_checked"], 2);
+
+  // An empty folder, default options: those of a store gen creates.
+  const std::string empty = tmp_ / "empty";
+  fs::create_directories(empty);
+  RunJson("import --org " + empty + " --store S --maildir " + Q(src) + " --user bob --json");
+  RunJson("gen --org " + (tmp_ / "generated") + " --store S --preset tiny --json");
+  EXPECT_EQ(log_mode(empty, "S"), "circular");
+  EXPECT_EQ(log_mode(empty, "S"), log_mode(tmp_ / "generated", "S"));
+  EXPECT_EQ(RunJson("store list --org " + empty + " --json")["stores"][0]["server"],
+            RunJson("store list --org " + (tmp_ / "generated") + " --json")["stores"][0]["server"]);
+
+  // An existing organisation gets the store it lacks; an existing store
+  // keeps its options (S1 was created backup-flush by SetUp).
+  RunJson("import --org " + org_ + " --store S9 --maildir " + Q(src) + " --user carol --json");
+  RunJson("import --org " + org_ + " --store S1 --maildir " + Q(src) + " --user dave --log-mode circular --json");
+  EXPECT_EQ(RunJson("store list --org " + org_ + " --json")["stores"].size(), 3u);
+  EXPECT_EQ(log_mode(org_, "S9"), "circular");
+  EXPECT_EQ(log_mode(org_, "S1"), "backup-flush");
+  v = RunJson("verify --org " + org_ + " --json");
+  EXPECT_TRUE(v["clean"].get<bool>()) << v.dump();
+  EXPECT_EQ(v["users"], 2);
+
+  // A non-empty folder that is not an organisation is refused, untouched.
+  const std::string plain = tmp_ / "plain";
+  WriteFile(plain + "/notes.txt", "keep me");
+  const auto before = Tree(plain);
+  auto r = RunCommand(Mbxmove() + " import --org " + plain + " --store S --maildir " + Q(src) + " --user erin");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("is not empty and is not an mbxmove organisation"), std::string::npos) << r.err;
+  EXPECT_EQ(Tree(plain), before);
+}
+
 TEST_F(MailTransferTest, BadArgumentsAreClearErrors) {
   auto none = RunCommand(Mbxmove() + " import --org " + org_ + " --store S1 --user x");
   EXPECT_EQ(none.exit_code, 2) << none.err;
@@ -449,10 +508,11 @@ TEST_F(MailTransferTest, BadArgumentsAreClearErrors) {
                             " --user x");
   EXPECT_EQ(missing.exit_code, 3) << missing.err;
   EXPECT_NE(missing.err.find("nope"), std::string::npos) << missing.err;
-  auto nostore = RunCommand(Mbxmove() + " import --org " + org_ + " --store S9 --maildir " + (tmp_ / "nope") +
-                            " --user x");
-  EXPECT_EQ(nostore.exit_code, 1);
-  EXPECT_NE(nostore.err.find("S9"), std::string::npos) << nostore.err;
+  auto badmode = RunCommand(Mbxmove() + " import --org " + org_ + " --store S9 --mbox /dev/null --user x "
+                            "--log-mode sometimes");
+  EXPECT_EQ(badmode.exit_code, 2);
+  EXPECT_NE(badmode.err.find("sometimes"), std::string::npos) << badmode.err;
+  EXPECT_EQ(RunJson("store list --org " + org_ + " --json")["stores"].size(), 2u) << "a store was created";
   auto baduser = RunCommand(Mbxmove() + " import --org " + org_ + " --store S1 --mbox /dev/null --user 'a/b'");
   EXPECT_EQ(baduser.exit_code, 2);
   EXPECT_NE(baduser.err.find("user name"), std::string::npos) << baduser.err;

@@ -1,23 +1,15 @@
 // A small organisation for engine tests: a generated source store and an
-// empty target, with helpers to snapshot and check the end state.
+// empty target, surveyed (engine/org_check.h) before anything moves.
 #pragma once
 
-#include <map>
-#include <set>
 #include <string>
 
 #include "datagen/populate.h"
 #include "engine/move_engine.h"
-#include "store/checksum.h"
+#include "engine/org_check.h"
 #include "tests/test_util.h"
 
 namespace mbx::testing {
-
-struct MailboxState2 {
-  std::string store;
-  MailboxState state;
-  uint64_t checksum;
-};
 
 class MoveFixture {
  public:
@@ -45,34 +37,15 @@ class MoveFixture {
   const std::string& dir() const { return dir_.path(); }
   const datagen::PopulateResult& populated() const { return populated_; }
 
-  // mailbox -> every store holding it, with state and checksum.
-  std::map<Guid, std::vector<MailboxState2>> Snapshot() {
-    std::map<Guid, std::vector<MailboxState2>> out;
-    for (const std::string name : {"MS1", "MS2"}) {
-      auto s = org_->GetStore(name);
-      if (!s.ok()) std::abort();
-      auto r = (*s)->BeginRead();
-      std::vector<MailboxInfo> m;
-      if (!r->ListMailboxes(&m).ok()) std::abort();
-      for (const auto& mi : m) {
-        auto d = DigestMailbox(*r, mi.guid);
-        out[mi.guid].push_back({name, mi.state, d.ok() ? d->checksum : 0});
-      }
-    }
-    return out;
+  // The organisation as it is now: every copy of every mailbox, its state
+  // and checksum, and the store its homeMDB names.
+  engine::OrgSurvey Snapshot() {
+    auto s = engine::SurveyOrganization(*org_);
+    if (!s.ok()) std::abort();
+    return std::move(s).value();
   }
-  const std::map<Guid, std::vector<MailboxState2>>& before() const { return before_; }
-
-  std::string HomeStore(const Guid& g) {
-    auto u = org_->directory().GetUserByMailbox(g);
-    if (!u.ok()) return "";
-    std::vector<StoreRecord> stores;
-    (void)org_->directory().ListStores(&stores);
-    for (const auto& s : stores) {
-      if (s.dn == u->home_mdb) return s.name;
-    }
-    return "?";
-  }
+  // The survey taken right after the source was populated.
+  const engine::OrgSurvey& before() const { return before_; }
 
   engine::MoveReport MoveAll(engine::MoveOptions o) {
     engine::MoveRequest req;
@@ -89,7 +62,7 @@ class MoveFixture {
   TempDir dir_;
   std::unique_ptr<Organization> org_;
   datagen::PopulateResult populated_;
-  std::map<Guid, std::vector<MailboxState2>> before_;
+  engine::OrgSurvey before_;
 };
 
 }  // namespace mbx::testing

@@ -42,6 +42,26 @@ std::set<std::pair<Guid, uint64_t>> AllItems(MoveFixture& f) {
   return s;
 }
 
+// What the survey `s` knows of mailbox g (no copy and no user when nothing).
+const engine::MailboxSurvey& In(const engine::OrgSurvey& s, const Guid& g) {
+  static const engine::MailboxSurvey kNone;
+  const auto it = s.mailboxes.find(g);
+  return it == s.mailboxes.end() ? kNone : it->second;
+}
+
+// The content checksum mailbox g had in the source before anything moved.
+uint64_t ChecksumBefore(const MoveFixture& f, const Guid& g) {
+  const auto& copies = In(f.before(), g).copies;
+  EXPECT_EQ(copies.size(), 1u) << g.ToString();
+  return copies.empty() ? 0 : copies[0].digest.checksum;
+}
+
+// The move invariant between the fixture's start and now.
+std::vector<std::string> Violations(MoveFixture& f) {
+  return engine::MoveInvariantViolations(f.before(), f.Snapshot());
+}
+const std::vector<std::string> kNoViolations;
+
 // The items of the source that this fault configuration faults.
 std::set<std::pair<Guid, uint64_t>> FaultedItems(MoveFixture& f, const engine::FaultOptions& faults) {
   engine::FaultInjector fi(faults);
@@ -59,13 +79,16 @@ TEST(MoveTest, WholeOrganisationMovesWithIdenticalContent) {
   EXPECT_EQ(rep.Completed(), 12u);
   EXPECT_EQ(rep.ItemsDropped(), 0u);
   EXPECT_EQ(rep.ItemsCopied(), f.populated().items);
-  auto after = f.Snapshot();
-  for (const auto& [g, where] : f.before()) {
-    ASSERT_EQ(after[g].size(), 1u);
-    EXPECT_EQ(after[g][0].store, "MS2");
-    EXPECT_EQ(after[g][0].state, MailboxState::kActive);
-    EXPECT_EQ(after[g][0].checksum, where[0].checksum);
-    EXPECT_EQ(f.HomeStore(g), "MS2");
+  const auto after = f.Snapshot();
+  EXPECT_EQ(engine::MoveInvariantViolations(f.before(), after), kNoViolations);
+  ASSERT_EQ(f.before().mailboxes.size(), 12u);
+  for (const auto& [g, was] : f.before().mailboxes) {
+    const auto& now = In(after, g);
+    ASSERT_EQ(now.copies.size(), 1u);
+    EXPECT_EQ(now.copies[0].store, "MS2");
+    EXPECT_EQ(now.copies[0].info.state, MailboxState::kActive);
+    EXPECT_EQ(now.copies[0].digest.checksum, ChecksumBefore(f, g));
+    EXPECT_EQ(now.home_store, "MS2");
   }
   std::vector<MoveRecord> moves;
   ASSERT_TRUE(f.org().directory().ListMoves(&moves).ok());
@@ -82,13 +105,15 @@ TEST(MoveTest, KeepSourceLeavesSoftDeletedCopiesAndLogonsFollowHomeMdb) {
   o.keep_source = true;
   auto rep = f.MoveAll(o);
   EXPECT_EQ(rep.Completed(), 12u);
-  auto after = f.Snapshot();
+  const auto after = f.Snapshot();
+  EXPECT_EQ(engine::MoveInvariantViolations(f.before(), after), kNoViolations);
   auto ms1 = f.org().GetStore("MS1");
   auto ms2 = f.org().GetStore("MS2");
-  for (const auto& [g, where] : after) {
-    ASSERT_EQ(where.size(), 2u);
-    for (const auto& w : where) {
-      EXPECT_EQ(w.state, w.store == "MS1" ? MailboxState::kSoftDeleted : MailboxState::kActive);
+  ASSERT_EQ(after.mailboxes.size(), 12u);
+  for (const auto& [g, now] : after.mailboxes) {
+    ASSERT_EQ(now.copies.size(), 2u);
+    for (const auto& w : now.copies) {
+      EXPECT_EQ(w.info.state, w.store == "MS1" ? MailboxState::kSoftDeleted : MailboxState::kActive);
     }
     EXPECT_TRUE((*ms1)->Logon(g).IsNotFound());
     EXPECT_TRUE((*ms2)->Logon(g).ok());
@@ -102,10 +127,11 @@ TEST(MoveTest, KeepSourceLeavesSoftDeletedCopiesAndLogonsFollowHomeMdb) {
   engine::MoveCounters c;
   auto rep2 = engine::RunMoves(f.org(), *plan, back.options, &c);
   EXPECT_EQ(rep2.Completed(), 12u);
-  for (const auto& [g, where] : f.Snapshot()) {
-    ASSERT_EQ(where.size(), 1u);
-    EXPECT_EQ(where[0].store, "MS1");
-    EXPECT_EQ(where[0].checksum, f.before().at(g)[0].checksum);
+  EXPECT_EQ(Violations(f), kNoViolations);
+  for (const auto& [g, now] : f.Snapshot().mailboxes) {
+    ASSERT_EQ(now.copies.size(), 1u);
+    EXPECT_EQ(now.copies[0].store, "MS1");
+    EXPECT_EQ(now.copies[0].digest.checksum, ChecksumBefore(f, g));
   }
 }
 
@@ -137,16 +163,18 @@ TEST(MoveTest, BadItemLimitZeroKeepsMailboxesWithCorruptItemsOnTheSource) {
   ASSERT_LT(with_corrupt.size(), 12u);
   auto rep = f.MoveAll({});  // B = 0
   EXPECT_EQ(rep.Failed(), with_corrupt.size());
-  auto after = f.Snapshot();
+  const auto after = f.Snapshot();
+  EXPECT_EQ(engine::MoveInvariantViolations(f.before(), after), kNoViolations);
   for (const auto& m : rep.mailboxes) {
     const bool bad = with_corrupt.count(m.mailbox) > 0;
     EXPECT_EQ(m.outcome == Outcome::kFailed, bad) << m.user << ": " << m.reason;
-    ASSERT_EQ(after[m.mailbox].size(), 1u);
-    const auto& w = after[m.mailbox][0];
+    const auto& now = In(after, m.mailbox);
+    ASSERT_EQ(now.copies.size(), 1u);
+    const auto& w = now.copies[0];
     EXPECT_EQ(w.store, bad ? "MS1" : "MS2");
-    EXPECT_EQ(w.state, MailboxState::kActive);
-    EXPECT_EQ(w.checksum, f.before().at(m.mailbox)[0].checksum);  // unchanged where it stayed
-    EXPECT_EQ(f.HomeStore(m.mailbox), w.store);
+    EXPECT_EQ(w.info.state, MailboxState::kActive);
+    EXPECT_EQ(w.digest.checksum, ChecksumBefore(f, m.mailbox));  // unchanged where it stayed
+    EXPECT_EQ(now.home_store, w.store);
     if (bad) {
       EXPECT_NE(m.reason.find("bad-item limit"), std::string::npos) << m.reason;
     }
@@ -168,7 +196,7 @@ TEST(MoveTest, TransientFaultsAreRetriedAndNeverDropped) {
     uint64_t retried = 0;
     for (const auto& m : rep.mailboxes) retried += m.retries;
     EXPECT_GT(retried, f.populated().items / 4);
-    for (const auto& [g, where] : f.Snapshot()) EXPECT_EQ(where[0].checksum, f.before().at(g)[0].checksum);
+    EXPECT_EQ(Violations(f), kNoViolations);
   }
 }
 
@@ -202,7 +230,7 @@ TEST(MoveTest, PersistentFaultsDropExactlyTheFaultedItemsWhateverTheRetries) {
 }
 
 TEST(MoveTest, ConcurrencyLevelsGiveIdenticalEndStates) {
-  std::map<Guid, std::vector<testing::MailboxState2>> first;
+  std::map<Guid, std::vector<std::pair<std::string, uint64_t>>> first;  // mailbox -> (store, checksum) per copy
   for (int c : {1, 2, 8}) {
     SCOPED_TRACE(c);
     MoveFixture f(0.02);
@@ -211,17 +239,18 @@ TEST(MoveTest, ConcurrencyLevelsGiveIdenticalEndStates) {
     o.retry.bad_item_limit = 3;
     o.batch_bytes = 64 << 10;  // many batches, so groups really interleave
     auto rep = f.MoveAll(o);
-    auto snap = f.Snapshot();
+    EXPECT_EQ(rep.Completed() + rep.Failed(), 12u);
+    const auto snap = f.Snapshot();
+    EXPECT_EQ(engine::MoveInvariantViolations(f.before(), snap), kNoViolations);
+    std::map<Guid, std::vector<std::pair<std::string, uint64_t>>> copies;
+    for (const auto& [g, m] : snap.mailboxes) {
+      for (const auto& copy : m.copies) copies[g].push_back({copy.store, copy.digest.checksum});
+    }
     if (first.empty()) {
-      first = snap;
+      first = copies;
       continue;
     }
-    ASSERT_EQ(snap.size(), first.size());
-    for (const auto& [g, w] : snap) {
-      ASSERT_EQ(w.size(), first[g].size());
-      EXPECT_EQ(w[0].store, first[g][0].store);
-      EXPECT_EQ(w[0].checksum, first[g][0].checksum);
-    }
+    EXPECT_EQ(copies, first);
   }
 }
 
@@ -232,9 +261,11 @@ TEST(MoveTest, RecompressionToAnotherLevelKeepsContent) {
   auto rep = f.MoveAll({});
   EXPECT_EQ(rep.Completed(), 12u);
   EXPECT_GT(rep.time.recompress_s, 0.0);
-  for (const auto& [g, where] : f.Snapshot()) {
-    EXPECT_EQ(where[0].store, "MS2");
-    EXPECT_EQ(where[0].checksum, f.before().at(g)[0].checksum);
+  EXPECT_EQ(Violations(f), kNoViolations);
+  for (const auto& [g, now] : f.Snapshot().mailboxes) {
+    ASSERT_EQ(now.copies.size(), 1u);
+    EXPECT_EQ(now.copies[0].store, "MS2");
+    EXPECT_EQ(now.copies[0].digest.checksum, ChecksumBefore(f, g));
   }
 }
 
@@ -253,19 +284,20 @@ TEST(MoveTest, LogQuotaOnTheTargetFailsMovesCleanly) {
     if (m.outcome == Outcome::kFailed) quota_reason |= m.reason.find("log space exhausted") != std::string::npos;
   }
   EXPECT_TRUE(quota_reason);
-  auto after = f.Snapshot();
-  for (const auto& [g, where] : after) {
-    ASSERT_EQ(where.size(), 1u) << "a partial copy was left behind";
-    EXPECT_EQ(where[0].state, MailboxState::kActive);
-    EXPECT_EQ(where[0].checksum, f.before().at(g)[0].checksum);
-    EXPECT_EQ(f.HomeStore(g), where[0].store);
+  const auto after = f.Snapshot();
+  EXPECT_EQ(engine::MoveInvariantViolations(f.before(), after), kNoViolations);
+  for (const auto& [g, now] : after.mailboxes) {
+    ASSERT_EQ(now.copies.size(), 1u) << "a partial copy was left behind";
+    EXPECT_EQ(now.copies[0].info.state, MailboxState::kActive);
+    EXPECT_EQ(now.copies[0].digest.checksum, ChecksumBefore(f, g));
+    EXPECT_EQ(now.home_store, now.copies[0].store);
   }
 }
 
 TEST(MoveTest, LockedMailboxRefusesLogonsAndDeliveries) {
   MoveFixture f;
   auto ms1 = *f.org().GetStore("MS1");
-  const Guid g = f.before().begin()->first;
+  const Guid g = f.before().mailboxes.begin()->first;
   Item it = testing::TestItem(1);
   auto id = ms1->Deliver(g, 2, it);
   ASSERT_TRUE(id.ok()) << id.status().ToString();
@@ -283,7 +315,7 @@ TEST(MoveTest, LockedMailboxRefusesLogonsAndDeliveries) {
 
 TEST(MoveTest, PerMailboxErrorsChangeNothing) {
   MoveFixture f;
-  const Guid g = f.before().begin()->first;
+  const Guid g = f.before().mailboxes.begin()->first;
   auto user = f.org().directory().GetUserByMailbox(g);
   ASSERT_TRUE(user.ok());
   // Not registered target: the whole request fails.
@@ -304,10 +336,13 @@ TEST(MoveTest, PerMailboxErrorsChangeNothing) {
   std::string reasons = rep.mailboxes[0].reason + " | " + rep.mailboxes[1].reason;
   EXPECT_NE(reasons.find("no user or mailbox 'nobody'"), std::string::npos) << reasons;
   EXPECT_NE(reasons.find("already in store MS1"), std::string::npos) << reasons;
-  auto after = f.Snapshot();
-  for (const auto& [gg, where] : f.before()) {
-    EXPECT_EQ(after[gg][0].store, "MS1");
-    EXPECT_EQ(after[gg][0].checksum, where[0].checksum);
+  const auto after = f.Snapshot();
+  EXPECT_EQ(engine::MoveInvariantViolations(f.before(), after), kNoViolations);
+  for (const auto& [gg, was] : f.before().mailboxes) {
+    const auto& now = In(after, gg);
+    ASSERT_EQ(now.copies.size(), 1u);
+    EXPECT_EQ(now.copies[0].store, "MS1");
+    EXPECT_EQ(now.copies[0].digest.checksum, ChecksumBefore(f, gg));
   }
   // By GUID and by SMTP address too.
   engine::MoveRequest by_guid;

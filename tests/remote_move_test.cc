@@ -9,9 +9,16 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <fstream>
+#include <sstream>
+
+#include "engine/recovery.h"
+
 #include "net/certs.h"
 #include "net/link_proxy.h"
 #include "rpc/remote_store.h"
+#include "rpc/rpc_status.h"
+#include "rpc/tls.h"
 #include "rpc/store_server.h"
 #include "rpc/store_service.grpc.pb.h"
 #include "tests/move_fixture.h"
@@ -194,7 +201,7 @@ TEST_P(RemoteMoveTest, BadItemLimitZeroLeavesThoseMailboxesOnTheSource) {
 INSTANTIATE_TEST_SUITE_P(Directions, RemoteMoveTest,
                          ::testing::Values(Case{"LocalToRemote", {"SERVER2"}}, Case{"RemoteToLocal", {"SERVER1"}},
                                            Case{"RemoteToRemote", {"SERVER1", "SERVER2"}}),
-                         [](const auto& info) { return std::string(info.param.name); });
+                         [](const auto& param_info) { return std::string(param_info.param.name); });
 
 // --- TLS: who may talk to a server ---------------------------------------
 

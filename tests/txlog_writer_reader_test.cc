@@ -1,0 +1,389 @@
+// TxLogWriter and TxLogReader (store/txlog_writer.h, store/txlog_reader.h)
+// alone, without a store: records written are read back with their LSNs
+// across file boundaries, from any record boundary; a torn tail ends the log
+// cleanly and a reopened writer cuts it; damage before the tail and a missing
+// generation are corruption; the quota refuses an append before writing
+// anything; Rewind, RemoveBefore, reopening at an earlier LSN, the checkpoint
+// file; a failed write is taken back out of the log.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "store/file_io.h"
+#include "store/txlog_format.h"
+#include "store/txlog_reader.h"
+#include "store/txlog_writer.h"
+#include "tests/test_util.h"
+
+namespace mbx {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempDir;
+
+constexpr uint64_t kFileBytes = 4096;  // the smallest log file
+
+LogOptions Options(uint64_t quota_bytes = 0) {
+  LogOptions o;
+  o.file_bytes = kFileBytes;
+  o.quota_bytes = quota_bytes;
+  o.sync = SyncMode::kNone;
+  return o;
+}
+
+// Payload n: `bytes` bytes that name n, so a misplaced record shows.
+std::string Payload(int n, size_t bytes) {
+  std::string p = "record " + std::to_string(n) + ":";
+  while (p.size() < bytes) p.push_back(char('a' + (p.size() * 7 + size_t(n)) % 26));
+  p.resize(bytes);
+  return p;
+}
+
+std::unique_ptr<TxLogWriter> OpenWriter(const std::string& dir, uint64_t end_lsn = 0,
+                                        const LogOptions& o = Options(), Env* env = Env::Default()) {
+  auto w = TxLogWriter::Open(dir, o, end_lsn, env);
+  EXPECT_TRUE(w.ok()) << w.status().ToString();
+  return w.ok() ? std::move(w).value() : nullptr;
+}
+
+struct ReadBack {
+  std::vector<LogRecord> records;
+  Status status;  // the error Next returned, if any
+  uint64_t valid_end_lsn = 0;
+  bool torn_tail = false;
+};
+
+ReadBack ReadAll(const std::string& dir, uint64_t from_lsn = 0) {
+  ReadBack out;
+  TxLogReader r(dir, kFileBytes, from_lsn);
+  for (;;) {
+    LogRecord rec;
+    auto more = r.Next(&rec);
+    if (!more.ok()) {
+      out.status = more.status();
+      return out;
+    }
+    if (!*more) break;
+    out.records.push_back(std::move(rec));
+  }
+  out.valid_end_lsn = r.valid_end_lsn();
+  out.torn_tail = r.torn_tail();
+  return out;
+}
+
+// Appends payloads of these sizes (numbered from `first`); returns positions.
+std::vector<LogPosition> AppendAll(TxLogWriter& w, const std::vector<size_t>& sizes, int first = 0) {
+  std::vector<LogPosition> out;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    auto pos = w.Append(Payload(first + int(i), sizes[i]));
+    EXPECT_TRUE(pos.ok()) << pos.status().ToString();
+    if (pos.ok()) out.push_back(*pos);
+  }
+  return out;
+}
+
+// Fills a new log with `records` records of 500 bytes; returns the number
+// of files it spans.
+uint64_t FillLog(const std::string& dir, int records) {
+  auto w = OpenWriter(dir);
+  for (int i = 0; i < records; ++i) EXPECT_TRUE(w->Append(Payload(i, 500)).ok());
+  return w->newest_generation();
+}
+
+// Reading `dir` from the start fails with Corruption naming `file`.
+void ExpectCorruptionNaming(const std::string& dir, const std::string& file) {
+  const ReadBack rb = ReadAll(dir);
+  EXPECT_TRUE(rb.status.IsCorruption()) << rb.status.ToString();
+  EXPECT_NE(rb.status.message().find(file), std::string::npos) << rb.status.ToString();
+}
+
+// Sizes that put records across file boundaries, one larger than a file.
+const std::vector<size_t> kSizes = {100, 3000, 1500, 9000, 1, 4072, 700, 2500};
+
+TEST(TxLogWriterReaderTest, RecordsReadBackWithTheirPositionsAcrossFiles) {
+  TempDir t;
+  const std::string dir = t / "logs";
+  auto w = OpenWriter(dir);
+  ASSERT_TRUE(w);
+  const auto pos = AppendAll(*w, kSizes);
+  ASSERT_EQ(pos.size(), kSizes.size());
+  uint64_t lsn = 0;
+  for (size_t i = 0; i < pos.size(); ++i) {
+    EXPECT_EQ(pos[i].start_lsn, lsn);
+    EXPECT_EQ(pos[i].end_lsn, lsn + kSizes[i] + txlog::kRecordOverheadBytes);
+    lsn = pos[i].end_lsn;
+  }
+  EXPECT_EQ(w->end_lsn(), lsn);
+  EXPECT_EQ(w->disk_bytes(), lsn);
+  EXPECT_EQ(w->oldest_generation(), 1u);
+  EXPECT_EQ(w->newest_generation(), txlog::GenerationOf(lsn - 1, kFileBytes));
+  EXPECT_TRUE(fs::exists(dir + "/" + txlog::FileName(w->newest_generation())));
+
+  const ReadBack rb = ReadAll(dir);
+  ASSERT_TRUE(rb.status.ok()) << rb.status.ToString();
+  ASSERT_EQ(rb.records.size(), kSizes.size());
+  for (size_t i = 0; i < kSizes.size(); ++i) {
+    EXPECT_EQ(rb.records[i].payload, Payload(int(i), kSizes[i])) << i;
+    EXPECT_EQ(rb.records[i].start_lsn, pos[i].start_lsn);
+    EXPECT_EQ(rb.records[i].end_lsn, pos[i].end_lsn);
+  }
+  EXPECT_EQ(rb.valid_end_lsn, lsn);
+  EXPECT_FALSE(rb.torn_tail);
+}
+
+TEST(TxLogWriterReaderTest, ReadingStartsAtAnyRecordBoundary) {
+  TempDir t;
+  const std::string dir = t / "logs";
+  auto w = OpenWriter(dir);
+  const auto pos = AppendAll(*w, kSizes);
+  for (size_t from = 0; from <= pos.size(); ++from) {
+    SCOPED_TRACE(from);
+    const uint64_t lsn = from < pos.size() ? pos[from].start_lsn : w->end_lsn();
+    const ReadBack rb = ReadAll(dir, lsn);
+    ASSERT_TRUE(rb.status.ok()) << rb.status.ToString();
+    ASSERT_EQ(rb.records.size(), pos.size() - from);
+    for (size_t i = from; i < pos.size(); ++i) {
+      EXPECT_EQ(rb.records[i - from].payload, Payload(int(i), kSizes[i]));
+    }
+    EXPECT_EQ(rb.valid_end_lsn, w->end_lsn());
+  }
+}
+
+TEST(TxLogWriterReaderTest, AnEmptyLogHasNoRecords) {
+  TempDir t;
+  auto w = OpenWriter(t / "logs");
+  const ReadBack rb = ReadAll(t / "logs");
+  EXPECT_TRUE(rb.status.ok()) << rb.status.ToString();
+  EXPECT_TRUE(rb.records.empty());
+  EXPECT_EQ(rb.valid_end_lsn, 0u);
+  EXPECT_FALSE(rb.torn_tail);
+}
+
+TEST(TxLogWriterReaderTest, ATornTailEndsTheLogAndAReopenedWriterCutsIt) {
+  TempDir t;
+  const std::string dir = t / "logs";
+  std::vector<LogPosition> pos;
+  {
+    auto w = OpenWriter(dir);
+    pos = AppendAll(*w, {300, 500, 800});
+  }
+  const LogPosition last = pos.back();
+  const std::string file = dir + "/" + txlog::FileName(1);
+  ASSERT_EQ(fs::file_size(file), last.end_lsn);
+  for (uint64_t cut = last.start_lsn + 1; cut < last.end_lsn; cut += 37) {
+    SCOPED_TRACE(cut);
+    fs::resize_file(file, cut);
+    const ReadBack rb = ReadAll(dir);
+    ASSERT_TRUE(rb.status.ok()) << rb.status.ToString();
+    EXPECT_EQ(rb.records.size(), 2u);
+    EXPECT_TRUE(rb.torn_tail);
+    EXPECT_EQ(rb.valid_end_lsn, last.start_lsn);
+  }
+  // Reopened at the valid end, the writer cuts the torn bytes and goes on.
+  auto w = OpenWriter(dir, last.start_lsn);
+  ASSERT_TRUE(w);
+  EXPECT_EQ(fs::file_size(file), last.start_lsn);
+  ASSERT_TRUE(w->Append(Payload(9, 200)).ok());
+  const ReadBack rb = ReadAll(dir);
+  ASSERT_TRUE(rb.status.ok()) << rb.status.ToString();
+  ASSERT_EQ(rb.records.size(), 3u);
+  EXPECT_EQ(rb.records[2].payload, Payload(9, 200));
+  EXPECT_FALSE(rb.torn_tail);
+}
+
+TEST(TxLogWriterReaderTest, DamageBeforeTheTailIsCorruptionNamingTheFile) {
+  TempDir t;
+  const std::string dir = t / "logs";
+  ASSERT_GE(FillLog(dir, 40), 4u);
+  {
+    FILE* f = std::fopen((dir + "/" + txlog::FileName(1)).c_str(), "r+b");
+    ASSERT_TRUE(f);
+    std::fseek(f, 600, SEEK_SET);  // inside the second record
+    for (int i = 0; i < 16; ++i) std::fputc(0x5A, f);
+    std::fclose(f);
+  }
+  ExpectCorruptionNaming(dir, txlog::FileName(1));
+}
+
+TEST(TxLogWriterReaderTest, AMissingGenerationIsCorruption) {
+  TempDir t;
+  const std::string dir = t / "logs";
+  ASSERT_GE(FillLog(dir, 30), 3u);
+  fs::remove(dir + "/" + txlog::FileName(2));
+  ExpectCorruptionNaming(dir, txlog::FileName(2));
+}
+
+TEST(TxLogWriterReaderTest, QuotaRefusesAnAppendBeforeWritingAndTheReserveLetsDeletesPass) {
+  TempDir t;
+  const std::string dir = t / "logs";
+  auto w = OpenWriter(dir, 0, Options(/*quota_bytes=*/3000));
+  ASSERT_TRUE(w);
+  ASSERT_TRUE(w->Append(Payload(0, 1000)).ok());
+  ASSERT_TRUE(w->Append(Payload(1, 1000)).ok());
+  const uint64_t end = w->end_lsn();
+  auto refused = w->Append(Payload(2, 1000));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(refused.status().IsQuotaExceeded()) << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("log space exhausted"), std::string::npos);
+  EXPECT_EQ(w->end_lsn(), end);
+  EXPECT_EQ(w->disk_bytes(), end);
+  // A space-freeing record may use the reserve.
+  ASSERT_TRUE(w->Append(Payload(3, 1000), /*use_reserve=*/true).ok());
+  const ReadBack rb = ReadAll(dir);
+  ASSERT_EQ(rb.records.size(), 3u);
+  EXPECT_EQ(rb.records[2].payload, Payload(3, 1000));
+}
+
+TEST(TxLogWriterReaderTest, RewindTakesRecordsBackOutOfTheLog) {
+  TempDir t;
+  const std::string dir = t / "logs";
+  auto w = OpenWriter(dir);
+  const auto pos = AppendAll(*w, kSizes);
+  const uint64_t gens_before = w->newest_generation();
+  ASSERT_TRUE(w->Rewind(pos[2].start_lsn).ok());
+  EXPECT_EQ(w->end_lsn(), pos[2].start_lsn);
+  EXPECT_LT(w->newest_generation(), gens_before);
+  EXPECT_FALSE(fs::exists(dir + "/" + txlog::FileName(gens_before)));
+  ASSERT_TRUE(w->Append(Payload(50, 5000)).ok());
+  const ReadBack rb = ReadAll(dir);
+  ASSERT_TRUE(rb.status.ok()) << rb.status.ToString();
+  ASSERT_EQ(rb.records.size(), 3u);
+  EXPECT_EQ(rb.records[0].payload, Payload(0, kSizes[0]));
+  EXPECT_EQ(rb.records[1].payload, Payload(1, kSizes[1]));
+  EXPECT_EQ(rb.records[2].payload, Payload(50, 5000));
+  EXPECT_FALSE(w->Rewind(w->end_lsn() + 1).ok()) << "rewound past the end";
+}
+
+TEST(TxLogWriterReaderTest, ReopeningAtAnEarlierLsnDropsWhatFollows) {
+  TempDir t;
+  const std::string dir = t / "logs";
+  std::vector<LogPosition> pos;
+  uint64_t newest = 0;
+  {
+    auto w = OpenWriter(dir);
+    pos = AppendAll(*w, kSizes);
+    newest = w->newest_generation();
+  }
+  auto w = OpenWriter(dir, pos[3].start_lsn);
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->end_lsn(), pos[3].start_lsn);
+  EXPECT_EQ(w->newest_generation(), txlog::GenerationOf(pos[3].start_lsn, kFileBytes));
+  EXPECT_FALSE(fs::exists(dir + "/" + txlog::FileName(newest)));
+  const ReadBack rb = ReadAll(dir);
+  ASSERT_TRUE(rb.status.ok()) << rb.status.ToString();
+  EXPECT_EQ(rb.records.size(), 3u);
+  EXPECT_EQ(rb.valid_end_lsn, pos[3].start_lsn);
+}
+
+TEST(TxLogWriterReaderTest, RemoveBeforeDeletesOnlyWholeFilesBehindTheLsn) {
+  TempDir t;
+  const std::string dir = t / "logs";
+  auto w = OpenWriter(dir);
+  const auto pos = AppendAll(*w, kSizes);
+  const uint64_t newest = w->newest_generation();
+  ASSERT_GE(newest, 4u);
+  // An LSN inside generation 3: generations 1 and 2 lie wholly before it.
+  auto removed = w->RemoveBefore(2 * kFileBytes + 10);
+  ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+  EXPECT_EQ(*removed, 2);
+  EXPECT_EQ(w->oldest_generation(), 3u);
+  EXPECT_FALSE(fs::exists(dir + "/" + txlog::FileName(2)));
+  EXPECT_TRUE(fs::exists(dir + "/" + txlog::FileName(3)));
+  // The records from a boundary in the files left still read.
+  const size_t from = 4;
+  ASSERT_GE(txlog::GenerationOf(pos[from].start_lsn, kFileBytes), 3u);
+  const ReadBack rb = ReadAll(dir, pos[from].start_lsn);
+  ASSERT_TRUE(rb.status.ok()) << rb.status.ToString();
+  ASSERT_EQ(rb.records.size(), kSizes.size() - from);
+  EXPECT_EQ(rb.records[0].payload, Payload(int(from), kSizes[from]));
+  // Never the file being appended to, whatever the LSN.
+  removed = w->RemoveBefore(w->end_lsn() + 10 * kFileBytes);
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(*removed, int(newest - 3));
+  EXPECT_EQ(w->oldest_generation(), newest);
+  EXPECT_TRUE(fs::exists(dir + "/" + txlog::FileName(newest)));
+  ASSERT_TRUE(w->Append(Payload(99, 100)).ok());
+}
+
+TEST(TxLogWriterReaderTest, CheckpointFileHoldsTheLsn) {
+  TempDir t;
+  const std::string dir = t / "logs";
+  auto w = OpenWriter(dir);
+  const auto pos = AppendAll(*w, {100, 200});
+  ASSERT_TRUE(w->WriteCheckpointFile(pos[1].end_lsn).ok());
+  std::string data;
+  ASSERT_TRUE(Env::Default()->ReadFile(dir + "/" + txlog::kCheckpointFile, &data).ok());
+  auto lsn = txlog::DecodeCheckpoint(data);
+  ASSERT_TRUE(lsn.ok()) << lsn.status().ToString();
+  EXPECT_EQ(*lsn, pos[1].end_lsn);
+  data[data.size() / 2] ^= 0x01;
+  EXPECT_FALSE(txlog::DecodeCheckpoint(data).ok()) << "a damaged checkpoint decoded";
+}
+
+// Fails every Append to a log file while armed; everything else is POSIX.
+class FailingAppendEnv final : public Env {
+ public:
+  bool armed = false;
+
+  Result<std::unique_ptr<WritableFile>> OpenAppendable(const std::string& path) override {
+    MBX_ASSIGN_OR_RETURN(auto f, Env::Default()->OpenAppendable(path));
+    return std::unique_ptr<WritableFile>(new File(std::move(f), &armed));
+  }
+  Status ReadFile(const std::string& path, std::string* out) override { return Env::Default()->ReadFile(path, out); }
+  Status WriteFileAtomic(const std::string& path, std::string_view data, bool sync) override {
+    return Env::Default()->WriteFileAtomic(path, data, sync);
+  }
+  Status RemoveFile(const std::string& path) override { return Env::Default()->RemoveFile(path); }
+  Status SyncDir(const std::string& dir) override { return Env::Default()->SyncDir(dir); }
+
+ private:
+  class File final : public WritableFile {
+   public:
+    File(std::unique_ptr<WritableFile> f, const bool* armed) : f_(std::move(f)), armed_(armed) {}
+    Status Append(std::string_view data) override {
+      if (*armed_) {
+        // Half of it reaches the file, as in a write cut short by a full disk.
+        (void)f_->Append(data.substr(0, data.size() / 2));
+        return Status::IOError("injected: no space left on device");
+      }
+      return f_->Append(data);
+    }
+    Status Sync() override { return f_->Sync(); }
+    Status Truncate(uint64_t size) override { return f_->Truncate(size); }
+    uint64_t Size() const override { return f_->Size(); }
+
+   private:
+    std::unique_ptr<WritableFile> f_;
+    const bool* armed_;
+  };
+};
+
+TEST(TxLogWriterReaderTest, AFailedAppendIsTakenBackOutOfTheLog) {
+  TempDir t;
+  const std::string dir = t / "logs";
+  FailingAppendEnv env;
+  auto w = OpenWriter(dir, 0, Options(), &env);
+  ASSERT_TRUE(w);
+  ASSERT_TRUE(w->Append(Payload(0, 1000)).ok());
+  const uint64_t end = w->end_lsn();
+  env.armed = true;
+  auto failed = w->Append(Payload(1, 6000));  // would span two files
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().code(), Status::Code::kIOError) << failed.status().ToString();
+  EXPECT_EQ(w->end_lsn(), end);
+  EXPECT_EQ(fs::file_size(dir + "/" + txlog::FileName(1)), end);
+  env.armed = false;
+  ASSERT_TRUE(w->Append(Payload(2, 1000)).ok());
+  const ReadBack rb = ReadAll(dir);
+  ASSERT_TRUE(rb.status.ok()) << rb.status.ToString();
+  ASSERT_EQ(rb.records.size(), 2u);
+  EXPECT_EQ(rb.records[0].payload, Payload(0, 1000));
+  EXPECT_EQ(rb.records[1].payload, Payload(2, 1000));
+  EXPECT_FALSE(rb.torn_tail);
+}
+
+}  // namespace
+}  // namespace mbx
