@@ -91,7 +91,7 @@ TEST(OrgCheckTest, AMailboxLeftLockedWithoutAMoveRecordIsAProblem) {
   rec.user = s.mailboxes.at(g).user->name;
   rec.source = "MS1";
   rec.target = "MS2";
-  rec.step = "copying";
+  rec.step = MoveStep::kCopying;
   ASSERT_TRUE(f.org().directory().PutMove(rec).ok());
   s = f.Snapshot();
   EXPECT_EQ(Problems(s), (std::multiset<std::pair<ProblemKind, std::string>>{
