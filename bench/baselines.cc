@@ -17,7 +17,7 @@ constexpr size_t kTxnBytes = 64u << 20;
 Result<BaselineResult> RawLogicalCopy(const std::string& source_dir, const std::string& dest_dir) {
   std::error_code ec;
   fs::remove_all(dest_dir, ec);
-  fs::create_directories(dest_dir, ec);
+  MBX_RETURN_IF_ERROR(CreateDirs(Env::Default(), dest_dir));
   LmdbEnv src, dst;
   MBX_RETURN_IF_ERROR(src.Open(source_dir, MDB_RDONLY, 8, 64ull << 30));
   MBX_RETURN_IF_ERROR(dst.Open(dest_dir, MDB_NOMETASYNC, 8, 64ull << 30));
@@ -61,7 +61,7 @@ Result<BaselineResult> RawLogicalCopy(const std::string& source_dir, const std::
 Result<BaselineResult> PhysicalCopy(const std::string& source_dir, const std::string& dest_dir) {
   std::error_code ec;
   fs::remove_all(dest_dir, ec);
-  fs::create_directories(dest_dir, ec);
+  MBX_RETURN_IF_ERROR(CreateDirs(Env::Default(), dest_dir));
   LmdbEnv src;
   MBX_RETURN_IF_ERROR(src.Open(source_dir, MDB_RDONLY, 8, 64ull << 30));
   BaselineResult r;

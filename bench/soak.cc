@@ -26,8 +26,7 @@ Result<json> RunSoak(const SoakOptions& o) {
   const std::string org_dir = o.out_dir + "/org";
   std::error_code ec;
   fs::remove_all(org_dir, ec);  // an earlier soak's organisation
-  fs::create_directories(o.out_dir, ec);
-  if (ec) return Status::IOError("creating " + o.out_dir + ": " + ec.message());
+  MBX_RETURN_IF_ERROR(CreateDirs(Env::Default(), o.out_dir).WithContext("creating " + o.out_dir));
   MBX_ASSIGN_OR_RETURN(auto org, Organization::OpenOrCreate(org_dir));
   StoreOptions so;
   so.log.mode = LogMode::kCircular;  // a long soak must not fill the disk with logs

@@ -22,6 +22,7 @@
 
 #include "bench/baselines.h"
 #include "engine/move_report.h"
+#include "store/file_io.h"
 
 extern char** environ;
 
@@ -46,8 +47,8 @@ Result<ChildResult> RunChild(const std::vector<std::string>& args, const std::st
   const std::string out_path = scratch + "/child.out", err_path = scratch + "/child.err";
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -409,8 +410,8 @@ Result<json> RunSweep(const SweepOptions& o) {
   if (o.repeat < 1 || o.repeat > 100) return Status::InvalidArgument("--repeat must be 1..100");
   MBX_RETURN_IF_ERROR(CheckReusable(o.out_dir));
   std::error_code ec;
-  fs::create_directories(o.out_dir, ec);
-  if (ec) return Status::IOError("creating " + o.out_dir + ": " + ec.message());
+  // Owner-only (0700): results, logs and scratch stores inside are private.
+  MBX_RETURN_IF_ERROR(CreateDirs(Env::Default(), o.out_dir).WithContext("creating " + o.out_dir));
   const std::string scratch = o.out_dir + "/scratch";
   fs::remove_all(scratch, ec);
   fs::create_directories(scratch, ec);

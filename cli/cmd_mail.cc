@@ -87,8 +87,10 @@ int RunImport(const ImportArgs& a) {
   }
   std::vector<engine::ImportSource> sources;
   if (!a.maildir_root.empty()) {
-    auto s = engine::SourcesFromMaildirRoot(a.maildir_root);
+    std::vector<std::string> skipped;
+    auto s = engine::SourcesFromMaildirRoot(a.maildir_root, &skipped);
     if (!s.ok()) return Fail(s.status());
+    for (const auto& w : skipped) std::fprintf(stderr, "mbxmove: warning: %s\n", w.c_str());
     sources = std::move(*s);
   } else {
     if (a.user.empty()) return Fail("--user is required with --maildir or --mbox", kExitUsage);

@@ -137,9 +137,10 @@ int RunMove(const MoveArgs& a) {
     }
   }
   if (!a.report.empty()) {
-    std::ofstream f(a.report);
-    f << j.dump(2) << "\n";
-    if (!f) return Fail("cannot write the report to " + a.report);
+    // Owner-only (0600), like everything mbxmove creates.
+    if (Status s = Env::Default()->WriteFileAtomic(a.report, j.dump(2) + "\n"); !s.ok()) {
+      return Fail(s.WithContext("cannot write the report to " + a.report));
+    }
   }
   if (a.json) {
     PrintJson(j);

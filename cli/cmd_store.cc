@@ -1,10 +1,11 @@
-// mbxmove store create | store list
+// mbxmove store create | store list | store compact
 #include <cstdio>
 #include <memory>
 #include <string>
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "store/compact.h"
 #include "store/organization.h"
 
 namespace mbx::cli {
@@ -81,10 +82,42 @@ int RunList(const ListArgs& a) {
   return kExitOk;
 }
 
+struct CompactArgs {
+  std::string org, store;
+  bool json = false;
+};
+
+int RunCompact(const CompactArgs& a) {
+  // The directory only: the store itself must not be opened here.
+  auto org = Organization::Open(a.org);
+  if (!org.ok()) return Fail(org.status());
+  if (Status s = Organization::ValidateStoreName(a.store); !s.ok()) return Fail(s);
+  auto rec = (*org)->directory().GetStore(a.store);
+  if (!rec.ok()) {
+    if (rec.status().IsNotFound()) {
+      return Fail(Status::NotFound("store '" + a.store + "' is not registered in " + a.org + " (see 'mbxmove store list')"));
+    }
+    return Fail(rec.status());
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = CompactStore((*org)->StorePath(a.store));
+  if (!r.ok()) return Fail(r.status());
+  const double ratio = r->bytes_before ? double(r->bytes_after) / double(r->bytes_before) : 1.0;
+  if (a.json) {
+    PrintJson({{"store", a.store}, {"bytes_before", r->bytes_before}, {"bytes_after", r->bytes_after},
+               {"ratio", ratio}, {"seconds", SecondsSince(t0)}});
+  } else {
+    std::printf("compacted store %s: data.mdb %s -> %s (%.1f%%)\n", a.store.c_str(),
+                FormatBytes(double(r->bytes_before)).c_str(), FormatBytes(double(r->bytes_after)).c_str(),
+                100.0 * ratio);
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 void AddStoreCommands(CLI::App& app, int* exit_code) {
-  CLI::App* store = app.add_subcommand("store", "Create and list mailbox stores");
+  CLI::App* store = app.add_subcommand("store", "Create, list and compact mailbox stores");
   store->require_subcommand(1);
 
   auto c = std::make_shared<CreateArgs>();
@@ -113,6 +146,15 @@ void AddStoreCommands(CLI::App& app, int* exit_code) {
   list->add_option("--org", l->org, "Organisation folder")->required();
   list->add_flag("--json", l->json, "Print JSON");
   list->callback([l, exit_code] { *exit_code = RunList(*l); });
+
+  auto k = std::make_shared<CompactArgs>();
+  CLI::App* compact = store->add_subcommand(
+      "compact", "Offline defragmentation: rewrite the store's data.mdb without its free pages and swap it in "
+                 "atomically (after moving mailboxes out). The store must not be open in another process");
+  compact->add_option("--org", k->org, "Organisation folder")->required();
+  compact->add_option("--store", k->store, "Store name")->required();
+  compact->add_flag("--json", k->json, "Print JSON");
+  compact->callback([k, exit_code] { *exit_code = RunCompact(*k); });
 }
 
 }  // namespace mbx::cli

@@ -210,7 +210,9 @@ uint32_t AddRootAndInbox(MailboxWriter& w) {
 }
 
 Status ImportMaildir(const std::string& root, MailboxWriter& w, ImportedMailbox* box) {
-  MBX_ASSIGN_OR_RETURN(std::vector<mail::MaildirFolder> folders, mail::ScanMaildir(root, &box->warnings));
+  MBX_ASSIGN_OR_RETURN(std::vector<mail::MaildirFolder> folders,
+                       mail::ScanMaildir(root, &box->warnings, &box->skipped));
+  MBX_ASSIGN_OR_RETURN(mail::MaildirFiles files, mail::MaildirFiles::Open(root));
   const uint32_t inbox = AddRootAndInbox(w);
   uint32_t next_id = inbox + 1;
   // Folder ids by path; "INBOX" as a first component is the Inbox itself.
@@ -239,7 +241,7 @@ Status ImportMaildir(const std::string& root, MailboxWriter& w, ImportedMailbox*
   for (const mail::MaildirFolder& f : folders) {
     const uint32_t id = folder_id(f.path);
     for (const mail::MaildirMessage& m : f.messages) {
-      auto bytes = mail::ReadFile(m.path);
+      auto bytes = files.Read(f, m);
       if (!bytes.ok()) {
         ++box->skipped;
         box->warnings.push_back(m.path + ": not imported: " + bytes.status().message());
@@ -410,17 +412,33 @@ std::string ExportFileName(const Item& item, uint64_t item_id) {
   return mail::FormatMaildirName(unique, flags, item.keywords);
 }
 
-Result<std::vector<ImportSource>> SourcesFromMaildirRoot(const std::string& root) {
+Result<std::vector<ImportSource>> SourcesFromMaildirRoot(const std::string& root,
+                                                         std::vector<std::string>* warnings) {
   std::error_code ec;
   if (!fs::is_directory(root, ec)) return Status::NotFound("--maildir-root " + root + " is not a folder");
+  auto warn = [&](std::string w) {
+    if (warnings) warnings->push_back(std::move(w));
+  };
   std::vector<ImportSource> out;
   for (const auto& e : fs::directory_iterator(root, ec)) {
-    if (!e.is_directory()) continue;
     const std::string name = e.path().filename().string();
     if (name.empty() || name[0] == '.') continue;
+    std::error_code entry_ec;  // a missing entry or Maildir/ is no listing error
+    // A user folder (or its Maildir) that is a symlink may lead into another
+    // user's mail or anywhere else: never followed.
+    if (e.is_symlink(entry_ec)) {
+      warn("skipped " + e.path().string() + ": it is a symbolic link (not followed out of the tree)");
+      continue;
+    }
+    if (!e.is_directory(entry_ec)) continue;
     ImportSource s;
     s.user = name;
-    s.maildir = fs::is_directory(e.path() / "Maildir") ? (e.path() / "Maildir").string() : e.path().string();
+    const fs::path home_maildir = e.path() / "Maildir";
+    if (fs::is_symlink(home_maildir, entry_ec)) {
+      warn("skipped " + home_maildir.string() + ": it is a symbolic link (not followed out of the tree)");
+      continue;
+    }
+    s.maildir = fs::is_directory(home_maildir, entry_ec) ? home_maildir.string() : e.path().string();
     out.push_back(std::move(s));
   }
   if (ec) return Status::IOError("cannot list " + root + ": " + ec.message());
@@ -520,8 +538,7 @@ Result<ExportResult> ExportMaildir(Organization& org, const std::vector<std::str
     return Status::InvalidArgument("export folder " + out +
                                    " exists and is not an empty folder: an export never mixes into existing mail");
   }
-  fs::create_directories(out, ec);
-  if (ec) return Status::IOError("cannot create " + out + ": " + ec.message());
+  MBX_RETURN_IF_ERROR(CreateDirs(Env::Default(), out).WithContext("cannot create " + out));
 
   ExportResult r;
   r.mailboxes.resize(users.size());

@@ -65,7 +65,7 @@ struct ImportedMailbox {
   uint64_t bytes = 0;          // message bytes
   uint64_t stored_bytes = 0;   // record bytes in the store
   uint64_t raw_messages = 0;   // imported without properties (malformed)
-  uint64_t skipped = 0;        // could not be imported at all (too large, unreadable)
+  uint64_t skipped = 0;        // not imported at all (too large, unreadable, not a regular file, a symlink)
   std::vector<std::string> warnings;
 };
 
@@ -77,8 +77,11 @@ struct ImportResult {
 
 // The sources of a --maildir-root: one user per subdirectory (sorted by
 // name), named after it; its Maildir is the subdirectory itself, or its
-// "Maildir" subfolder when it has one (a home directory layout).
-Result<std::vector<ImportSource>> SourcesFromMaildirRoot(const std::string& root);
+// "Maildir" subfolder when it has one (a home directory layout). A user
+// folder or Maildir subfolder that is a symbolic link is skipped, with a line
+// in *warnings (when not null).
+Result<std::vector<ImportSource>> SourcesFromMaildirRoot(const std::string& root,
+                                                         std::vector<std::string>* warnings = nullptr);
 
 // Fails before writing anything if a user already exists, a user name is
 // given twice or is not a valid name, or the store is not registered.

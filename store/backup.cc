@@ -1,12 +1,7 @@
 #include "store/backup.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <filesystem>
+#include <cstdio>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "store/coding.h"
@@ -17,19 +12,41 @@
 
 namespace mbx {
 
-namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-Status WriteBackupManifest(const std::string& dir, const BackupManifest& m) {
+namespace {
+Env* Or(Env* env) { return env ? env : Env::Default(); }
+std::string Hex64(uint64_t v) {
+  char b[17];
+  std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(v));
+  return b;
+}
+uint64_t ParseHex64(const std::string& s) {
+  if (s.size() != 16 || s.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    throw json::other_error::create(0, "bad checksum", nullptr);
+  }
+  return std::stoull(s, nullptr, 16);
+}
+}  // namespace
+
+Status WriteBackupManifest(const std::string& dir, const BackupManifest& m, Env* env) {
   json j = {{"store", m.store}, {"kind", m.kind}, {"lsn", m.lsn}, {"from_lsn", m.from_lsn},
             {"log_file_bytes", m.file_bytes}, {"log_mode", m.log_mode}, {"created", m.created},
             {"tool", "mbxmove"}};
-  return Env::Default()->WriteFileAtomic(dir + "/backup.json", j.dump(2) + "\n");
+  if (m.kind == "full") {
+    j["data_bytes"] = m.data_bytes;
+    j["data_xxh3"] = Hex64(m.data_xxh3);
+  } else {
+    json files = json::array();
+    for (const auto& f : m.log_files) files.push_back({{"name", f.name}, {"bytes", f.bytes}, {"xxh3", Hex64(f.xxh3)}});
+    j["log_files"] = files;
+  }
+  return Or(env)->WriteFileAtomic(dir + "/backup.json", j.dump(2) + "\n");
 }
 
-Result<BackupManifest> ReadBackupManifest(const std::string& dir) {
+Result<BackupManifest> ReadBackupManifest(const std::string& dir, Env* env) {
   std::string text;
-  Status s = Env::Default()->ReadFile(dir + "/backup.json", &text);
+  Status s = Or(env)->ReadFile(dir + "/backup.json", &text);
   if (s.IsNotFound()) return Status::NotFound(dir + " is not an mbxmove backup (no backup.json)");
   MBX_RETURN_IF_ERROR(s);
   json j = json::parse(text, nullptr, false);
@@ -43,6 +60,19 @@ Result<BackupManifest> ReadBackupManifest(const std::string& dir) {
     m.file_bytes = j.at("log_file_bytes").get<uint64_t>();
     m.log_mode = j.value("log_mode", "");
     m.created = j.value("created", "");
+    if (m.kind == "full") {
+      m.data_bytes = j.at("data_bytes").get<uint64_t>();
+      m.data_xxh3 = ParseHex64(j.at("data_xxh3").get<std::string>());
+    } else if (m.kind == "incremental") {
+      for (const auto& f : j.at("log_files")) {
+        BackupManifest::LogFile lf;
+        lf.name = f.at("name").get<std::string>();
+        lf.bytes = f.at("bytes").get<uint64_t>();
+        lf.xxh3 = ParseHex64(f.at("xxh3").get<std::string>());
+        if (txlog::ParseFileName(lf.name) == 0) throw json::other_error::create(0, "bad log name", nullptr);
+        m.log_files.push_back(std::move(lf));
+      }
+    }
   } catch (const json::exception&) {
     return Status::Corruption("backup manifest " + dir + "/backup.json is damaged");
   }
@@ -54,33 +84,29 @@ Result<BackupManifest> ReadBackupManifest(const std::string& dir) {
 
 namespace {
 
-Status PrepareEmptyDir(const std::string& dir) {
-  std::error_code ec;
-  if (fs::exists(dir, ec)) {
-    if (!fs::is_directory(dir, ec)) return Status::InvalidArgument(dir + " exists and is not a folder");
-    if (!fs::is_empty(dir, ec)) return Status::AlreadyExists("backup folder " + dir + " is not empty");
-  } else {
-    fs::create_directories(dir, ec);
-    if (ec) return Status::IOError("creating backup folder " + dir + ": " + ec.message());
-  }
+// Creates `dir` (and missing parents, 0700) or accepts an empty folder.
+Status PrepareEmptyDir(Env* env, const std::string& dir) {
+  MBX_RETURN_IF_ERROR(CreateDirs(env, dir).WithContext("creating backup folder " + dir));
+  std::vector<std::string> names;
+  MBX_RETURN_IF_ERROR(env->GetChildren(dir, &names));
+  if (!names.empty()) return Status::AlreadyExists("backup folder " + dir + " is not empty");
   return Status::Ok();
 }
 
-Status CopyFile(const std::string& from, const std::string& to) {
-  std::error_code ec;
-  fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
-  if (ec) return Status::IOError("copying " + from + " to " + to + ": " + ec.message());
-  int fd = ::open(to.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-  return Status::Ok();
+// The parent folder of `path` ("." for a bare name).
+std::string ParentOf(const std::string& path) {
+  std::string p = path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  const size_t slash = p.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : p.substr(0, slash);
 }
 
+// The checkpoint stored in the copy in `dir` (opened read-only, without a
+// lock file: nothing else uses it yet).
 Result<uint64_t> ReadCheckpointOfCopy(const std::string& dir) {
   LmdbEnv env;
-  MBX_RETURN_IF_ERROR(env.Open(dir, MDB_RDONLY, 8, 1u << 20));
+  MBX_RETURN_IF_ERROR(env.Open(dir, MDB_RDONLY | MDB_NOLOCK, 8, 1u << 20));
   LmdbTxn txn;
   MBX_RETURN_IF_ERROR(txn.Begin(env.get(), MDB_RDONLY));
   MDB_dbi dbi;
@@ -95,7 +121,8 @@ Result<uint64_t> ReadCheckpointOfCopy(const std::string& dir) {
 }  // namespace
 
 Result<Store::BackupResult> Store::Backup(const std::string& out_dir, bool incremental) {
-  MBX_RETURN_IF_ERROR(PrepareEmptyDir(out_dir));
+  Env* env = env_io_;
+  MBX_RETURN_IF_ERROR(PrepareEmptyDir(env, out_dir));
   BackupResult r;
   BackupManifest m;
   m.store = name_;
@@ -104,19 +131,18 @@ Result<Store::BackupResult> Store::Backup(const std::string& out_dir, bool incre
   uint64_t truncate_before = 0;
   if (!incremental) {
     m.kind = "full";
+    const std::string data = out_dir + "/data.mdb";
     {
-      // Hold the resize gate like a reader: mdb_env_copy2 reads the map.
+      MBX_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> out, env->NewWritableFile(data));
+      // Hold the resize gate like a reader: the copy reads the map.
       AddReader();
-      int rc = mdb_env_copy2(env_.get(), out_dir.c_str(), 0);
+      Status cs = CopyEnvInto(env_.get(), 0, out.get(), &m.data_bytes, &m.data_xxh3);
       RemoveReader();
-      if (rc != 0) return LmdbStatus(rc, "copying store " + name_ + " to " + out_dir);
+      MBX_RETURN_IF_ERROR(cs.WithContext("copying store " + name_ + " to " + out_dir));
+      MBX_RETURN_IF_ERROR(out->Sync());
     }
-    // lock.mdb is not needed in a backup.
-    std::error_code ec;
-    fs::remove(out_dir + "/lock.mdb", ec);
     MBX_ASSIGN_OR_RETURN(r.lsn, ReadCheckpointOfCopy(out_dir));
-    fs::remove(out_dir + "/lock.mdb", ec);
-    r.bytes = fs::file_size(out_dir + "/data.mdb", ec);
+    r.bytes = m.data_bytes;
     m.lsn = r.lsn;
     truncate_before = r.lsn;
   } else {
@@ -131,16 +157,20 @@ Result<Store::BackupResult> Store::Backup(const std::string& out_dir, bool incre
     m.lsn = checkpoint_lsn_;
     const uint64_t g0 = txlog::GenerationOf(m.from_lsn, lo.file_bytes);
     const uint64_t g1 = txlog::GenerationOf(m.lsn, lo.file_bytes);
-    std::error_code ec;
-    fs::create_directories(out_dir + "/logs", ec);
+    MBX_RETURN_IF_ERROR(env->CreateDir(out_dir + "/logs"));
     for (uint64_t g = g0; g <= g1; ++g) {
-      const std::string name = txlog::FileName(g);
-      const std::string src = dir_ + "/logs/" + name;
-      if (!fs::exists(src, ec)) continue;  // the file just past a boundary may not exist yet
-      MBX_RETURN_IF_ERROR(CopyFile(src, out_dir + "/logs/" + name));
-      r.bytes += fs::file_size(src, ec);
+      BackupManifest::LogFile f;
+      f.name = txlog::FileName(g);
+      const std::string src = dir_ + "/logs/" + f.name;
+      auto present = env->GetFileSize(src);
+      if (present.status().IsNotFound()) continue;  // the file just past a boundary may not exist yet
+      MBX_RETURN_IF_ERROR(present.status());
+      MBX_RETURN_IF_ERROR(CopyFile(env, src, out_dir + "/logs/" + f.name, &f.xxh3, &f.bytes));
+      r.bytes += f.bytes;
       ++r.log_files_copied;
+      m.log_files.push_back(std::move(f));
     }
+    MBX_RETURN_IF_ERROR(env->SyncDir(out_dir + "/logs"));
     r.lsn = m.lsn;
     truncate_before = m.lsn;
   }
@@ -150,7 +180,11 @@ Result<Store::BackupResult> Store::Backup(const std::string& out_dir, bool incre
     m.file_bytes = lo.file_bytes;
     m.log_mode = std::string(LogModeName(lo.mode));
   }
-  MBX_RETURN_IF_ERROR(WriteBackupManifest(out_dir, m));
+  // The manifest last: a folder without it is not a backup.
+  MBX_RETURN_IF_ERROR(env->SyncDir(out_dir));
+  MBX_RETURN_IF_ERROR(WriteBackupManifest(out_dir, m, env));
+  MBX_RETURN_IF_ERROR(env->SyncDir(out_dir));
+  MBX_RETURN_IF_ERROR(env->SyncDir(ParentOf(out_dir)));
   // Record the backup position (through the log, like any write), then drop
   // the log files the backup made unnecessary. Never drop what crash
   // recovery of the live store may still need.
@@ -168,21 +202,28 @@ Result<Store::BackupResult> Store::Backup(const std::string& out_dir, bool incre
 }
 
 Result<RestoreResult> RestoreStore(const std::string& store_dir, const std::string& store_name,
-                                   const std::vector<std::string>& backups) {
+                                   const std::vector<std::string>& backups, Env* env_or_null) {
+  Env* env = Or(env_or_null);
   if (backups.empty()) return Status::InvalidArgument("restore needs a backup folder");
-  MBX_ASSIGN_OR_RETURN(BackupManifest full, ReadBackupManifest(backups[0]));
+  // 1. Check everything that can be checked before touching the store.
+  MBX_ASSIGN_OR_RETURN(BackupManifest full, ReadBackupManifest(backups[0], env));
   if (full.kind != "full") return Status::InvalidArgument(backups[0] + " is an incremental backup; give the full backup first");
   if (full.store != store_name) {
     return Status::InvalidArgument(backups[0] + " is a backup of store '" + full.store + "', not '" + store_name + "'");
   }
-  std::error_code ec;
-  if (!fs::exists(backups[0] + "/data.mdb", ec)) {
-    return Status::Corruption(backups[0] + " lacks data.mdb");
+  {
+    auto size = env->GetFileSize(backups[0] + "/data.mdb");
+    if (size.status().IsNotFound()) return Status::Corruption(backups[0] + " lacks data.mdb");
+    MBX_RETURN_IF_ERROR(size.status());
+    if (*size != full.data_bytes) {
+      return Status::Corruption(backups[0] + "/data.mdb holds " + std::to_string(*size) + " bytes but the backup wrote " +
+                                std::to_string(full.data_bytes) + ": the backup is damaged; use another one");
+    }
   }
   std::vector<BackupManifest> incs;
   uint64_t expect = full.lsn;
   for (size_t i = 1; i < backups.size(); ++i) {
-    MBX_ASSIGN_OR_RETURN(BackupManifest m, ReadBackupManifest(backups[i]));
+    MBX_ASSIGN_OR_RETURN(BackupManifest m, ReadBackupManifest(backups[i], env));
     if (m.kind != "incremental" || m.store != store_name || m.file_bytes != full.file_bytes) {
       return Status::InvalidArgument(backups[i] + " is not an incremental backup of store '" + store_name + "'");
     }
@@ -191,65 +232,102 @@ Result<RestoreResult> RestoreStore(const std::string& store_dir, const std::stri
                                      " but the backups before it end at " + std::to_string(expect) +
                                      ": an incremental backup is missing");
     }
+    for (const auto& f : m.log_files) {
+      uint64_t sum = 0, bytes = 0;
+      Status hs = HashFile(env, backups[i] + "/logs/" + f.name, &sum, &bytes);
+      if (hs.IsNotFound() || (hs.ok() && (sum != f.xxh3 || bytes != f.bytes))) {
+        return Status::Corruption(backups[i] + "/logs/" + f.name +
+                                  (hs.ok() ? " does not match the backup's manifest" : " is missing") +
+                                  ": the backup is damaged; use another one");
+      }
+      MBX_RETURN_IF_ERROR(hs);
+    }
     expect = std::max(expect, m.lsn);
     incs.push_back(m);
   }
-  if (::mkdir(store_dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    return PosixError("creating store folder", store_dir, errno);
-  }
-  int lock_fd = ::open((store_dir + "/LOCK").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd < 0) return PosixError("opening lock file in", store_dir, errno);
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{lock_fd};
-  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+  // 2. Hold the store: nobody may open it while its files change.
+  MBX_RETURN_IF_ERROR(env->CreateDir(store_dir).WithContext("creating the store folder"));
+  auto lock = env->LockFile(store_dir + "/LOCK");
+  if (lock.status().IsBusy()) {
     return Status::Busy("store " + store_dir + " is open in another mbxmove process; stop it before restoring");
   }
+  MBX_RETURN_IF_ERROR(lock.status());
   const std::string logs = store_dir + "/logs";
-  fs::create_directories(logs, ec);
-  // Copy in the incremental backups' log files that the store no longer has.
-  for (size_t i = 0; i < incs.size(); ++i) {
-    for (const auto& e : fs::directory_iterator(backups[i + 1] + "/logs", ec)) {
-      const std::string name = e.path().filename().string();
-      if (txlog::ParseFileName(name) == 0) continue;
-      if (!fs::exists(logs + "/" + name, ec)) MBX_RETURN_IF_ERROR(CopyFile(e.path().string(), logs + "/" + name));
-    }
-  }
-  // Can the logs roll forward from the backup? The file holding its LSN must
-  // be present, unless the log ends exactly there.
+  MBX_RETURN_IF_ERROR(env->CreateDir(logs));
+  // 3. Can the logs roll forward from the backup? The file holding its LSN
+  // must be present (in the store or an incremental backup), unless the log
+  // ends exactly there.
+  std::vector<std::string> present;
+  MBX_RETURN_IF_ERROR(env->GetChildren(logs, &present));
+  std::set<std::string> have(present.begin(), present.end());
   uint64_t newest = 0, oldest = UINT64_MAX;
-  for (const auto& e : fs::directory_iterator(logs, ec)) {
-    uint64_t g = txlog::ParseFileName(e.path().filename().string());
-    if (g) {
+  auto count = [&](const std::string& name) {
+    if (uint64_t g = txlog::ParseFileName(name)) {
       newest = std::max(newest, g);
       oldest = std::min(oldest, g);
     }
+  };
+  for (const auto& n : present) count(n);
+  for (const auto& m : incs) {
+    for (const auto& f : m.log_files) count(f.name);
   }
   const uint64_t need = txlog::GenerationOf(full.lsn, full.file_bytes);
   const bool circular = full.log_mode == "circular";
-  bool roll = newest >= need && oldest <= need;
+  const bool roll = newest >= need && oldest <= need;
+  if (!roll && !circular && newest != 0 && oldest > need) {
+    return Status::InvalidArgument(
+        "the transaction logs needed to roll forward from this backup (generation " + txlog::FileName(need) +
+        ") were removed by a later backup; restore the latest full backup instead");
+  }
+  // 4. The database, beside the old one, checked against the manifest.
+  const std::string staged = store_dir + "/data.mdb.restore";
+  {
+    uint64_t sum = 0, bytes = 0;
+    Status cs = CopyFile(env, backups[0] + "/data.mdb", staged, &sum, &bytes);
+    if (cs.ok() && (sum != full.data_xxh3 || bytes != full.data_bytes)) {
+      cs = Status::Corruption(backups[0] + "/data.mdb does not match the backup's manifest: the backup is damaged; "
+                              "use another one");
+    }
+    if (!cs.ok()) {
+      (void)env->RemoveFile(staged);
+      return cs;
+    }
+  }
+  // 5. The logs: the incremental backups' files the store lacks, or none at
+  // all when restoring to the backup point only.
+  if (roll) {
+    // A generation file only grows: the store's own copy wins unless it is
+    // shorter than the backup's. Each file is copied under a temporary name
+    // and renamed, so a failed restore never leaves half a log file.
+    for (size_t i = 0; i < incs.size(); ++i) {
+      for (const auto& f : incs[i].log_files) {
+        const std::string dest = logs + "/" + f.name;
+        if (have.count(f.name)) {
+          MBX_ASSIGN_OR_RETURN(uint64_t size, env->GetFileSize(dest));
+          if (size >= f.bytes) continue;
+        }
+        MBX_RETURN_IF_ERROR(CopyFile(env, backups[i + 1] + "/logs/" + f.name, dest + ".restore"));
+        MBX_RETURN_IF_ERROR(env->RenameFile(dest + ".restore", dest));
+        have.insert(f.name);
+      }
+    }
+  } else {
+    for (const auto& n : present) {
+      if (txlog::ParseFileName(n) != 0 || n == txlog::kCheckpointFile) MBX_RETURN_IF_ERROR(env->RemoveFile(logs + "/" + n));
+    }
+  }
+  MBX_RETURN_IF_ERROR(env->SyncDir(logs));
+  // 6. One rename puts the database in place: the old one or the new one.
+  MBX_RETURN_IF_ERROR(env->RenameFile(staged, store_dir + "/data.mdb"));
+  MBX_RETURN_IF_ERROR(env->SyncDir(store_dir));
+  MBX_RETURN_IF_ERROR(env->RemoveFile(store_dir + "/lock.mdb"));
+  lock->reset();
+  // 7. Opening replays the logs after the backup's checkpoint.
   RestoreResult r;
   r.backup_lsn = full.lsn;
-  if (!roll) {
-    if (!circular && newest != 0 && oldest > need) {
-      return Status::InvalidArgument(
-          "the transaction logs needed to roll forward from this backup (generation " + txlog::FileName(need) +
-          ") were removed by a later backup; restore the latest full backup instead");
-    }
-    // Circular logging (or no logs at all): restore to the backup point only.
-    for (const auto& e : fs::directory_iterator(logs, ec)) fs::remove(e.path(), ec);
-  }
-  // Put the database back: copy, sync, rename over the old one.
-  MBX_RETURN_IF_ERROR(CopyFile(backups[0] + "/data.mdb", store_dir + "/data.mdb.restore"));
-  fs::rename(store_dir + "/data.mdb.restore", store_dir + "/data.mdb", ec);
-  if (ec) return Status::IOError("replacing " + store_dir + "/data.mdb: " + ec.message());
-  fs::remove(store_dir + "/lock.mdb", ec);
-  ::close(lock_fd);
-  closer.fd = -1;
-  // Opening replays the logs after the backup's checkpoint.
   OpenOptions oo;
   oo.initial_map_bytes = 1ull << 30;
+  oo.env = env;
   MBX_ASSIGN_OR_RETURN(std::unique_ptr<Store> s, Store::Open(store_dir, oo));
   r.replayed_records = s->stats().replayed_records;
   r.restored_lsn = s->GetLogInfo().checkpoint_lsn;

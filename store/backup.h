@@ -6,6 +6,12 @@
 // backup folder holds the log files written since the previous backup and a
 // backup.json with the LSN range they cover.
 //
+// Every file is written through the store's Env (file_io.h): data.mdb and
+// the log files first, fsynced, and backup.json last, so a backup folder
+// without backup.json is not a backup. The manifest records the size and
+// XXH3-64 of every file it lists; restore checks them as it copies and
+// refuses a backup that does not match: a backup is whole or refused.
+//
 // Restore puts a full backup's database back (after checking that doing so
 // can succeed), copies in the log files of any incremental backups given,
 // and opens the store, which rolls forward every log record present after the
@@ -30,9 +36,19 @@ struct BackupManifest {
   uint64_t file_bytes = 0;
   std::string log_mode;
   std::string created;
+  // full: size and XXH3-64 of data.mdb
+  uint64_t data_bytes = 0;
+  uint64_t data_xxh3 = 0;
+  // incremental: the log files copied
+  struct LogFile {
+    std::string name;
+    uint64_t bytes = 0;
+    uint64_t xxh3 = 0;
+  };
+  std::vector<LogFile> log_files;
 };
-Result<BackupManifest> ReadBackupManifest(const std::string& backup_dir);
-Status WriteBackupManifest(const std::string& backup_dir, const BackupManifest& m);
+Result<BackupManifest> ReadBackupManifest(const std::string& backup_dir, Env* env = nullptr);
+Status WriteBackupManifest(const std::string& backup_dir, const BackupManifest& m, Env* env = nullptr);
 
 struct RestoreResult {
   uint64_t backup_lsn = 0;      // where the backup stood
@@ -42,9 +58,14 @@ struct RestoreResult {
   std::string message;          // one paragraph for the user
 };
 
-// `store_dir` must not be open in any process. `backups`: one full backup
-// folder, then optionally incremental ones in the order they were taken.
+// `store_dir` must not be open in any process (Busy otherwise). `backups`:
+// one full backup folder, then optionally incremental ones in the order they
+// were taken. Every file operation goes through `env` (nullptr =
+// Env::Default()), also when the restored store is opened. If restore fails,
+// the backup folders are unchanged and restoring again can succeed;
+// data.mdb is replaced by one rename, so the store holds the old database or
+// the restored one, never a part of either.
 Result<RestoreResult> RestoreStore(const std::string& store_dir, const std::string& store_name,
-                                   const std::vector<std::string>& backups);
+                                   const std::vector<std::string>& backups, Env* env = nullptr);
 
 }  // namespace mbx

@@ -161,7 +161,7 @@ Result<std::unique_ptr<Directory>> Directory::Open(const std::string& dir, bool 
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     if (!create) return Status::NotFound("no directory at " + dir);
-    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    if (::mkdir(dir.c_str(), kOwnerOnlyDirMode) != 0 && errno != EEXIST) {
       return PosixError("creating directory folder", dir, errno);
     }
   } else if (!create && ::access((dir + "/data.mdb").c_str(), F_OK) != 0) {

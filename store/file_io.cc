@@ -2,8 +2,10 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -52,10 +54,45 @@ class PosixWritableFile final : public WritableFile {
   uint64_t size_;
 };
 
+class PosixSequentialFile final : public SequentialFile {
+ public:
+  PosixSequentialFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  ~PosixSequentialFile() override { ::close(fd_); }
+  Status Read(size_t n, std::string* out) override {
+    out->resize(n);
+    for (;;) {
+      ssize_t got = ::read(fd_, out->data(), n);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) {
+        out->clear();
+        return PosixError("reading", path_, errno);
+      }
+      out->resize(size_t(got));
+      return Status::Ok();
+    }
+  }
+
+ private:
+  std::string path_;
+  int fd_;
+};
+
+class PosixFileLock final : public FileLock {
+ public:
+  explicit PosixFileLock(int fd) : fd_(fd) {}
+  ~PosixFileLock() override { ::close(fd_); }  // closing releases the flock
+
+ private:
+  int fd_;
+};
+
+// A file this process just created gets exactly 0600, whatever the umask.
+void OwnerOnly(int fd) { (void)::fchmod(fd, kOwnerOnlyFileMode); }
+
 class PosixEnv final : public Env {
  public:
   Result<std::unique_ptr<WritableFile>> OpenAppendable(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, kOwnerOnlyFileMode);
     if (fd < 0) return PosixError("opening", path, errno);
     struct stat st {};
     if (::fstat(fd, &st) != 0) {
@@ -65,6 +102,22 @@ class PosixEnv final : public Env {
     }
     return std::unique_ptr<WritableFile>(
         std::make_unique<PosixWritableFile>(path, fd, uint64_t(st.st_size)));
+  }
+
+  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, kOwnerOnlyFileMode);
+    if (fd < 0) return PosixError("creating", path, errno);
+    OwnerOnly(fd);
+    return std::unique_ptr<WritableFile>(std::make_unique<PosixWritableFile>(path, fd, 0));
+  }
+
+  Result<std::unique_ptr<SequentialFile>> NewSequentialFile(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) return Status::NotFound("no such file " + path);
+      return PosixError("opening", path, errno);
+    }
+    return std::unique_ptr<SequentialFile>(std::make_unique<PosixSequentialFile>(path, fd));
   }
 
   Status ReadFile(const std::string& path, std::string* out) override {
@@ -94,8 +147,9 @@ class PosixEnv final : public Env {
 
   Status WriteFileAtomic(const std::string& path, std::string_view data, bool sync) override {
     std::string tmp = path + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, kOwnerOnlyFileMode);
     if (fd < 0) return PosixError("creating", tmp, errno);
+    OwnerOnly(fd);
     const char* p = data.data();
     size_t left = data.size();
     while (left > 0) {
@@ -139,6 +193,51 @@ class PosixEnv final : public Env {
     if (rc != 0) return PosixError("syncing folder", dir, e);
     return Status::Ok();
   }
+
+  Status RenameFile(const std::string& from, const std::string& to) override {
+    if (::rename(from.c_str(), to.c_str()) != 0) return PosixError("renaming " + from + " to", to, errno);
+    return Status::Ok();
+  }
+
+  Status CreateDir(const std::string& dir) override {
+    if (::mkdir(dir.c_str(), kOwnerOnlyDirMode) == 0) {
+      // mkdir's mode passes through the umask; make it exactly 0700.
+      if (::chmod(dir.c_str(), kOwnerOnlyDirMode) != 0) return PosixError("setting the mode of", dir, errno);
+      return Status::Ok();
+    }
+    const int err = errno;
+    struct stat st {};
+    if (err == EEXIST && ::stat(dir.c_str(), &st) == 0) {
+      if (S_ISDIR(st.st_mode)) return Status::Ok();
+      return Status::InvalidArgument(dir + " exists and is not a folder");
+    }
+    return PosixError("creating folder", dir, err);
+  }
+
+  Result<uint64_t> GetFileSize(const std::string& path) override {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+      if (errno == ENOENT) return Status::NotFound("no such file " + path);
+      return PosixError("reading size of", path, errno);
+    }
+    return uint64_t(st.st_size);
+  }
+
+  Status GetChildren(const std::string& dir, std::vector<std::string>* names) override {
+    return ListDir(dir, names);
+  }
+
+  Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, kOwnerOnlyFileMode);
+    if (fd < 0) return PosixError("opening lock file", path, errno);
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int e = errno;
+      ::close(fd);
+      if (e == EWOULDBLOCK) return Status::Busy(path + " is locked by another process");
+      return PosixError("locking", path, e);
+    }
+    return std::unique_ptr<FileLock>(std::make_unique<PosixFileLock>(fd));
+  }
 };
 
 }  // namespace
@@ -162,6 +261,66 @@ Status ListDir(const std::string& dir, std::vector<std::string>* names) {
   ::closedir(d);
   if (err != 0) return PosixError("reading folder", dir, err);
   std::sort(names->begin(), names->end());
+  return Status::Ok();
+}
+
+namespace {
+constexpr size_t kCopyChunkBytes = 1u << 20;
+}  // namespace
+
+Status CopyFile(Env* env, const std::string& from, const std::string& to, uint64_t* xxh3, uint64_t* bytes) {
+  MBX_ASSIGN_OR_RETURN(std::unique_ptr<SequentialFile> in, env->NewSequentialFile(from));
+  MBX_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> out, env->NewWritableFile(to));
+  XXH3_state_t* h = XXH3_createState();
+  XXH3_64bits_reset(h);
+  std::string chunk;
+  uint64_t n = 0;
+  Status s;
+  for (;;) {
+    s = in->Read(kCopyChunkBytes, &chunk);
+    if (!s.ok() || chunk.empty()) break;
+    XXH3_64bits_update(h, chunk.data(), chunk.size());
+    n += chunk.size();
+    s = out->Append(chunk);
+    if (!s.ok()) break;
+  }
+  if (s.ok()) s = out->Sync();
+  if (xxh3) *xxh3 = XXH3_64bits_digest(h);
+  if (bytes) *bytes = n;
+  XXH3_freeState(h);
+  return s;
+}
+
+Status HashFile(Env* env, const std::string& path, uint64_t* xxh3, uint64_t* bytes) {
+  MBX_ASSIGN_OR_RETURN(std::unique_ptr<SequentialFile> in, env->NewSequentialFile(path));
+  XXH3_state_t* h = XXH3_createState();
+  XXH3_64bits_reset(h);
+  std::string chunk;
+  uint64_t n = 0;
+  Status s;
+  for (;;) {
+    s = in->Read(kCopyChunkBytes, &chunk);
+    if (!s.ok() || chunk.empty()) break;
+    XXH3_64bits_update(h, chunk.data(), chunk.size());
+    n += chunk.size();
+  }
+  *xxh3 = XXH3_64bits_digest(h);
+  *bytes = n;
+  XXH3_freeState(h);
+  return s;
+}
+
+Status CreateDirs(Env* env, const std::string& dir) {
+  if (dir.empty()) return Status::InvalidArgument("empty folder path");
+  // Create each missing prefix in turn, from the top.
+  for (size_t i = 1; i <= dir.size(); ++i) {
+    if (i != dir.size() && dir[i] != '/') continue;
+    if (dir[i - 1] == '/') continue;
+    const std::string prefix = dir.substr(0, i);
+    struct stat st {};
+    if (::stat(prefix.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) continue;
+    MBX_RETURN_IF_ERROR(env->CreateDir(prefix));
+  }
   return Status::Ok();
 }
 

@@ -1,9 +1,14 @@
 #include "store/lmdb_env.h"
 
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <cstdint>
+#include <thread>
 
 namespace mbx {
 
@@ -51,6 +56,67 @@ void ReleaseMappedPages(std::string_view bytes) {
   if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
+Status CopyEnvInto(MDB_env* env, unsigned flags, WritableFile* out, uint64_t* bytes, uint64_t* xxh3,
+                   const std::function<void()>& after_chunk) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return PosixError("creating a pipe for", "the database copy", errno);
+  int copy_rc = 0;
+  std::thread copier([&] {
+    // A write to a pipe whose reader is gone fails with EPIPE instead of
+    // killing the process.
+    sigset_t pipe_sig;
+    sigemptyset(&pipe_sig);
+    sigaddset(&pipe_sig, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_sig, nullptr);
+    copy_rc = mdb_env_copyfd2(env, fds[1], flags);
+    ::close(fds[1]);
+  });
+  constexpr size_t kChunk = 1u << 20;
+  std::string chunk;
+  chunk.reserve(kChunk);
+  char buf[1 << 16];
+  uint64_t n = 0;
+  XXH3_state_t* h = XXH3_createState();
+  XXH3_64bits_reset(h);
+  Status s;
+  auto flush = [&] {
+    if (chunk.empty()) return;
+    if (s.ok()) {
+      XXH3_64bits_update(h, chunk.data(), chunk.size());
+      n += chunk.size();
+      s = out->Append(chunk);
+      if (s.ok() && after_chunk) after_chunk();
+    }
+    chunk.clear();
+  };
+  // Read to the end even after a failed append: the copier must never block
+  // on (or be killed by SIGPIPE from) a pipe nobody reads.
+  for (;;) {
+    ssize_t got = ::read(fds[0], buf, sizeof buf);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      if (s.ok()) s = PosixError("reading", "the database copy pipe", errno);
+      break;  // closing our end below makes the copier fail with EPIPE
+    }
+    if (got == 0) break;
+    size_t off = 0;
+    while (off < size_t(got)) {
+      const size_t take = std::min(size_t(got) - off, kChunk - chunk.size());
+      chunk.append(buf + off, take);
+      off += take;
+      if (chunk.size() == kChunk) flush();
+    }
+  }
+  flush();
+  ::close(fds[0]);
+  copier.join();
+  if (bytes) *bytes = n;
+  if (xxh3) *xxh3 = XXH3_64bits_digest(h);
+  XXH3_freeState(h);
+  if (copy_rc != 0) return LmdbStatus(copy_rc, "copying the database");
+  return s;
+}
+
 Status LmdbEnv::Open(const std::string& dir, unsigned flags, unsigned max_dbs, size_t map_bytes) {
   Close();
   int rc = mdb_env_create(&env_);
@@ -61,7 +127,7 @@ Status LmdbEnv::Open(const std::string& dir, unsigned flags, unsigned max_dbs, s
   rc = mdb_env_set_maxdbs(env_, max_dbs);
   if (rc == 0) rc = mdb_env_set_maxreaders(env_, 512);
   if (rc == 0) rc = mdb_env_set_mapsize(env_, map_bytes);
-  if (rc == 0) rc = mdb_env_open(env_, dir.c_str(), flags | MDB_NOTLS, 0644);
+  if (rc == 0) rc = mdb_env_open(env_, dir.c_str(), flags | MDB_NOTLS, 0600);
   if (rc != 0) {
     Close();
     return LmdbStatus(rc, "opening LMDB environment in " + dir);

@@ -6,10 +6,13 @@
 #include <lmdb.h>
 
 #include <cerrno>
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
 
+#include "store/file_io.h"
 #include "store/status.h"
 
 namespace mbx {
@@ -33,6 +36,18 @@ inline std::string_view FromVal(const MDB_val& v) {
 // on each record once they hold their own copy, so that a move's RSS does not
 // grow with the data it streams through (LMDB reads through mmap).
 void ReleaseMappedPages(std::string_view bytes);
+
+// Copies the environment `env` (one consistent snapshot: LMDB's own read
+// transaction) into `out` through the Env seam: mdb_env_copyfd2 writes into a
+// pipe from a helper thread and this thread appends what comes out to `out`
+// in chunks of 1 MiB, so a faulty Env sees every write. `flags`: 0, or
+// MDB_CP_COMPACT (free pages left out, pages renumbered: the file shrinks).
+// `out` is not synced. `*bytes` / `*xxh3` (when not null): bytes written and
+// their XXH3-64. `after_chunk` (when set) runs after each chunk is appended
+// (crash points). The caller holds off map resizes meanwhile (the copy reads
+// the map).
+Status CopyEnvInto(MDB_env* env, unsigned flags, WritableFile* out, uint64_t* bytes = nullptr,
+                   uint64_t* xxh3 = nullptr, const std::function<void()>& after_chunk = {});
 
 // Owns an MDB_env.
 class LmdbEnv {

@@ -52,10 +52,10 @@ Result<std::unique_ptr<Organization>> Organization::OpenOrCreate(const std::stri
     if (!names.empty()) {
       return Status::InvalidArgument(dir + " is not empty and is not an mbxmove organisation; refusing to create one there");
     }
-  } else if (::mkdir(dir.c_str(), 0755) != 0) {
+  } else if (::mkdir(dir.c_str(), kOwnerOnlyDirMode) != 0) {
     return PosixError("creating organisation folder", dir, errno);
   }
-  if (::mkdir((dir + "/stores").c_str(), 0755) != 0 && errno != EEXIST) {
+  if (::mkdir((dir + "/stores").c_str(), kOwnerOnlyDirMode) != 0 && errno != EEXIST) {
     return PosixError("creating", dir + "/stores", errno);
   }
   std::unique_ptr<Organization> o(new Organization());
@@ -88,7 +88,7 @@ Status Organization::CreateStore(const std::string& name, const std::string& ser
   auto existing = directory_->GetStore(name);
   if (existing.ok()) return Status::AlreadyExists("store '" + name + "' already exists");
   if (!existing.status().IsNotFound()) return existing.status();
-  if (::mkdir((dir_ + "/stores").c_str(), 0755) != 0 && errno != EEXIST) {
+  if (::mkdir((dir_ + "/stores").c_str(), kOwnerOnlyDirMode) != 0 && errno != EEXIST) {
     return PosixError("creating", dir_ + "/stores", errno);
   }
   MBX_RETURN_IF_ERROR(Store::Create(StorePath(name), name, options));

@@ -54,13 +54,13 @@ Status Store::Create(const std::string& dir, const std::string& name, const Stor
     return Status::InvalidArgument("log file size must be at least " +
                                    std::to_string(txlog::kMinFileBytes) + " bytes");
   }
-  if (::mkdir(dir.c_str(), 0755) != 0) {
+  if (::mkdir(dir.c_str(), kOwnerOnlyDirMode) != 0) {
     if (errno != EEXIST) return PosixError("creating store folder", dir, errno);
     std::vector<std::string> names;
     MBX_RETURN_IF_ERROR(ListDir(dir, &names));
     if (!names.empty()) return Status::AlreadyExists("store folder " + dir + " is not empty");
   }
-  if (::mkdir((dir + "/logs").c_str(), 0755) != 0 && errno != EEXIST) {
+  if (::mkdir((dir + "/logs").c_str(), kOwnerOnlyDirMode) != 0 && errno != EEXIST) {
     return PosixError("creating log folder", dir + "/logs", errno);
   }
   LmdbEnv env;
@@ -109,7 +109,7 @@ Status Store::OpenImpl(const std::string& dir, const OpenOptions& options) {
   if (::access(data.c_str(), F_OK) != 0) {
     return Status::NotFound("no store at " + dir + " (no data.mdb)");
   }
-  lock_fd_ = ::open((dir + "/LOCK").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  lock_fd_ = ::open((dir + "/LOCK").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, kOwnerOnlyFileMode);
   if (lock_fd_ < 0) return PosixError("opening lock file in", dir, errno);
   if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     // The holder wrote who it is into the lock file (see SetLockHolderRole).
@@ -217,7 +217,7 @@ Status Store::OpenImpl(const std::string& dir, const OpenOptions& options) {
   // resumes from the last committed record.
   std::unique_ptr<TxLogReader> reader;
   for (int attempt = 0;; ++attempt) {
-    reader = std::make_unique<TxLogReader>(dir + "/logs", lo.file_bytes, checkpoint_lsn_);
+    reader = std::make_unique<TxLogReader>(dir + "/logs", lo.file_bytes, checkpoint_lsn_, env_io_);
     LmdbTxn txn;
     size_t txn_bytes = 0;
     uint64_t applied_lsn = checkpoint_lsn_;

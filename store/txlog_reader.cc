@@ -10,15 +10,15 @@
 
 namespace mbx {
 
-TxLogReader::TxLogReader(std::string dir, uint64_t file_bytes, uint64_t from_lsn)
-    : dir_(std::move(dir)), file_bytes_(file_bytes), next_lsn_(from_lsn), buf_lsn_(from_lsn),
+TxLogReader::TxLogReader(std::string dir, uint64_t file_bytes, uint64_t from_lsn, Env* env)
+    : dir_(std::move(dir)), env_(env ? env : Env::Default()), file_bytes_(file_bytes), next_lsn_(from_lsn), buf_lsn_(from_lsn),
       next_gen_(txlog::GenerationOf(from_lsn, file_bytes)) {}
 
 Result<bool> TxLogReader::LoadNextFile() {
   if (next_gen_ > last_gen_) return false;
   const std::string path = dir_ + "/" + txlog::FileName(next_gen_);
   std::string data;
-  Status s = Env::Default()->ReadFile(path, &data);
+  Status s = env_->ReadFile(path, &data);
   if (s.IsNotFound()) {
     return Status::Corruption("transaction log generation " + txlog::FileName(next_gen_) +
                               " is missing but later generations exist");
@@ -58,14 +58,14 @@ Result<bool> TxLogReader::Next(LogRecord* rec) {
   if (!started_) {
     started_ = true;
     std::vector<std::string> names;
-    Status s = ListDir(dir_, &names);
+    Status s = env_->GetChildren(dir_, &names);
     if (!s.ok()) return s;
     for (const auto& n : names) last_gen_ = std::max(last_gen_, txlog::ParseFileName(n));
     // The file holding from_lsn must exist unless the log simply ends there.
     const uint64_t want = next_gen_;
     if (last_gen_ >= want) {
       std::string first;
-      Status fs = Env::Default()->ReadFile(dir_ + "/" + txlog::FileName(want), &first);
+      Status fs = env_->ReadFile(dir_ + "/" + txlog::FileName(want), &first);
       if (fs.IsNotFound() && next_lsn_ % file_bytes_ != 0) {
         return Status::Corruption("transaction log generation " + txlog::FileName(want) +
                                   " holding the checkpoint is missing");

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "store/file_io.h"
 #include "store/status.h"
 
 namespace mbx {
@@ -21,8 +22,9 @@ struct LogRecord {
 class TxLogReader {
  public:
   // Reads the log in folder `dir` made of files of `file_bytes`, starting at
-  // `from_lsn` (which must be a record boundary, e.g. a checkpoint).
-  TxLogReader(std::string dir, uint64_t file_bytes, uint64_t from_lsn);
+  // `from_lsn` (which must be a record boundary, e.g. a checkpoint), through
+  // `env` (nullptr = Env::Default(); not owned, must outlive the reader).
+  TxLogReader(std::string dir, uint64_t file_bytes, uint64_t from_lsn, Env* env = nullptr);
 
   // Reads the next record into *rec. Returns true with a record, false at
   // the end of the valid log, or Corruption when a record that is not at the
@@ -41,6 +43,7 @@ class TxLogReader {
   Result<bool> LoadNextFile();
 
   std::string dir_;
+  Env* env_;
   uint64_t file_bytes_;
   uint64_t next_lsn_;      // LSN of the next record to read
   std::string buf_;        // bytes of the log starting at buf_lsn_

@@ -55,12 +55,10 @@ Result<std::unique_ptr<TxLogWriter>> TxLogWriter::Open(const std::string& dir,
     return Status::InvalidArgument("log file size must be at least " +
                                    std::to_string(txlog::kMinFileBytes) + " bytes");
   }
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    return PosixError("creating log folder", dir, errno);
-  }
+  MBX_RETURN_IF_ERROR(env->CreateDir(dir).WithContext("creating the log folder"));
   std::unique_ptr<TxLogWriter> w(new TxLogWriter(dir, options, env));
   std::vector<std::string> names;
-  MBX_RETURN_IF_ERROR(ListDir(dir, &names));
+  MBX_RETURN_IF_ERROR(env->GetChildren(dir, &names));
   const uint64_t end_gen = txlog::GenerationOf(end_lsn, options.file_bytes);
   for (const std::string& n : names) {
     uint64_t g = txlog::ParseFileName(n);
@@ -69,9 +67,7 @@ Result<std::unique_ptr<TxLogWriter>> TxLogWriter::Open(const std::string& dir,
       MBX_RETURN_IF_ERROR(env->RemoveFile(w->PathOf(g)));
       continue;
     }
-    struct stat st {};
-    if (::stat(w->PathOf(g).c_str(), &st) != 0) return PosixError("reading size of", w->PathOf(g), errno);
-    w->files_[g] = uint64_t(st.st_size);
+    MBX_ASSIGN_OR_RETURN(w->files_[g], env->GetFileSize(w->PathOf(g)));
   }
   w->end_lsn_ = end_lsn;
   MBX_RETURN_IF_ERROR(w->OpenCurrent(end_gen));

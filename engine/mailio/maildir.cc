@@ -9,7 +9,9 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <map>
+#include <utility>
 
 #include "store/file_io.h"
 #include "store/item.h"
@@ -34,7 +36,14 @@ constexpr FlagLetter kFlagLetters[] = {
 
 Status Errno(std::string_view what, const std::string& path, int err) { return PosixError(what, path, err); }
 
-enum class Kind { kMissing, kDir, kFile, kOther };
+enum class Kind { kMissing, kDir, kFile, kSymlink, kOther };
+
+Kind KindOfMode(mode_t m) {
+  if (S_ISDIR(m)) return Kind::kDir;
+  if (S_ISREG(m)) return Kind::kFile;
+  if (S_ISLNK(m)) return Kind::kSymlink;
+  return Kind::kOther;
+}
 
 // What `path` is, following symlinks. IOError for anything but "missing".
 Result<Kind> KindOf(const std::string& path) {
@@ -43,27 +52,59 @@ Result<Kind> KindOf(const std::string& path) {
     if (errno == ENOENT || errno == ENOTDIR) return Kind::kMissing;
     return Errno("cannot stat", path, errno);
   }
-  if (S_ISDIR(st.st_mode)) return Kind::kDir;
-  if (S_ISREG(st.st_mode)) return Kind::kFile;
-  return Kind::kOther;
+  return KindOfMode(st.st_mode);
+}
+
+// What `path` itself is: a symlink is kSymlink, not what it points to.
+Result<Kind> KindOfNoFollow(const std::string& path, mode_t* mode = nullptr) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return Kind::kMissing;
+    return Errno("cannot stat", path, errno);
+  }
+  if (mode) *mode = st.st_mode;
+  return KindOfMode(st.st_mode);
+}
+
+const char* FileTypeName(mode_t m) {
+  if (S_ISLNK(m)) return "a symbolic link";
+  if (S_ISFIFO(m)) return "a FIFO";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  if (S_ISSOCK(m)) return "a socket";
+  if (S_ISDIR(m)) return "a folder";
+  return "not a regular file";
 }
 
 // Appends the messages of dir/cur and dir/new to `out`; false in *found when
-// neither exists.
-Status ScanMessages(const std::string& dir, std::vector<MaildirMessage>* out, bool* found) {
+// neither exists. Nothing outside the tree is looked at: a cur/ or new/ that
+// is a symlink, and a message entry that is neither a regular file nor a
+// folder (symlink, FIFO, device, socket), are skipped with a warning and
+// counted. Folders in cur/ and new/ are no messages and are ignored.
+Status ScanMessages(const std::string& dir, std::vector<MaildirMessage>* out, bool* found,
+                    const std::function<void(std::string)>& skip) {
   *found = false;
   std::vector<std::string> names;
   for (const bool in_new : {false, true}) {
     const std::string sub = dir + (in_new ? "/new" : "/cur");
-    MBX_ASSIGN_OR_RETURN(Kind k, KindOf(sub));
+    MBX_ASSIGN_OR_RETURN(Kind k, KindOfNoFollow(sub));
+    if (k == Kind::kSymlink) {
+      skip("skipped " + sub + ": it is a symbolic link (not followed out of the tree)");
+      continue;
+    }
     if (k != Kind::kDir) continue;
     *found = true;
     MBX_RETURN_IF_ERROR(ListDir(sub, &names));
     for (std::string& n : names) {
       if (n[0] == '.') continue;
       std::string path = sub + "/" + n;
-      MBX_ASSIGN_OR_RETURN(Kind fk, KindOf(path));
-      if (fk != Kind::kFile) continue;
+      mode_t mode = 0;
+      MBX_ASSIGN_OR_RETURN(Kind fk, KindOfNoFollow(path, &mode));
+      if (fk == Kind::kMissing || fk == Kind::kDir) continue;  // gone since the listing; not a message
+      if (fk != Kind::kFile) {
+        skip(path + ": not imported: it is " + FileTypeName(mode));
+        continue;
+      }
       out->push_back(MaildirMessage{std::move(path), std::move(n), in_new});
     }
   }
@@ -87,9 +128,10 @@ bool SplitFolderName(std::string_view name, std::vector<std::string>* path) {
   }
 }
 
-// mkdir that accepts an existing directory.
+// mkdir that accepts an existing directory. A new one is owner-only (0700),
+// as a mail server makes them.
 Status MakeDir(const std::string& dir) {
-  if (::mkdir(dir.c_str(), 0755) == 0) return Status::Ok();
+  if (::mkdir(dir.c_str(), kOwnerOnlyDirMode) == 0) return Status::Ok();
   const int err = errno;
   if (err == EEXIST) {
     MBX_ASSIGN_OR_RETURN(Kind k, KindOf(dir));
@@ -155,7 +197,7 @@ std::string FormatMaildirName(std::string_view unique, uint32_t flags, uint32_t 
 }
 
 Result<std::vector<MaildirFolder>> ScanMaildir(const std::string& root,
-                                               std::vector<std::string>* warnings) {
+                                               std::vector<std::string>* warnings, uint64_t* skipped) {
   MBX_ASSIGN_OR_RETURN(Kind rk, KindOf(root));
   if (rk == Kind::kMissing) return Status::NotFound("Maildir " + root + " does not exist");
   if (rk != Kind::kDir) return Status::InvalidArgument("not a Maildir: " + root + " is not a folder");
@@ -167,12 +209,16 @@ Result<std::vector<MaildirFolder>> ScanMaildir(const std::string& root,
   auto warn = [warnings](std::string w) {
     if (warnings) warnings->push_back(std::move(w));
   };
+  auto skip = [&](std::string w) {
+    if (skipped) ++*skipped;
+    warn(std::move(w));
+  };
 
   std::map<std::vector<std::string>, MaildirFolder> folders;
   MaildirFolder inbox;
   inbox.dir = root;
   bool found = false;
-  MBX_RETURN_IF_ERROR(ScanMessages(root, &inbox.messages, &found));
+  MBX_RETURN_IF_ERROR(ScanMessages(root, &inbox.messages, &found, skip));
   folders.emplace(std::vector<std::string>{}, std::move(inbox));
 
   std::vector<std::string> names;
@@ -181,7 +227,11 @@ Result<std::vector<MaildirFolder>> ScanMaildir(const std::string& root,
   for (const std::string& name : names) {
     if (name[0] != '.') continue;  // cur, new, tmp, dovecot-uidlist, ...
     const std::string dir = root + "/" + name;
-    MBX_ASSIGN_OR_RETURN(Kind k, KindOf(dir));
+    MBX_ASSIGN_OR_RETURN(Kind k, KindOfNoFollow(dir));
+    if (k == Kind::kSymlink) {
+      skip("skipped folder " + dir + ": it is a symbolic link (not followed out of the tree)");
+      continue;
+    }
     if (k != Kind::kDir) continue;
     if (!SplitFolderName(name, &path)) {
       warn("skipped folder " + dir + ": its name has an empty component");
@@ -190,7 +240,7 @@ Result<std::vector<MaildirFolder>> ScanMaildir(const std::string& root,
     MaildirFolder f;
     f.path = path;
     f.dir = dir;
-    MBX_RETURN_IF_ERROR(ScanMessages(dir, &f.messages, &found));
+    MBX_RETURN_IF_ERROR(ScanMessages(dir, &f.messages, &found, skip));
     if (!found) warn("folder " + dir + " has no cur/ or new/: imported as an empty folder");
     folders.insert_or_assign(path, std::move(f));
   }
@@ -219,15 +269,103 @@ Result<std::string> ReadFile(const std::string& path) {
   return out;
 }
 
+// ---------------------------------------------------------------- MaildirFiles
+
+namespace {
+
+// openat that names what failed; a symlink met with O_NOFOLLOW (ELOOP, or
+// ENOTDIR for O_DIRECTORY on a symlink) says so.
+Result<int> OpenAt(int dir_fd, const std::string& name, int flags, const std::string& path) {
+  const int fd = ::openat(dir_fd, name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0) return fd;
+  const int err = errno;
+  if (err == ELOOP || err == ENOTDIR) {
+    struct stat st;
+    if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+      return Status::InvalidArgument(path + " is a symbolic link: not followed out of the tree");
+    }
+  }
+  if (err == ENOENT) return Status::NotFound(path + " no longer exists");
+  return Errno("cannot open", path, err);
+}
+
+}  // namespace
+
+MaildirFiles::~MaildirFiles() { Close(); }
+
+void MaildirFiles::Close() {
+  if (sub_fd_ >= 0) ::close(sub_fd_);
+  if (root_fd_ >= 0) ::close(root_fd_);
+  sub_fd_ = root_fd_ = -1;
+}
+
+MaildirFiles::MaildirFiles(MaildirFiles&& o) noexcept
+    : root_(std::move(o.root_)), root_fd_(std::exchange(o.root_fd_, -1)), sub_fd_(std::exchange(o.sub_fd_, -1)),
+      sub_dir_(std::move(o.sub_dir_)), sub_new_(o.sub_new_) {}
+
+Result<MaildirFiles> MaildirFiles::Open(const std::string& root) {
+  const int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Errno("cannot open Maildir", root, errno);
+  MaildirFiles f;
+  f.root_ = root;
+  f.root_fd_ = fd;
+  return f;
+}
+
+Result<std::string> MaildirFiles::Read(const MaildirFolder& folder, const MaildirMessage& m) {
+  if (folder.dir.empty()) return Status::InvalidArgument("folder has no directory");
+  if (sub_fd_ < 0 || sub_dir_ != folder.dir || sub_new_ != m.in_new) {
+    if (sub_fd_ >= 0) ::close(sub_fd_);
+    sub_fd_ = -1;
+    int folder_fd = root_fd_;
+    if (folder.dir != root_) {
+      // A folder of the tree is one component below the root: ".A.B".
+      const std::string name = folder.dir.substr(folder.dir.rfind('/') + 1);
+      if (folder.dir != root_ + "/" + name || name.empty() || name[0] != '.') {
+        return Status::InvalidArgument(folder.dir + " is not a folder of the Maildir " + root_);
+      }
+      MBX_ASSIGN_OR_RETURN(folder_fd, OpenAt(root_fd_, name, O_RDONLY | O_DIRECTORY, folder.dir));
+    }
+    const std::string sub = m.in_new ? "new" : "cur";
+    auto sub_fd = OpenAt(folder_fd, sub, O_RDONLY | O_DIRECTORY, folder.dir + "/" + sub);
+    if (folder_fd != root_fd_) ::close(folder_fd);
+    MBX_RETURN_IF_ERROR(sub_fd.status());
+    sub_fd_ = *sub_fd;
+    sub_dir_ = folder.dir;
+    sub_new_ = m.in_new;
+  }
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused
+  // below, by its type, without reading).
+  MBX_ASSIGN_OR_RETURN(int fd, OpenAt(sub_fd_, m.file_name, O_RDONLY | O_NONBLOCK | O_NOCTTY, m.path));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return Errno("cannot stat", m.path, errno);
+  if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(m.path + " is " + FileTypeName(st.st_mode));
+  std::string out;
+  if (st.st_size > 0) out.reserve(size_t(st.st_size));
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Errno("cannot read", m.path, errno);
+    }
+    if (n == 0) break;
+    out.append(buf, size_t(n));
+  }
+  return out;
+}
+
 Result<MaildirWriter> MaildirWriter::Create(const std::string& root) {
   if (root.empty()) return Status::InvalidArgument("empty Maildir path");
   std::string dir = root;
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   MBX_ASSIGN_OR_RETURN(Kind k, KindOf(dir));
   if (k == Kind::kMissing) {
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) return Status::IOError("cannot create folder " + dir + ": " + ec.message());
+    MBX_RETURN_IF_ERROR(CreateDirs(Env::Default(), dir).WithContext("cannot create folder " + dir));
   } else if (k != Kind::kDir) {
     return Status::InvalidArgument("refusing to write a Maildir at " + root +
                                    ": it exists and is not a folder");
@@ -269,7 +407,7 @@ Status MaildirWriter::AddFolder(const std::vector<std::string>& path) {
   for (const char* sub : {"/cur", "/new", "/tmp"}) MBX_RETURN_IF_ERROR(MakeDir(dir + sub));
   if (!path.empty()) {
     const std::string marker = dir + "/maildirfolder";
-    const int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    const int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, kOwnerOnlyFileMode);
     if (fd < 0) return Errno("cannot create", marker, errno);
     ::close(fd);
   }
@@ -287,7 +425,9 @@ Status MaildirWriter::WriteMessage(const std::vector<std::string>& folder,
   const std::string tmp = dir + "/tmp/" + name;
   const std::string dest = dir + (in_new ? "/new/" : "/cur/") + name;
 
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  // Owner-only, as a mail server delivers them: an export never makes a
+  // message readable by more users than the store did.
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, kOwnerOnlyFileMode);
   if (fd < 0) {
     if (errno == EEXIST) return Status::AlreadyExists("message file " + tmp + " already exists");
     return Errno("cannot create", tmp, errno);

@@ -72,16 +72,48 @@ struct MaildirFolder {
 };
 
 // Scans the Maildir++ tree at `root`. The root must be a directory holding
-// cur/ and new/ (NotFound / InvalidArgument naming the path otherwise).
+// cur/ and new/ (NotFound / InvalidArgument naming the path otherwise); the
+// root itself may be reached through a symlink (it is the path given).
 // Returns INBOX first, then every folder sorted by path, implicit parents
 // included. Ignored: tmp/, files at the root (dovecot-uidlist, dovecot.index*,
 // subscriptions, ...), directories not starting with '.', and files whose
 // name starts with '.'. Reported with a line in `*warnings` (when not null):
 // folder names with an empty component (".A..B", ".A."), which are skipped,
 // and folders without cur/ and new/, which are kept with no messages.
-// IOError when a directory cannot be read.
+// Nothing outside the tree is followed: a folder, cur/ or new/ that is a
+// symbolic link, and a message entry that is a symlink, FIFO, device or
+// socket, are skipped with a warning and counted in *skipped (when not null);
+// folders inside cur/ and new/ are ignored. IOError when a directory cannot
+// be read.
 Result<std::vector<MaildirFolder>> ScanMaildir(const std::string& root,
-                                               std::vector<std::string>* warnings = nullptr);
+                                               std::vector<std::string>* warnings = nullptr,
+                                               uint64_t* skipped = nullptr);
+
+// Reads the message files of one scanned tree without leaving it: each file
+// is opened relative to its folder's descriptor (root, then ".A.B", then cur/
+// or new/, opened without following symlinks) with O_NOFOLLOW and
+// O_NONBLOCK, and must be a regular file by fstat. So a message or folder
+// replaced by a symlink, a FIFO or a device after the scan is refused
+// (InvalidArgument naming it), a FIFO never blocks, and a file renamed over
+// while being read is read whole as it was opened. Use from one thread.
+class MaildirFiles {
+ public:
+  static Result<MaildirFiles> Open(const std::string& root);  // the root ScanMaildir was given
+  MaildirFiles(MaildirFiles&& o) noexcept;
+  MaildirFiles& operator=(MaildirFiles&&) = delete;
+  ~MaildirFiles();
+  // The bytes of message `m` of `folder` (both from ScanMaildir of this root).
+  Result<std::string> Read(const MaildirFolder& folder, const MaildirMessage& m);
+
+ private:
+  MaildirFiles() = default;
+  void Close();
+  std::string root_;
+  int root_fd_ = -1;
+  int sub_fd_ = -1;       // cur/ or new/ of sub_dir_
+  std::string sub_dir_;
+  bool sub_new_ = false;
+};
 
 // The whole content of a file (Env::Default()->ReadFile as a Result: NotFound
 // or IOError naming the path).
