@@ -190,7 +190,7 @@ TEST_P(RemoteMoveTest, BadItemLimitZeroLeavesThoseMailboxesOnTheSource) {
       EXPECT_EQ(m.home_store, "MS1");
       EXPECT_EQ(m.in("MS2"), nullptr);  // no partial target
       ASSERT_NE(m.in("MS1"), nullptr);
-      EXPECT_EQ(m.in("MS1")->state, MailboxState::kActive);
+      EXPECT_EQ(m.in("MS1")->info.state, MailboxState::kActive);
     } else {
       EXPECT_EQ(m.home_store, "MS2");
     }

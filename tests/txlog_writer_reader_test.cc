@@ -338,6 +338,23 @@ class FailingAppendEnv final : public Env {
   }
   Status RemoveFile(const std::string& path) override { return Env::Default()->RemoveFile(path); }
   Status SyncDir(const std::string& dir) override { return Env::Default()->SyncDir(dir); }
+  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
+    return Env::Default()->NewWritableFile(path);
+  }
+  Result<std::unique_ptr<SequentialFile>> NewSequentialFile(const std::string& path) override {
+    return Env::Default()->NewSequentialFile(path);
+  }
+  Status RenameFile(const std::string& from, const std::string& to) override {
+    return Env::Default()->RenameFile(from, to);
+  }
+  Status CreateDir(const std::string& dir) override { return Env::Default()->CreateDir(dir); }
+  Result<uint64_t> GetFileSize(const std::string& path) override { return Env::Default()->GetFileSize(path); }
+  Status GetChildren(const std::string& dir, std::vector<std::string>* names) override {
+    return Env::Default()->GetChildren(dir, names);
+  }
+  Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) override {
+    return Env::Default()->LockFile(path);
+  }
 
  private:
   class File final : public WritableFile {
