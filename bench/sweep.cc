@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "bench/baselines.h"
+#include "bench/child_process.h"
 #include "engine/move_report.h"
 #include "store/file_io.h"
 
@@ -32,61 +33,6 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
-
-struct ChildResult {
-  int exit_code = -1;
-  double wall_s = 0;
-  double cpu_s = 0;        // user + sys
-  double peak_rss_mib = 0;
-  std::string out;
-  std::string err;
-};
-
-// Runs `args` (argv[0] a path) with stdout/stderr captured in files.
-Result<ChildResult> RunChild(const std::vector<std::string>& args, const std::string& scratch) {
-  const std::string out_path = scratch + "/child.out", err_path = scratch + "/child.err";
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid;
-  const auto t0 = std::chrono::steady_clock::now();
-  int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) return Status::IOError("cannot start " + args[0] + ": " + std::strerror(rc));
-  int status = 0;
-  struct rusage ru {};
-  if (wait4(pid, &status, 0, &ru) < 0) return Status::IOError("waiting for " + args[0]);
-  ChildResult r;
-  r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.cpu_s = double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-  r.peak_rss_mib = double(ru.ru_maxrss) / 1024.0;
-  auto slurp = [](const std::string& p) {
-    std::ifstream f(p);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-  };
-  r.out = slurp(out_path);
-  r.err = slurp(err_path);
-  return r;
-}
-
-Result<json> RunJsonChild(const std::vector<std::string>& args, const std::string& scratch, ChildResult* cr) {
-  MBX_ASSIGN_OR_RETURN(*cr, RunChild(args, scratch));
-  json j = json::parse(cr->out, nullptr, false);
-  if (j.is_discarded()) {
-    std::string cmd;
-    for (const auto& a : args) cmd += a + " ";
-    std::string err = cr->err.substr(0, 400);
-    return Status::Internal("'" + cmd + "' exited " + std::to_string(cr->exit_code) + ": " + err);
-  }
-  return j;
-}
 
 std::string ReadFirstMatch(const std::string& path, const std::string& key) {
   std::ifstream f(path);
@@ -138,13 +84,6 @@ json MachineInfo(const SweepOptions& o) {
            {{"lmdb", std::to_string(lmaj) + "." + std::to_string(lmin) + "." + std::to_string(lpatch)},
             {"zstd", ZSTD_versionString()},
             {"onetbb", TBB_runtime_version()}}}};
-}
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 double Percentile(std::vector<double> v, double p) {

@@ -11,6 +11,8 @@
 #include "bench/sweep.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "bench/remote_sweep.h"
+#include "net/link_proxy.h"
 
 namespace mbx::cli {
 
@@ -23,6 +25,9 @@ struct BenchArgs {
   double soak_minutes = 0;
   uint64_t seed = 1;
   bool json = false;
+  bool remote = false;
+  std::string rtt = "0,1,10,50", rate = "0";
+  bool repeat_given = false, out_given = false;
 };
 
 Result<std::vector<std::string>> SplitList(const std::string& s) {
@@ -62,8 +67,66 @@ int RunSoakCommand(const BenchArgs& a) {
   return (*r)["passed"].get<bool>() ? kExitOk : kExitPartial;
 }
 
+Result<std::string> SelfExe() {
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return Status::IOError("cannot find the mbxmove executable (/proc/self/exe)");
+  exe[n] = '\0';
+  return std::string(exe);
+}
+
+Result<std::vector<int>> ParseInts(const std::string& list, const char* flag, int lo, int hi) {
+  MBX_ASSIGN_OR_RETURN(std::vector<std::string> items, SplitList(list));
+  std::vector<int> out;
+  for (const auto& l : items) {
+    char* end = nullptr;
+    long v = std::strtol(l.c_str(), &end, 10);
+    if (*end != '\0' || v < lo || v > hi) {
+      return Status::InvalidArgument(std::string(flag) + " takes numbers " + std::to_string(lo) + ".." +
+                                     std::to_string(hi) + ", e.g. " + (lo == 0 ? "0,1,10,50" : "1,2,4,8"));
+    }
+    out.push_back(int(v));
+  }
+  return out;
+}
+
+int RunRemoteCommand(const BenchArgs& a) {
+  bench::RemoteSweepOptions o;
+  auto levels = ParseInts(a.concurrency, "--concurrency", 1, 256);
+  if (!levels.ok()) return Fail(levels.status().message(), kExitUsage);
+  o.levels = *levels;
+  auto rtt = ParseInts(a.rtt, "--rtt", 0, 10000);
+  if (!rtt.ok()) return Fail(rtt.status().message(), kExitUsage);
+  o.rtt_ms = *rtt;
+  auto rate = net::ParseRate(a.rate);
+  if (!rate.ok()) return Fail(rate.status().message(), kExitUsage);
+  o.rate_bytes_per_s = *rate;
+  if (auto s = ParseSyncMode(a.sync); !s.ok()) return Fail(s.status().message(), kExitUsage);
+  if (!a.org.empty() || !a.presets.empty()) return Fail("--remote takes --preset, not --org or --presets", kExitUsage);
+  o.preset = a.preset;
+  o.repeat = a.repeat_given ? a.repeat : 1;
+  o.sync = a.sync;
+  o.seed = a.seed;
+  o.out_dir = a.out_given ? a.out : "out/bench-remote";
+  o.quiet = a.json;
+  auto exe = SelfExe();
+  if (!exe.ok()) return Fail(exe.status());
+  o.self_exe = *exe;
+  auto r = bench::RunRemoteSweep(o);
+  if (!r.ok()) return Fail(r.status());
+  if (a.json) {
+    PrintJson(*r);
+  } else {
+    std::printf("%s", bench::FormatRemoteTable(*r).c_str());
+    std::printf("\nresults: %s/results.json, %s/results.csv; plot: %s\n", o.out_dir.c_str(), o.out_dir.c_str(),
+                (*r)["plot"].get<std::string>().c_str());
+  }
+  return kExitOk;
+}
+
 int RunBench(const BenchArgs& a) {
   if (a.soak_minutes > 0) return RunSoakCommand(a);
+  if (a.remote) return RunRemoteCommand(a);
   bench::SweepOptions o;
   o.levels.clear();
   auto levels = SplitList(a.concurrency);
@@ -125,20 +188,34 @@ void AddBenchCommand(CLI::App& app, int* exit_code) {
   c->add_option("--org", a->org, "Benchmark this organisation instead of a generated one (it is copied, not changed)");
   c->add_option("--from", a->from, "With --org: the store to move from (default: the one with most mailboxes)");
   c->add_option("--concurrency", a->concurrency, "Comma-separated concurrency levels")->capture_default_str();
-  c->add_option("--repeat", a->repeat, "Runs per level (medians are reported)")->check(CLI::Range(1, 100))->capture_default_str();
+  CLI::Option* repeat =
+      c->add_option("--repeat", a->repeat, "Runs per level (medians are reported; --remote: default 1)")
+          ->check(CLI::Range(1, 100))
+          ->capture_default_str();
   c->add_option("--sync", a->sync, "Target durability: full, batch or none (none: benchmark only)")->capture_default_str();
   c->add_option("--log-mode", a->log_mode, "Target logging: backup-flush or circular")->capture_default_str();
   c->add_option("--recompress", a->recompress, "Recompress every item at this zstd level (CPU-bound moves)")
       ->check(CLI::Range(0, 19));
   c->add_option("--seed", a->seed, "Dataset seed")->capture_default_str();
-  c->add_option("--out", a->out, "Output folder")->capture_default_str();
+  CLI::Option* out = c->add_option("--out", a->out, "Output folder (--remote: default out/bench-remote)")->capture_default_str();
+  c->add_flag("--remote", a->remote,
+              "Moves across an emulated network: a 'mbxmove serve' for the source store and one for the target, "
+              "each behind a link proxy with half the RTT each way; sweeps --rtt x --concurrency and times the "
+              "local move of the same data in the same run as the reference");
+  c->add_option("--rtt", a->rtt, "With --remote: round-trip times in ms, comma-separated")->capture_default_str();
+  c->add_option("--rate", a->rate, "With --remote: each link's rate per direction, e.g. 1Gbit, 100MB (0 = unlimited)")
+      ->capture_default_str();
   c->add_option("--soak", a->soak_minutes,
                  "Instead of the sweep: move mailboxes back and forth between two stores for MINUTES, with "
                  "transient read faults and deliveries to the mailboxes not being moved, then check every "
                  "mailbox's content and homeMDB (default preset tiny, output out/soak)")
       ->check(CLI::Range(0.0, 10000.0));
   c->add_flag("--json", a->json, "Print the results JSON (no table, no progress)");
-  c->callback([a, exit_code] { *exit_code = RunBench(*a); });
+  c->callback([a, exit_code, repeat, out] {
+    a->repeat_given = repeat->count() > 0;
+    a->out_given = out->count() > 0;
+    *exit_code = RunBench(*a);
+  });
 }
 
 }  // namespace mbx::cli

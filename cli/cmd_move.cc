@@ -125,6 +125,8 @@ int RunMove(const MoveArgs& a) {
   engine::MoveReport report = engine::RunMoves(**org, *plan, req.options, &counters);
   line.Stop();
   json j = report.ToJson();
+  // Calls to remote stores (0 when every store is local): what latency costs.
+  j["rpc"] = {{"round_trips", rpc::RemoteRoundTrips()}};
   {
     // This process's own peak RSS (VmHWM). A parent's wait4() figure would
     // include the parent's peak too when it started us with posix_spawn.

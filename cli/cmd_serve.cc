@@ -36,6 +36,7 @@ int RunServe(const ServeArgs& a) {
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGINT);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);  // a reader of our stdout that went away is no reason to stop serving
 
   SetLockHolderRole("mbxmove serve");
   OpenOptions oo;
@@ -58,9 +59,9 @@ int RunServe(const ServeArgs& a) {
   for (const auto& n : (*srv)->stores()) names += (names.empty() ? "" : ", ") + n;
   // The first line is for scripts: they read the port from it.
   std::printf("listening on %s:%d\n", host.c_str(), (*srv)->port());
-  std::printf("serving %s for server %s (pid %d); SIGTERM drains and stops\n", names.c_str(), a.server.c_str(),
-              int(::getpid()));
   std::fflush(stdout);
+  std::fprintf(stderr, "mbxmove serve: serving %s for server %s (pid %d); SIGTERM drains and stops\n",
+               names.c_str(), a.server.c_str(), int(::getpid()));
   int sig = 0;
   sigwait(&sigs, &sig);
   std::fprintf(stderr, "mbxmove serve: %s: draining requests in flight (up to %d ms), then closing the stores\n",
