@@ -177,6 +177,7 @@ struct RecoverArgs {
 int RunRecover(const RecoverArgs& a) {
   auto org = Organization::Open(a.org);
   if (!org.ok()) return Fail(org.status());
+  rpc::InstallRemoteConnector(**org, DefaultRemoteOptions(a.org));
   auto rec = engine::Recover(**org);
   if (!rec.ok()) return Fail(rec.status());
   if (a.json) {

@@ -3,6 +3,7 @@
 # with CMake, and runs the demo or the test suite.
 #
 #   tools/dev.sh demo   # set up, build Release, run the default job
+#   tools/dev.sh demo-remote   # the same across emulated network links
 #   tools/dev.sh test   # set up, build Release, ASan+UBSan and TSan, run the tests
 #   tools/dev.sh deps   # only install the Debian packages
 #   tools/dev.sh build [preset]   # only build (release, debug, asan, tsan, fuzz)
@@ -109,6 +110,13 @@ case "$cmd" in
     OUT="${MBX_DEMO_DIR:-$ROOT/out/demo}"
     log "benchmark: 'small' preset, concurrency 1,2,4,8, 3 repeats -> $OUT"
     ./build/release/cli/mbxmove bench --preset small --concurrency 1,2,4,8 --repeat 3 --out "$OUT"
+    ;;
+  demo-remote)
+    deps
+    build release mbxmove
+    OUT="${MBX_DEMO_DIR:-$ROOT/out/demo-remote}"
+    log "remote benchmark: 'small' preset, RTT 0,10,50 ms x concurrency 1,4,16 -> $OUT"
+    ./build/release/cli/mbxmove bench --remote --preset small --rtt 0,10,50 --concurrency 1,4,16 --out "$OUT"
     ;;
   test)
     deps
