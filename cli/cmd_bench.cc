@@ -128,15 +128,9 @@ int RunBench(const BenchArgs& a) {
   if (a.soak_minutes > 0) return RunSoakCommand(a);
   if (a.remote) return RunRemoteCommand(a);
   bench::SweepOptions o;
-  o.levels.clear();
-  auto levels = SplitList(a.concurrency);
-  if (!levels.ok()) return Fail(levels.status());
-  for (const auto& l : *levels) {
-    char* end = nullptr;
-    long v = std::strtol(l.c_str(), &end, 10);
-    if (*end != '\0' || v < 1 || v > 256) return Fail("--concurrency takes numbers 1..256, e.g. 1,2,4,8", kExitUsage);
-    o.levels.push_back(int(v));
-  }
+  auto levels = ParseInts(a.concurrency, "--concurrency", 1, 256);
+  if (!levels.ok()) return Fail(levels.status().message(), kExitUsage);
+  o.levels = *levels;
   if (!a.presets.empty()) {
     auto p = SplitList(a.presets);
     if (!p.ok()) return Fail(p.status());
@@ -155,11 +149,9 @@ int RunBench(const BenchArgs& a) {
   o.seed = a.seed;
   o.out_dir = a.out;
   o.quiet = a.json;
-  char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) return Fail("cannot find the mbxmove executable (/proc/self/exe)");
-  exe[n] = '\0';
-  o.self_exe = exe;
+  auto exe = SelfExe();
+  if (!exe.ok()) return Fail(exe.status());
+  o.self_exe = *exe;
   auto r = bench::RunSweep(o);
   if (!r.ok()) return Fail(r.status());
   if (a.json) {

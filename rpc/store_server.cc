@@ -270,6 +270,12 @@ class StoreServiceImpl final : public StoreService::Service {
   size_t max_chunk_;
 };
 
+std::unique_ptr<StoreService::Service> MakeStoreService(const std::string& server,
+                                                        std::map<std::string, Store*> stores,
+                                                        size_t max_read_chunk_bytes) {
+  return std::make_unique<StoreServiceImpl>(server, std::move(stores), max_read_chunk_bytes);
+}
+
 Result<std::unique_ptr<StoreServer>> StoreServer::Start(Organization& org, const ServeOptions& o) {
   if (o.server.empty()) return Status::InvalidArgument("serve needs --server NAME");
   std::vector<StoreRecord> all;

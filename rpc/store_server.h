@@ -12,10 +12,12 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "rpc/store_service.grpc.pb.h"
 #include "store/organization.h"
 #include "store/status.h"
 
@@ -34,6 +36,13 @@ struct ServeOptions {
 };
 
 class StoreServiceImpl;
+
+// The service alone, answering for `stores` (named as in the directory),
+// without listening anywhere: what StoreServer serves, for the fuzzer and
+// tests. The stores must outlive it.
+std::unique_ptr<StoreService::Service> MakeStoreService(const std::string& server,
+                                                        std::map<std::string, Store*> stores,
+                                                        size_t max_read_chunk_bytes = 4u << 20);
 
 class StoreServer {
  public:

@@ -100,19 +100,20 @@ Status Organization::CreateStore(const std::string& name, const std::string& ser
   return directory_->PutStore(r);
 }
 
+Result<StoreRecord> Organization::Registered(const std::string& name) {
+  auto rec = directory_->GetStore(name);
+  if (!rec.ok() && rec.status().IsNotFound()) {
+    return Status::NotFound("store '" + name + "' is not registered in " + dir_ + " (see 'mbxmove store list')");
+  }
+  return rec;
+}
+
 Result<Store*> Organization::GetStore(const std::string& name) {
   MBX_RETURN_IF_ERROR(ValidateStoreName(name));
   std::lock_guard<std::mutex> l(mu_);
   auto it = stores_.find(name);
   if (it != stores_.end()) return it->second.get();
-  auto rec = directory_->GetStore(name);
-  if (!rec.ok()) {
-    if (rec.status().IsNotFound()) {
-      return Status::NotFound("store '" + name + "' is not registered in " + dir_ +
-                              " (see 'mbxmove store list')");
-    }
-    return rec.status();
-  }
+  MBX_RETURN_IF_ERROR(Registered(name).status());
   MBX_ASSIGN_OR_RETURN(std::unique_ptr<Store> s, Store::Open(StorePath(name), store_options_));
   Store* p = s.get();
   stores_[name] = std::move(s);
@@ -132,15 +133,8 @@ void Organization::SetRemoteConnector(RemoteConnector connector) {
 
 Result<StoreHandle*> Organization::GetHandle(const std::string& name) {
   MBX_RETURN_IF_ERROR(ValidateStoreName(name));
-  auto rec = directory_->GetStore(name);
-  if (!rec.ok()) {
-    if (rec.status().IsNotFound()) {
-      return Status::NotFound("store '" + name + "' is not registered in " + dir_ +
-                              " (see 'mbxmove store list')");
-    }
-    return rec.status();
-  }
-  auto server = directory_->GetServer(rec->server);
+  MBX_ASSIGN_OR_RETURN(StoreRecord rec, Registered(name));
+  auto server = directory_->GetServer(rec.server);
   if (!server.ok() && !server.status().IsNotFound()) return server.status();
   if (!server.ok() || server->address.empty()) {
     MBX_ASSIGN_OR_RETURN(Store * s, GetStore(name));
@@ -153,7 +147,7 @@ Result<StoreHandle*> Organization::GetHandle(const std::string& name) {
     return Status::InvalidArgument("store '" + name + "' is on server " + server->name + " at " +
                                    server->address + ", and this program cannot reach remote stores");
   }
-  auto h = connector_(*rec, *server);
+  auto h = connector_(rec, *server);
   if (!h.ok()) return h.status().WithContext("reaching store '" + name + "' on " + server->address);
   StoreHandle* p = h->get();
   remotes_[name] = std::move(*h);

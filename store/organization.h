@@ -64,6 +64,8 @@ class Organization {
 
  private:
   Organization() = default;
+  // The directory's record of a store; NotFound says how to list them.
+  Result<StoreRecord> Registered(const std::string& name);
   std::string dir_;
   OpenOptions store_options_;
   std::unique_ptr<Directory> directory_;

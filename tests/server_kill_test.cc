@@ -114,5 +114,30 @@ TEST(ServerKillTest, AServerKilledMidMoveThenRecoverKeepsTheInvariant) {
                         std::to_string(killed_mid_move) + " while the move ran; invariant held after recover");
 }
 
+// While a server holds a store, a local command on it says who holds it
+// instead of waiting; SIGTERM then closes the store cleanly, and the same
+// command works.
+TEST(ServerKillTest, ALocalCommandOnAServedStoreSaysWhoServesIt) {
+  TempDir t;
+  const std::string org = t / "org";
+  ASSERT_EQ(RunCommand(Mbxmove() + " gen --org " + org + " --store MS1 --preset tiny --seed 2").exit_code, 0);
+  ASSERT_EQ(RunCommand(Mbxmove() + " store create --org " + org + " --store MS2 --server SERVER2").exit_code, 0);
+  ASSERT_EQ(RunCommand(Mbxmove() + " certs create --out " + org + "/certs --org-name T --servers SERVER2").exit_code,
+            0);
+  auto server = StartServer(org, org + "/serve.log");
+  ASSERT_NE(server, nullptr);
+  auto r = RunCommand(Mbxmove() + " logs --org " + org + " --store MS2");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("served by mbxmove serve, pid " + std::to_string(server->pid())), std::string::npos) << r.err;
+  // The mover reaches it through the server: every mailbox moves.
+  auto mv = RunCommand(Mbxmove() + " move --org " + org + " --from MS1 --to MS2 --concurrency 4");
+  EXPECT_EQ(mv.exit_code, 0) << mv.err;
+  EXPECT_EQ(server->Stop(), 0);
+  EXPECT_EQ(RunCommand(Mbxmove() + " logs --org " + org + " --store MS2").exit_code, 0);
+  ASSERT_EQ(RunCommand(Mbxmove() + " server add --org " + org + " --server SERVER2 --address ''").exit_code, 0);
+  auto v = RunCommand(Mbxmove() + " verify --org " + org);
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+}
+
 }  // namespace
 }  // namespace mbx

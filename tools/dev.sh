@@ -74,7 +74,7 @@ fuzz() {
   # libFuzzer refuses an -artifact_prefix whose folder is missing (a fresh
   # clone has no out/), so make it first.
   mkdir -p "$ROOT/out"
-  for t in item_codec txlog mbox; do
+  for t in item_codec txlog mbox store_request; do
     local work
     work="$(mktemp -d "${TMPDIR:-/tmp}/mbx-fuzz-XXXXXX")"
     cp -r "tests/fuzz/corpus/$t/." "$work/"
@@ -135,7 +135,7 @@ case "$cmd" in
     # threads (their mbxmove children run under TSan too).
     build tsan
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$ROOT/tools/tsan-suppressions.txt" \
-      run_tests tsan -R 'Store|TxLog|Move|Directory|MailTransfer|MimeProps'
+      run_tests tsan -R 'Store|TxLog|Move|Directory|MailTransfer|MimeProps|Remote'
     fuzz "${MBX_FUZZ_SECONDS:-30}" | tee "$ROOT/out/fuzz-output.txt"
     print_figures "$FIGURES" "$ROOT/out/fuzz-output.txt"
     ;;
