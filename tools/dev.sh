@@ -128,12 +128,16 @@ case "$cmd" in
     rm -f "$FIGURES"
     MBX_FIGURES_FILE="$FIGURES" run_tests release
     build asan
+    # The random-kill campaigns run in full in the release build above; under
+    # the sanitizers a shorter run checks the same code paths for memory errors.
+    MBX_CRASH_RUNS="${MBX_CRASH_RUNS:-12}" MBX_SERVER_KILL_RUNS="${MBX_SERVER_KILL_RUNS:-2}" \
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       run_tests asan
     # ThreadSanitizer for the concurrent parts: the store's writer, the
     # engine, the crash campaign, parallel import/export and GMime from many
     # threads (their mbxmove children run under TSan too).
     build tsan
+    MBX_CRASH_RUNS="${MBX_CRASH_RUNS:-12}" \
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$ROOT/tools/tsan-suppressions.txt" \
       run_tests tsan -R 'Store|TxLog|Move|Directory|MailTransfer|MimeProps|Remote'
     fuzz "${MBX_FUZZ_SECONDS:-30}" | tee "$ROOT/out/fuzz-output.txt"
