@@ -25,8 +25,9 @@
 // Threads: Start() runs one thread of its own with an Asio io_context; all
 // connection state lives on that thread. port(), address() and the counters
 // may be called from any thread. Stop() (or the destructor) closes the
-// listener and every connection and joins the thread; call it from any thread
-// but the proxy's own.
+// listener and every connection (delayed data not yet delivered is dropped)
+// and joins the thread; call it from any thread but the proxy's own, and not
+// from two threads at once.
 #pragma once
 
 #include <chrono>
