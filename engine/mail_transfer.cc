@@ -360,7 +360,7 @@ void ImportOne(Organization& org, Store& store, const StoreRecord& srec, const I
   // The import's record (synced) comes first: after a crash, recovery finds
   // the store holding the partial mailbox from it.
   MoveRecord record{box->guid, box->user, "", options.store, MoveStep::kImporting, NowIso8601(), false};
-  if (Status s = dir.PutMove(record); !s.ok()) {
+  if (Status s = dir.CreateMove(record); !s.ok()) {
     box->status = s.WithContext("recording the import of " + box->user);
     return;
   }

@@ -255,11 +255,14 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
   rec.started = NowIso8601();
   rec.keep_source = options_.keep_source;
   auto record_step = [&](MoveStep step) {
+    const MoveStep from = rec.step;
     rec.step = step;
     const auto t0 = Clock::now();
-    // The lock record must be durable before the source is locked; later
-    // steps before the switch only inform (recovery rolls back either way).
-    Status s = dir.PutMove(rec, step == MoveStep::kLocked);
+    // The lock record is created (guarded: no other move may hold the
+    // mailbox) and durable before the source is locked; later steps before
+    // the switch are guarded advances that only inform (recovery rolls back
+    // either way).
+    Status s = step == MoveStep::kLocked ? dir.CreateMove(rec) : dir.AdvanceMove(rec, from, false);
     counters_->directory_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
     return s.ok() ? s : s.WithContext("recording step '" + std::string(MoveStepName(step)) + "' in the directory");
   };

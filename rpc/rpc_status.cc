@@ -16,6 +16,7 @@ grpc::StatusCode NearestCode(Status::Code c) {
     case C::kQuotaExceeded: return grpc::StatusCode::RESOURCE_EXHAUSTED;
     case C::kBusy: return grpc::StatusCode::FAILED_PRECONDITION;
     case C::kAborted: return grpc::StatusCode::ABORTED;
+    case C::kConflict: return grpc::StatusCode::ABORTED;
     case C::kInternal: return grpc::StatusCode::INTERNAL;
   }
   return grpc::StatusCode::UNKNOWN;
@@ -31,6 +32,7 @@ Status Make(Status::Code c, std::string msg) {
     case C::kQuotaExceeded: return Status::QuotaExceeded(std::move(msg));
     case C::kBusy: return Status::Busy(std::move(msg));
     case C::kAborted: return Status::Aborted(std::move(msg));
+    case C::kConflict: return Status::Conflict(std::move(msg));
     case C::kInternal: return Status::Internal(std::move(msg));
     default: return Status::IOError(std::move(msg));
   }

@@ -1,11 +1,7 @@
 #include "store/directory.h"
 
-#include <sys/stat.h>
-
-#include <cerrno>
 #include <nlohmann/json.hpp>
 
-#include "store/file_io.h"
 
 namespace mbx {
 
@@ -122,189 +118,15 @@ Result<ServerRecord> ParseServer(std::string_view t) {
   });
 }
 
-Status Put(MDB_txn* txn, MDB_dbi dbi, std::string_view k, std::string_view v) {
-  MDB_val mk = ToVal(k), mv = ToVal(v);
-  return LmdbStatus(mdb_put(txn, dbi, &mk, &mv, 0), "writing directory");
-}
-
-Result<std::string> Get(MDB_env* env, MDB_dbi dbi, std::string_view k, std::string_view what) {
-  LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(txn.Begin(env, MDB_RDONLY));
-  MDB_val mk = ToVal(k), mv;
-  int rc = mdb_get(txn.get(), dbi, &mk, &mv);
-  if (rc == MDB_NOTFOUND) return Status::NotFound(std::string(what) + " '" + std::string(k) + "' is not in the directory");
-  if (rc != 0) return LmdbStatus(rc, "reading directory");
-  return std::string(FromVal(mv));
-}
-
-template <typename T, typename ParseFn>
-Status List(MDB_env* env, MDB_dbi dbi, ParseFn parse, std::vector<T>* out) {
-  out->clear();
-  LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(txn.Begin(env, MDB_RDONLY));
-  LmdbCursor cur;
-  MBX_RETURN_IF_ERROR(cur.Open(txn.get(), dbi));
-  MDB_val k, v;
-  int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
-  while (rc == 0) {
-    MBX_ASSIGN_OR_RETURN(T item, parse(FromVal(v)));
-    out->push_back(std::move(item));
-    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
-  }
-  if (rc != MDB_NOTFOUND) return LmdbStatus(rc, "listing directory");
-  return Status::Ok();
-}
-
 }  // namespace
 
-Result<std::unique_ptr<Directory>> Directory::Open(const std::string& dir, bool create) {
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    if (!create) return Status::NotFound("no directory at " + dir);
-    if (::mkdir(dir.c_str(), kOwnerOnlyDirMode) != 0 && errno != EEXIST) {
-      return PosixError("creating directory folder", dir, errno);
-    }
-  } else if (!create && ::access((dir + "/data.mdb").c_str(), F_OK) != 0) {
-    return Status::NotFound("no directory at " + dir + " (no data.mdb)");
-  }
-  std::unique_ptr<Directory> d(new Directory());
-  // NOMETASYNC: every commit syncs its data, the meta page follows with the
-  // next commit; operations that must survive a machine crash at once (the
-  // homeMDB switch, a move's lock record) sync the meta page too.
-  MBX_RETURN_IF_ERROR(d->env_.Open(dir, MDB_NOMETASYNC, 8, 1ull << 30).WithContext("opening the directory"));
-  LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(txn.Begin(d->env_.get(), create ? 0 : MDB_RDONLY));
-  const unsigned flags = create ? MDB_CREATE : 0;
-  struct { const char* name; MDB_dbi* dbi; } dbs[] = {
-      {"users", &d->users_}, {"by_mbx", &d->by_mbx_}, {"stores", &d->stores_}, {"moves", &d->moves_},
-      {"servers", &d->servers_}};
-  for (auto& db : dbs) {
-    int rc = mdb_dbi_open(txn.get(), db.name, flags, db.dbi);
-    if (rc != 0) {
-      return Status::Corruption(dir + " is not an mbxmove directory (database '" +
-                                std::string(db.name) + "': " + mdb_strerror(rc) + ")");
-    }
-  }
-  MBX_RETURN_IF_ERROR(txn.Commit());
-  return d;
-}
-
-Status Directory::PutStore(const StoreRecord& s) {
-  LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), 0));
-  MBX_RETURN_IF_ERROR(Put(txn.get(), stores_, s.name, ToJson(s).dump()));
-  return txn.Commit();
-}
-
-Result<StoreRecord> Directory::GetStore(const std::string& name) {
-  MBX_ASSIGN_OR_RETURN(std::string v, Get(env_.get(), stores_, name, "store"));
-  return ParseStore(v);
-}
-
-Status Directory::ListStores(std::vector<StoreRecord>* out) {
-  return List<StoreRecord>(env_.get(), stores_, ParseStore, out);
-}
-
-Status Directory::PutServer(const ServerRecord& s) {
-  LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), 0));
-  MBX_RETURN_IF_ERROR(Put(txn.get(), servers_, s.name, ToJson(s).dump()));
-  MBX_RETURN_IF_ERROR(txn.Commit());
-  return Sync();
-}
-
-Result<ServerRecord> Directory::GetServer(const std::string& name) {
-  MBX_ASSIGN_OR_RETURN(std::string v, Get(env_.get(), servers_, name, "server"));
-  return ParseServer(v);
-}
-
-Status Directory::ListServers(std::vector<ServerRecord>* out) {
-  return List<ServerRecord>(env_.get(), servers_, ParseServer, out);
-}
-
-Status Directory::PutUsers(const std::vector<UserRecord>& users) {
-  LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), 0));
-  for (const UserRecord& u : users) {
-    MBX_RETURN_IF_ERROR(Put(txn.get(), users_, u.name, ToJson(u).dump()));
-    MBX_RETURN_IF_ERROR(Put(txn.get(), by_mbx_, u.mailbox.AsKey(), u.name));
-  }
-  MBX_RETURN_IF_ERROR(txn.Commit());
-  return Sync();
-}
-
-Result<UserRecord> Directory::GetUser(const std::string& name) {
-  MBX_ASSIGN_OR_RETURN(std::string v, Get(env_.get(), users_, name, "user"));
-  return ParseUser(v);
-}
-
-Result<UserRecord> Directory::GetUserByMailbox(const Guid& mailbox) {
-  auto name = Get(env_.get(), by_mbx_, mailbox.AsKey(), "mailbox");
-  if (!name.ok()) {
-    if (name.status().IsNotFound()) {
-      return Status::NotFound("mailbox " + mailbox.ToString() + " belongs to no user in the directory");
-    }
-    return name.status();
-  }
-  return GetUser(*name);
-}
-
-Status Directory::ListUsers(std::vector<UserRecord>* out) {
-  return List<UserRecord>(env_.get(), users_, ParseUser, out);
-}
-
-Status Directory::SwitchHome(const Guid& mailbox, const StoreRecord& target, const MoveRecord& record) {
-  LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), 0));
-  MDB_val k = ToVal(mailbox.AsKey()), v;
-  int rc = mdb_get(txn.get(), by_mbx_, &k, &v);
-  if (rc != 0) return LmdbStatus(rc, "finding the user of mailbox " + mailbox.ToString());
-  std::string user(FromVal(v));
-  MDB_val uk = ToVal(user), uv;
-  rc = mdb_get(txn.get(), users_, &uk, &uv);
-  if (rc != 0) return LmdbStatus(rc, "reading user " + user);
-  MBX_ASSIGN_OR_RETURN(UserRecord u, ParseUser(FromVal(uv)));
-  u.home_mdb = target.dn;
-  u.home_server = target.server;
-  MBX_RETURN_IF_ERROR(Put(txn.get(), users_, u.name, ToJson(u).dump()));
-  MBX_RETURN_IF_ERROR(Put(txn.get(), moves_, mailbox.AsKey(), ToJson(record).dump()));
-  MBX_RETURN_IF_ERROR(txn.Commit());
-  return Sync();
-}
-
-Status Directory::Sync() {
-  int rc = mdb_env_sync(env_.get(), 1);
-  return LmdbStatus(rc, "syncing the directory");
-}
-
-Status Directory::PutMove(const MoveRecord& m, bool sync) {
-  LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), 0));
-  MBX_RETURN_IF_ERROR(Put(txn.get(), moves_, m.mailbox.AsKey(), ToJson(m).dump()));
-  MBX_RETURN_IF_ERROR(txn.Commit());
-  return sync ? Sync() : Status::Ok();
-}
-
-Result<MoveRecord> Directory::GetMove(const Guid& mailbox) {
-  auto v = Get(env_.get(), moves_, mailbox.AsKey(), "move");
-  if (!v.ok()) {
-    if (v.status().IsNotFound()) return Status::NotFound("no move record for " + mailbox.ToString());
-    return v.status();
-  }
-  return ParseMove(*v);
-}
-
-Status Directory::ListMoves(std::vector<MoveRecord>* out) {
-  return List<MoveRecord>(env_.get(), moves_, ParseMove, out);
-}
-
-Status Directory::DeleteMove(const Guid& mailbox) {
-  LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), 0));
-  MDB_val k = ToVal(mailbox.AsKey());
-  int rc = mdb_del(txn.get(), moves_, &k, nullptr);
-  if (rc != 0 && rc != MDB_NOTFOUND) return LmdbStatus(rc, "deleting move record");
-  return txn.Commit();
-}
+std::string UserToJson(const UserRecord& u) { return ToJson(u).dump(); }
+std::string StoreToJson(const StoreRecord& s) { return ToJson(s).dump(); }
+std::string MoveToJson(const MoveRecord& m) { return ToJson(m).dump(); }
+std::string ServerToJson(const ServerRecord& s) { return ToJson(s).dump(); }
+Result<UserRecord> ParseUserJson(std::string_view text) { return ParseUser(text); }
+Result<StoreRecord> ParseStoreJson(std::string_view text) { return ParseStore(text); }
+Result<MoveRecord> ParseMoveJson(std::string_view text) { return ParseMove(text); }
+Result<ServerRecord> ParseServerJson(std::string_view text) { return ParseServer(text); }
 
 }  // namespace mbx

@@ -10,20 +10,17 @@
 //           durable state
 //   servers server name -> ServerRecord (JSON): its network address
 //
-// Every method is one LMDB transaction. PutUsers, SwitchHome (the commit
-// point of a move) and PutMove(sync = true) are fully synced before they
-// return; other commits sync their data and leave the meta page to the next.
-//
-// Thread safety: safe for concurrent use (LMDB serialises writers).
+// (The LDAP backend keeps the same records as entries; tools/ldap/mbxmove.schema.)
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "store/lmdb_env.h"
 #include "store/records.h"
 #include "store/status.h"
 
@@ -75,44 +72,89 @@ struct MoveRecord {
   bool keep_source = false;  // clean-up soft-deletes the source instead of deleting it
 };
 
+// The directory's interface. Two backends implement it: the embedded LMDB
+// one (ORG/directory/, the default) and LDAP (an OpenLDAP server, see
+// store/ldap_directory.h). Every backend gives the same guarantees:
+//
+//  - CreateMove, AdvanceMove and SwitchHome are guarded (compare-and-swap):
+//    two movers can never both own one mailbox, and a homeMDB changed by
+//    another writer during a move fails the switch with Conflict, nothing
+//    changed;
+//  - PutUsers, SwitchHome, CreateMove and AdvanceMove(sync = true) are
+//    durable before they return;
+//  - a damaged record is Corruption quoting it, never a crash.
+//
+// Thread safety: safe for concurrent use.
 class Directory {
  public:
-  // Opens ORG/directory; with create, makes it if missing.
-  static Result<std::unique_ptr<Directory>> Open(const std::string& dir, bool create);
+  virtual ~Directory() = default;
 
-  Status PutStore(const StoreRecord& s);
-  Result<StoreRecord> GetStore(const std::string& name);
-  Status ListStores(std::vector<StoreRecord>* out);
+  // Opens the embedded directory in `dir` (ORG/directory); with create,
+  // makes it if missing.
+  static Result<std::unique_ptr<Directory>> OpenLmdb(const std::string& dir, bool create);
+
+  // Where the directory is, for messages: "ORG/directory", "ldap://host:port/base".
+  virtual std::string Describe() const = 0;
+
+  virtual Status PutStore(const StoreRecord& s) = 0;
+  virtual Result<StoreRecord> GetStore(const std::string& name) = 0;
+  virtual Status ListStores(std::vector<StoreRecord>* out) = 0;
 
   // Adds or replaces a server's record.
-  Status PutServer(const ServerRecord& s);
+  virtual Status PutServer(const ServerRecord& s) = 0;
   // NotFound for a server that has no record (a local server).
-  Result<ServerRecord> GetServer(const std::string& name);
-  Status ListServers(std::vector<ServerRecord>* out);
+  virtual Result<ServerRecord> GetServer(const std::string& name) = 0;
+  virtual Status ListServers(std::vector<ServerRecord>* out) = 0;
 
-  // Adds or replaces users, all in one transaction.
-  Status PutUsers(const std::vector<UserRecord>& users);
-  Result<UserRecord> GetUser(const std::string& name);
-  Result<UserRecord> GetUserByMailbox(const Guid& mailbox);
-  Status ListUsers(std::vector<UserRecord>* out);
+  // Adds or replaces users (one transaction where the backend has them).
+  virtual Status PutUsers(const std::vector<UserRecord>& users) = 0;
+  virtual Result<UserRecord> GetUser(const std::string& name) = 0;
+  virtual Result<UserRecord> GetUserByMailbox(const Guid& mailbox) = 0;
+  virtual Status ListUsers(std::vector<UserRecord>* out) = 0;
 
-  // The commit point of a move: in one transaction, sets the user's
-  // homeMDB/home server to `target` and replaces the move record with
-  // `record` (whose step says "switched").
-  Status SwitchHome(const Guid& mailbox, const StoreRecord& target, const MoveRecord& record);
+  // The commit point of a move: sets the user's homeMDB/home server to
+  // `target` and the move record to `record` (whose step says "switched"),
+  // provided homeMDB still names the store `record.source` (its DN) and the
+  // move record is still this move's (same source and target, before the
+  // switch). Otherwise Conflict, and nothing is changed.
+  virtual Status SwitchHome(const Guid& mailbox, const StoreRecord& target, const MoveRecord& record) = 0;
 
-  // With `sync`, the record survives a machine crash once this returns;
-  // without, only a process crash (the next synced commit covers it).
-  Status PutMove(const MoveRecord& m, bool sync = true);
-  Result<MoveRecord> GetMove(const Guid& mailbox);
-  Status ListMoves(std::vector<MoveRecord>* out);
-  Status DeleteMove(const Guid& mailbox);
-  Status Sync();  // makes every committed change durable
+  // Creates the move record of a mailbox; AlreadyExists (naming the move
+  // that holds it) if the mailbox already has one. Durable on return.
+  virtual Status CreateMove(const MoveRecord& m) = 0;
+  // Replaces the move record if its step is still `from` (and its source
+  // and target are m's); Conflict otherwise, NotFound if there is none.
+  // With `sync`, durable on return; without, only a process crash is
+  // survived (the next synced change covers it).
+  virtual Status AdvanceMove(const MoveRecord& m, MoveStep from, bool sync) = 0;
+  // Adds or replaces a move record unguarded (tests, directory import).
+  virtual Status PutMove(const MoveRecord& m, bool sync = true) = 0;
+  virtual Result<MoveRecord> GetMove(const Guid& mailbox) = 0;
+  virtual Status ListMoves(std::vector<MoveRecord>* out) = 0;
+  virtual Status DeleteMove(const Guid& mailbox) = 0;
+  virtual Status Sync() = 0;  // makes every committed change durable
+
+  // Operations sent to the directory since it was opened (an LMDB
+  // transaction, an LDAP request): the move report's directory cost.
+  uint64_t operations() const { return operations_.load(std::memory_order_relaxed); }
+
+ protected:
+  Directory() = default;
+  void CountOperations(uint64_t n = 1) { operations_.fetch_add(n, std::memory_order_relaxed); }
 
  private:
-  Directory() = default;
-  LmdbEnv env_;
-  MDB_dbi users_ = 0, by_mbx_ = 0, stores_ = 0, moves_ = 0, servers_ = 0;
+  std::atomic<uint64_t> operations_{0};
 };
+
+// The record formats the LMDB backend stores, also used by `directory
+// export` and import. Parse* give Corruption quoting a damaged record.
+std::string UserToJson(const UserRecord& u);
+std::string StoreToJson(const StoreRecord& s);
+std::string MoveToJson(const MoveRecord& m);
+std::string ServerToJson(const ServerRecord& s);
+Result<UserRecord> ParseUserJson(std::string_view text);
+Result<StoreRecord> ParseStoreJson(std::string_view text);
+Result<MoveRecord> ParseMoveJson(std::string_view text);
+Result<ServerRecord> ParseServerJson(std::string_view text);
 
 }  // namespace mbx

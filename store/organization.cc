@@ -38,7 +38,7 @@ Result<std::unique_ptr<Organization>> Organization::Open(const std::string& dir,
   std::unique_ptr<Organization> o(new Organization());
   o->dir_ = dir;
   o->store_options_ = store_options;
-  MBX_ASSIGN_OR_RETURN(o->directory_, Directory::Open(dir + "/directory", false));
+  MBX_ASSIGN_OR_RETURN(o->directory_, Directory::OpenLmdb(dir + "/directory", false));
   return o;
 }
 
@@ -61,7 +61,7 @@ Result<std::unique_ptr<Organization>> Organization::OpenOrCreate(const std::stri
   std::unique_ptr<Organization> o(new Organization());
   o->dir_ = dir;
   o->store_options_ = store_options;
-  MBX_ASSIGN_OR_RETURN(o->directory_, Directory::Open(dir + "/directory", true));
+  MBX_ASSIGN_OR_RETURN(o->directory_, Directory::OpenLmdb(dir + "/directory", true));
   return o;
 }
 

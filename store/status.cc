@@ -16,6 +16,7 @@ std::string_view Status::CodeName(Code c) {
     case Code::kQuotaExceeded: return "quota exceeded";
     case Code::kBusy: return "busy";
     case Code::kAborted: return "aborted";
+    case Code::kConflict: return "conflict";
     case Code::kInternal: return "internal error";
   }
   return "unknown";

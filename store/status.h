@@ -27,6 +27,7 @@ class Status {
     kQuotaExceeded,    // log space exhausted
     kBusy,             // mailbox locked: move in progress
     kAborted,          // gave up on purpose (bad-item limit, cancelled)
+    kConflict,         // a guarded update found the record changed by another writer
     kInternal,         // a bug: an invariant did not hold
   };
 
@@ -40,6 +41,7 @@ class Status {
   static Status QuotaExceeded(std::string msg) { return {Code::kQuotaExceeded, std::move(msg)}; }
   static Status Busy(std::string msg) { return {Code::kBusy, std::move(msg)}; }
   static Status Aborted(std::string msg) { return {Code::kAborted, std::move(msg)}; }
+  static Status Conflict(std::string msg) { return {Code::kConflict, std::move(msg)}; }
   static Status Internal(std::string msg) { return {Code::kInternal, std::move(msg)}; }
 
   bool ok() const { return code_ == Code::kOk; }
@@ -49,6 +51,7 @@ class Status {
   bool IsCorruption() const { return code_ == Code::kCorruption; }
   bool IsQuotaExceeded() const { return code_ == Code::kQuotaExceeded; }
   bool IsBusy() const { return code_ == Code::kBusy; }
+  bool IsConflict() const { return code_ == Code::kConflict; }
 
   // "corruption: <message>" — for logs and the CLI.
   std::string ToString() const;

@@ -92,7 +92,7 @@ TEST(DirectoryTest, SurvivesReopen) {
 TEST(DirectoryTest, DamagedRecordIsCorruptionNotACrash) {
   TempDir t;
   {
-    auto d = Directory::Open(t / "dir", true);
+    auto d = Directory::OpenLmdb(t / "dir", true);
     ASSERT_TRUE(d.ok());
     ASSERT_OK((*d)->PutUsers({User(1, "CN=x")}));
   }
@@ -112,7 +112,7 @@ TEST(DirectoryTest, DamagedRecordIsCorruptionNotACrash) {
     ASSERT_EQ(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
   }
-  auto d = Directory::Open(t / "dir", false);
+  auto d = Directory::OpenLmdb(t / "dir", false);
   ASSERT_TRUE(d.ok());
   auto u = (*d)->GetUser("user1");
   ASSERT_FALSE(u.ok());
@@ -126,7 +126,7 @@ TEST(DirectoryTest, DamagedRecordIsCorruptionNotACrash) {
 // names the record, never a crash or a guess.
 TEST(DirectoryTest, MoveRecordThisVersionCannotReadIsAnErrorNamingIt) {
   TempDir t;
-  { ASSERT_TRUE(Directory::Open(t / "dir", true).ok()); }
+  { ASSERT_TRUE(Directory::OpenLmdb(t / "dir", true).ok()); }
   const std::string guid = TestGuid(7).ToString();
   for (std::string v : {R"({"mailbox":")" + guid + R"(","user":"u","source":"A","target":"B","step":"copying","extra":"{}"})",
                         R"({"mailbox":")" + guid + R"(","user":"u","source":"A","target":"B","step":"teleporting","keep_source":false})"}) {
@@ -144,7 +144,7 @@ TEST(DirectoryTest, MoveRecordThisVersionCannotReadIsAnErrorNamingIt) {
     ASSERT_EQ(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
 
-    auto d = Directory::Open(t / "dir", false);
+    auto d = Directory::OpenLmdb(t / "dir", false);
     ASSERT_TRUE(d.ok());
     auto m = (*d)->GetMove(TestGuid(7));
     ASSERT_FALSE(m.ok());
@@ -158,7 +158,7 @@ TEST(DirectoryTest, MoveRecordThisVersionCannotReadIsAnErrorNamingIt) {
 
 TEST(DirectoryTest, ServersKeepTheirAddress) {
   TempDir t;
-  auto d = Directory::Open(t / "dir", true);
+  auto d = Directory::OpenLmdb(t / "dir", true);
   ASSERT_TRUE(d.ok());
   EXPECT_TRUE((*d)->GetServer("SERVER1").status().IsNotFound());
   ASSERT_OK((*d)->PutServer({"SERVER1", "127.0.0.1:7001"}));

@@ -1,0 +1,325 @@
+// The embedded directory: one LMDB environment (ORG/directory/) with the
+// databases store/directory.h lists, records as JSON.
+//
+// Every method is one LMDB transaction; the guarded ones (CreateMove,
+// AdvanceMove, SwitchHome) check and write in the same write transaction, so
+// LMDB's single writer makes them compare-and-swap. PutUsers, SwitchHome,
+// CreateMove and AdvanceMove(sync) are fully synced before they return;
+// other commits sync their data and leave the meta page to the next.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "store/directory.h"
+#include "store/file_io.h"
+#include "store/lmdb_env.h"
+
+namespace mbx {
+
+namespace {
+
+Status Put(MDB_txn* txn, MDB_dbi dbi, std::string_view k, std::string_view v) {
+  MDB_val mk = ToVal(k), mv = ToVal(v);
+  return LmdbStatus(mdb_put(txn, dbi, &mk, &mv, 0), "writing directory");
+}
+
+// The value under k in an open transaction; NotFound naming `what`.
+Result<std::string> GetIn(MDB_txn* txn, MDB_dbi dbi, std::string_view k, std::string_view what,
+                          std::string_view shown) {
+  MDB_val mk = ToVal(k), mv;
+  int rc = mdb_get(txn, dbi, &mk, &mv);
+  if (rc == MDB_NOTFOUND) {
+    return Status::NotFound(std::string(what) + " '" + std::string(shown) + "' is not in the directory");
+  }
+  if (rc != 0) return LmdbStatus(rc, "reading directory");
+  return std::string(FromVal(mv));
+}
+
+template <typename T, typename ParseFn>
+Status List(MDB_env* env, MDB_dbi dbi, ParseFn parse, std::vector<T>* out) {
+  out->clear();
+  LmdbTxn txn;
+  MBX_RETURN_IF_ERROR(txn.Begin(env, MDB_RDONLY));
+  LmdbCursor cur;
+  MBX_RETURN_IF_ERROR(cur.Open(txn.get(), dbi));
+  MDB_val k, v;
+  int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
+  while (rc == 0) {
+    MBX_ASSIGN_OR_RETURN(T item, parse(FromVal(v)));
+    out->push_back(std::move(item));
+    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
+  }
+  if (rc != MDB_NOTFOUND) return LmdbStatus(rc, "listing directory");
+  return Status::Ok();
+}
+
+std::string Describe(const MoveRecord& m) {
+  return m.source.empty() ? "an import into " + m.target + " (step " + std::string(MoveStepName(m.step)) + ")"
+                          : "a move " + m.source + " -> " + m.target + " (step " +
+                                std::string(MoveStepName(m.step)) + ")";
+}
+
+class LmdbDirectory final : public Directory {
+ public:
+  Status Open(const std::string& dir, bool create);
+  std::string Describe() const override { return dir_; }
+
+  Status PutStore(const StoreRecord& s) override;
+  Result<StoreRecord> GetStore(const std::string& name) override;
+  Status ListStores(std::vector<StoreRecord>* out) override;
+  Status PutServer(const ServerRecord& s) override;
+  Result<ServerRecord> GetServer(const std::string& name) override;
+  Status ListServers(std::vector<ServerRecord>* out) override;
+  Status PutUsers(const std::vector<UserRecord>& users) override;
+  Result<UserRecord> GetUser(const std::string& name) override;
+  Result<UserRecord> GetUserByMailbox(const Guid& mailbox) override;
+  Status ListUsers(std::vector<UserRecord>* out) override;
+  Status SwitchHome(const Guid& mailbox, const StoreRecord& target, const MoveRecord& record) override;
+  Status CreateMove(const MoveRecord& m) override;
+  Status AdvanceMove(const MoveRecord& m, MoveStep from, bool sync) override;
+  Status PutMove(const MoveRecord& m, bool sync) override;
+  Result<MoveRecord> GetMove(const Guid& mailbox) override;
+  Status ListMoves(std::vector<MoveRecord>* out) override;
+  Status DeleteMove(const Guid& mailbox) override;
+  Status Sync() override;
+
+ private:
+  Result<std::string> Get(MDB_dbi dbi, std::string_view k, std::string_view what, std::string_view shown);
+  std::string dir_;
+  LmdbEnv env_;
+  MDB_dbi users_ = 0, by_mbx_ = 0, stores_ = 0, moves_ = 0, servers_ = 0;
+};
+
+Status LmdbDirectory::Open(const std::string& dir, bool create) {
+  dir_ = dir;
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    if (!create) return Status::NotFound("no directory at " + dir);
+    if (::mkdir(dir.c_str(), kOwnerOnlyDirMode) != 0 && errno != EEXIST) {
+      return PosixError("creating directory folder", dir, errno);
+    }
+  } else if (!create && ::access((dir + "/data.mdb").c_str(), F_OK) != 0) {
+    return Status::NotFound("no directory at " + dir + " (no data.mdb)");
+  }
+  // NOMETASYNC: every commit syncs its data, the meta page follows with the
+  // next commit; operations that must survive a machine crash at once (the
+  // homeMDB switch, a move's lock record) sync the meta page too.
+  MBX_RETURN_IF_ERROR(env_.Open(dir, MDB_NOMETASYNC, 8, 1ull << 30).WithContext("opening the directory"));
+  LmdbTxn txn;
+  MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), create ? 0 : MDB_RDONLY));
+  const unsigned flags = create ? MDB_CREATE : 0;
+  struct { const char* name; MDB_dbi* dbi; } dbs[] = {
+      {"users", &users_}, {"by_mbx", &by_mbx_}, {"stores", &stores_}, {"moves", &moves_},
+      {"servers", &servers_}};
+  for (auto& db : dbs) {
+    int rc = mdb_dbi_open(txn.get(), db.name, flags, db.dbi);
+    if (rc != 0) {
+      return Status::Corruption(dir + " is not an mbxmove directory (database '" +
+                                std::string(db.name) + "': " + mdb_strerror(rc) + ")");
+    }
+  }
+  return txn.Commit();
+}
+
+Result<std::string> LmdbDirectory::Get(MDB_dbi dbi, std::string_view k, std::string_view what,
+                                       std::string_view shown) {
+  CountOperations();
+  LmdbTxn txn;
+  MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), MDB_RDONLY));
+  return GetIn(txn.get(), dbi, k, what, shown);
+}
+
+Status LmdbDirectory::PutStore(const StoreRecord& s) {
+  CountOperations();
+  LmdbTxn txn;
+  MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), 0));
+  MBX_RETURN_IF_ERROR(Put(txn.get(), stores_, s.name, StoreToJson(s)));
+  return txn.Commit();
+}
+
+Result<StoreRecord> LmdbDirectory::GetStore(const std::string& name) {
+  MBX_ASSIGN_OR_RETURN(std::string v, Get(stores_, name, "store", name));
+  return ParseStoreJson(v);
+}
+
+Status LmdbDirectory::ListStores(std::vector<StoreRecord>* out) {
+  CountOperations();
+  return List<StoreRecord>(env_.get(), stores_, ParseStoreJson, out);
+}
+
+Status LmdbDirectory::PutServer(const ServerRecord& s) {
+  CountOperations();
+  LmdbTxn txn;
+  MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), 0));
+  MBX_RETURN_IF_ERROR(Put(txn.get(), servers_, s.name, ServerToJson(s)));
+  MBX_RETURN_IF_ERROR(txn.Commit());
+  return Sync();
+}
+
+Result<ServerRecord> LmdbDirectory::GetServer(const std::string& name) {
+  MBX_ASSIGN_OR_RETURN(std::string v, Get(servers_, name, "server", name));
+  return ParseServerJson(v);
+}
+
+Status LmdbDirectory::ListServers(std::vector<ServerRecord>* out) {
+  CountOperations();
+  return List<ServerRecord>(env_.get(), servers_, ParseServerJson, out);
+}
+
+Status LmdbDirectory::PutUsers(const std::vector<UserRecord>& users) {
+  CountOperations();
+  LmdbTxn txn;
+  MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), 0));
+  for (const UserRecord& u : users) {
+    MBX_RETURN_IF_ERROR(Put(txn.get(), users_, u.name, UserToJson(u)));
+    MBX_RETURN_IF_ERROR(Put(txn.get(), by_mbx_, u.mailbox.AsKey(), u.name));
+  }
+  MBX_RETURN_IF_ERROR(txn.Commit());
+  return Sync();
+}
+
+Result<UserRecord> LmdbDirectory::GetUser(const std::string& name) {
+  MBX_ASSIGN_OR_RETURN(std::string v, Get(users_, name, "user", name));
+  return ParseUserJson(v);
+}
+
+Result<UserRecord> LmdbDirectory::GetUserByMailbox(const Guid& mailbox) {
+  CountOperations();
+  LmdbTxn txn;
+  MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), MDB_RDONLY));
+  auto name = GetIn(txn.get(), by_mbx_, mailbox.AsKey(), "mailbox", mailbox.ToString());
+  if (!name.ok()) {
+    if (name.status().IsNotFound()) {
+      return Status::NotFound("mailbox " + mailbox.ToString() + " belongs to no user in the directory");
+    }
+    return name.status();
+  }
+  MBX_ASSIGN_OR_RETURN(std::string v, GetIn(txn.get(), users_, *name, "user", *name));
+  return ParseUserJson(v);
+}
+
+Status LmdbDirectory::ListUsers(std::vector<UserRecord>* out) {
+  CountOperations();
+  return List<UserRecord>(env_.get(), users_, ParseUserJson, out);
+}
+
+Status LmdbDirectory::SwitchHome(const Guid& mailbox, const StoreRecord& target, const MoveRecord& record) {
+  CountOperations();
+  LmdbTxn txn;
+  MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), 0));
+  MBX_ASSIGN_OR_RETURN(std::string user, GetIn(txn.get(), by_mbx_, mailbox.AsKey(), "mailbox", mailbox.ToString()));
+  MBX_ASSIGN_OR_RETURN(std::string uv, GetIn(txn.get(), users_, user, "user", user));
+  MBX_ASSIGN_OR_RETURN(UserRecord u, ParseUserJson(uv));
+  // The guard: homeMDB still names the source, and the move is still ours.
+  MBX_ASSIGN_OR_RETURN(std::string sv, GetIn(txn.get(), stores_, record.source, "store", record.source));
+  MBX_ASSIGN_OR_RETURN(StoreRecord source, ParseStoreJson(sv));
+  if (u.home_mdb != source.dn) {
+    return Status::Conflict("homeMDB of " + u.name + " no longer names the source store " + record.source +
+                            " (another writer set it to " + u.home_mdb + "); the move did not switch");
+  }
+  auto mv = GetIn(txn.get(), moves_, mailbox.AsKey(), "move", mailbox.ToString());
+  if (!mv.ok()) {
+    if (mv.status().IsNotFound()) {
+      return Status::Conflict("the move record of " + mailbox.ToString() + " is gone; the move did not switch");
+    }
+    return mv.status();
+  }
+  MBX_ASSIGN_OR_RETURN(MoveRecord current, ParseMoveJson(*mv));
+  if (current.source != record.source || current.target != record.target || PastSwitch(current.step)) {
+    return Status::Conflict("the move record of " + mailbox.ToString() + " is now " + mbx::Describe(current) +
+                            "; the move did not switch");
+  }
+  u.home_mdb = target.dn;
+  u.home_server = target.server;
+  MBX_RETURN_IF_ERROR(Put(txn.get(), users_, u.name, UserToJson(u)));
+  MBX_RETURN_IF_ERROR(Put(txn.get(), moves_, mailbox.AsKey(), MoveToJson(record)));
+  MBX_RETURN_IF_ERROR(txn.Commit());
+  return Sync();
+}
+
+Status LmdbDirectory::Sync() {
+  int rc = mdb_env_sync(env_.get(), 1);
+  return LmdbStatus(rc, "syncing the directory");
+}
+
+Status LmdbDirectory::CreateMove(const MoveRecord& m) {
+  CountOperations();
+  LmdbTxn txn;
+  MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), 0));
+  auto existing = GetIn(txn.get(), moves_, m.mailbox.AsKey(), "move", m.mailbox.ToString());
+  if (existing.ok()) {
+    auto cur = ParseMoveJson(*existing);
+    return Status::AlreadyExists("mailbox " + m.mailbox.ToString() + " already has " +
+                                 (cur.ok() ? mbx::Describe(*cur) : std::string("a move record")) +
+                                 " recorded in the directory");
+  }
+  if (!existing.status().IsNotFound()) return existing.status();
+  MBX_RETURN_IF_ERROR(Put(txn.get(), moves_, m.mailbox.AsKey(), MoveToJson(m)));
+  MBX_RETURN_IF_ERROR(txn.Commit());
+  return Sync();
+}
+
+Status LmdbDirectory::AdvanceMove(const MoveRecord& m, MoveStep from, bool sync) {
+  CountOperations();
+  LmdbTxn txn;
+  MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), 0));
+  auto existing = GetIn(txn.get(), moves_, m.mailbox.AsKey(), "move", m.mailbox.ToString());
+  if (!existing.ok()) {
+    if (existing.status().IsNotFound()) {
+      return Status::NotFound("no move record for " + m.mailbox.ToString() + " (another mover removed it)");
+    }
+    return existing.status();
+  }
+  MBX_ASSIGN_OR_RETURN(MoveRecord cur, ParseMoveJson(*existing));
+  if (cur.step != from || cur.source != m.source || cur.target != m.target) {
+    return Status::Conflict("the move record of " + m.mailbox.ToString() + " is now " + mbx::Describe(cur) +
+                            ", not at step '" + std::string(MoveStepName(from)) + "' as this move expected");
+  }
+  MBX_RETURN_IF_ERROR(Put(txn.get(), moves_, m.mailbox.AsKey(), MoveToJson(m)));
+  MBX_RETURN_IF_ERROR(txn.Commit());
+  return sync ? Sync() : Status::Ok();
+}
+
+Status LmdbDirectory::PutMove(const MoveRecord& m, bool sync) {
+  CountOperations();
+  LmdbTxn txn;
+  MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), 0));
+  MBX_RETURN_IF_ERROR(Put(txn.get(), moves_, m.mailbox.AsKey(), MoveToJson(m)));
+  MBX_RETURN_IF_ERROR(txn.Commit());
+  return sync ? Sync() : Status::Ok();
+}
+
+Result<MoveRecord> LmdbDirectory::GetMove(const Guid& mailbox) {
+  auto v = Get(moves_, mailbox.AsKey(), "move", mailbox.ToString());
+  if (!v.ok()) {
+    if (v.status().IsNotFound()) return Status::NotFound("no move record for " + mailbox.ToString());
+    return v.status();
+  }
+  return ParseMoveJson(*v);
+}
+
+Status LmdbDirectory::ListMoves(std::vector<MoveRecord>* out) {
+  CountOperations();
+  return List<MoveRecord>(env_.get(), moves_, ParseMoveJson, out);
+}
+
+Status LmdbDirectory::DeleteMove(const Guid& mailbox) {
+  CountOperations();
+  LmdbTxn txn;
+  MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), 0));
+  MDB_val k = ToVal(mailbox.AsKey());
+  int rc = mdb_del(txn.get(), moves_, &k, nullptr);
+  if (rc != 0 && rc != MDB_NOTFOUND) return LmdbStatus(rc, "deleting move record");
+  return txn.Commit();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Directory>> Directory::OpenLmdb(const std::string& dir, bool create) {
+  auto d = std::make_unique<LmdbDirectory>();
+  MBX_RETURN_IF_ERROR(d->Open(dir, create));
+  return std::unique_ptr<Directory>(std::move(d));
+}
+
+}  // namespace mbx
