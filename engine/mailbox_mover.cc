@@ -274,11 +274,14 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
 
   // 1. lock
   auto t = Clock::now();
-  if (auto existing = dir.GetMove(guid); existing.ok()) {
-    return fail("an unfinished move of this mailbox is recorded (" + existing->source + " -> " +
-                existing->target + ", step " + std::string(MoveStepName(existing->step)) + "); run 'mbxmove recover' first");
+  // Creating the record is the guard: it fails if any move or import holds
+  // the mailbox, whichever mover or host recorded it.
+  if (Status s = record_step(MoveStep::kLocked); !s.ok()) {
+    if (s.code() == Status::Code::kAlreadyExists) {
+      return fail("an unfinished move of this mailbox is recorded: " + s.message() + "; run 'mbxmove recover' first");
+    }
+    return fail(s.message());
   }
-  if (Status s = record_step(MoveStep::kLocked); !s.ok()) return fail(s.message());
   if (Status s = src->TransitionMailbox(guid, {MailboxState::kActive}, MailboxState::kMovingOut); !s.ok()) {
     (void)dir.DeleteMove(guid);
     return fail("cannot lock the source mailbox: " + s.message());
@@ -287,8 +290,10 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
   CrashPoint("move-locked");
 
   // 2. hierarchy
+  // (The directory is not told of the hierarchy step: each record update is
+  // a directory round trip, and recovery rolls back every step before the
+  // switch alike. The record says 'locked', then 'copying', then 'switched'.)
   t = Clock::now();
-  if (Status s = record_step(MoveStep::kHierarchy); !s.ok()) return abandon(s.message());
   MailboxInfo info;
   std::vector<FolderInfo> folders;
   std::map<uint32_t, std::string> paths;
@@ -364,7 +369,6 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
     if (Status s = dst->Write(std::move(b)); !s.ok()) return abandon(s.message());
   }
   if (Status s = dst->Flush(); !s.ok()) return abandon(s.message());
-  if (Status s = record_step(MoveStep::kVerified); !s.ok()) return abandon(s.message());
   rep.phase_seconds["verify"] = SecondsSince(t);
   CrashPoint("move-verified");
 
