@@ -39,6 +39,11 @@ class Slapd {
     // Load tools/ldap/mbxmove.schema. Off only for tests of the "schema not
     // loaded" error.
     bool project_schema = true;
+    // Not tied to this process (`mbxmove dev slapd start`): no
+    // PR_SET_PDEATHSIG, a session of its own (setsid), so it outlives the
+    // program that started it; call Release() before the Slapd is destroyed
+    // and stop it later with StopIn(dir).
+    bool detached = false;
   };
 
   // Creates DIR (owner-only) if needed and starts slapd there on a port the
@@ -59,6 +64,10 @@ class Slapd {
   bool running() const { return pid_ > 0; }
   // A configuration for an organisation under `base` (e.g. "ou=org1," + kSuffix).
   LdapConfig ConfigFor(const std::string& base) const;
+
+  // Leaves the server running: this object forgets it (the destructor then
+  // does nothing). For a detached server; StopIn(dir) stops it.
+  void Release() { pid_ = -1; }
 
   Status Stop();     // SIGTERM, wait; SIGKILL after 10 s
   Status Kill();     // SIGKILL, wait (a crash)
