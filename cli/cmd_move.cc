@@ -10,6 +10,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/store_setup.h"
 #include "rpc/remote_store.h"
 #include "engine/move_engine.h"
 #include "engine/recovery.h"
@@ -18,8 +19,8 @@
 namespace mbx::cli {
 
 Result<std::unique_ptr<Organization>> OpenOrgRecovering(const std::string& dir, const OpenOptions& options,
-                                                        bool quiet, bool create) {
-  auto org = create ? Organization::OpenOrCreate(dir, options) : Organization::Open(dir, options);
+                                                        bool quiet, bool create, const LdapConfig* ldap) {
+  auto org = create ? OpenOrCreateOrg(dir, options, ldap) : Organization::Open(dir, options);
   if (!org.ok()) return org.status();
   // Stores on servers with an address are reached through their server.
   rpc::InstallRemoteConnector(**org, DefaultRemoteOptions(dir));
