@@ -4,6 +4,8 @@
 #
 #   tools/dev.sh demo   # set up, build Release, run the default job
 #   tools/dev.sh demo-remote   # the same across emulated network links
+#   tools/dev.sh demo-ldap     # the same move with the directory embedded and in OpenLDAP
+#   tools/dev.sh slapd start|stop DIR   # a private slapd for LDAP-backed organisations
 #   tools/dev.sh test   # set up, build Release, ASan+UBSan and TSan, run the tests
 #   tools/dev.sh deps   # only install the Debian packages
 #   tools/dev.sh build [preset]   # only build (release, debug, asan, tsan, fuzz)
@@ -118,6 +120,26 @@ case "$cmd" in
     log "remote benchmark: 'small' preset, RTT 0,10,50 ms x concurrency 1,4,16 -> $OUT"
     ./build/release/cli/mbxmove bench --remote --preset small --rtt 0,10,50 --concurrency 1,4,16 --out "$OUT"
     ;;
+  demo-ldap)
+    deps
+    build release mbxmove
+    OUT="${MBX_DEMO_DIR:-$ROOT/out/demo-ldap}"
+    log "directory benchmark: 'small' preset, concurrency 1,4,16, 3 repeats, LMDB vs LDAP directory -> $OUT"
+    ./build/release/cli/mbxmove bench --directory ldap --preset small --concurrency 1,4,16 --repeat 3 --out "$OUT" |
+      tee "$OUT.txt"
+    # The ratio per level, in one line.
+    awk '$1 ~ /^[0-9]+$/ { printf "C=%s: LDAP/LMDB %s  ", $1, $4 } END { print "" }' "$OUT.txt"
+    ;;
+  slapd)
+    case "${2:-}" in
+      start|stop) ;;
+      *) echo "usage: tools/dev.sh slapd start|stop DIR" >&2; exit 2 ;;
+    esac
+    if [ -z "${3:-}" ]; then echo "usage: tools/dev.sh slapd $2 DIR" >&2; exit 2; fi
+    deps
+    build release mbxmove
+    ./build/release/cli/mbxmove dev slapd "$2" "$3"
+    ;;
   test)
     deps
     build release
@@ -148,6 +170,6 @@ case "$cmd" in
     fuzz "${2:-60}"
     ;;
   *)
-    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
     exit 2 ;;
 esac
