@@ -220,7 +220,7 @@ TEST(LdapCliTest, BadDirectoryOptionsFailClearlyAndCreateNothing) {
       {DirectoryFlags(base, t / "open"), 2, "chmod 600"},
   };
   for (const auto& c : cases) {
-    for (const std::string cmd : {"org create --org " + org, "gen --org " + org + " --store MS1 --preset tiny"}) {
+    for (const std::string& cmd : {"org create --org " + org, "gen --org " + org + " --store MS1 --preset tiny"}) {
       SCOPED_TRACE(cmd + c.args);
       auto r = RunCommand(Mbxmove() + " " + cmd + c.args);
       EXPECT_EQ(r.exit_code, c.exit_code) << r.err;
@@ -343,6 +343,38 @@ TEST(LdapCliTest, DevSlapdStartsDetachedAndStops) {
   auto gone = RunCommand(Mbxmove() + " stat --org " + t / "o");
   EXPECT_EQ(gone.exit_code, 1);
   EXPECT_NE(gone.err.find(info["url"].get<std::string>().substr(7)), std::string::npos) << gone.err;
+}
+
+// The new commands are listed and explained, and a mistyped one is named
+// with the nearest, as for every other command.
+TEST(LdapCliTest, HelpListsTheCommandsAndMistypesAreNamed) {
+  auto help = RunCommand(Mbxmove() + " --help");
+  EXPECT_EQ(help.exit_code, 0);
+  for (const char* cmd : {"org", "directory", "dev"}) EXPECT_NE(help.out.find(cmd), std::string::npos) << cmd;
+  auto create = RunCommand(Mbxmove() + " org create --help");
+  EXPECT_EQ(create.exit_code, 0);
+  for (const char* opt : {"--directory", "--bind-dn", "--password-file", "ldap://"}) {
+    EXPECT_NE(create.out.find(opt), std::string::npos) << opt;
+  }
+  for (const char* cmd : {"gen --help", "import --help", "directory import --help"}) {
+    auto r = RunCommand(Mbxmove() + " " + cmd);
+    EXPECT_NE(r.out.find("--directory"), std::string::npos) << cmd;
+  }
+  auto bench = RunCommand(Mbxmove() + " bench --help");
+  EXPECT_NE(bench.out.find("--directory"), std::string::npos);
+  const std::vector<std::pair<std::string, std::string>> typos = {
+      {"dev slapd strat /tmp/x", "unknown command 'dev slapd strat'\ndid you mean 'dev slapd start'?"},
+      {"directory exprot --org x", "unknown command 'directory exprot'\ndid you mean 'directory export'?"},
+      {"org craete --org x", "unknown command 'org craete'\ndid you mean 'org create'?"},
+  };
+  for (const auto& [args, expect] : typos) {
+    auto r = RunCommand(Mbxmove() + " " + args);
+    EXPECT_EQ(r.exit_code, 2) << args;
+    EXPECT_NE(r.err.find(expect), std::string::npos) << r.err;
+  }
+  auto bad = RunCommand(Mbxmove() + " bench --directory openldap");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--directory must be lmdb or ldap"), std::string::npos) << bad.err;
 }
 
 }  // namespace
