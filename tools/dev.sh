@@ -140,6 +140,7 @@ case "$cmd" in
     deps
     build release mbxmove
     OUT="${MBX_DEMO_DIR:-$ROOT/out/demo-ldap}"
+    mkdir -p "$(dirname "$OUT")"
     log "directory benchmark: 'small' preset, concurrency 1,4,16, 3 repeats, LMDB vs LDAP directory -> $OUT"
     ./build/release/cli/mbxmove bench --directory ldap --preset small --concurrency 1,4,16 --repeat 3 --out "$OUT" |
       tee "$OUT.txt"
