@@ -11,6 +11,7 @@
 #include "bench/sweep.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "bench/directory_sweep.h"
 #include "bench/remote_sweep.h"
 #include "net/link_proxy.h"
 
@@ -26,6 +27,7 @@ struct BenchArgs {
   uint64_t seed = 1;
   bool json = false;
   bool remote = false;
+  std::string directory = "lmdb";
   std::string rtt = "0,1,10,50", rate = "0";
   bool repeat_given = false, out_given = false;
 };
@@ -124,8 +126,39 @@ int RunRemoteCommand(const BenchArgs& a) {
   return kExitOk;
 }
 
+int RunDirectoryCommand(const BenchArgs& a) {
+  bench::DirectorySweepOptions o;
+  auto levels = ParseInts(a.concurrency, "--concurrency", 1, 256);
+  if (!levels.ok()) return Fail(levels.status().message(), kExitUsage);
+  o.levels = *levels;
+  if (auto s = ParseSyncMode(a.sync); !s.ok()) return Fail(s.status().message(), kExitUsage);
+  if (!a.org.empty() || !a.presets.empty() || a.remote) {
+    return Fail("--directory ldap takes --preset, not --org, --presets or --remote", kExitUsage);
+  }
+  o.preset = a.preset;
+  o.repeat = a.repeat;
+  o.sync = a.sync;
+  o.seed = a.seed;
+  o.out_dir = a.out_given ? a.out : "out/bench-ldap";
+  o.quiet = a.json;
+  auto exe = SelfExe();
+  if (!exe.ok()) return Fail(exe.status());
+  o.self_exe = *exe;
+  auto r = bench::RunDirectorySweep(o);
+  if (!r.ok()) return Fail(r.status());
+  if (a.json) {
+    PrintJson(*r);
+  } else {
+    std::printf("%s", bench::FormatDirectoryTable(*r).c_str());
+    std::printf("\nresults: %s/results.json, %s/results.csv\n", o.out_dir.c_str(), o.out_dir.c_str());
+  }
+  return kExitOk;
+}
+
 int RunBench(const BenchArgs& a) {
   if (a.soak_minutes > 0) return RunSoakCommand(a);
+  if (a.directory == "ldap") return RunDirectoryCommand(a);
+  if (a.directory != "lmdb") return Fail("--directory must be lmdb or ldap", kExitUsage);
   if (a.remote) return RunRemoteCommand(a);
   bench::SweepOptions o;
   auto levels = ParseInts(a.concurrency, "--concurrency", 1, 256);
@@ -194,6 +227,12 @@ void AddBenchCommand(CLI::App& app, int* exit_code) {
               "Moves across an emulated network: a 'mbxmove serve' for the source store and one for the target, "
               "each behind a link proxy with half the RTT each way; sweeps --rtt x --concurrency and times the "
               "local move of the same data in the same run as the reference");
+  c->add_option("--directory", a->directory,
+                "ldap: compare directories instead: every level runs the same move twice, with the embedded "
+                "directory and with the directory in a private slapd (started and stopped by the benchmark), and "
+                "prints both MiB/s, their ratio, directory operations per moved mailbox and homeMDB switch "
+                "p50/p95 (default output out/bench-ldap)")
+      ->capture_default_str();
   c->add_option("--rtt", a->rtt, "With --remote: round-trip times in ms, comma-separated")->capture_default_str();
   c->add_option("--rate", a->rate, "With --remote: each link's rate per direction, e.g. 1Gbit, 100MB (0 = unlimited)")
       ->capture_default_str();

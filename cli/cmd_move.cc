@@ -10,6 +10,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/store_setup.h"
 #include "rpc/remote_store.h"
 #include "engine/move_engine.h"
 #include "engine/recovery.h"
@@ -18,8 +19,8 @@
 namespace mbx::cli {
 
 Result<std::unique_ptr<Organization>> OpenOrgRecovering(const std::string& dir, const OpenOptions& options,
-                                                        bool quiet, bool create) {
-  auto org = create ? Organization::OpenOrCreate(dir, options) : Organization::Open(dir, options);
+                                                        bool quiet, bool create, const LdapConfig* ldap) {
+  auto org = create ? OpenOrCreateOrg(dir, options, ldap) : Organization::Open(dir, options);
   if (!org.ok()) return org.status();
   // Stores on servers with an address are reached through their server.
   rpc::InstallRemoteConnector(**org, DefaultRemoteOptions(dir));
@@ -161,6 +162,11 @@ int RunMove(const MoveArgs& a) {
                 (unsigned long long)report.Completed(), report.mailboxes.size(), a.to.c_str(), report.wall_seconds,
                 a.concurrency, (unsigned long long)report.ItemsCopied(), FormatBytes(double(report.BytesCopied())).c_str(),
                 t["mib_per_s"].get<double>(), t["items_per_s"].get<double>());
+    const engine::DirectoryFigures& d = report.directory;
+    std::printf("  directory (%s, %s): %.1f operations per moved mailbox (%llu in all), homeMDB switch "
+                "p50 %.2f ms, p95 %.2f ms\n",
+                d.backend.c_str(), d.where.c_str(), d.operations_per_mailbox, (unsigned long long)d.operations,
+                d.switch_p50_ms, d.switch_p95_ms);
     if (report.ItemsDropped() || report.Failed()) {
       std::printf("  %llu items dropped, %llu mailboxes failed%s\n", (unsigned long long)report.ItemsDropped(),
                   (unsigned long long)report.Failed(), a.report.empty() ? " (details: --report FILE)" : "");

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "rpc/remote_store.h"
+#include "store/ldap_directory.h"
 #include "store/organization.h"
 
 namespace mbx::cli {
@@ -21,15 +22,21 @@ void AddBenchCommand(CLI::App& app, int* exit_code);
 void AddMailCommands(CLI::App& app, int* exit_code);  // import, export
 void AddServeCommands(CLI::App& app, int* exit_code);  // serve, server add/list
 void AddNetCommands(CLI::App& app, int* exit_code);   // certs create, link
+void AddOrgCommands(CLI::App& app, int* exit_code);   // org create, org show
+void AddDirectoryCommands(CLI::App& app, int* exit_code);  // directory export, directory import
+void AddDevCommands(CLI::App& app, int* exit_code);   // dev slapd start/stop
 
 // How this program reaches remote stores: client certificates from
 // $MBX_CERTS, else ORG/certs.
 rpc::RemoteOptions DefaultRemoteOptions(const std::string& org_dir);
 
 // Opens an organisation (with create, creates it when `dir` is missing or
-// empty), installs the remote-store connector, and first finishes or rolls
-// back interrupted moves (reported on stderr unless quiet and successful).
+// empty, its directory in the LDAP server `ldap` names or, nullptr,
+// embedded: cli/store_setup.h OpenOrCreateOrg), installs the remote-store
+// connector, and first finishes or rolls back interrupted moves (reported on
+// stderr unless quiet and successful).
 Result<std::unique_ptr<Organization>> OpenOrgRecovering(const std::string& dir, const OpenOptions& options,
-                                                        bool quiet, bool create = false);
+                                                        bool quiet, bool create = false,
+                                                        const LdapConfig* ldap = nullptr);
 
 }  // namespace mbx::cli

@@ -12,7 +12,8 @@ int main(int argc, char** argv) {
       "mbxmove: a mailbox-move engine and benchmark.\n"
       "Generates mailboxes into LMDB-backed stores, moves them between stores the way\n"
       "Exchange's Move Mailbox wizard does, and measures it.\n"
-      "An organisation is a folder: ORG/directory (users and their homeMDB) and\n"
+      "An organisation is a folder: ORG/directory (users and their homeMDB; or, made with\n"
+      "--directory ldap://..., ORG/directory.json naming an LDAP server that holds them) and\n"
       "ORG/stores/NAME (one folder per mailbox store).",
       "mbxmove"};
   app.set_version_flag("--version", "mbxmove 0.1.0");
@@ -29,6 +30,9 @@ int main(int argc, char** argv) {
   AddBenchCommand(app, &exit_code);
   AddServeCommands(app, &exit_code);
   AddNetCommands(app, &exit_code);
+  AddOrgCommands(app, &exit_code);
+  AddDirectoryCommands(app, &exit_code);
+  AddDevCommands(app, &exit_code);
   if (auto unknown = FindUnknownCommand(app, argc, argv)) {
     std::fprintf(stderr, "mbxmove: error: %s\nRun 'mbxmove --help' for the list of commands.\n", unknown->c_str());
     return kExitUsage;

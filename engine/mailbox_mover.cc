@@ -378,7 +378,9 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
   {
     const auto t0 = Clock::now();
     Status s = dir.SwitchHome(guid, task.target, rec);
-    counters_->directory_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
+    const int64_t switch_ns = NsSince(t0);
+    counters_->directory_ns.fetch_add(switch_ns, std::memory_order_relaxed);
+    if (s.ok()) rep.switch_seconds = double(switch_ns) / 1e9;
     if (!s.ok()) {
       // SwitchHome is one transaction, but it can fail after its commit: when
       // the directory cannot be synced, the switch is visible and may yet

@@ -143,6 +143,8 @@ MoveReport RunMoves(Organization& org, const std::vector<PlannedMove>& plan, con
     target = *h;
     if (auto f = target->Figures(); f.ok()) before = *f;
   }
+  // The directory's requests from here on are the moves' own.
+  const uint64_t directory_ops_before = org.directory().operations();
   const int c = std::max(1, options.concurrency);
   // Allow C threads even when C exceeds the cores (see the header).
   tbb::global_control allow(tbb::global_control::max_allowed_parallelism,
@@ -190,6 +192,8 @@ MoveReport RunMoves(Organization& org, const std::vector<PlannedMove>& plan, con
   report.time.write_wait_s = double(counters->write_wait_ns.load()) / 1e9;
   report.time.target_verify_s = double(counters->target_verify_ns.load()) / 1e9;
   report.time.directory_s = double(counters->directory_ns.load()) / 1e9;
+  report.directory = DirectoryFigures::From(org.directory().Describe(), report.mailboxes, directory_ops_before,
+                                            org.directory().operations());
   if (before) {
     if (auto after = target->Figures(); after.ok()) {
       report.target = TargetFigures::Between(options.target, *before, *after, report.BytesCopied());

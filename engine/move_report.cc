@@ -1,5 +1,8 @@
 #include "engine/move_report.h"
 
+#include <algorithm>
+#include <cmath>
+
 namespace mbx::engine {
 
 std::string_view OutcomeName(Outcome o) {
@@ -52,6 +55,7 @@ nlohmann::json MoveReport::ToJson() const {
                      {"reason", m.reason}, {"phase_seconds", m.phase_seconds}, {"seconds", m.seconds},
                      {"folders", m.folders}, {"items_copied", m.items_copied}, {"bytes_copied", m.bytes_copied},
                      {"logical_bytes", m.logical_bytes}, {"retries", m.retries},
+                     {"switch_seconds", m.switch_seconds},
                      {"items_dropped", m.dropped.size()}, {"dropped", dropped}});
   }
   const double mib = double(BytesCopied()) / 1048576.0;
@@ -69,9 +73,71 @@ nlohmann::json MoveReport::ToJson() const {
   json tj = {{"read_s", this->time.read_s}, {"verify_s", this->time.verify_s},
                {"recompress_s", this->time.recompress_s}, {"write_wait_s", this->time.write_wait_s},
                {"target_verify_s", this->time.target_verify_s}, {"directory_s", this->time.directory_s}};
-  json out = {{"mailboxes", boxes}, {"totals", totals}, {"time", tj}};
+  json out = {{"mailboxes", boxes}, {"totals", totals}, {"time", tj}, {"directory", directory.ToJson()}};
   if (target) out["target"] = target->ToJson();
   return out;
+}
+
+namespace {
+
+// Nearest-rank percentile of sorted values (0 for none).
+double Percentile(const std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  size_t rank = size_t(std::ceil(p * double(sorted.size())));
+  rank = std::clamp<size_t>(rank, 1, sorted.size());
+  return sorted[rank - 1];
+}
+
+}  // namespace
+
+DirectoryFigures DirectoryFigures::From(const std::string& where, const std::vector<MailboxReport>& mailboxes,
+                                        uint64_t operations_before, uint64_t operations_after) {
+  DirectoryFigures d;
+  d.where = where;
+  d.backend = where.rfind("ldap", 0) == 0 ? "ldap" : "lmdb";
+  d.operations = operations_after >= operations_before ? operations_after - operations_before : 0;
+  std::vector<double> ms;
+  for (const auto& m : mailboxes) {
+    if (m.outcome != Outcome::kFailed) ++d.mailboxes_moved;
+    if (m.switch_seconds > 0) ms.push_back(m.switch_seconds * 1e3);
+  }
+  d.operations_per_mailbox = d.mailboxes_moved ? double(d.operations) / double(d.mailboxes_moved) : 0.0;
+  std::sort(ms.begin(), ms.end());
+  d.switches = ms.size();
+  d.switch_p50_ms = Percentile(ms, 0.50);
+  d.switch_p95_ms = Percentile(ms, 0.95);
+  d.switch_max_ms = ms.empty() ? 0.0 : ms.back();
+  return d;
+}
+
+nlohmann::json DirectoryFigures::ToJson() const {
+  return {{"backend", backend},
+          {"where", where},
+          {"operations", operations},
+          {"mailboxes_moved", mailboxes_moved},
+          {"operations_per_mailbox", operations_per_mailbox},
+          {"switches", switches},
+          {"switch_p50_ms", switch_p50_ms},
+          {"switch_p95_ms", switch_p95_ms},
+          {"switch_max_ms", switch_max_ms}};
+}
+
+Result<DirectoryFigures> DirectoryFigures::FromJson(const nlohmann::json& j) {
+  DirectoryFigures d;
+  try {
+    d.backend = j.at("backend").get<std::string>();
+    d.where = j.at("where").get<std::string>();
+    d.operations = j.at("operations").get<uint64_t>();
+    d.mailboxes_moved = j.at("mailboxes_moved").get<uint64_t>();
+    d.operations_per_mailbox = j.at("operations_per_mailbox").get<double>();
+    d.switches = j.at("switches").get<uint64_t>();
+    d.switch_p50_ms = j.at("switch_p50_ms").get<double>();
+    d.switch_p95_ms = j.at("switch_p95_ms").get<double>();
+    d.switch_max_ms = j.at("switch_max_ms").get<double>();
+  } catch (const nlohmann::json::exception& e) {
+    return Status::Corruption(std::string("a move report without the directory's figures: ") + e.what());
+  }
+  return d;
 }
 
 TargetFigures TargetFigures::Between(const std::string& store, const StoreFigures& a, const StoreFigures& b,

@@ -40,6 +40,7 @@ struct MailboxReport {
   uint64_t logical_bytes = 0;   // logical bytes of the copied items
   uint64_t source_bytes = 0;    // stored bytes read from the source
   uint64_t retries = 0;         // read attempts after a failed one
+  double switch_seconds = 0;    // the homeMDB switch (Directory::SwitchHome) alone; 0 if not reached
   std::vector<DroppedItem> dropped;
 };
 
@@ -81,12 +82,35 @@ struct TargetFigures {
   static Result<TargetFigures> FromJson(const nlohmann::json& j);
 };
 
+// The directory's own share of a run, computed by RunMoves: the requests it
+// was sent while the mailboxes moved (Directory::operations() before and
+// after; planning is not included) and how long the commit point took.
+struct DirectoryFigures {
+  std::string backend;  // "lmdb" | "ldap"
+  std::string where;    // Directory::Describe(): "ORG/directory", "ldap://host:port/base"
+  uint64_t operations = 0;
+  uint64_t mailboxes_moved = 0;         // completed moves, the divisor below
+  double operations_per_mailbox = 0;    // operations / mailboxes_moved (0 when none moved)
+  uint64_t switches = 0;                // SwitchHome calls timed
+  double switch_p50_ms = 0;             // SwitchHome latency percentiles (nearest rank), ms
+  double switch_p95_ms = 0;
+  double switch_max_ms = 0;
+
+  // From the per-mailbox reports and two operations() readings.
+  static DirectoryFigures From(const std::string& where, const std::vector<MailboxReport>& mailboxes,
+                               uint64_t operations_before, uint64_t operations_after);
+  nlohmann::json ToJson() const;
+  // Reads what ToJson wrote; an error that says so when fields are missing.
+  static Result<DirectoryFigures> FromJson(const nlohmann::json& j);
+};
+
 struct MoveReport {
   std::vector<MailboxReport> mailboxes;
   double wall_seconds = 0;
   int concurrency = 0;
   TimeBreakdown time;
   std::optional<TargetFigures> target;  // absent when the target could not be read
+  DirectoryFigures directory;
 
   uint64_t Completed() const;
   uint64_t Failed() const;

@@ -5,7 +5,10 @@
 #include <cerrno>
 #include <ctime>
 
+#include <nlohmann/json.hpp>
+
 #include "store/file_io.h"
+#include "store/ldap_directory.h"
 
 namespace mbx {
 
@@ -27,11 +30,55 @@ bool Exists(const std::string& p) {
   struct stat st {};
   return ::stat(p.c_str(), &st) == 0;
 }
+
+// ORG/directory.json: where an organisation's directory is when it is not
+// the embedded one.
+Result<LdapConfig> ReadDirectoryJson(const std::string& path) {
+  std::string text;
+  MBX_RETURN_IF_ERROR(Env::Default()->ReadFile(path, &text));
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  auto str = [&](const char* k) -> std::string {
+    auto it = j.find(k);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+  };
+  if (j.is_discarded() || !j.is_object()) return Status::Corruption(path + " is damaged: not a JSON object");
+  if (str("backend") != "ldap") {
+    return Status::Corruption(path + " is damaged: \"backend\" must be \"ldap\" (got " +
+                              (j.contains("backend") ? j["backend"].dump() : std::string("nothing")) + ")");
+  }
+  LdapConfig c;
+  c.url = str("url");
+  c.base_dn = str("base_dn");
+  c.bind_dn = str("bind_dn");
+  c.password_file = str("password_file");
+  for (const auto& [k, v] : {std::pair<const char*, const std::string*>{"url", &c.url}, {"base_dn", &c.base_dn},
+                             {"bind_dn", &c.bind_dn}, {"password_file", &c.password_file}}) {
+    if (v->empty()) return Status::Corruption(path + " is damaged: no \"" + k + "\" string");
+  }
+  return c;
+}
+
+Status WriteDirectoryJson(const std::string& path, const LdapConfig& c) {
+  nlohmann::json j = {{"backend", "ldap"},
+                      {"url", c.url},
+                      {"base_dn", c.base_dn},
+                      {"bind_dn", c.bind_dn},
+                      {"password_file", c.password_file}};
+  return Env::Default()->WriteFileAtomic(path, j.dump(2) + "\n");
+}
 }  // namespace
 
 Result<std::unique_ptr<Organization>> Organization::Open(const std::string& dir,
                                                          const OpenOptions& store_options) {
   if (!IsDir(dir)) return Status::NotFound("no organisation at " + dir + " (no such folder)");
+  if (Exists(dir + "/directory.json")) {
+    MBX_ASSIGN_OR_RETURN(LdapConfig c, ReadDirectoryJson(dir + "/directory.json"));
+    std::unique_ptr<Organization> o(new Organization());
+    o->dir_ = dir;
+    o->store_options_ = store_options;
+    MBX_ASSIGN_OR_RETURN(o->directory_, OpenLdapDirectory(c, false));
+    return o;
+  }
   if (!Exists(dir + "/directory/data.mdb")) {
     return Status::NotFound(dir + " is not an mbxmove organisation (no directory/ inside; create one with 'mbxmove gen' or 'mbxmove store create')");
   }
@@ -43,8 +90,9 @@ Result<std::unique_ptr<Organization>> Organization::Open(const std::string& dir,
 }
 
 Result<std::unique_ptr<Organization>> Organization::OpenOrCreate(const std::string& dir,
-                                                                 const OpenOptions& store_options) {
-  if (Exists(dir + "/directory/data.mdb")) return Open(dir, store_options);
+                                                                 const OpenOptions& store_options,
+                                                                 const LdapConfig* ldap) {
+  if (Exists(dir + "/directory/data.mdb") || Exists(dir + "/directory.json")) return Open(dir, store_options);
   if (Exists(dir)) {
     if (!IsDir(dir)) return Status::InvalidArgument(dir + " exists and is not a folder");
     std::vector<std::string> names;
@@ -61,6 +109,13 @@ Result<std::unique_ptr<Organization>> Organization::OpenOrCreate(const std::stri
   std::unique_ptr<Organization> o(new Organization());
   o->dir_ = dir;
   o->store_options_ = store_options;
+  if (ldap) {
+    // The directory first, then the file that points at it: a failure leaves
+    // no organisation that names a directory it cannot open.
+    MBX_ASSIGN_OR_RETURN(o->directory_, OpenLdapDirectory(*ldap, true));
+    MBX_RETURN_IF_ERROR(WriteDirectoryJson(dir + "/directory.json", *ldap));
+    return o;
+  }
   MBX_ASSIGN_OR_RETURN(o->directory_, Directory::OpenLmdb(dir + "/directory", true));
   return o;
 }

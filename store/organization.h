@@ -1,6 +1,10 @@
 // Organization: an organisation folder, the unit every command works on.
 //
-//   ORG/directory/      the directory (users, homeMDB, stores, move records)
+//   ORG/directory/      the directory (users, homeMDB, stores, move records),
+//                       embedded (LMDB), or
+//   ORG/directory.json  where it is instead: an LDAP server (owner-only;
+//                       {"backend":"ldap","url","base_dn","bind_dn","password_file"},
+//                       store/ldap_directory.h)
 //   ORG/stores/NAME/    one folder per mailbox store
 //
 // Stores are opened on first use and kept open until the Organization is
@@ -15,6 +19,7 @@
 #include <vector>
 
 #include "store/directory.h"
+#include "store/ldap_directory.h"
 #include "store/status.h"
 #include "store/store.h"
 #include "store/store_handle.h"
@@ -24,16 +29,28 @@ namespace mbx {
 class Organization {
  public:
   // Opens an existing organisation; NotFound with a clear message if `dir` is
-  // not one (nothing is created).
+  // not one (nothing is created). A folder holding only directory.json is an
+  // organisation whose directory is in LDAP (stores/ comes with the first
+  // store); a damaged directory.json is Corruption naming it.
   static Result<std::unique_ptr<Organization>> Open(const std::string& dir,
                                                     const OpenOptions& store_options = {});
   // Opens, or creates when `dir` is missing or an empty folder. A non-empty
-  // folder that is not an organisation is refused.
+  // folder that is not an organisation is refused. With `ldap`, a new
+  // organisation keeps its directory in that LDAP server (its base entry
+  // and containers are created if missing) and ORG/directory.json points at
+  // it; an existing organisation is opened as it is, whatever `ldap` says.
   static Result<std::unique_ptr<Organization>> OpenOrCreate(const std::string& dir,
-                                                            const OpenOptions& store_options = {});
+                                                            const OpenOptions& store_options = {},
+                                                            const LdapConfig* ldap = nullptr);
 
   const std::string& dir() const { return dir_; }
   Directory& directory() { return *directory_; }
+  // Replaces the directory with wrap(current directory): a test seam for a
+  // decorator that interposes another writer or a fault. Call before the
+  // organisation is used by other threads.
+  void WrapDirectory(const std::function<std::unique_ptr<Directory>(std::unique_ptr<Directory>)>& wrap) {
+    directory_ = wrap(std::move(directory_));
+  }
   std::string StorePath(const std::string& name) const { return dir_ + "/stores/" + name; }
 
   // Creates and registers a new store. Names: 1-64 of [A-Za-z0-9._-].

@@ -354,5 +354,72 @@ TEST(MoveTest, PerMailboxErrorsChangeNothing) {
   EXPECT_TRUE((*p2)[0].error.empty()) << (*p2)[0].error;
 }
 
+// The directory's share of a move is in the report: the requests it was sent
+// per moved mailbox and the latency of the homeMDB switch.
+TEST(MoveTest, ReportCarriesTheDirectorysFigures) {
+  MoveFixture f;
+  MoveOptions o;
+  o.concurrency = 3;
+  auto rep = f.MoveAll(o);
+  ASSERT_EQ(rep.Completed(), 12u);
+  const engine::DirectoryFigures& d = rep.directory;
+  EXPECT_EQ(d.where, f.org().directory().Describe());
+  EXPECT_EQ(d.mailboxes_moved, 12u);
+  EXPECT_EQ(d.switches, 12u);
+  if (d.where.rfind("ldap", 0) == 0) {  // the fixture's directory in slapd (MBX_TEST_DIRECTORY=ldap)
+    EXPECT_EQ(d.backend, "ldap");
+    EXPECT_GT(d.operations_per_mailbox, 7.0);
+    EXPECT_LE(d.operations_per_mailbox, 40.0);
+  } else {
+    EXPECT_EQ(d.backend, "lmdb");
+    // The embedded directory, per mailbox: the move-record check, create and
+    // three advances, the switch, the record's deletion (7), and the store and
+    // server look-ups of the source and target handles, once to move and once
+    // to clean up (8). Deterministic: the same whatever the concurrency.
+    EXPECT_EQ(d.operations, 12u * 15u);
+    EXPECT_DOUBLE_EQ(d.operations_per_mailbox, 15.0);
+  }
+  EXPECT_GT(d.switch_p50_ms, 0.0);
+  EXPECT_LE(d.switch_p50_ms, d.switch_p95_ms);
+  EXPECT_LE(d.switch_p95_ms, d.switch_max_ms);
+  for (const auto& m : rep.mailboxes) {
+    EXPECT_GT(m.switch_seconds, 0.0) << m.user;
+    EXPECT_LE(m.switch_seconds, m.phase_seconds.at("switch")) << m.user;
+  }
+  // In the JSON report, and read back.
+  auto j = rep.ToJson();
+  ASSERT_TRUE(j.contains("directory"));
+  auto back = engine::DirectoryFigures::FromJson(j["directory"]);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->operations, d.operations);
+  EXPECT_EQ(back->switch_p95_ms, d.switch_p95_ms);
+  EXPECT_FALSE(engine::DirectoryFigures::FromJson(nlohmann::json::object()).ok());
+}
+
+// Percentiles are nearest-rank over the mailboxes that reached the switch;
+// failed mailboxes count operations but are not moved mailboxes.
+TEST(MoveTest, DirectoryFiguresPercentilesAndDivisor) {
+  std::vector<engine::MailboxReport> boxes(22);
+  for (size_t i = 0; i < 20; ++i) {
+    boxes[i].outcome = Outcome::kCompleted;
+    boxes[i].switch_seconds = double(i + 1) / 1000.0;  // 1..20 ms
+  }
+  boxes[20].outcome = Outcome::kFailed;  // never switched
+  boxes[21].outcome = Outcome::kFailed;
+  auto d = engine::DirectoryFigures::From("ldap://127.0.0.1:1/ou=x", boxes, 1000, 1300);
+  EXPECT_EQ(d.backend, "ldap");
+  EXPECT_EQ(d.operations, 300u);
+  EXPECT_EQ(d.mailboxes_moved, 20u);
+  EXPECT_DOUBLE_EQ(d.operations_per_mailbox, 15.0);
+  EXPECT_EQ(d.switches, 20u);
+  EXPECT_NEAR(d.switch_p50_ms, 10.0, 1e-9);
+  EXPECT_NEAR(d.switch_p95_ms, 19.0, 1e-9);
+  EXPECT_NEAR(d.switch_max_ms, 20.0, 1e-9);
+  auto none = engine::DirectoryFigures::From("/o/directory", {}, 5, 5);
+  EXPECT_EQ(none.backend, "lmdb");
+  EXPECT_EQ(none.operations_per_mailbox, 0.0);
+  EXPECT_EQ(none.switch_p95_ms, 0.0);
+}
+
 }  // namespace
 }  // namespace mbx
