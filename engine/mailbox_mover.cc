@@ -290,9 +290,11 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
   CrashPoint("move-locked");
 
   // 2. hierarchy
-  // (The directory is not told of the hierarchy step: each record update is
-  // a directory round trip, and recovery rolls back every step before the
-  // switch alike. The record says 'locked', then 'copying', then 'switched'.)
+  // (The directory is told only of the lock, the verified copy and the
+  // switch: each record update is a directory round trip, and recovery rolls
+  // back every step before the switch alike. 'verified' is kept because it
+  // says the target holds the whole copy: the LDAP directory's two-write
+  // switch relies on it, see store/ldap_directory.h.)
   t = Clock::now();
   MailboxInfo info;
   std::vector<FolderInfo> folders;
@@ -334,7 +336,6 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
 
     // 3. copy
     t = Clock::now();
-    if (Status s = record_step(MoveStep::kCopying); !s.ok()) return abandon(s.message());
     const int level = options_.recompress_level.value_or(dst->zstd_level());
     const bool recode = level != src->zstd_level() || options_.recompress_level.has_value();
     Status s = CopyItems(**stream, dst, task, paths, level, recode, &copy);
@@ -369,6 +370,7 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
     if (Status s = dst->Write(std::move(b)); !s.ok()) return abandon(s.message());
   }
   if (Status s = dst->Flush(); !s.ok()) return abandon(s.message());
+  if (Status s = record_step(MoveStep::kVerified); !s.ok()) return abandon(s.message());
   rep.phase_seconds["verify"] = SecondsSince(t);
   CrashPoint("move-verified");
 

@@ -412,15 +412,22 @@ class LdapDirectory final : public Directory {
   // A modify carrying a critical Assertion control; returns the LDAP code.
   int GuardedModify(const std::string& dn, const AttrList& attrs, const std::string& assertion);
   Result<MoveRecord> RawMove(const Guid& mailbox);
-  // The reconcile rule: a record at 'verified' whose user's homeMDB already
-  // names the target store passed the commit point (the switch's second
-  // write, the record's step, did not happen).
+  // The reconcile rule: a record at 'verified' (the target holds the whole
+  // copy, checked) whose user's homeMDB already names the target store
+  // passed the commit point (the switch's second write, the record's step,
+  // did not happen).
   Status Reconcile(MoveRecord* m);
+  // The store's record, read once per directory: SwitchHome asserts homeMDB
+  // against the source's DN, and a stale DN fails that assertion (Conflict,
+  // nothing changed) rather than switching wrongly.
+  Result<StoreRecord> CachedStore(const std::string& name);
   Status CheckSchema();
   Status CreateBase();
 
   LdapConfig config_;
   std::string password_;
+  std::mutex cache_mu_;
+  std::map<std::string, StoreRecord> store_cache_;  // GUARDED_BY(cache_mu_)
   std::mutex mu_;
   LDAP* ld_ = nullptr;  // GUARDED_BY(mu_)
 };
@@ -589,6 +596,18 @@ int LdapDirectory::GuardedModify(const std::string& dn, const AttrList& attrs, c
 Result<StoreRecord> LdapDirectory::GetStore(const std::string& name) {
   MBX_ASSIGN_OR_RETURN(Entry e, Read(StoreDn(name), "store", name));
   return ToStore(e);
+}
+
+Result<StoreRecord> LdapDirectory::CachedStore(const std::string& name) {
+  {
+    std::lock_guard<std::mutex> l(cache_mu_);
+    auto it = store_cache_.find(name);
+    if (it != store_cache_.end()) return it->second;
+  }
+  MBX_ASSIGN_OR_RETURN(StoreRecord r, GetStore(name));
+  std::lock_guard<std::mutex> l(cache_mu_);
+  store_cache_[name] = r;
+  return r;
 }
 
 Result<ServerRecord> LdapDirectory::GetServer(const std::string& name) {
@@ -762,8 +781,15 @@ Status LdapDirectory::SwitchHome(const Guid& mailbox, const StoreRecord& target,
     return Status::Conflict("the move record of " + mailbox.ToString() + " is now " + DescribeMove(*cur) +
                             "; the move did not switch");
   }
-  MBX_ASSIGN_OR_RETURN(StoreRecord source, GetStore(record.source));
-  MBX_ASSIGN_OR_RETURN(UserRecord user, GetUserByMailbox(mailbox));
+  MBX_ASSIGN_OR_RETURN(StoreRecord source, CachedStore(record.source));
+  // The user's entry is named by the record (a search by mailbox GUID only
+  // when the record does not name it).
+  UserRecord user;
+  if (!record.user.empty()) {
+    user.name = record.user;
+  } else {
+    MBX_ASSIGN_OR_RETURN(user, GetUserByMailbox(mailbox));
+  }
   // The commit point: one modify of the user's entry, asserting homeMDB
   // still names the source.
   const std::string user_dn = UserDn(user.name);

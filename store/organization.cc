@@ -177,6 +177,7 @@ Result<Store*> Organization::GetStore(const std::string& name) {
 
 void Organization::CloseStore(const std::string& name) {
   std::lock_guard<std::mutex> l(mu_);
+  handles_.erase(name);
   stores_.erase(name);
   remotes_.erase(name);
 }
@@ -184,20 +185,33 @@ void Organization::CloseStore(const std::string& name) {
 void Organization::SetRemoteConnector(RemoteConnector connector) {
   std::lock_guard<std::mutex> l(mu_);
   connector_ = std::move(connector);
+  handles_.clear();  // a store resolved as local may now be reachable remotely
 }
 
 Result<StoreHandle*> Organization::GetHandle(const std::string& name) {
   MBX_RETURN_IF_ERROR(ValidateStoreName(name));
+  {
+    // Resolved before: where a store lives is looked up in the directory
+    // once per Organization, not once per mailbox (two directory requests).
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = handles_.find(name);
+    if (it != handles_.end()) return it->second;
+  }
   MBX_ASSIGN_OR_RETURN(StoreRecord rec, Registered(name));
   auto server = directory_->GetServer(rec.server);
   if (!server.ok() && !server.status().IsNotFound()) return server.status();
   if (!server.ok() || server->address.empty()) {
     MBX_ASSIGN_OR_RETURN(Store * s, GetStore(name));
+    std::lock_guard<std::mutex> l(mu_);
+    if (stores_.count(name) != 0) handles_[name] = s;  // not closed meanwhile
     return static_cast<StoreHandle*>(s);
   }
   std::lock_guard<std::mutex> l(mu_);
   auto it = remotes_.find(name);
-  if (it != remotes_.end()) return it->second.get();
+  if (it != remotes_.end()) {
+    handles_[name] = it->second.get();
+    return it->second.get();
+  }
   if (!connector_) {
     return Status::InvalidArgument("store '" + name + "' is on server " + server->name + " at " +
                                    server->address + ", and this program cannot reach remote stores");
@@ -206,6 +220,7 @@ Result<StoreHandle*> Organization::GetHandle(const std::string& name) {
   if (!h.ok()) return h.status().WithContext("reaching store '" + name + "' on " + server->address);
   StoreHandle* p = h->get();
   remotes_[name] = std::move(*h);
+  handles_[name] = p;
   return p;
 }
 

@@ -90,6 +90,8 @@ class Organization {
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Store>> stores_;  // GUARDED_BY(mu_)
   std::map<std::string, std::unique_ptr<StoreHandle>> remotes_;  // GUARDED_BY(mu_)
+  // GetHandle's answers: into stores_ or remotes_. GUARDED_BY(mu_)
+  std::map<std::string, StoreHandle*> handles_;
   RemoteConnector connector_;  // GUARDED_BY(mu_)
 };
 

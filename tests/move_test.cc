@@ -369,16 +369,19 @@ TEST(MoveTest, ReportCarriesTheDirectorysFigures) {
   EXPECT_EQ(d.switches, 12u);
   if (d.where.rfind("ldap", 0) == 0) {  // the fixture's directory in slapd (MBX_TEST_DIRECTORY=ldap)
     EXPECT_EQ(d.backend, "ldap");
-    EXPECT_GT(d.operations_per_mailbox, 7.0);
-    EXPECT_LE(d.operations_per_mailbox, 40.0);
+    // Create, advance to 'verified', the switch (read the record, the
+    // asserted homeMDB modify, the record's step) and the deletion: 6, plus
+    // the first look-ups of the source store (cached after).
+    EXPECT_GE(d.operations_per_mailbox, 6.0);
+    EXPECT_LE(d.operations_per_mailbox, 7.0);
   } else {
     EXPECT_EQ(d.backend, "lmdb");
-    // The embedded directory, per mailbox: the move-record check, create and
-    // three advances, the switch, the record's deletion (7), and the store and
-    // server look-ups of the source and target handles, once to move and once
-    // to clean up (8). Deterministic: the same whatever the concurrency.
-    EXPECT_EQ(d.operations, 12u * 15u);
-    EXPECT_DOUBLE_EQ(d.operations_per_mailbox, 15.0);
+    // The embedded directory, per mailbox: the record's creation, its
+    // advance to 'verified', the switch and the record's deletion (4). Where
+    // a store lives is looked up once per organisation (two requests, by
+    // each of the 3 workers at most if they race to it).
+    EXPECT_GE(d.operations, 12u * 4u);
+    EXPECT_LE(d.operations, 12u * 4u + 3u * 2u);
   }
   EXPECT_GT(d.switch_p50_ms, 0.0);
   EXPECT_LE(d.switch_p50_ms, d.switch_p95_ms);
@@ -533,7 +536,8 @@ TEST(MoveTest, HomeMdbChangedByAnotherWriterFailsTheMoveCleanly) {
 // comes back: 'recover' finishes or rolls back every move, and the
 // invariant holds. LDAP only (MBX_TEST_DIRECTORY=ldap).
 TEST(MoveTest, DirectoryServerKilledDuringMovesThenRecover) {
-  if (!testing::UseLdapDirectory()) GTEST_SKIP() << "needs MBX_TEST_DIRECTORY=ldap";
+  // Registered only with MBX_TEST_DIRECTORY=ldap (tests/CMakeLists.txt).
+  ASSERT_TRUE(testing::UseLdapDirectory()) << "run with MBX_TEST_DIRECTORY=ldap";
   struct Point {
     const char* call;
     int n;
