@@ -369,6 +369,10 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
     if (Status s = dst->Write(std::move(b)); !s.ok()) return abandon(s.message());
   }
   if (Status s = dst->Flush(); !s.ok()) return abandon(s.message());
+  // The source's lock too: with sync batch it may still be unsynced, and a
+  // machine crash after the switch would bring the source back active next
+  // to the active target.
+  if (Status s = src->Flush(); !s.ok()) return abandon(s.message());
   rep.phase_seconds["verify"] = SecondsSince(t);
   CrashPoint("move-verified");
 
@@ -424,6 +428,11 @@ Status RollBackMove(Organization& org, const MoveRecord& record) {
   MBX_RETURN_IF_ERROR(IgnoreGone(src->TransitionMailbox(record.mailbox, {MailboxState::kMovingOut},
                                                         MailboxState::kActive))
                           .WithContext("unlocking the source"));
+  // The record goes only once what it guards is durable (sync batch
+  // acknowledges before syncing; a machine crash must not leave the
+  // mailbox locked or half there with no record to recover it by).
+  if (dst.ok()) MBX_RETURN_IF_ERROR((*dst)->Flush().WithContext("flushing the target"));
+  MBX_RETURN_IF_ERROR(src->Flush().WithContext("flushing the source"));
   CrashPoint("move-rolled-back");
   return org.directory().DeleteMove(record.mailbox).WithContext("deleting the move record");
 }
@@ -443,6 +452,9 @@ Status FinishMove(Organization& org, const MoveRecord& record) {
                             .WithContext("deleting the source"));
     src->ReleaseResidentPages();
   }
+  // As in RollBackMove: durable before the record goes.
+  MBX_RETURN_IF_ERROR(dst->Flush().WithContext("flushing the target"));
+  MBX_RETURN_IF_ERROR(src->Flush().WithContext("flushing the source"));
   CrashPoint("move-cleaned");
   return org.directory().DeleteMove(record.mailbox).WithContext("deleting the move record");
 }
