@@ -283,6 +283,13 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
     return fail(s.message());
   }
   if (Status s = src->TransitionMailbox(guid, {MailboxState::kActive}, MailboxState::kMovingOut); !s.ok()) {
+    if (s.code() == Status::Code::kIOError) {
+      // The lock's log record may be on disk (written, then neither synced
+      // nor taken back): a reopen could replay it. Keep the record, so that
+      // recover unlocks the source if it is locked.
+      return fail("cannot lock the source mailbox: " + s.message() +
+                  "; it may be locked: run 'mbxmove recover'");
+    }
     (void)dir.DeleteMove(guid);
     return fail("cannot lock the source mailbox: " + s.message());
   }
