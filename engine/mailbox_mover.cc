@@ -283,6 +283,13 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
     return fail(s.message());
   }
   if (Status s = src->TransitionMailbox(guid, {MailboxState::kActive}, MailboxState::kMovingOut); !s.ok()) {
+    if (s.code() == Status::Code::kIOError) {
+      // The lock's log record may be on disk (written, then neither synced
+      // nor taken back): a reopen could replay it. Keep the record, so that
+      // recover unlocks the source if it is locked.
+      return fail("cannot lock the source mailbox: " + s.message() +
+                  "; it may be locked: run 'mbxmove recover'");
+    }
     (void)dir.DeleteMove(guid);
     return fail("cannot lock the source mailbox: " + s.message());
   }
@@ -370,6 +377,10 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
     if (Status s = dst->Write(std::move(b)); !s.ok()) return abandon(s.message());
   }
   if (Status s = dst->Flush(); !s.ok()) return abandon(s.message());
+  // The source's lock too: with sync batch it may still be unsynced, and a
+  // machine crash after the switch would bring the source back active next
+  // to the active target.
+  if (Status s = src->Flush(); !s.ok()) return abandon(s.message());
   if (Status s = record_step(MoveStep::kVerified); !s.ok()) return abandon(s.message());
   rep.phase_seconds["verify"] = SecondsSince(t);
   CrashPoint("move-verified");
@@ -428,6 +439,11 @@ Status RollBackMove(Organization& org, const MoveRecord& record) {
   MBX_RETURN_IF_ERROR(IgnoreGone(src->TransitionMailbox(record.mailbox, {MailboxState::kMovingOut},
                                                         MailboxState::kActive))
                           .WithContext("unlocking the source"));
+  // The record goes only once what it guards is durable (sync batch
+  // acknowledges before syncing; a machine crash must not leave the
+  // mailbox locked or half there with no record to recover it by).
+  if (dst.ok()) MBX_RETURN_IF_ERROR((*dst)->Flush().WithContext("flushing the target"));
+  MBX_RETURN_IF_ERROR(src->Flush().WithContext("flushing the source"));
   CrashPoint("move-rolled-back");
   return org.directory().DeleteMove(record.mailbox).WithContext("deleting the move record");
 }
@@ -447,6 +463,9 @@ Status FinishMove(Organization& org, const MoveRecord& record) {
                             .WithContext("deleting the source"));
     src->ReleaseResidentPages();
   }
+  // As in RollBackMove: durable before the record goes.
+  MBX_RETURN_IF_ERROR(dst->Flush().WithContext("flushing the target"));
+  MBX_RETURN_IF_ERROR(src->Flush().WithContext("flushing the source"));
   CrashPoint("move-cleaned");
   return org.directory().DeleteMove(record.mailbox).WithContext("deleting the move record");
 }

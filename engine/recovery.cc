@@ -32,6 +32,7 @@ Status RecoverImport(Organization& org, const MoveRecord& r, StoreHandle* store,
     if (!s.ok() && !s.IsNotFound()) return s;
     imp->action = "removed";
   }
+  MBX_RETURN_IF_ERROR(store->Flush());  // durable before the record goes
   return org.directory().DeleteMove(r.mailbox);
 }
 

@@ -313,12 +313,16 @@ Result<RestoreResult> RestoreStore(const std::string& store_dir, const std::stri
     }
   } else {
     for (const auto& n : present) {
-      if (txlog::ParseFileName(n) != 0 || n == txlog::kCheckpointFile) MBX_RETURN_IF_ERROR(env->RemoveFile(logs + "/" + n));
+      if (txlog::ParseFileName(n) != 0 || n == txlog::kCheckpointFile || n == txlog::kGapFile) {
+        MBX_RETURN_IF_ERROR(env->RemoveFile(logs + "/" + n));
+      }
     }
   }
   MBX_RETURN_IF_ERROR(env->SyncDir(logs));
   // 6. One rename puts the database in place: the old one or the new one.
   MBX_RETURN_IF_ERROR(env->RenameFile(staged, store_dir + "/data.mdb"));
+  // The database that a machine crash left unsynced (see Store::Open) is gone.
+  if (Status rm = env->RemoveFile(store_dir + "/UNSYNCED"); !rm.ok() && !rm.IsNotFound()) return rm;
   MBX_RETURN_IF_ERROR(env->SyncDir(store_dir));
   MBX_RETURN_IF_ERROR(env->RemoveFile(store_dir + "/lock.mdb"));
   lock->reset();

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <mutex>
 
 #include "store/directory.h"
 #include "store/file_io.h"
@@ -86,7 +87,21 @@ class LmdbDirectory final : public Directory {
 
  private:
   Result<std::string> Get(MDB_dbi dbi, std::string_view k, std::string_view what, std::string_view shown);
+  // Begins a write transaction, unless a sync failed (see Sync).
+  Status BeginWrite(LmdbTxn& txn);
+  // Commits one; a commit that fails with EIO (its fdatasync, which also
+  // covers the previous commit's meta page) breaks the directory as a
+  // failed Sync does.
+  Status CommitWrite(LmdbTxn& txn);
   std::string dir_;
+  // Not OK once a sync of data.mdb failed: the kernel may have dropped the
+  // pages it covered (a homeMDB switch among them), so no write is trusted
+  // again in this process; reopening (recover) reads what is on disk.
+  // Held across each commit and sync, so that no sync can succeed between a
+  // failed one and broken_ being set (the kernel reports a writeback error
+  // once: a later fsync "succeeds" over the dropped pages).
+  std::mutex broken_mu_;
+  Status broken_;  // GUARDED_BY(broken_mu_)
   LmdbEnv env_;
   MDB_dbi users_ = 0, by_mbx_ = 0, stores_ = 0, moves_ = 0, servers_ = 0;
 };
@@ -133,9 +148,9 @@ Result<std::string> LmdbDirectory::Get(MDB_dbi dbi, std::string_view k, std::str
 Status LmdbDirectory::PutStore(const StoreRecord& s) {
   CountOperations();
   LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), 0));
+  MBX_RETURN_IF_ERROR(BeginWrite(txn));
   MBX_RETURN_IF_ERROR(Put(txn.get(), stores_, s.name, StoreToJson(s)));
-  return txn.Commit();
+  return CommitWrite(txn);
 }
 
 Result<StoreRecord> LmdbDirectory::GetStore(const std::string& name) {
@@ -151,9 +166,9 @@ Status LmdbDirectory::ListStores(std::vector<StoreRecord>* out) {
 Status LmdbDirectory::PutServer(const ServerRecord& s) {
   CountOperations();
   LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), 0));
+  MBX_RETURN_IF_ERROR(BeginWrite(txn));
   MBX_RETURN_IF_ERROR(Put(txn.get(), servers_, s.name, ServerToJson(s)));
-  MBX_RETURN_IF_ERROR(txn.Commit());
+  MBX_RETURN_IF_ERROR(CommitWrite(txn));
   return Sync();
 }
 
@@ -170,12 +185,12 @@ Status LmdbDirectory::ListServers(std::vector<ServerRecord>* out) {
 Status LmdbDirectory::PutUsers(const std::vector<UserRecord>& users) {
   CountOperations();
   LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), 0));
+  MBX_RETURN_IF_ERROR(BeginWrite(txn));
   for (const UserRecord& u : users) {
     MBX_RETURN_IF_ERROR(Put(txn.get(), users_, u.name, UserToJson(u)));
     MBX_RETURN_IF_ERROR(Put(txn.get(), by_mbx_, u.mailbox.AsKey(), u.name));
   }
-  MBX_RETURN_IF_ERROR(txn.Commit());
+  MBX_RETURN_IF_ERROR(CommitWrite(txn));
   return Sync();
 }
 
@@ -207,7 +222,7 @@ Status LmdbDirectory::ListUsers(std::vector<UserRecord>* out) {
 Status LmdbDirectory::SwitchHome(const Guid& mailbox, const StoreRecord& target, const MoveRecord& record) {
   CountOperations();
   LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), 0));
+  MBX_RETURN_IF_ERROR(BeginWrite(txn));
   MBX_ASSIGN_OR_RETURN(std::string user, GetIn(txn.get(), by_mbx_, mailbox.AsKey(), "mailbox", mailbox.ToString()));
   MBX_ASSIGN_OR_RETURN(std::string uv, GetIn(txn.get(), users_, user, "user", user));
   MBX_ASSIGN_OR_RETURN(UserRecord u, ParseUserJson(uv));
@@ -234,19 +249,46 @@ Status LmdbDirectory::SwitchHome(const Guid& mailbox, const StoreRecord& target,
   u.home_server = target.server;
   MBX_RETURN_IF_ERROR(Put(txn.get(), users_, u.name, UserToJson(u)));
   MBX_RETURN_IF_ERROR(Put(txn.get(), moves_, mailbox.AsKey(), MoveToJson(record)));
-  MBX_RETURN_IF_ERROR(txn.Commit());
+  MBX_RETURN_IF_ERROR(CommitWrite(txn));
   return Sync();
 }
 
+Status LmdbDirectory::BeginWrite(LmdbTxn& txn) {
+  {
+    std::lock_guard<std::mutex> l(broken_mu_);
+    if (!broken_.ok()) return broken_;
+  }
+  return txn.Begin(env_.get(), 0);
+}
+
+Status LmdbDirectory::CommitWrite(LmdbTxn& txn) {
+  std::lock_guard<std::mutex> l(broken_mu_);
+  if (!broken_.ok()) return broken_;
+  const int rc = txn.CommitRc();
+  if (rc == 0) return Status::Ok();
+  Status s = LmdbStatus(rc, "committing transaction");
+  if (rc == EIO) {
+    broken_ = Status::IOError("the directory refuses writes after a failed commit (" + s.message() +
+                              "): what it covered may not be on disk; reopen it ('mbxmove recover')");
+  }
+  return s;
+}
+
 Status LmdbDirectory::Sync() {
+  std::lock_guard<std::mutex> l(broken_mu_);
+  if (!broken_.ok()) return broken_;
   int rc = mdb_env_sync(env_.get(), 1);
-  return LmdbStatus(rc, "syncing the directory");
+  if (rc == 0) return Status::Ok();
+  Status s = LmdbStatus(rc, "syncing the directory");
+  broken_ = Status::IOError("the directory refuses writes after a failed sync (" + s.message() +
+                            "): what it covered may not be on disk; reopen it ('mbxmove recover')");
+  return s;
 }
 
 Status LmdbDirectory::CreateMove(const MoveRecord& m) {
   CountOperations();
   LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), 0));
+  MBX_RETURN_IF_ERROR(BeginWrite(txn));
   auto existing = GetIn(txn.get(), moves_, m.mailbox.AsKey(), "move", m.mailbox.ToString());
   if (existing.ok()) {
     auto cur = ParseMoveJson(*existing);
@@ -256,14 +298,14 @@ Status LmdbDirectory::CreateMove(const MoveRecord& m) {
   }
   if (!existing.status().IsNotFound()) return existing.status();
   MBX_RETURN_IF_ERROR(Put(txn.get(), moves_, m.mailbox.AsKey(), MoveToJson(m)));
-  MBX_RETURN_IF_ERROR(txn.Commit());
+  MBX_RETURN_IF_ERROR(CommitWrite(txn));
   return Sync();
 }
 
 Status LmdbDirectory::AdvanceMove(const MoveRecord& m, MoveStep from, bool sync) {
   CountOperations();
   LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), 0));
+  MBX_RETURN_IF_ERROR(BeginWrite(txn));
   auto existing = GetIn(txn.get(), moves_, m.mailbox.AsKey(), "move", m.mailbox.ToString());
   if (!existing.ok()) {
     if (existing.status().IsNotFound()) {
@@ -277,16 +319,16 @@ Status LmdbDirectory::AdvanceMove(const MoveRecord& m, MoveStep from, bool sync)
                             ", not at step '" + std::string(MoveStepName(from)) + "' as this move expected");
   }
   MBX_RETURN_IF_ERROR(Put(txn.get(), moves_, m.mailbox.AsKey(), MoveToJson(m)));
-  MBX_RETURN_IF_ERROR(txn.Commit());
+  MBX_RETURN_IF_ERROR(CommitWrite(txn));
   return sync ? Sync() : Status::Ok();
 }
 
 Status LmdbDirectory::PutMove(const MoveRecord& m, bool sync) {
   CountOperations();
   LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), 0));
+  MBX_RETURN_IF_ERROR(BeginWrite(txn));
   MBX_RETURN_IF_ERROR(Put(txn.get(), moves_, m.mailbox.AsKey(), MoveToJson(m)));
-  MBX_RETURN_IF_ERROR(txn.Commit());
+  MBX_RETURN_IF_ERROR(CommitWrite(txn));
   return sync ? Sync() : Status::Ok();
 }
 
@@ -307,11 +349,11 @@ Status LmdbDirectory::ListMoves(std::vector<MoveRecord>* out) {
 Status LmdbDirectory::DeleteMove(const Guid& mailbox) {
   CountOperations();
   LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), 0));
+  MBX_RETURN_IF_ERROR(BeginWrite(txn));
   MDB_val k = ToVal(mailbox.AsKey());
   int rc = mdb_del(txn.get(), moves_, &k, nullptr);
   if (rc != 0 && rc != MDB_NOTFOUND) return LmdbStatus(rc, "deleting move record");
-  return txn.Commit();
+  return CommitWrite(txn);
 }
 
 }  // namespace

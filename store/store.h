@@ -5,6 +5,8 @@
 //   stores/NAME/LOCK                 held (flock) by the process that has it open
 //   stores/NAME/logs/E00*.log        transaction log generations
 //   stores/NAME/logs/E00.chk         checkpoint
+//   stores/NAME/UNSYNCED             while open with --sync none: the boot it
+//                                    was written in (see Store::Open)
 //
 // Writes go through one group-commit writer (group_commit.h): the group's
 // redo record is appended to the log first, then one LMDB transaction applies
@@ -137,6 +139,14 @@ class Store final : public StoreHandle {
   // Creates an empty store in `dir` (which must not exist or be empty).
   static Status Create(const std::string& dir, const std::string& name, const StoreOptions& options);
   // Opens an existing store and replays its log after the checkpoint.
+  //
+  // A store open with sync mode none keeps an UNSYNCED file (boot id, pid)
+  // in its folder from open until a clean close has synced everything. Open
+  // refuses a store whose UNSYNCED file names another boot than this one
+  // (/proc/sys/kernel/random/boot_id, or $MBX_BOOT_ID for tests): the
+  // machine stopped while writes were unsynced, so the content cannot be
+  // trusted; the error says to restore from backup. The same boot means only
+  // the process died, and the page cache kept every write.
   static Result<std::unique_ptr<Store>> Open(const std::string& dir, const OpenOptions& options = {});
   ~Store() override;
   Store(const Store&) = delete;
@@ -228,8 +238,21 @@ class Store final : public StoreHandle {
   // The header of `mailbox` if its state is one of `from`; call under header_mu_.
   Result<MailboxInfo> LockedHeader(const Guid& mailbox, std::initializer_list<MailboxState> from);
 
+  // The UNSYNCED file (see Open): refuses a store it names another boot in;
+  // writes it (synced) before the first unsynced write.
+  Status CheckUnsyncedMarker(const std::string& dir);
+  Status WriteUnsyncedMarker();
+
   std::string dir_;
   std::string name_;
+  bool unsynced_marker_ = false;
+  // Set (under log_mu_) when a commit or sync of data.mdb failed with EIO:
+  // the kernel may have dropped the pages it covered (and the meta page of
+  // the commit before, which NOMETASYNC leaves to the next commit's sync),
+  // so every later write and Flush fails with it until the store is
+  // reopened. ENOSPC and the like are not fatal: nothing was dropped.
+  Status broken_;
+  void MarkBroken(const Status& cause);  // open and SetSyncMode (under log_mu_) only
   int zstd_level_ = 3;
   Env* env_io_ = nullptr;
   int lock_fd_ = -1;

@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
+#include <cstdlib>
 
 #include "store/coding.h"
 #include "store/store_internal.h"
@@ -26,6 +28,7 @@ namespace {
 constexpr const char* kDbNames[kNumDbs] = {"meta", "mailboxes", "folders", "items"};
 constexpr size_t kMinMapBytes = 1u << 20;
 constexpr size_t kReplayTxnBytes = 64u << 20;
+constexpr const char* kUnsyncedMarker = "UNSYNCED";
 
 bool IsDir(const std::string& p) {
   struct stat st {};
@@ -44,7 +47,43 @@ Result<uint64_t> ParseU64(std::string_view s, std::string_view what) {
   return v;
 }
 
+// This boot of the machine.
+std::string BootId() {
+  if (const char* e = std::getenv("MBX_BOOT_ID"); e != nullptr && *e != '\0') return e;
+  char buf[64] = {};
+  FILE* f = std::fopen("/proc/sys/kernel/random/boot_id", "r");
+  if (f == nullptr) return "unknown";
+  const bool got = std::fgets(buf, sizeof buf, f) != nullptr;
+  std::fclose(f);
+  std::string id = got ? buf : "unknown";
+  while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+  return id;
+}
+
 }  // namespace
+
+Status Store::CheckUnsyncedMarker(const std::string& dir) {
+  std::string content;
+  Status s = env_io_->ReadFile(dir + "/" + kUnsyncedMarker, &content);
+  if (s.IsNotFound()) return Status::Ok();
+  MBX_RETURN_IF_ERROR(s.WithContext("reading the unsynced-writes marker of " + dir));
+  const std::string boot = content.substr(0, content.find(' '));
+  const std::string now = BootId();
+  if (boot == now) return Status::Ok();  // only the process stopped: the page cache kept every write
+  return Status::Corruption(
+      "store " + dir + " was open with --sync none when the machine stopped (boot " + boot + ", now " + now +
+      "): writes that were never synced may be lost, so its content cannot be trusted; restore it from "
+      "backup (mbxmove restore), or, if the machine did not lose power, remove " + dir + "/" + kUnsyncedMarker);
+}
+
+Status Store::WriteUnsyncedMarker() {
+  if (unsynced_marker_) return Status::Ok();
+  const std::string content = BootId() + " " + std::to_string(::getpid()) + "\n";
+  MBX_RETURN_IF_ERROR(env_io_->WriteFileAtomic(dir_ + "/" + kUnsyncedMarker, content, /*sync=*/true));
+  MBX_RETURN_IF_ERROR(env_io_->SyncDir(dir_));
+  unsynced_marker_ = true;
+  return Status::Ok();
+}
 
 Status Store::Create(const std::string& dir, const std::string& name, const StoreOptions& options) {
   if (options.zstd_level < 0 || options.zstd_level > 19) {
@@ -128,6 +167,9 @@ Status Store::OpenImpl(const std::string& dir, const OpenOptions& options) {
     }
     return Status::Busy("store " + dir + " is open in another mbxmove process");
   }
+  // A store left with unsynced writes by a machine that stopped is refused
+  // before LMDB reads a page of it.
+  MBX_RETURN_IF_ERROR(CheckUnsyncedMarker(dir));
   {
     // Say who holds the store, for the message above in other processes.
     const std::string who = std::to_string(::getpid()) + " " + LockHolderRole() + "\n";
@@ -208,6 +250,8 @@ Status Store::OpenImpl(const std::string& dir, const OpenOptions& options) {
     MBX_RETURN_IF_ERROR(txn.Commit());
   }
   if (lo.sync == SyncMode::kNone) {
+    // Nothing is synced from here until a clean close: say so on disk first.
+    MBX_RETURN_IF_ERROR(WriteUnsyncedMarker());
     mdb_env_set_flags(env_.get(), MDB_NOMETASYNC, 0);
     mdb_env_set_flags(env_.get(), MDB_NOSYNC, 1);
   }
@@ -259,6 +303,17 @@ Status Store::OpenImpl(const std::string& dir, const OpenOptions& options) {
     MBX_RETURN_IF_ERROR(GrowMap());
   }
   prev_checkpoint_lsn_ = checkpoint_lsn_;
+  if (reader->lost_behind_checkpoint()) {
+    // The database is whole; the log lost records it had applied. Note the
+    // gap (durably, before the writer fills it with zeros up to the
+    // checkpoint) so that no roll-forward from an older backup crosses it.
+    const std::string gaps = dir + "/logs/" + txlog::kGapFile;
+    std::string text;
+    if (Status r = env_io_->ReadFile(gaps, &text); !r.ok() && !r.IsNotFound()) return r;
+    text += std::to_string(reader->lost_from_lsn()) + " " + std::to_string(checkpoint_lsn_) + "\n";
+    MBX_RETURN_IF_ERROR(env_io_->WriteFileAtomic(gaps, text, /*sync=*/true));
+    MBX_RETURN_IF_ERROR(env_io_->SyncDir(dir + "/logs"));
+  }
   MBX_ASSIGN_OR_RETURN(log_, TxLogWriter::Open(dir + "/logs", lo, reader->valid_end_lsn(), env_io_));
   if (replayed_records_.load() > 0 || reader->torn_tail()) {
     MBX_RETURN_IF_ERROR(mdb_env_sync(env_.get(), 1) == 0 ? Status::Ok()
@@ -273,14 +328,19 @@ Status Store::OpenImpl(const std::string& dir, const OpenOptions& options) {
 
 Store::~Store() {
   writer_.reset();  // commits what is queued
+  bool synced = true;
   if (log_) {
     std::lock_guard<std::mutex> l(log_mu_);
-    (void)log_->Sync();
+    synced = log_->Sync().ok();
     (void)log_->WriteCheckpointFile(checkpoint_lsn_);
     log_.reset();
   }
-  if (env_.get()) mdb_env_sync(env_.get(), 1);
+  if (env_.get() && mdb_env_sync(env_.get(), 1) != 0) synced = false;
   env_.Close();
+  // Everything is on disk now (or a sync failed and the marker stays).
+  if (unsynced_marker_ && synced && env_io_->RemoveFile(dir_ + "/" + kUnsyncedMarker).ok()) {
+    (void)env_io_->SyncDir(dir_);
+  }
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 

@@ -36,6 +36,8 @@ Status Store::SetLogQuota(uint64_t bytes) {
 Status Store::SetSyncMode(SyncMode mode) {
   MBX_RETURN_IF_ERROR(PutMetaDirect(meta::kSyncMode, SyncModeName(mode)));
   std::lock_guard<std::mutex> l(log_mu_);
+  // The log stops syncing now (LMDB keeps the flags it was opened with).
+  if (mode == SyncMode::kNone) MBX_RETURN_IF_ERROR(WriteUnsyncedMarker());
   log_->set_sync(mode);
   return Status::Ok();
 }

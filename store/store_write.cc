@@ -7,6 +7,7 @@
 #include "store/store.h"
 
 #include <algorithm>
+#include <cerrno>
 
 #include "store/crash_point.h"
 #include "store/store_internal.h"
@@ -96,6 +97,7 @@ Status Store::PrepareGroup(const std::vector<const WriteBatch*>& batches, GroupC
 
   {
     std::lock_guard<std::mutex> l(log_mu_);
+    if (!broken_.ok()) return broken_;
     bool frees_space = true;
     for (const WriteBatch* b : batches) frees_space = frees_space && b->MayUseLogReserve();
     MBX_ASSIGN_OR_RETURN(LogPosition pos, log_->Append(payload, frees_space));
@@ -149,6 +151,7 @@ Status Store::ApplyGroup(const std::vector<const WriteBatch*>& batches, const Gr
     // failed; the groups logged after it fail by their epoch.
     std::lock_guard<std::mutex> l(log_mu_);
     ++log_epoch_;
+    if (rc == EIO) MarkBroken(s);
     Status r = log_->Rewind(pos.start_lsn);
     if (!r.ok()) return s.WithContext("and the log could not be rewound (" + r.message() + ")");
     return s.WithContext("store " + name_);
@@ -175,9 +178,21 @@ Status Store::ApplyGroup(const std::vector<const WriteBatch*>& batches, const Gr
 Status Store::Flush() {
   std::lock_guard<std::mutex> l(log_mu_);
   if (log_->options().sync == SyncMode::kNone) return Status::Ok();
+  if (!broken_.ok()) return broken_;
   MBX_RETURN_IF_ERROR(log_->Sync());
-  if (int rc = mdb_env_sync(env_.get(), 1); rc != 0) return LmdbStatus(rc, "syncing store " + name_);
+  if (int rc = mdb_env_sync(env_.get(), 1); rc != 0) {
+    const Status s = LmdbStatus(rc, "syncing store " + name_);
+    MarkBroken(s);
+    return s;
+  }
   return Status::Ok();
+}
+
+void Store::MarkBroken(const Status& cause) {
+  if (!broken_.ok()) return;
+  broken_ = Status::IOError("store " + name_ + " refuses writes after an I/O error on data.mdb (" + cause.message() +
+                            "): what it covered may not be on disk; reopen the store, which recovers from the "
+                            "transaction log");
 }
 
 Status Store::Write(WriteBatch batch) { return writer_->Write(std::move(batch)); }

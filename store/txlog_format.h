@@ -44,6 +44,10 @@ std::string FileName(uint64_t generation);  // "E0000000001.log"
 // Parses "E00XXXXXXXX.log"; returns 0 for any other name.
 uint64_t ParseFileName(std::string_view name);
 inline constexpr const char* kCheckpointFile = "E00.chk";
+// Lines "FROM TO" (decimal LSNs): log records in [FROM, TO) that a machine
+// crash took from the log after the database had applied them (see
+// TxLogReader::lost_behind_checkpoint). No reader may roll forward across one.
+inline constexpr const char* kGapFile = "E00.gap";
 
 // Appends the payload form of these mutations to *out.
 void EncodePayload(const std::vector<const WriteBatch*>& batches, std::string* out);

@@ -2,6 +2,8 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
+#include <sstream>
 #include <vector>
 
 #include "store/coding.h"
@@ -40,6 +42,18 @@ Result<bool> TxLogReader::LoadNextFile() {
   return true;
 }
 
+Result<bool> TxLogReader::EndOfLog() const {
+  for (const auto& [from, to] : gaps_) {
+    if (next_lsn_ >= from && next_lsn_ < to) {
+      return Status::Corruption("the transaction log lost its records from position " + std::to_string(from) +
+                                " to " + std::to_string(to) + " in a crash of the machine (" + txlog::kGapFile +
+                                "; the database had them): it cannot be rolled forward from before position " +
+                                std::to_string(from) + "; restore a full backup taken after it");
+    }
+  }
+  return false;
+}
+
 Result<bool> TxLogReader::Ensure(size_t n) {
   while (buf_.size() - pos_ < n) {
     // Drop consumed bytes so memory stays bounded.
@@ -61,6 +75,13 @@ Result<bool> TxLogReader::Next(LogRecord* rec) {
     Status s = env_->GetChildren(dir_, &names);
     if (!s.ok()) return s;
     for (const auto& n : names) last_gen_ = std::max(last_gen_, txlog::ParseFileName(n));
+    if (std::find(names.begin(), names.end(), txlog::kGapFile) != names.end()) {
+      std::string text;
+      MBX_RETURN_IF_ERROR(env_->ReadFile(dir_ + "/" + txlog::kGapFile, &text));
+      std::istringstream in(text);
+      uint64_t from = 0, to = 0;
+      while (in >> from >> to) gaps_.emplace_back(from, to);
+    }
     // The file holding from_lsn must exist unless the log simply ends there.
     const uint64_t want = next_gen_;
     if (last_gen_ >= want) {
@@ -76,9 +97,14 @@ Result<bool> TxLogReader::Next(LogRecord* rec) {
       }
       MBX_RETURN_IF_ERROR(fs);
       const uint64_t off = next_lsn_ % file_bytes_;
+      if (first.size() < off && last_gen_ == want) {
+        behind_ = true;
+        lost_from_ = (want - 1) * file_bytes_ + first.size();
+        return false;
+      }
       if (first.size() < off) {
         return Status::Corruption("transaction log " + txlog::FileName(want) +
-                                  " ends before the checkpoint");
+                                  " ends before the checkpoint but later generations exist");
       }
       buf_.assign(first, size_t(off), std::string::npos);
       buf_lsn_ = next_lsn_;
@@ -88,7 +114,7 @@ Result<bool> TxLogReader::Next(LogRecord* rec) {
   MBX_ASSIGN_OR_RETURN(bool have_header, Ensure(txlog::kHeaderBytes));
   if (!have_header) {
     torn_ = buf_.size() > pos_;
-    return false;
+    return EndOfLog();
   }
   const char* h = buf_.data() + pos_;
   const uint32_t magic = GetFixed32(h);
@@ -100,7 +126,7 @@ Result<bool> TxLogReader::Next(LogRecord* rec) {
     // this is a torn write; elsewhere it is damage we must not paper over.
     if (gen_here + 1 >= last_gen_ || last_gen_ == 0) {
       torn_ = true;
-      return false;
+      return EndOfLog();
     }
     return Status::Corruption("transaction log damaged at generation " +
                               txlog::FileName(gen_here) + " offset " +
@@ -113,14 +139,14 @@ Result<bool> TxLogReader::Next(LogRecord* rec) {
   MBX_ASSIGN_OR_RETURN(bool have_all, Ensure(total));
   if (!have_all) {
     torn_ = true;
-    return false;
+    return EndOfLog();
   }
   h = buf_.data() + pos_;
   const uint64_t want_sum = GetFixed64(h + txlog::kHeaderBytes + len);
   if (XXH3_64bits(h, txlog::kHeaderBytes + len) != want_sum) {
     if (txlog::GenerationOf(next_lsn_ + total - 1, file_bytes_) >= last_gen_) {
       torn_ = true;  // the record runs into the newest file: a torn append
-      return false;
+      return EndOfLog();
     }
     return bad("checksum mismatch");
   }

@@ -7,6 +7,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "store/file_io.h"
 #include "store/status.h"
@@ -29,18 +31,31 @@ class TxLogReader {
   // Reads the next record into *rec. Returns true with a record, false at
   // the end of the valid log, or Corruption when a record that is not at the
   // end of the log is damaged, or when the file that should hold from_lsn is
-  // missing while later files exist (a gap).
+  // missing while later files exist (a gap), or when the log ends inside a
+  // range E00.gap lists (records lost in a machine crash: rolling forward
+  // across them would silently drop what follows).
   Result<bool> Next(LogRecord* rec);
 
   // After Next() returned false: the LSN just past the last valid record,
   // and whether the log ended in a torn (partial or unverifiable) record.
   uint64_t valid_end_lsn() const { return next_lsn_; }
   bool torn_tail() const { return torn_; }
+  // After Next() returned false at once: the newest log file ends before
+  // from_lsn. The database holds every record before its checkpoint (it is
+  // written in the transaction that applies them), so this is no loss for
+  // the store: a machine crash kept the database's synced commit but not the
+  // log's unsynced tail (sync batch or none). The records in
+  // [lost_from_lsn(), from_lsn) are gone from the log; the store notes that
+  // in E00.gap so that no roll-forward crosses them.
+  bool lost_behind_checkpoint() const { return behind_; }
+  uint64_t lost_from_lsn() const { return lost_from_; }
 
  private:
   // Makes at least n bytes available from pos_; false if the log ends first.
   Result<bool> Ensure(size_t n);
   Result<bool> LoadNextFile();
+  // false at the end of the valid log, unless that end is inside a gap.
+  Result<bool> EndOfLog() const;
 
   std::string dir_;
   Env* env_;
@@ -53,6 +68,9 @@ class TxLogReader {
   uint64_t last_gen_ = 0;  // newest generation present in the folder
   bool started_ = false;
   bool torn_ = false;
+  bool behind_ = false;
+  uint64_t lost_from_ = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> gaps_;  // from E00.gap
 };
 
 }  // namespace mbx

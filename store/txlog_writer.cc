@@ -80,7 +80,11 @@ Result<std::unique_ptr<TxLogWriter>> TxLogWriter::Open(const std::string& dir,
 
 Status TxLogWriter::OpenCurrent(uint64_t generation) {
   if (current_ && unsynced_ && options_.sync != SyncMode::kNone) {
-    MBX_RETURN_IF_ERROR(current_->Sync());
+    if (Status st = current_->Sync(); !st.ok()) {
+      broken_ = Status::IOError("transaction log unusable: " + st.message() +
+                                " (what it covered may not be on disk); reopen the store");
+      return st;
+    }
     unsynced_ = false;
   }
   current_.reset();
@@ -158,9 +162,17 @@ Result<LogPosition> TxLogWriter::Append(std::string_view payload, bool use_reser
 }
 
 Status TxLogWriter::Sync() {
+  if (!broken_.ok()) return broken_;
   if (!current_ || !unsynced_) return Status::Ok();
   auto t0 = std::chrono::steady_clock::now();
-  MBX_RETURN_IF_ERROR(current_->Sync());
+  if (Status s = current_->Sync(); !s.ok()) {
+    // The kernel may have dropped the dirty pages this sync covered and
+    // cleared the error, so a retry would "succeed" over lost records: no
+    // append is trusted again until a reopen reads what is on disk.
+    broken_ = Status::IOError("transaction log unusable: " + s.message() +
+                              " (what it covered may not be on disk); reopen the store");
+    return s;
+  }
   last_sync_ = std::chrono::steady_clock::now();
   sync_time_ += last_sync_ - t0;
   ++syncs_;

@@ -69,7 +69,10 @@ class TxLogWriter {
   Result<LogPosition> Append(std::string_view payload, bool use_reserve = false);
   static constexpr uint64_t kReserveBytes = 1u << 20;
 
-  // Syncs now whatever was appended and not yet synced.
+  // Syncs now whatever was appended and not yet synced. A failed sync is
+  // fatal to the writer (as a failed append that cannot be taken back is):
+  // the kernel may have dropped what it covered, so every later Append and
+  // Sync fails with "reopen the store", and reopening reads what is on disk.
   Status Sync();
   // Cuts the log back to `lsn` (>= the oldest file present, <= end_lsn()).
   Status Rewind(uint64_t lsn);
@@ -110,7 +113,7 @@ class TxLogWriter {
   std::unique_ptr<WritableFile> current_;
   bool unsynced_ = false;
   std::chrono::steady_clock::time_point last_sync_{};
-  Status broken_;  // not OK once the log could not be put back in order
+  Status broken_;  // not OK once the log could not be put back in order or a sync failed
   uint64_t syncs_ = 0;
   std::chrono::nanoseconds sync_time_{0};
 };

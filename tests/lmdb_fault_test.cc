@@ -207,5 +207,66 @@ TEST(LmdbFaultTest, AStoreWhoseMetaPageWriteFailedRefusesWritesUntilReopened) {
   EXPECT_EQ(ids, std::vector<uint64_t>{3}) << "a write reported as failed was applied";
 }
 
+// A failed fdatasync of data.mdb is fatal to what it covered: the kernel may
+// have dropped those pages (and the previous commit's meta page, which
+// NOMETASYNC leaves to this sync) and cleared the error, so a retry would
+// "succeed" over lost data. The store refuses every later write, naming the
+// reopen, until it is reopened; the reopened store recovers from the log and
+// holds exactly the acknowledged writes.
+TEST(LmdbFaultTest, AStoreWhoseDataSyncFailedRefusesWritesUntilReopened) {
+  TempDir t;
+  StoreOptions so;
+  so.log.sync = SyncMode::kFull;
+  ASSERT_OK(Store::Create(t / "probe", "S", so));
+  testing::fs::copy(t / "probe", t / "s", testing::fs::copy_options::recursive);
+  auto batch = [](uint64_t id) {
+    WriteBatch b;
+    b.PutItem(TestGuid(1), 1, id, TestRecord(id, 900));
+    return b;
+  };
+  // Which data.mdb call of the second commit is its fdatasync.
+  uint64_t sync_call = 0;
+  {
+    auto s = Store::Open(t / "probe");
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    ASSERT_OK((*s)->Write(batch(1)));
+    lf::Armed armed(t / "probe", lf::Plan{});
+    ASSERT_OK((*s)->Write(batch(2)));
+    const lf::Tally tally = armed.Stop();
+    ASSERT_EQ(tally.syncs, 1u);
+    sync_call = tally.total() - 1;  // pages, fdatasync, meta page
+  }
+  {
+    auto s = Store::Open(t / "s");
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    ASSERT_OK((*s)->Write(batch(1)));
+    lf::Armed armed(t / "s", lf::Plan{sync_call, EIO, false});
+    const Status failed = (*s)->Write(batch(2));
+    const lf::Tally tally = armed.Stop();
+    ASSERT_EQ(tally.failed, 1u);
+    EXPECT_EQ(tally.first_failed.rfind("fdatasync", 0), 0u) << tally.first_failed;
+    EXPECT_FALSE(failed.ok());
+    // The disk works again; the store must not believe it.
+    const Status next = (*s)->Write(batch(3));
+    EXPECT_FALSE(next.ok());
+    EXPECT_NE(next.message().find("reopen"), std::string::npos) << next.ToString();
+    const Status flush = (*s)->Flush();
+    EXPECT_FALSE(flush.ok());
+    EXPECT_NE(flush.message().find("reopen"), std::string::npos) << flush.ToString();
+  }
+  auto s = Store::Open(t / "s");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ASSERT_OK((*s)->Write(batch(4)));
+  auto r = (*s)->BeginRead();
+  ASSERT_TRUE(r.ok());
+  std::vector<uint64_t> ids;
+  ASSERT_OK(r->ForEachItem(TestGuid(1), 1, [&](uint64_t id, std::string_view rec) {
+    EXPECT_EQ(rec, TestRecord(id, 900));
+    ids.push_back(id);
+    return Status::Ok();
+  }));
+  EXPECT_EQ(ids, (std::vector<uint64_t>{1, 4})) << "a write reported as failed was applied, or one acknowledged was lost";
+}
+
 }  // namespace
 }  // namespace mbx

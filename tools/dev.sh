@@ -167,9 +167,10 @@ case "$cmd" in
     rm -f "$FIGURES"
     MBX_FIGURES_FILE="$FIGURES" run_tests release
     build asan
-    # The random-kill campaigns run in full in the release build above; under
+    # The random-kill and power-loss campaigns run in full in the release build above; under
     # the sanitizers a shorter run checks the same code paths for memory errors.
     MBX_CRASH_RUNS="${MBX_CRASH_RUNS:-12}" MBX_SERVER_KILL_RUNS="${MBX_SERVER_KILL_RUNS:-2}" \
+    MBX_POWERLOSS_RUNS="${MBX_POWERLOSS_RUNS:-6}" \
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       run_tests asan
     # ThreadSanitizer for the concurrent parts: the store's writer, the
