@@ -15,6 +15,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 JOBS="${JOBS:-2}"
+# ctest runs more tests at once than there are cores: most of the suite waits
+# on fsync and on the mbxmove children it spawns (the release run uses well
+# under one core at -j2). The sanitizer runs use more CPU per test.
+TEST_JOBS="${TEST_JOBS:-6}"
+SAN_TEST_JOBS="${SAN_TEST_JOBS:-4}"
 
 PACKAGES=(
   build-essential cmake pkg-config
@@ -67,21 +72,47 @@ deps() {
   return $rc
 }
 
-build() {
-  local preset="${1:-release}"
-  local target="${2:-}"
+configure() {
+  local preset="$1"
   local extra=()
   if [ "${MBX_WERROR:-}" = "ON" ] || [ "${CI:-}" = "true" ]; then extra+=(-DMBX_WERROR=ON); fi
   log "configuring ($preset)"
   cmake --preset "$preset" "${extra[@]}" >/dev/null
-  log "building ($preset${target:+, $target}, -j$JOBS)"
-  cmake --build --preset "$preset" -j "$JOBS" ${target:+--target "$target"}
 }
 
+# build PRESET [TARGET...]: every target of the preset when none is named.
+build() {
+  local preset="${1:-release}"
+  shift || true
+  local targets=()
+  if [ $# -gt 0 ]; then targets=(--target "$@"); fi
+  configure "$preset"
+  log "building ($preset${*:+: $*}, -j$JOBS)"
+  cmake --build --preset "$preset" -j "$JOBS" "${targets[@]}"
+}
+
+# run_tests PRESET JOBS [CTEST ARGS...]
 run_tests() {
-  local preset="$1"; shift
-  log "testing ($preset)"
-  ctest --preset "$preset" -j "$JOBS" "$@"
+  local preset="$1" jobs="$2"; shift 2
+  log "testing ($preset, -j$jobs)"
+  ctest --preset "$preset" -j "$jobs" "$@"
+}
+
+# test_targets PRESET REGEX: the test executables that hold the tests whose
+# names match REGEX, so that a run selecting only those builds only them (and
+# mbxmove, which the tests spawn). The names come from the release build's
+# test list (it builds every test executable, and gtest_discover_tests names
+# tests only once their executable is built), kept to the executables that
+# PRESET defines; nothing is left out by a stale list.
+test_targets() {
+  local preset="$1" regex="$2"
+  configure "$preset"
+  local defined
+  defined="$(grep -oE '[A-Za-z0-9_]+\[1\]_include\.cmake' "build/$preset/tests/CTestTestfile.cmake" |
+             sed 's/\[1\]_include\.cmake$//' | sort -u)"
+  ctest --test-dir build/release -N -R "$regex" --show-only=json-v1 |
+    grep -oE '"[^"]*/tests/[A-Za-z0-9_]+",?$' | sed -E 's#^.*/##; s#",?$##' | sort -u |
+    comm -12 - <(printf '%s\n' "$defined")
 }
 
 # Runs each libFuzzer target for $1 seconds on a copy of its corpus
@@ -165,14 +196,14 @@ case "$cmd" in
     mkdir -p "$ROOT/out"
     FIGURES="$ROOT/out/figures-release.txt"
     rm -f "$FIGURES"
-    MBX_FIGURES_FILE="$FIGURES" run_tests release
+    MBX_FIGURES_FILE="$FIGURES" run_tests release "$TEST_JOBS"
     build asan
     # The random-kill and power-loss campaigns run in full in the release build above; under
     # the sanitizers a shorter run checks the same code paths for memory errors.
     MBX_CRASH_RUNS="${MBX_CRASH_RUNS:-12}" MBX_SERVER_KILL_RUNS="${MBX_SERVER_KILL_RUNS:-2}" \
     MBX_POWERLOSS_RUNS="${MBX_POWERLOSS_RUNS:-6}" \
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-      run_tests asan
+      run_tests asan "$SAN_TEST_JOBS"
     # ThreadSanitizer for the concurrent parts: the store's writer, the
     # engine, the crash campaign, parallel import/export and GMime from many
     # threads (their mbxmove children run under TSan too), and both directory
@@ -180,10 +211,16 @@ case "$cmd" in
     # engine's second run with the directory in slapd ('.ldap') is left to the
     # release and ASan runs: under TSan it would repeat the engine's cases at
     # twice the cost with no new threads of ours.
-    build tsan
+    TSAN_TESTS='Store|TxLog|Move|Directory|MailTransfer|MimeProps|Remote'
+    mapfile -t tsan_targets < <(test_targets tsan "$TSAN_TESTS")
+    if [ ${#tsan_targets[@]} -eq 0 ]; then
+      echo "error: no test executable holds tests matching '$TSAN_TESTS'" >&2
+      exit 1
+    fi
+    build tsan mbxmove "${tsan_targets[@]}"
     MBX_CRASH_RUNS="${MBX_CRASH_RUNS:-12}" \
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$ROOT/tools/tsan-suppressions.txt" \
-      run_tests tsan -R 'Store|TxLog|Move|Directory|MailTransfer|MimeProps|Remote' -E '\.ldap$'
+      run_tests tsan "$SAN_TEST_JOBS" -R "$TSAN_TESTS" -E '\.ldap$'
     fuzz "${MBX_FUZZ_SECONDS:-30}" | tee "$ROOT/out/fuzz-output.txt"
     print_figures "$FIGURES" "$ROOT/out/fuzz-output.txt"
     ;;
