@@ -11,10 +11,36 @@
 //     ou=moves    cn=<guid>      the move record
 //
 // Guarded writes carry the Assertion control (RFC 4528), marked critical:
-// the switch modifies homeMDB and msExchHomeServerName asserting
-// (homeMDB=<source DN>); move records are created with an add (fails if
-// present) and advanced asserting their current step. back-mdb checks the
-// assertion inside its write transaction.
+// move records are created with an add (fails if present: AlreadyExists)
+// and advanced asserting (&(mbxMoveStep=<from>)(source)(target))
+// (Conflict). back-mdb checks the assertion inside its write transaction.
+//
+// The switch. LDAP has no transaction over two entries, so SwitchHome is
+// two writes: first ONE modify of the user's homeMDB and
+// msExchHomeServerName asserting (homeMDB=<source store DN>) -- the commit
+// point; Conflict, nothing changed, if another writer moved it -- then the
+// move record's step to 'switched'. A crash between the two leaves the
+// record at 'verified' while homeMDB names the target; GetMove and ListMoves
+// read such a record as 'switched' (the reconcile rule), so every reader
+// sees the move as switched exactly when the commit point happened.
+//
+// Differences from the embedded backend, all documented at the interface's
+// level of promise: PutUsers writes user by user (idempotent; a failure
+// part-way leaves the earlier users written); names compare as LDAP
+// compares cn (case-insensitively); DN values (homeMDB, a store's DN) come
+// back with attribute types in upper case and RFC 4514 backslash escapes,
+// the form StoreDistinguishedName writes; Sync() does nothing, since
+// back-mdb makes each write durable before it answers (unless the server
+// runs with dbnosync).
+//
+// Connection failures: reads, and the unguarded writes (which replace a
+// record with the same content), are retried once on a new connection; a
+// guarded write whose connection fails in flight is IOError naming the
+// server ("may or may not have happened"): the engine resolves it by
+// reading the record again (engine/mailbox_mover.cc, recovery).
+//
+// Thread safety: safe for concurrent use (one connection, requests
+// serialised under a mutex).
 #pragma once
 
 #include <memory>
@@ -39,9 +65,18 @@ struct LdapConfig {
 };
 
 // Connects, binds and checks the schema is loaded; with create, makes the
-// base entry and its four containers if missing. Errors name the problem:
-// bad URL, server unreachable, bind refused (wrong password), schema not
-// loaded (which file to load), base DN missing (without create).
+// base entry (organizationalUnit, organization or domain, after its RDN's
+// ou=, o= or dc=; its parent must exist) and its four containers if missing.
+// Errors name the problem: bad URL or base DN (InvalidArgument); server
+// unreachable (IOError "cannot reach the directory server ldap://..."); bind
+// refused (InvalidArgument "... wrong password?"); a password file readable
+// by group or others (InvalidArgument naming it; it is not read); schema not
+// loaded (InvalidArgument naming tools/ldap/mbxmove.schema); base DN missing
+// without create (NotFound; nothing is created). A damaged entry read later
+// is Corruption quoting its DN and attribute.
+//
+// Opening sets SIGPIPE to ignored if it is at its default, so a server that
+// closes a connection mid-request cannot kill the process.
 Result<std::unique_ptr<Directory>> OpenLdapDirectory(const LdapConfig& config, bool create);
 
 }  // namespace mbx

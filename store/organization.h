@@ -19,12 +19,13 @@
 #include <vector>
 
 #include "store/directory.h"
-#include "store/ldap_directory.h"
 #include "store/status.h"
 #include "store/store.h"
 #include "store/store_handle.h"
 
 namespace mbx {
+
+struct LdapConfig;  // store/ldap_directory.h
 
 class Organization {
  public:

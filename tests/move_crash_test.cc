@@ -3,16 +3,22 @@
 // the invariant: every mailbox is active in exactly the store its homeMDB
 // names, with the content it had before the move (no items are dropped in
 // these runs), and no partial copy or lock is left.
+//
+// Under MBX_TEST_DIRECTORY=ldap each organisation keeps its directory in this
+// test process's slapd (a base of its own, ORG/directory.json), which the
+// mbxmove processes reach too.
 #include <nlohmann/json.hpp>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 
 #include <chrono>
+#include <fstream>
 #include <random>
 #include <thread>
 
 #include "store/crash_point.h"
+#include "tests/ldap_test_util.h"
 #include "tests/report_figure.h"
 #include "tests/test_util.h"
 
@@ -52,6 +58,10 @@ class MoveCrashTest : public ::testing::Test {
  protected:
   void SetUp() override {
     template_ = tmp_ / "template";
+    PrepareOrg(template_);
+    if (testing::UseLdapDirectory()) {
+      ASSERT_TRUE(fs::exists(template_ + "/directory.json"));
+    }
     ASSERT_EQ(RunCommand(Mbxmove() + " gen --org " + template_ + " --store MS1 --preset tiny --seed 5").exit_code, 0);
     ASSERT_EQ(RunCommand(Mbxmove() + " store create --org " + template_ + " --store MS2 --sync full").exit_code, 0);
     const json stat = RunJson("stat --org " + template_ + " --json");
@@ -59,11 +69,34 @@ class MoveCrashTest : public ::testing::Test {
       original_[m["mailbox"].get<std::string>()] = m["checksum"].get<std::string>();
     }
     ASSERT_EQ(original_.size(), 12u);
+    // The directory is where the run says it is.
+    EXPECT_EQ(fs::exists(template_ + "/directory"), !testing::UseLdapDirectory());
+  }
+
+  // Under MBX_TEST_DIRECTORY=ldap, makes `dir` an organisation whose
+  // directory is a fresh base in the tests' slapd; otherwise nothing (the
+  // first command creates it embedded).
+  static void PrepareOrg(const std::string& dir) {
+    if (!testing::UseLdapDirectory()) return;
+    auto o = testing::CreateTestOrganization(dir);
+    ASSERT_TRUE(o.ok()) << o.status().ToString();
   }
 
   std::string FreshOrg(const std::string& name) {
     const std::string dir = tmp_ / name;
     fs::copy(template_, dir, fs::copy_options::recursive);
+    if (testing::UseLdapDirectory()) {
+      // The copy gets a directory of its own: the template's records under a
+      // new base.
+      auto from = Organization::Open(template_);
+      if (!from.ok()) std::abort();
+      const LdapConfig c = testing::FreshLdapBase("copy");
+      auto to = OpenLdapDirectory(c, true);
+      if (!to.ok() || !testing::CopyDirectoryRecords((*from)->directory(), **to).ok()) std::abort();
+      const json j = {{"backend", "ldap"}, {"url", c.url}, {"base_dn", c.base_dn},
+                      {"bind_dn", c.bind_dn}, {"password_file", c.password_file}};
+      std::ofstream(dir + "/directory.json") << j.dump(2) << "\n";
+    }
     return dir;
   }
 
@@ -126,6 +159,7 @@ TEST_F(MoveCrashTest, CrashAtEveryStepThenRecover) {
 TEST_F(MoveCrashTest, CrashDuringRollBackThenRecover) {
   // Corrupt items with B = 0 make moves fail and roll back; crash in there.
   const std::string org = tmp_ / "rb";
+  PrepareOrg(org);
   ASSERT_EQ(RunCommand(Mbxmove() + " gen --org " + org + " --store MS1 --preset tiny --seed 6 --corrupt-rate 0.02").exit_code, 0);
   ASSERT_EQ(RunCommand(Mbxmove() + " store create --org " + org + " --store MS2").exit_code, 0);
   std::map<std::string, std::string> before;

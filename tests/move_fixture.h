@@ -1,5 +1,7 @@
 // A small organisation for engine tests: a generated source store and an
-// empty target, surveyed (engine/org_check.h) before anything moves.
+// empty target, surveyed (engine/org_check.h) before anything moves. Under
+// MBX_TEST_DIRECTORY=ldap its directory is in the test process's slapd
+// (tests/ldap_test_util.h), under a base of its own.
 #pragma once
 
 #include <string>
@@ -7,6 +9,7 @@
 #include "datagen/populate.h"
 #include "engine/move_engine.h"
 #include "engine/org_check.h"
+#include "tests/ldap_test_util.h"
 #include "tests/test_util.h"
 
 namespace mbx::testing {
@@ -15,8 +18,11 @@ class MoveFixture {
  public:
   explicit MoveFixture(double corrupt_rate = 0, StoreOptions target_options = {}, uint32_t mailboxes = 12,
                        uint64_t bytes = 3u << 20) {
-    auto o = Organization::OpenOrCreate(dir_ / "org");
-    if (!o.ok()) std::abort();
+    auto o = CreateTestOrganization(dir_ / "org");
+    if (!o.ok()) {
+      std::fprintf(stderr, "creating the test organisation: %s\n", o.status().ToString().c_str());
+      std::abort();
+    }
     org_ = std::move(o).value();
     StoreOptions so;
     so.log.mode = LogMode::kCircular;

@@ -1,6 +1,7 @@
 // The move engine: whole-organisation moves, skip-on-error with the bad-item
 // limit, retry of transient faults, persistent faults, concurrency levels,
 // log quota, locks, and per-mailbox errors.
+#include <functional>
 #include <set>
 
 #include "engine/fault_injector.h"
@@ -419,6 +420,150 @@ TEST(MoveTest, DirectoryFiguresPercentilesAndDivisor) {
   EXPECT_EQ(none.backend, "lmdb");
   EXPECT_EQ(none.operations_per_mailbox, 0.0);
   EXPECT_EQ(none.switch_p95_ms, 0.0);
+}
+
+// A directory that forwards every call to the real one, after running a hook
+// given the call's name and how many calls of that name came before it:
+// another writer, or a directory server dying, at an exact moment.
+class InterposedDirectory final : public Directory {
+ public:
+  using Hook = std::function<void(std::string_view call, int n, Directory& inner)>;
+  InterposedDirectory(std::unique_ptr<Directory> inner, Hook hook) : inner_(std::move(inner)), hook_(std::move(hook)) {}
+
+  std::string Describe() const override { return inner_->Describe(); }
+  Status PutStore(const StoreRecord& s) override { return Before("PutStore").PutStore(s); }
+  Result<StoreRecord> GetStore(const std::string& n) override { return inner_->GetStore(n); }
+  Status ListStores(std::vector<StoreRecord>* o) override { return inner_->ListStores(o); }
+  Status PutServer(const ServerRecord& s) override { return Before("PutServer").PutServer(s); }
+  Result<ServerRecord> GetServer(const std::string& n) override { return inner_->GetServer(n); }
+  Status ListServers(std::vector<ServerRecord>* o) override { return inner_->ListServers(o); }
+  Status PutUsers(const std::vector<UserRecord>& u) override { return Before("PutUsers").PutUsers(u); }
+  Result<UserRecord> GetUser(const std::string& n) override { return inner_->GetUser(n); }
+  Result<UserRecord> GetUserByMailbox(const Guid& g) override { return inner_->GetUserByMailbox(g); }
+  Status ListUsers(std::vector<UserRecord>* o) override { return inner_->ListUsers(o); }
+  Status SwitchHome(const Guid& g, const StoreRecord& t, const MoveRecord& r) override {
+    return Before("SwitchHome").SwitchHome(g, t, r);
+  }
+  Status CreateMove(const MoveRecord& m) override { return Before("CreateMove").CreateMove(m); }
+  Status AdvanceMove(const MoveRecord& m, MoveStep from, bool sync) override {
+    return Before("AdvanceMove").AdvanceMove(m, from, sync);
+  }
+  Status PutMove(const MoveRecord& m, bool sync) override { return Before("PutMove").PutMove(m, sync); }
+  Result<MoveRecord> GetMove(const Guid& g) override { return inner_->GetMove(g); }
+  Status ListMoves(std::vector<MoveRecord>* o) override { return inner_->ListMoves(o); }
+  Status DeleteMove(const Guid& g) override { return Before("DeleteMove").DeleteMove(g); }
+  Status Sync() override { return inner_->Sync(); }
+
+ private:
+  Directory& Before(std::string_view call) {
+    int n;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      n = counts_[std::string(call)]++;
+    }
+    hook_(call, n, *inner_);
+    return *inner_;
+  }
+  std::unique_ptr<Directory> inner_;
+  Hook hook_;
+  std::mutex mu_;
+  std::map<std::string, int> counts_;  // GUARDED_BY(mu_)
+};
+
+void Interpose(MoveFixture& f, InterposedDirectory::Hook hook) {
+  f.org().WrapDirectory([&](std::unique_ptr<Directory> d) {
+    return std::make_unique<InterposedDirectory>(std::move(d), std::move(hook));
+  });
+}
+
+// Another writer sets a user's homeMDB between the move's verify and its
+// switch: the switch's guard fails, the move fails cleanly, the target copy
+// is rolled back, the source stays active and whole, and homeMDB stays as
+// the other writer left it. (Both directory backends: the .ldap run too.)
+TEST(MoveTest, HomeMdbChangedByAnotherWriterFailsTheMoveCleanly) {
+  MoveFixture f(0, {}, 4, 1u << 20);
+  const std::string elsewhere = StoreDistinguishedName("MS9", "SERVER9");
+  std::string victim;
+  Interpose(f, [&](std::string_view call, int n, Directory& d) {
+    if (call != "SwitchHome" || n != 1) return;
+    // The second mailbox to switch: another writer got there first.
+    std::vector<MoveRecord> moves;
+    ASSERT_OK(d.ListMoves(&moves));
+    for (const auto& m : moves) {
+      if (m.step != MoveStep::kVerified) continue;
+      auto u = d.GetUserByMailbox(m.mailbox);
+      ASSERT_TRUE(u.ok());
+      UserRecord changed = *u;
+      changed.home_mdb = elsewhere;
+      changed.home_server = "SERVER9";
+      ASSERT_OK(d.PutUsers({changed}));
+      victim = u->name;
+      return;
+    }
+  });
+  MoveOptions o;
+  o.concurrency = 1;
+  const auto rep = f.MoveAll(o);
+  ASSERT_FALSE(victim.empty());
+  ASSERT_EQ(rep.mailboxes.size(), 4u);
+  int failed = 0;
+  for (const auto& m : rep.mailboxes) {
+    if (m.user != victim) {
+      EXPECT_NE(m.outcome, Outcome::kFailed) << m.user << ": " << m.reason;
+      continue;
+    }
+    ++failed;
+    EXPECT_EQ(m.outcome, Outcome::kFailed);
+    EXPECT_NE(m.reason.find("homeMDB"), std::string::npos) << m.reason;
+    const auto after = f.Snapshot();
+    const auto& now = In(after, m.mailbox);
+    ASSERT_EQ(now.copies.size(), 1u) << "the target copy was not rolled back";
+    EXPECT_EQ(now.copies[0].store, "MS1");
+    EXPECT_EQ(now.copies[0].info.state, MailboxState::kActive);
+    EXPECT_EQ(now.copies[0].digest.checksum, ChecksumBefore(f, m.mailbox));
+    auto u = f.org().directory().GetUser(victim);
+    ASSERT_TRUE(u.ok());
+    EXPECT_EQ(u->home_mdb, elsewhere);
+    EXPECT_TRUE(f.org().directory().GetMove(m.mailbox).status().IsNotFound()) << "move record left behind";
+  }
+  EXPECT_EQ(failed, 1);
+}
+
+// The directory server dies during the moves (killed at a guarded write) and
+// comes back: 'recover' finishes or rolls back every move, and the
+// invariant holds. LDAP only (MBX_TEST_DIRECTORY=ldap).
+TEST(MoveTest, DirectoryServerKilledDuringMovesThenRecover) {
+  if (!testing::UseLdapDirectory()) GTEST_SKIP() << "needs MBX_TEST_DIRECTORY=ldap";
+  struct Point {
+    const char* call;
+    int n;
+  };
+  for (const Point p : {Point{"CreateMove", 3}, Point{"AdvanceMove", 5}, Point{"SwitchHome", 1},
+                        Point{"DeleteMove", 2}}) {
+    SCOPED_TRACE(std::string(p.call) + " #" + std::to_string(p.n));
+    MoveFixture f(0, {}, 6, 1u << 20);
+    Slapd& slapd = testing::SharedSlapd();
+    bool killed = false;
+    Interpose(f, [&](std::string_view call, int n, Directory&) {
+      if (call == p.call && n == p.n) {
+        EXPECT_OK(slapd.Kill());
+        killed = true;
+      }
+    });
+    MoveOptions o;
+    o.concurrency = 2;
+    const auto rep = f.MoveAll(o);
+    ASSERT_TRUE(killed);
+    EXPECT_GT(rep.Failed(), 0u) << "no move noticed the directory server was gone";
+    ASSERT_OK(slapd.Restart());
+    auto rec = engine::Recover(f.org());
+    ASSERT_TRUE(rec.ok()) << rec.status().ToString();
+    EXPECT_TRUE(rec->all_done());
+    EXPECT_EQ(Violations(f), kNoViolations);
+    std::vector<MoveRecord> left;
+    ASSERT_OK(f.org().directory().ListMoves(&left));
+    EXPECT_TRUE(left.empty());
+  }
 }
 
 }  // namespace
