@@ -100,19 +100,25 @@ Result<std::unique_ptr<Organization>> Organization::OpenOrCreate(const std::stri
     if (!names.empty()) {
       return Status::InvalidArgument(dir + " is not empty and is not an mbxmove organisation; refusing to create one there");
     }
-  } else if (::mkdir(dir.c_str(), kOwnerOnlyDirMode) != 0) {
+  }
+  std::unique_ptr<Organization> o(new Organization());
+  o->dir_ = dir;
+  o->store_options_ = store_options;
+  // An LDAP directory is reached before anything is created here: a bad
+  // URL, an unreachable server or a refused bind leaves no folder behind to
+  // block the next attempt.
+  if (ldap) {
+    MBX_ASSIGN_OR_RETURN(o->directory_, OpenLdapDirectory(*ldap, true));
+  }
+  if (!Exists(dir) && ::mkdir(dir.c_str(), kOwnerOnlyDirMode) != 0) {
     return PosixError("creating organisation folder", dir, errno);
   }
   if (::mkdir((dir + "/stores").c_str(), kOwnerOnlyDirMode) != 0 && errno != EEXIST) {
     return PosixError("creating", dir + "/stores", errno);
   }
-  std::unique_ptr<Organization> o(new Organization());
-  o->dir_ = dir;
-  o->store_options_ = store_options;
   if (ldap) {
-    // The directory first, then the file that points at it: a failure leaves
-    // no organisation that names a directory it cannot open.
-    MBX_ASSIGN_OR_RETURN(o->directory_, OpenLdapDirectory(*ldap, true));
+    // Then the file that points at it: a failure leaves no organisation
+    // that names a directory it cannot open.
     MBX_RETURN_IF_ERROR(WriteDirectoryJson(dir + "/directory.json", *ldap));
     return o;
   }

@@ -285,6 +285,23 @@ TEST(LdapDirectoryRestartTest, KilledServerIsIOErrorThenReconnectsAfterRestart) 
   EXPECT_EQ(d->GetMove(m.mailbox)->step, MoveStep::kHierarchy);
 }
 
+// A directory that cannot be reached (here: a wrong password) creates no
+// organisation folder, so the next attempt is not refused as "not empty".
+TEST(LdapDirectoryOrganizationTest, AFailedCreationLeavesNothingBehind) {
+  TempDir t;
+  LdapConfig c = FreshLdapBase("orgfail");
+  const std::string bad = t / "wrong-password";
+  {
+    std::ofstream f(bad);
+    f << "not-the-password";
+  }
+  ::chmod(bad.c_str(), 0600);
+  c.password_file = bad;
+  auto o = Organization::OpenOrCreate(t / "org", {}, &c);
+  ASSERT_FALSE(o.ok());
+  EXPECT_FALSE(std::filesystem::exists(t / "org"));
+}
+
 TEST(LdapDirectoryOrganizationTest, DirectoryJsonSelectsTheLdapBackend) {
   TempDir t;
   const LdapConfig c = FreshLdapBase("org");
