@@ -189,7 +189,7 @@ TEST_F(MoveCrashTest, KilledAtRandomMomentsThenRecover) {
   ASSERT_EQ(RunCommand(Mbxmove() + " move --org " + probe + " --from MS1 --to MS2 --batch-bytes 64K").exit_code, 0);
   const int window_ms = std::max(20, int(std::chrono::duration_cast<std::chrono::milliseconds>(
                                              std::chrono::steady_clock::now() - t0).count()));
-  std::mt19937 rng(20261124);
+  std::mt19937 rng(unsigned(testing::CampaignSeed(20261124)));
   int killed = 0, held = 0;
   for (int i = 0; i < runs; ++i) {
     const std::string org = FreshOrg("k" + std::to_string(i));
@@ -208,7 +208,8 @@ TEST_F(MoveCrashTest, KilledAtRandomMomentsThenRecover) {
     fs::remove_all(org);
   }
   testing::ReportFigure("crash runs: " + std::to_string(runs) + " (" + std::to_string(killed) +
-                        " killed mid-move), invariant held: " + std::to_string(held));
+                        " killed mid-move), invariant held: " + std::to_string(held) + ", seed " +
+                        std::to_string(testing::CampaignSeed(20261124)));
   EXPECT_EQ(held, runs);
 }
 

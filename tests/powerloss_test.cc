@@ -172,15 +172,20 @@ TEST_P(PowerLossTest, AtSyncBoundariesAndRandomMoments) {
 
   // The points: sync boundaries (all of them when few, else an even sample
   // with the first and last), then random writes and syncs.
+  // A campaign batch ($MBX_CAMPAIGN_SEED) draws the sync boundaries, the
+  // loss modes and their seeds at random too, so that its batches differ.
   const int runs = RunsFromEnv(10);
+  const bool campaign = testing::InCampaign();
+  std::mt19937_64 rng(testing::CampaignSeed(20261129));
   std::vector<std::string> points;
   const uint64_t boundaries = total.syncs;
   const uint64_t at_syncs = std::min<uint64_t>(boundaries, uint64_t(runs * 2 / 3));
   for (uint64_t i = 0; i < at_syncs; ++i) {
-    const uint64_t k = at_syncs == 1 ? boundaries : 1 + i * (boundaries - 1) / (at_syncs - 1);
+    const uint64_t k = campaign ? 1 + rng() % boundaries
+                       : at_syncs == 1 ? boundaries
+                                       : 1 + i * (boundaries - 1) / (at_syncs - 1);
     points.push_back("sync:" + std::to_string(k));
   }
-  std::mt19937_64 rng(20261129);
   while (points.size() < size_t(runs)) {
     points.push_back("event:" + std::to_string(1 + rng() % (total.syncs + total.writes)));
   }
@@ -190,9 +195,9 @@ TEST_P(PowerLossTest, AtSyncBoundariesAndRandomMoments) {
   for (size_t i = 0; i < points.size(); ++i) {
     pl::Plan plan;
     plan.at = points[i];
-    plan.mode = modes[i % 6];
-    plan.seed = 1000 + i;
-    plan.after = i % 5 == 4;
+    plan.mode = modes[campaign ? rng() % 6 : i % 6];
+    plan.seed = campaign ? rng() : 1000 + i;
+    plan.after = campaign ? rng() % 5 == 0 : i % 5 == 4;
     SCOPED_TRACE("sync " + sync() + ", power lost " + (plan.after ? "after " : "at ") + plan.at + ", " + plan.mode +
                  " unsynced writes lost, seed " + std::to_string(plan.seed));
     const std::string org = FreshOrg("run");
@@ -215,6 +220,7 @@ TEST_P(PowerLossTest, AtSyncBoundariesAndRandomMoments) {
     figure += ", invariant held: " + std::to_string(held);
     EXPECT_EQ(held, int(points.size()));
   }
+  figure += ", seed " + std::to_string(testing::CampaignSeed(20261129));
   testing::ReportFigure(figure + (HasFailure() ? " (FAILED, see above)" : ""));
   // Most points fall inside the move (a move that ends first is a clean run).
   EXPECT_GT(lost, int(points.size()) / 2);

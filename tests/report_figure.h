@@ -34,4 +34,20 @@ inline void ReportFigure(const std::string& line) {
   ::close(fd);
 }
 
+// The seed of a randomised campaign: `dflt` (so that the suite repeats the
+// same runs every time) unless $MBX_CAMPAIGN_SEED names another, as
+// `tools/dev.sh campaign` does for each of its batches.
+inline unsigned long long CampaignSeed(unsigned long long dflt) {
+  const char* e = std::getenv("MBX_CAMPAIGN_SEED");
+  if (e == nullptr || *e == '\0') return dflt;
+  return std::strtoull(e, nullptr, 10);
+}
+
+// Whether $MBX_CAMPAIGN_SEED is set: a campaign batch, which draws every
+// point at random instead of the suite's fixed selection.
+inline bool InCampaign() {
+  const char* e = std::getenv("MBX_CAMPAIGN_SEED");
+  return e != nullptr && *e != '\0';
+}
+
 }  // namespace mbx::testing

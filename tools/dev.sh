@@ -10,6 +10,7 @@
 #   tools/dev.sh deps   # only install the Debian packages
 #   tools/dev.sh build [preset]   # only build (release, debug, asan, tsan, fuzz)
 #   tools/dev.sh fuzz [SECONDS]   # run the libFuzzer targets (default 60 s each)
+#   tools/dev.sh campaign [--minutes M]   # kills, power losses, fuzzing and the soak for M minutes (default 60)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,7 +35,7 @@ PACKAGES=(
   libldap-dev slapd ldap-utils
 )
 
-log() { printf '==> %s\n' "$*" >&2; }
+log() { printf '==> [%d:%02d] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*" >&2; }
 
 deps() {
   local missing=()
@@ -116,7 +117,9 @@ test_targets() {
 }
 
 # Runs each libFuzzer target for $1 seconds on a copy of its corpus
-# (tests/fuzz/corpus/<target>); a crash fails the run and keeps the input.
+# (tests/fuzz/corpus/<target>, plus the campaigns' findings in
+# tests/fuzz/regressions/<target>, which libFuzzer runs first); a crash fails
+# the run and keeps the input.
 fuzz() {
   local seconds="$1"
   build fuzz
@@ -127,6 +130,8 @@ fuzz() {
     local work
     work="$(mktemp -d "${TMPDIR:-/tmp}/mbx-fuzz-XXXXXX")"
     cp -r "tests/fuzz/corpus/$t/." "$work/"
+    # What a campaign found (tools/dev.sh campaign) is replayed with the corpus.
+    if [ -d "tests/fuzz/regressions/$t" ]; then cp -r "tests/fuzz/regressions/$t/." "$work/"; fi
     log "fuzzing $t for ${seconds}s"
     local out
     if ! out="$(./build/fuzz/tests/fuzz/${t}_fuzz -max_total_time="$seconds" -print_final_stats=1 \
@@ -147,6 +152,206 @@ print_figures() {
   printf '\n==== figures: campaigns (release build), fuzz executions ====\n'
   if [ -s "$1" ]; then cat "$1"; else echo "(no campaign figures were recorded)"; fi
   grep -E '^fuzz [^ ]+: ' "$2" || echo "(no fuzz executions were recorded)"
+}
+
+# campaign [--minutes M]: the reliability campaign at scale, outside CI (see
+# perf/README.md). For M minutes (default 60) four lanes run side by side:
+#   soak       `mbxmove bench --soak M` (moves back and forth, transient read
+#              faults, deliveries to the mailboxes not moving; checked at the end)
+#   kills      batches of MoveCrashTest.KilledAtRandomMomentsThenRecover, each
+#              with its own seed (SIGKILL at a random moment, recover, invariant)
+#   power      batches of PowerLossTest (power lost at random sync boundaries
+#              and writes, in every sync mode), each with its own seed
+#   fuzz       every libFuzzer target in turn, the one with the fewest
+#              executions first, on a working copy of its kept corpus; what it
+#              finds is saved under tests/fuzz/regressions/<target>/ (CI replays
+#              those), and at the end the inputs that add coverage are merged
+#              into tests/fuzz/corpus/<target>/
+# A lane starts a batch only when the last one would still end before the
+# deadline. The figures are printed as one block and written to
+# $OUT/figures.json (OUT: $MBX_CAMPAIGN_DIR, default out/campaign). Exit 0 when
+# nothing broke, 3 when something did (the block lists it, logs are kept).
+campaign() {
+  local minutes=60
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --minutes) minutes="${2:-}"; shift 2 || { echo "error: --minutes needs a value" >&2; exit 2; } ;;
+      --minutes=*) minutes="${1#--minutes=}"; shift ;;
+      -h|--help) sed -n '/^# campaign \[/,/^campaign()/p' "$0" | sed '$d; s/^# \{0,1\}//'; return 0 ;;
+      *) echo "error: unknown campaign option '$1' (usage: tools/dev.sh campaign [--minutes M])" >&2; exit 2 ;;
+    esac
+  done
+  if ! [[ "$minutes" =~ ^[0-9]+([.][0-9]+)?$ ]] || [ "$(awk -v m="$minutes" 'BEGIN { print (m > 0) }')" != 1 ]; then
+    echo "error: --minutes must be a positive number of minutes, not '$minutes'" >&2
+    exit 2
+  fi
+  deps
+  build release mbxmove move_crash_test powerloss_test mbx_powerloss
+  build fuzz
+  local OUT="${MBX_CAMPAIGN_DIR:-$ROOT/out/campaign}"
+  rm -rf "$OUT"
+  mkdir -p "$OUT"/{soak,kills,power,fuzz,corpus}
+  chmod 700 "$OUT"
+  local start deadline
+  start="$(date +%s)"
+  deadline=$((start + $(awk -v m="$minutes" 'BEGIN { printf "%d", m * 60 }')))
+  local targets=(item_codec txlog mbox store_request)
+  log "campaign: $minutes min, until $(date -d "@$deadline" '+%H:%M:%S'); lanes: soak, kills, power, fuzz -> $OUT"
+
+  # Lines in a file (0 when there is none yet).
+  lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
+  # A lane's loop: run "$@" SEED while one more batch (as long as the last)
+  # still ends before the deadline.
+  lane() {
+    local name="$1"; shift
+    local seed=1 last=0 t0 rc
+    while [ $(( $(date +%s) + last )) -lt "$deadline" ]; do
+      t0="$(date +%s)"
+      rc=0
+      "$@" "$seed" >"$OUT/$name/batch-$seed.log" 2>&1 || rc=$?
+      last=$(( $(date +%s) - t0 ))
+      if [ "$rc" -eq 0 ]; then rm -f "$OUT/$name/batch-$seed.log"; else echo "$seed" >>"$OUT/$name/failed"; fi
+      echo "$name batch $seed: exit $rc, ${last}s" >>"$OUT/$name/batches"
+      seed=$((seed + 1))
+    done
+  }
+  kill_batch() {
+    MBX_CAMPAIGN_SEED="$((20261200 + $1))" MBX_CRASH_RUNS="${MBX_CAMPAIGN_KILLS_PER_BATCH:-25}" \
+    MBX_FIGURES_FILE="$OUT/kills/figures.txt" \
+      ./build/release/tests/move_crash_test --gtest_filter='MoveCrashTest.KilledAtRandomMomentsThenRecover'
+  }
+  power_batch() {
+    MBX_CAMPAIGN_SEED="$((20261300 + $1))" MBX_POWERLOSS_RUNS="${MBX_CAMPAIGN_POWERLOSS_PER_BATCH:-20}" \
+    MBX_FIGURES_FILE="$OUT/power/figures.txt" \
+      ./build/release/tests/powerloss_test --gtest_filter='SyncModes/PowerLossTest.*'
+  }
+  # One slice of the fuzz target with the fewest executions so far.
+  fuzz_batch() {
+    local best="" fewest=-1 n t
+    for t in "${targets[@]}"; do
+      n="$(awk '{ s += $2 } END { print s + 0 }' "$OUT/fuzz/execs-$t" 2>/dev/null || echo 0)"
+      if [ "$fewest" -lt 0 ] || [ "$n" -lt "$fewest" ]; then best="$t"; fewest="$n"; fi
+    done
+    local left=$(( deadline - $(date +%s) )) slice="${MBX_CAMPAIGN_FUZZ_SLICE:-120}"
+    if [ "$left" -lt "$slice" ]; then slice="$left"; fi
+    if [ "$slice" -lt 5 ]; then sleep "$(( left > 0 ? left : 0 ))"; return 0; fi
+    local rc=0 out
+    out="$(./build/fuzz/tests/fuzz/${best}_fuzz -max_total_time="$slice" -print_final_stats=1 \
+           -artifact_prefix="$OUT/fuzz/$best-" "$OUT/corpus/$best" 2>&1)" || rc=$?
+    printf '%s\n' "$out" | awk -v t="$best" '/stat::number_of_executed_units/ { print t, $2 }' >>"$OUT/fuzz/execs-$best"
+    if [ "$rc" -ne 0 ]; then
+      printf '%s\n' "$out" | tail -n 60
+      local f
+      mkdir -p "tests/fuzz/regressions/$best"
+      for f in "$OUT/fuzz/$best-"*; do
+        [ -e "$f" ] || continue
+        cp "$f" "tests/fuzz/regressions/$best/$(basename "$f")"
+        echo "$best $(basename "$f")" >>"$OUT/fuzz/findings"
+        rm -f "$f"
+      done
+      return "$rc"
+    fi
+  }
+  local t
+  for t in "${targets[@]}"; do cp -r "tests/fuzz/corpus/$t/." "$OUT/corpus/$t/"; done
+
+  local soak_rc=0 pids=()
+  ./build/release/cli/mbxmove bench --soak "$minutes" --json --out "$OUT/soak/run" \
+    >"$OUT/soak/figures.json" 2>"$OUT/soak/log" &
+  local soak_pid=$!
+  lane kills kill_batch & pids+=($!)
+  lane power power_batch & pids+=($!)
+  lane fuzz fuzz_batch & pids+=($!)
+  # Progress once a minute until the lanes are done.
+  while kill -0 "${pids[@]}" 2>/dev/null || kill -0 "$soak_pid" 2>/dev/null; do
+    sleep 60 &
+    wait $! || true
+    log "campaign: $(( ($(date +%s) - start) / 60 )) min; batches done: kills $(lines "$OUT/kills/batches")," \
+        "power $(lines "$OUT/power/batches"), fuzz $(lines "$OUT/fuzz/batches"); failed: $(( $(lines "$OUT/kills/failed") + $(lines "$OUT/power/failed") + $(lines "$OUT/fuzz/failed") ))"
+    if ! kill -0 "${pids[@]}" 2>/dev/null && ! kill -0 "$soak_pid" 2>/dev/null; then break; fi
+  done
+  wait "${pids[@]}" || true
+  wait "$soak_pid" || soak_rc=$?
+
+  # Inputs that add coverage join the kept corpus (of the targets that ran).
+  for t in "${targets[@]}"; do
+    [ -s "$OUT/fuzz/execs-$t" ] || continue
+    ./build/fuzz/tests/fuzz/${t}_fuzz -merge=1 "tests/fuzz/corpus/$t" "$OUT/corpus/$t" >"$OUT/fuzz/merge-$t.log" 2>&1 ||
+      echo "warning: merging the $t corpus failed, see $OUT/fuzz/merge-$t.log" >&2
+  done
+
+  campaign_figures "$OUT" "$minutes" "$start" "$soak_rc" "${targets[@]}"
+}
+
+# campaign_figures OUT MINUTES START SOAK_RC TARGET...: the block and figures.json.
+campaign_figures() {
+  local OUT="$1" minutes="$2" start="$3" soak_rc="$4"; shift 4
+  local kills power soak fuzz_json="" fuzz_text="" t n findings broken=0
+  # "crash runs: N (K killed mid-move), invariant held: H, seed S"
+  kills="$(awk '/^crash runs:/ { gsub(/[(),]/, " "); runs += $3; killed += $4; held += $9 }
+                END { printf "%d %d %d", runs, killed, held }' "$OUT/kills/figures.txt" 2>/dev/null || echo "0 0 0")"
+  # "power losses (sync M): N runs (L lost power mid-move; ...), invariant held: H"
+  # or, for sync none, "..., consistent: C, refused with restore-from-backup: R"
+  power="$(awk '/^power losses/ {
+                  line = $0; gsub(/[(),;:]/, " ", line); split(line, w, " ")
+                  runs += w[5]; lost += w[7]
+                  if (match($0, /invariant held: [0-9]+/)) { h = substr($0, RSTART + 16, RLENGTH - 16); held += h; bad += w[5] - h }
+                  if (match($0, /consistent: [0-9]+/)) { c = substr($0, RSTART + 12, RLENGTH - 12); cons += c }
+                  if (match($0, /backup: [0-9]+/)) { r = substr($0, RSTART + 8, RLENGTH - 8); refused += r }
+                  if (index($0, "none)") && index($0, "consistent")) { bad += w[5] - c - r }
+                }
+                END { printf "%d %d %d %d %d %d", runs, lost, held, cons, refused, bad }' \
+              "$OUT/power/figures.txt" 2>/dev/null || echo "0 0 0 0 0 0")"
+  read -r k_runs k_killed k_held <<<"$kills"
+  read -r p_runs p_lost p_held p_cons p_refused p_bad <<<"$power"
+  local k_failed p_failed
+  k_failed="$(lines "$OUT/kills/failed")"
+  p_failed="$(lines "$OUT/power/failed")"
+  findings="$(lines "$OUT/fuzz/findings")"
+  local f_failed
+  f_failed="$(lines "$OUT/fuzz/failed")"
+  for t in "$@"; do
+    n="$(awk '{ s += $2 } END { printf "%d", s }' "$OUT/fuzz/execs-$t" 2>/dev/null || echo 0)"
+    fuzz_json+="${fuzz_json:+, }\"$t\": $n"
+    fuzz_text+="$(printf '\n  fuzz %-14s %12d executions' "$t" "$n")"
+  done
+  soak="$(tr -d '\n' <"$OUT/soak/figures.json" 2>/dev/null)"
+  if [ -z "$soak" ] || [ "${soak:0:1}" != "{" ]; then soak='{"passed": false, "error": "the soak printed no figures"}'; fi
+  local soak_passed
+  soak_passed="$(printf '%s' "$soak" | grep -q '"passed": *true' && echo true || echo false)"
+  if [ "$k_held" -ne "$k_runs" ] || [ "$k_failed" -ne 0 ] || [ "$p_bad" -ne 0 ] || [ "$p_failed" -ne 0 ] ||
+     [ "$findings" -ne 0 ] || [ "$f_failed" -ne 0 ] || [ "$soak_passed" != true ] || [ "$soak_rc" -ne 0 ]; then broken=1; fi
+  local elapsed=$(( $(date +%s) - start ))
+  cat >"$OUT/figures.json" <<JSON
+{
+  "date": "$(date -u '+%Y-%m-%dT%H:%M:%SZ')",
+  "commit": "$(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo '+changes')",
+  "machine": {"cpu": "$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //; s/"//g')", "cores": $(nproc), "memory_gib": $(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo), "kernel": "$(uname -r)"},
+  "minutes_asked": $minutes,
+  "minutes_run": $(awk -v s="$elapsed" 'BEGIN { printf "%.1f", s / 60 }'),
+  "kills": {"runs": $k_runs, "killed_mid_move": $k_killed, "invariant_held": $k_held, "failed_batches": $k_failed},
+  "power_losses": {"runs": $p_runs, "lost_power_mid_move": $p_lost, "invariant_held": $p_held, "none_mode_consistent": $p_cons, "none_mode_refused_restore_from_backup": $p_refused, "violations": $p_bad, "failed_batches": $p_failed},
+  "fuzz_executions": {$fuzz_json},
+  "fuzz_findings": $findings,
+  "fuzz_failed_slices": $f_failed,
+  "soak": $soak,
+  "passed": $([ "$broken" -eq 0 ] && echo true || echo false)
+}
+JSON
+  printf '\n==== campaign figures (%s min asked, %s run) ====\n' "$minutes" \
+    "$(awk -v s="$elapsed" 'BEGIN { printf "%.1f", s / 60 }')"
+  printf '  kills          %d runs, %d killed mid-move, invariant held %d, failed batches %d\n' \
+    "$k_runs" "$k_killed" "$k_held" "$k_failed"
+  printf '  power losses   %d runs, %d lost power mid-move, invariant held %d (full, batch), sync none: %d consistent, %d refused naming restore from backup; violations %d; failed batches %d\n' \
+    "$p_runs" "$p_lost" "$p_held" "$p_cons" "$p_refused" "$p_bad" "$p_failed"
+  printf '%s\n' "${fuzz_text#$'\n'}"
+  printf '  fuzz findings  %d (saved under tests/fuzz/regressions/), failed slices %d\n' "$findings" "$f_failed"
+  printf '  soak           %s\n' "$(printf '%s' "$soak" | sed -E 's/.*"rounds": *([0-9]+).*/\1 rounds/;t;s/.*/see soak\/log/') ($soak_passed)"
+  printf '  figures: %s\n' "$OUT/figures.json"
+  if [ "$broken" -ne 0 ]; then
+    echo "campaign: something broke; logs of failed batches are kept in $OUT/{kills,power}/batch-*.log" >&2
+    return 3
+  fi
 }
 
 cmd="${1:-}"
@@ -228,7 +433,11 @@ case "$cmd" in
     deps
     fuzz "${2:-60}"
     ;;
+  campaign)
+    shift
+    campaign "$@"
+    ;;
   *)
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
     exit 2 ;;
 esac
