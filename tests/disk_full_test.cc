@@ -13,7 +13,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <sstream>
 #include <string>
 
@@ -118,12 +117,17 @@ class DiskFullTest : public ::testing::TestWithParam<int> {
   std::map<std::string, json> original_;
 };
 
-const std::regex kOutOfSpace("out of disk space|No space left on device");
+// The move's own message, or the operating system's when the directory was
+// the one to find the disk full.
+bool SaysOutOfSpace(const std::string& text) {
+  return text.find("out of disk space") != std::string::npos ||
+         text.find("No space left on device") != std::string::npos;
+}
 
 TEST_P(DiskFullTest, MoveThatFillsTheDiskRollsBackWithoutFreeingSpace) {
   auto r = MoveAll(disk_);
   EXPECT_NE(r.exit_code, 0) << r.out << r.err;
-  EXPECT_TRUE(std::regex_search(r.out + r.err, kOutOfSpace)) << r.out << r.err;
+  EXPECT_TRUE(SaysOutOfSpace(r.out + r.err)) << r.out << r.err;
   // The move rolled back what it had started itself: no mailbox is left
   // locked or half-copied for `recover` to find.
   EXPECT_EQ(r.err.find("recovery:"), std::string::npos) << r.err;
@@ -132,7 +136,7 @@ TEST_P(DiskFullTest, MoveThatFillsTheDiskRollsBackWithoutFreeingSpace) {
   // and nothing changes.
   auto again = MoveAll(disk_);
   EXPECT_NE(again.exit_code, 0) << again.out << again.err;
-  EXPECT_TRUE(std::regex_search(again.out + again.err, std::regex("out of disk space"))) << again.out << again.err;
+  EXPECT_NE((again.out + again.err).find("out of disk space"), std::string::npos) << again.out << again.err;
   ExpectAllBackWhereTheyWere();
 }
 
