@@ -26,9 +26,8 @@
 // what rolling back a move or an import writes, and the source's lock and
 // unlock), retrying such a batch once after releasing the reserve, and
 // refuses every other batch with NoSpace ("store MS2 is out of disk space:
-// ..."). It leaves that state when the reserve can be held again: at open,
-// or at a later refused write, once the file system has room for the
-// reserve and as much again.
+// ..."). It leaves that state when it is opened again with room on the
+// file system for the reserve and as much again.
 //
 // Thread safety: a Store is safe for concurrent use from many threads.
 // A thread must not call Write() while it holds a StoreReader of the same
@@ -284,9 +283,6 @@ class Store final : public StoreHandle {
   // A write failed with `cause` for lack of space: releases the reserve and
   // returns the error every refused write gets. Under log_mu_.
   Status RunOnReserve(const Status& cause);
-  // OK when the store takes writes that need space: it is not running on its
-  // reserve, or the reserve could be held again. Under log_mu_.
-  Status CheckSpace();
   // Write() for the header and delete batches of TransitionMailbox and
   // DeleteMailboxIn: such a batch that was refused only because an earlier
   // group failed (it was neither applied nor logged) is submitted again.

@@ -111,7 +111,10 @@ Status Store::PrepareGroup(const std::vector<const WriteBatch*>& batches, GroupC
     std::lock_guard<std::mutex> l(log_mu_);
     if (!broken_.ok()) return broken_;
     const bool frees_space = FreesSpace(batches);
-    if (!frees_space) MBX_RETURN_IF_ERROR(CheckSpace());
+    // Running on the reserve: until the store is reopened with room for it
+    // again. (Holding it again here would let one store take back the
+    // space another store on the same disk just gave up for its rollbacks.)
+    if (!frees_space && !out_of_space_.ok()) return out_of_space_;
     Result<LogPosition> appended = log_->Append(payload, frees_space);
     if (!appended.ok() && appended.status().IsNoSpace()) {
       // The failed append was cut back out of the log. A space-freeing
@@ -242,18 +245,12 @@ Status Store::RunOnReserve(const Status& cause) {
   out_of_space_ = Status::NoSpace(
       "store " + name_ + " is out of disk space (" + cause.message() + "): running on its reserve, it takes only "
       "what rolls moves and imports back, and refuses new moves and imports; free space on its file system, then "
-      "run them again (it takes them once its " + mib + " MiB reserve fits again with as much to spare)");
+      "run them again (it takes them once it is opened with room for its " + mib +
+      " MiB reserve and as much again, e.g. by 'mbxmove recover')");
   return out_of_space_;
 }
 
-Status Store::CheckSpace() {
-  if (out_of_space_.ok()) return Status::Ok();
-  if (reserve_ != nullptr && reserve_->Acquire().ok()) {
-    out_of_space_ = Status::Ok();
-    return Status::Ok();
-  }
-  return out_of_space_;
-}
+
 
 Status Store::Write(WriteBatch batch) { return writer_->Write(std::move(batch)); }
 
