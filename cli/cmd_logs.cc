@@ -29,7 +29,9 @@ json LogInfoJson(const std::string& store, const LogInfo& i) {
           {"newest_file", i.newest_generation ? txlog::FileName(i.newest_generation) : ""},
           {"files", i.file_count},
           {"disk_bytes", i.disk_bytes},
-          {"last_backup_lsn", i.last_backup_lsn}};
+          {"last_backup_lsn", i.last_backup_lsn},
+          {"disk_reserve_bytes", i.disk_reserve_bytes},
+          {"out_of_space", i.out_of_space}};
 }
 
 struct LogsArgs {
@@ -76,6 +78,11 @@ int RunLogs(const LogsArgs& a) {
               FormatBytes(double(i.end_lsn)).c_str());
   std::printf("  quota %s, last backup %s\n", i.quota_bytes ? FormatBytes(double(i.quota_bytes)).c_str() : "none",
               i.last_backup_lsn ? ("at " + std::to_string(i.last_backup_lsn)).c_str() : "never");
+  if (i.out_of_space) {
+    std::printf("  disk reserve released: out of disk space, only rollbacks are taken until space is freed\n");
+  } else {
+    std::printf("  disk reserve %s\n", FormatBytes(double(i.disk_reserve_bytes)).c_str());
+  }
   return kExitOk;
 }
 

@@ -222,6 +222,17 @@ Status MailboxMover::VerifyTarget(StoreHandle* target, const Guid& mailbox,
   return Status::Ok();
 }
 
+void MailboxMover::NoteTargetFull(const Status& s) {
+  if (!s.IsNoSpace()) return;
+  std::lock_guard<std::mutex> l(full_mu_);
+  if (target_full_.empty()) target_full_ = s.message();
+}
+
+std::string MailboxMover::TargetFull() {
+  std::lock_guard<std::mutex> l(full_mu_);
+  return target_full_;
+}
+
 MailboxReport MailboxMover::Move(const MoveTask& task) {
   const auto start = Clock::now();
   MailboxReport rep;
@@ -271,6 +282,12 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
     Status u = RollBackMove(org_, rec);
     return fail(u.ok() ? why : why + "; rolling back also failed: " + u.message());
   };
+  // The same for a failed write to the target (which may have found the disk full).
+  auto abandon_write = [&](const Status& s, const std::string& what) {
+    NoteTargetFull(s);
+    return abandon(what + s.message());
+  };
+  if (std::string full = TargetFull(); !full.empty()) return fail("not started: " + full);
 
   // 1. lock
   auto t = Clock::now();
@@ -336,7 +353,7 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
     ti.item_count = ti.stored_bytes = ti.logical_bytes = 0;
     h.PutMailbox(ti);
     for (const auto& f : folders) h.PutFolder(guid, f);
-    if (Status s = dst->Write(std::move(h)); !s.ok()) return abandon("creating the folder tree: " + s.message());
+    if (Status s = dst->Write(std::move(h)); !s.ok()) return abandon_write(s, "creating the folder tree: ");
     rep.folders = folders.size();
     rep.phase_seconds["hierarchy"] = SecondsSince(t);
     CrashPoint("move-hierarchy");
@@ -350,7 +367,7 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
     rep.retries = copy.retries;
     rep.dropped = copy.dropped;
     rep.source_bytes = copy.source_bytes;
-    if (!s.ok()) return abandon(s.message());
+    if (!s.ok()) return abandon_write(s, "");
     if (copy.over_limit) {
       return abandon(std::to_string(copy.dropped.size()) + " item(s) could not be read, more than the bad-item limit of " +
                      std::to_string(options_.retry.bad_item_limit));
@@ -374,9 +391,9 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
     ti.logical_bytes = copy.logical;
     WriteBatch b;  // the target is this move's own (moving-in): no one else writes it
     b.PutMailbox(ti);
-    if (Status s = dst->Write(std::move(b)); !s.ok()) return abandon(s.message());
+    if (Status s = dst->Write(std::move(b)); !s.ok()) return abandon_write(s, "");
   }
-  if (Status s = dst->Flush(); !s.ok()) return abandon(s.message());
+  if (Status s = dst->Flush(); !s.ok()) return abandon_write(s, "");
   // The source's lock too: with sync batch it may still be unsynced, and a
   // machine crash after the switch would bring the source back active next
   // to the active target.

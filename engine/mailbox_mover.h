@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -60,7 +61,10 @@ class MailboxMover {
  public:
   MailboxMover(Organization& org, const MoveOptions& options, MoveCounters* counters);
   // Moves one mailbox. Never throws; failures are in the report (outcome
-  // failed, reason), with the source left exactly as it was.
+  // failed, reason), with the source left exactly as it was. Once a write to
+  // the target has failed for lack of disk space, moves not yet started are
+  // not started (failed, "not started: <why>"): they would only lock their
+  // sources to be refused by a store running on its disk reserve.
   MailboxReport Move(const MoveTask& task);
 
  private:
@@ -75,8 +79,15 @@ class MailboxMover {
   Status VerifyTarget(StoreHandle* target, const Guid& mailbox, const std::vector<FolderInfo>& folders,
                       const std::map<uint32_t, FolderExpect>& expect);
 
+  // The out-of-space failure of a target write, remembered for the moves
+  // not yet started; empty while there was none.
+  void NoteTargetFull(const Status& s);
+  std::string TargetFull();
+
   Organization& org_;
   MoveOptions options_;
+  std::mutex full_mu_;
+  std::string target_full_;  // GUARDED_BY(full_mu_)
   FaultInjector faults_;
   MoveCounters* counters_;
 };

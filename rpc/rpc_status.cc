@@ -18,6 +18,7 @@ grpc::StatusCode NearestCode(Status::Code c) {
     case C::kAborted: return grpc::StatusCode::ABORTED;
     case C::kConflict: return grpc::StatusCode::ABORTED;
     case C::kInternal: return grpc::StatusCode::INTERNAL;
+    case C::kNoSpace: return grpc::StatusCode::RESOURCE_EXHAUSTED;
   }
   return grpc::StatusCode::UNKNOWN;
 }
@@ -34,6 +35,7 @@ Status Make(Status::Code c, std::string msg) {
     case C::kAborted: return Status::Aborted(std::move(msg));
     case C::kConflict: return Status::Conflict(std::move(msg));
     case C::kInternal: return Status::Internal(std::move(msg));
+    case C::kNoSpace: return Status::NoSpace(std::move(msg));
     default: return Status::IOError(std::move(msg));
   }
 }
@@ -48,7 +50,7 @@ grpc::Status ToGrpc(const Status& s) {
 Status FromGrpc(const grpc::Status& s, const std::string& peer) {
   if (s.ok()) return Status::Ok();
   const std::string& d = s.error_details();
-  if (d.size() == 1 && d[0] > 0 && d[0] <= char(int(Status::Code::kInternal))) {
+  if (d.size() == 1 && d[0] > 0 && d[0] <= char(int(Status::Code::kNoSpace))) {
     return Make(static_cast<Status::Code>(d[0]), s.error_message());
   }
   switch (s.error_code()) {

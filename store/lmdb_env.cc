@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <thread>
 
@@ -32,6 +33,12 @@ Status LmdbStatus(int rc, std::string_view what) {
     case MDB_MAP_FULL:
     case MDB_READERS_FULL:
     case MDB_TXN_FULL: return Status::IOError(std::move(m));
+    case ENOSPC:
+    case EDQUOT:
+      // A write of the commit found the file system full. LMDB aborted the
+      // transaction; the environment stays usable (the meta page, which
+      // overwrites an allocated block, was not written).
+      return Status::NoSpace(std::move(m));
     default: return Status::IOError(std::move(m));
   }
 }

@@ -27,7 +27,7 @@ Status Store::TransitionMailbox(const Guid& mailbox, std::initializer_list<Mailb
   info.state = to;
   WriteBatch b;
   b.PutMailbox(info);
-  return Write(std::move(b));
+  return WriteHeaderBatch(b);
 }
 
 Status Store::DeleteMailboxIn(const Guid& mailbox, std::initializer_list<MailboxState> from) {
@@ -35,7 +35,7 @@ Status Store::DeleteMailboxIn(const Guid& mailbox, std::initializer_list<Mailbox
   MBX_RETURN_IF_ERROR(LockedHeader(mailbox, from).status());
   WriteBatch b;
   b.DeleteMailbox(mailbox);
-  return Write(std::move(b));
+  return WriteHeaderBatch(b);
 }
 
 Status Store::Logon(const Guid& mailbox) {

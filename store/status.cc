@@ -18,6 +18,7 @@ std::string_view Status::CodeName(Code c) {
     case Code::kAborted: return "aborted";
     case Code::kConflict: return "conflict";
     case Code::kInternal: return "internal error";
+    case Code::kNoSpace: return "out of disk space";
   }
   return "unknown";
 }
@@ -45,6 +46,7 @@ Status PosixError(std::string_view what, const std::string& path, int err, bool 
   m += ": ";
   m += std::strerror(err);
   if (not_found_for_enoent && err == ENOENT) return Status::NotFound(std::move(m));
+  if (err == ENOSPC || err == EDQUOT) return Status::NoSpace(std::move(m));
   return Status::IOError(std::move(m));
 }
 

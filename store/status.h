@@ -29,6 +29,7 @@ class Status {
     kAborted,          // gave up on purpose (bad-item limit, cancelled)
     kConflict,         // a guarded update found the record changed by another writer
     kInternal,         // a bug: an invariant did not hold
+    kNoSpace,          // the file system is full (ENOSPC, EDQUOT); last: codes travel by number (rpc)
   };
 
   Status() = default;
@@ -43,6 +44,7 @@ class Status {
   static Status Aborted(std::string msg) { return {Code::kAborted, std::move(msg)}; }
   static Status Conflict(std::string msg) { return {Code::kConflict, std::move(msg)}; }
   static Status Internal(std::string msg) { return {Code::kInternal, std::move(msg)}; }
+  static Status NoSpace(std::string msg) { return {Code::kNoSpace, std::move(msg)}; }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
@@ -52,6 +54,7 @@ class Status {
   bool IsQuotaExceeded() const { return code_ == Code::kQuotaExceeded; }
   bool IsBusy() const { return code_ == Code::kBusy; }
   bool IsConflict() const { return code_ == Code::kConflict; }
+  bool IsNoSpace() const { return code_ == Code::kNoSpace; }
 
   // "corruption: <message>" — for logs and the CLI.
   std::string ToString() const;
@@ -66,8 +69,8 @@ class Status {
   std::string msg_;
 };
 
-// "<what> <path>: <strerror(err)>" as an IOError (NotFound for ENOENT
-// only if not_found_for_enoent).
+// "<what> <path>: <strerror(err)>" as an IOError (NoSpace for ENOSPC and
+// EDQUOT; NotFound for ENOENT only if not_found_for_enoent).
 Status PosixError(std::string_view what, const std::string& path, int err, bool not_found_for_enoent = false);
 
 // A T or the Status that explains why there is none.

@@ -7,6 +7,8 @@
 //   stores/NAME/logs/E00.chk         checkpoint
 //   stores/NAME/UNSYNCED             while open with --sync none: the boot it
 //                                    was written in (see Store::Open)
+//   stores/NAME/RESERVE              disk space held back for rollbacks
+//                                    (see "Out of disk space" below)
 //
 // Writes go through one group-commit writer (group_commit.h): the group's
 // redo record is appended to the log first, then one LMDB transaction applies
@@ -15,6 +17,17 @@
 // a crash between the log append and the commit loses nothing.
 //
 // Reads use snapshots (StoreReader = one LMDB read transaction).
+//
+// Out of disk space: an open store holds a disk reserve (disk_reserve.h,
+// OpenOptions::disk_reserve_bytes). When a write fails because the file
+// system is full (a log append or an LMDB commit: ENOSPC, EDQUOT), the store
+// releases the reserve and runs "on its reserve": it takes only the batches
+// that free space or change mailbox headers (WriteBatch::MayUseLogReserve:
+// what rolling back a move or an import writes, and the source's lock and
+// unlock), retrying such a batch once after releasing the reserve, and
+// refuses every other batch with NoSpace ("store MS2 is out of disk space:
+// ..."). It leaves that state when it is opened again with room on the
+// file system for the reserve and as much again.
 //
 // Thread safety: a Store is safe for concurrent use from many threads.
 // A thread must not call Write() while it holds a StoreReader of the same
@@ -48,6 +61,7 @@
 #include <utility>
 #include <vector>
 
+#include "store/disk_reserve.h"
 #include "store/file_io.h"
 #include "store/item.h"
 #include "store/group_commit.h"
@@ -74,6 +88,13 @@ struct OpenOptions {
   size_t initial_map_bytes = 16ull << 30;  // virtual; grows when full
   GroupCommitOptions group_commit;
   Env* env = nullptr;  // nullptr = Env::Default()
+  // Disk space held back so that moves failing on a full disk can still roll
+  // back, and the store close cleanly (see "Out of disk space" above); 0 =
+  // none. The default covers rolling back a few concurrent moves of mailboxes
+  // of up to about 100,000 items each (LMDB copies every leaf page it deletes
+  // from, and lists each freed page in its free list).
+  uint64_t disk_reserve_bytes = kDefaultDiskReserveBytes;
+  static constexpr uint64_t kDefaultDiskReserveBytes = 4u << 20;
 };
 
 class Store;
@@ -125,6 +146,8 @@ struct LogInfo {
   uint64_t last_backup_lsn = 0;  // 0 = never backed up
   uint64_t syncs = 0;
   std::chrono::nanoseconds sync_time{0};
+  uint64_t disk_reserve_bytes = 0;  // held now (0 while running on it)
+  bool out_of_space = false;        // running on its reserve: only space-freeing writes are taken
 };
 
 struct StoreStats {
@@ -253,6 +276,17 @@ class Store final : public StoreHandle {
   // reopened. ENOSPC and the like are not fatal: nothing was dropped.
   Status broken_;
   void MarkBroken(const Status& cause);  // open and SetSyncMode (under log_mu_) only
+
+  // The disk reserve (see "Out of disk space"); both under log_mu_.
+  std::unique_ptr<DiskReserve> reserve_;  // GUARDED_BY(log_mu_)
+  Status out_of_space_;                   // GUARDED_BY(log_mu_): not OK while running on the reserve
+  // A write failed with `cause` for lack of space: releases the reserve and
+  // returns the error every refused write gets. Under log_mu_.
+  Status RunOnReserve(const Status& cause);
+  // Write() for the header and delete batches of TransitionMailbox and
+  // DeleteMailboxIn: such a batch that was refused only because an earlier
+  // group failed (it was neither applied nor logged) is submitted again.
+  Status WriteHeaderBatch(const WriteBatch& batch);
   int zstd_level_ = 3;
   Env* env_io_ = nullptr;
   int lock_fd_ = -1;

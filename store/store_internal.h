@@ -30,4 +30,16 @@ Status PutCheckpoint(MDB_txn* txn, MDB_dbi meta_dbi, uint64_t lsn, int* rc);
 Status ApplyMutation(MDB_txn* txn, const MDB_dbi* dbis, Mutation::Op op, Db db,
                      std::string_view key, std::string_view value, int* rc);
 
+// A group logged after one whose commit failed: the failed group's record
+// was cut back out of the log, taking this one with it, so it was neither
+// applied nor kept in the log, and submitting it again is safe.
+inline Status NotAppliedAfterFailedCommit(const std::string& store) {
+  return Status::Aborted("store " + store + ": an earlier commit failed; this write was not applied");
+}
+inline bool IsNotAppliedAfterFailedCommit(const Status& s) {
+  static constexpr std::string_view kTail = ": an earlier commit failed; this write was not applied";
+  return s.code() == Status::Code::kAborted && s.message().size() >= kTail.size() &&
+         std::string_view(s.message()).substr(s.message().size() - kTail.size()) == kTail;
+}
+
 }  // namespace mbx::store_internal

@@ -29,6 +29,7 @@ constexpr const char* kDbNames[kNumDbs] = {"meta", "mailboxes", "folders", "item
 constexpr size_t kMinMapBytes = 1u << 20;
 constexpr size_t kReplayTxnBytes = 64u << 20;
 constexpr const char* kUnsyncedMarker = "UNSYNCED";
+constexpr const char* kReserveFile = "RESERVE";
 
 bool IsDir(const std::string& p) {
   struct stat st {};
@@ -123,7 +124,11 @@ Status Store::Create(const std::string& dir, const std::string& name, const Stor
   MBX_RETURN_IF_ERROR(put(meta::kLogQuota, std::to_string(options.log.quota_bytes)));
   MBX_RETURN_IF_ERROR(put(meta::kSyncMode, SyncModeName(options.log.sync)));
   MBX_RETURN_IF_ERROR(put(meta::kCheckpoint, Fixed64String(0)));
-  return txn.Commit();
+  MBX_RETURN_IF_ERROR(txn.Commit());
+  // A store comes with its disk reserve; on a disk already too full for it,
+  // the store opens running on it (see Open).
+  Status r = DiskReserve(dir + "/" + kReserveFile, OpenOptions::kDefaultDiskReserveBytes).Acquire();
+  return r.IsNoSpace() ? Status::Ok() : r;
 }
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const OpenOptions& options) {
@@ -315,6 +320,15 @@ Status Store::OpenImpl(const std::string& dir, const OpenOptions& options) {
     MBX_RETURN_IF_ERROR(env_io_->SyncDir(dir + "/logs"));
   }
   MBX_ASSIGN_OR_RETURN(log_, TxLogWriter::Open(dir + "/logs", lo, reader->valid_end_lsn(), env_io_));
+  // The disk reserve, re-created if a full disk made the store give it up
+  // and there is room again; if not, the store opens running on it (it can
+  // still roll moves back and close cleanly).
+  reserve_ = std::make_unique<DiskReserve>(dir + "/" + kReserveFile, options.disk_reserve_bytes);
+  if (Status r = reserve_->Acquire(); !r.ok()) {
+    if (!r.IsNoSpace()) return r.WithContext("opening store " + dir);
+    std::lock_guard<std::mutex> l(log_mu_);
+    (void)RunOnReserve(r);
+  }
   if (replayed_records_.load() > 0 || reader->torn_tail()) {
     MBX_RETURN_IF_ERROR(mdb_env_sync(env_.get(), 1) == 0 ? Status::Ok()
                                                          : Status::IOError("syncing store after replay"));

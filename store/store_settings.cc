@@ -58,6 +58,8 @@ LogInfo Store::GetLogInfo() {
   i.last_backup_lsn = last_backup_lsn_;
   i.syncs = log_->syncs();
   i.sync_time = log_->sync_time();
+  i.disk_reserve_bytes = reserve_ != nullptr && reserve_->held() ? reserve_->bytes() : 0;
+  i.out_of_space = !out_of_space_.ok();
   return i;
 }
 

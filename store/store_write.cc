@@ -63,6 +63,18 @@ Status ApplyMutation(MDB_txn* txn, const MDB_dbi* dbis, Mutation::Op op, Db db,
 using store_internal::ApplyMutation;
 using store_internal::PutCheckpoint;
 
+namespace {
+
+// A group the store takes while running on its reserve (see store.h).
+bool FreesSpace(const std::vector<const WriteBatch*>& batches) {
+  for (const WriteBatch* b : batches) {
+    if (!b->MayUseLogReserve()) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 Status Store::ApplyPayload(MDB_txn* txn, std::string_view payload, int* rc) {
   return txlog::ForEachMutation(payload, [&](Mutation::Op op, Db db, std::string_view k,
                                              std::string_view v) {
@@ -98,9 +110,20 @@ Status Store::PrepareGroup(const std::vector<const WriteBatch*>& batches, GroupC
   {
     std::lock_guard<std::mutex> l(log_mu_);
     if (!broken_.ok()) return broken_;
-    bool frees_space = true;
-    for (const WriteBatch* b : batches) frees_space = frees_space && b->MayUseLogReserve();
-    MBX_ASSIGN_OR_RETURN(LogPosition pos, log_->Append(payload, frees_space));
+    const bool frees_space = FreesSpace(batches);
+    // Running on the reserve: until the store is reopened with room for it
+    // again. (Holding it again here would let one store take back the
+    // space another store on the same disk just gave up for its rollbacks.)
+    if (!frees_space && !out_of_space_.ok()) return out_of_space_;
+    Result<LogPosition> appended = log_->Append(payload, frees_space);
+    if (!appended.ok() && appended.status().IsNoSpace()) {
+      // The failed append was cut back out of the log. A space-freeing
+      // group goes again, into the space the reserve gave back.
+      const Status full = RunOnReserve(appended.status());
+      if (!frees_space) return full;
+      appended = log_->Append(payload, frees_space);
+    }
+    MBX_ASSIGN_OR_RETURN(LogPosition pos, std::move(appended));
     token->start_lsn = pos.start_lsn;
     token->end_lsn = pos.end_lsn;
     token->log_epoch = log_epoch_;
@@ -117,9 +140,11 @@ Status Store::ApplyGroup(const std::vector<const WriteBatch*>& batches, const Gr
     if (token.log_epoch != log_epoch_) {
       // An earlier group failed to commit and the log was cut back before
       // this group's record: it was never applied and will never be replayed.
-      return Status::Aborted("store " + name_ + ": an earlier commit failed; this write was not applied");
+      return store_internal::NotAppliedAfterFailedCommit(name_);
     }
   }
+  const bool frees_space = FreesSpace(batches);
+  bool retried_on_reserve = false;
   Status s;
   for (int attempt = 0;; ++attempt) {
     LmdbTxn txn;
@@ -146,15 +171,32 @@ Status Store::ApplyGroup(const std::vector<const WriteBatch*>& batches, const Gr
       if (g.ok()) continue;
       s = g;
     }
+    if (s.IsNoSpace() && frees_space && !retried_on_reserve) {
+      // LMDB aborted the transaction and the environment is as it was (a
+      // failed page write is not fatal to it; only a failed meta page write
+      // would be, and that overwrites allocated blocks). The group's record
+      // stays logged; apply it again into the space the reserve gives back.
+      std::lock_guard<std::mutex> l(log_mu_);
+      (void)RunOnReserve(s);
+      retried_on_reserve = true;
+      continue;
+    }
     // Nothing was applied: take the record (and any logged after it) back
     // out of the log so that a replay can never apply a group we report as
     // failed; the groups logged after it fail by their epoch.
     std::lock_guard<std::mutex> l(log_mu_);
     ++log_epoch_;
     if (rc == EIO) MarkBroken(s);
+    if (s.IsNoSpace()) s = RunOnReserve(s);
     Status r = log_->Rewind(pos.start_lsn);
-    if (!r.ok()) return s.WithContext("and the log could not be rewound (" + r.message() + ")");
-    return s.WithContext("store " + name_);
+    if (!r.ok()) {
+      // The record may still be in the log, and a replay would apply it:
+      // an I/O error, whatever the cause was (callers treat only that as
+      // "may have happened").
+      return Status::IOError("store " + name_ + ": " + s.message() + ", and the log could not be rewound (" +
+                             r.message() + ")");
+    }
+    return s.IsNoSpace() ? s : s.WithContext("store " + name_);  // the out-of-space message names the store
   }
   CrashPoint("lmdb-committed");
 
@@ -195,7 +237,30 @@ void Store::MarkBroken(const Status& cause) {
                             "transaction log");
 }
 
+Status Store::RunOnReserve(const Status& cause) {
+  const bool released = reserve_ != nullptr && reserve_->held();
+  if (released) (void)reserve_->Release();  // if even removing it fails, there is nothing more to give
+  if (!out_of_space_.ok() && !released) return out_of_space_;
+  const std::string mib = std::to_string(reserve_ ? reserve_->bytes() >> 20 : 0);
+  out_of_space_ = Status::NoSpace(
+      "store " + name_ + " is out of disk space (" + cause.message() + "): running on its reserve, it takes only "
+      "what rolls moves and imports back, and refuses new moves and imports; free space on its file system, then "
+      "run them again (it takes them once it is opened with room for its " + mib +
+      " MiB reserve and as much again, e.g. by 'mbxmove recover')");
+  return out_of_space_;
+}
+
+
+
 Status Store::Write(WriteBatch batch) { return writer_->Write(std::move(batch)); }
+
+Status Store::WriteHeaderBatch(const WriteBatch& batch) {
+  for (int attempt = 0;; ++attempt) {
+    Status s = Write(batch);
+    if (attempt < 3 && store_internal::IsNotAppliedAfterFailedCommit(s)) continue;
+    return s;
+  }
+}
 std::future<Status> Store::WriteAsync(WriteBatch batch) { return writer_->Submit(std::move(batch)); }
 
 }  // namespace mbx

@@ -156,7 +156,9 @@ std::vector<bool> Workload(const std::string& dir, FaultyEnv* env) {
     acked[size_t(b)] = st.ok();
     if (!st.ok()) {
       EXPECT_FALSE(st.message().empty());
-      EXPECT_TRUE(st.code() == Status::Code::kIOError || st.code() == Status::Code::kAborted) << st.ToString();
+      EXPECT_TRUE(st.code() == Status::Code::kIOError || st.code() == Status::Code::kAborted ||
+                  st.code() == Status::Code::kNoSpace)
+          << st.ToString();
     }
   }
   return acked;
