@@ -250,8 +250,6 @@ Status Store::RunOnReserve(const Status& cause) {
   return out_of_space_;
 }
 
-
-
 Status Store::Write(WriteBatch batch) { return writer_->Write(std::move(batch)); }
 
 Status Store::WriteHeaderBatch(const WriteBatch& batch) {
