@@ -497,7 +497,7 @@ case "$cmd" in
     MBX_CRASH_RUNS="${MBX_CRASH_RUNS:-12}" \
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$ROOT/tools/tsan-suppressions.txt" \
       run_tests tsan "$SAN_TEST_JOBS" -R "$TSAN_TESTS" -E '\.ldap$'
-    fuzz "${MBX_FUZZ_SECONDS:-30}" | tee "$ROOT/out/fuzz-output.txt"
+    fuzz "${MBX_FUZZ_SECONDS:-20}" | tee "$ROOT/out/fuzz-output.txt"
     # The long campaign's short version: every lane for 20 seconds with
     # small batches; it must pass, and its figures must count what it ran.
     MBX_CAMPAIGN_DIR="$ROOT/out/campaign-short" MBX_CAMPAIGN_KILLS_PER_BATCH=2 \
