@@ -190,12 +190,20 @@ campaign() {
     echo "error: --minutes must be a positive number of minutes, not '$minutes'" >&2
     exit 2
   fi
+  local OUT="${MBX_CAMPAIGN_DIR:-$ROOT/out/campaign}"
+  # The folder is emptied first: only when it is an earlier campaign's (or
+  # empty), never whatever else MBX_CAMPAIGN_DIR happens to name.
+  if [ -e "$OUT" ] && [ ! -e "$OUT/.mbx-campaign" ] && [ ! -e "$OUT/figures.json" ] &&
+     [ -n "$(ls -A "$OUT" 2>/dev/null || echo x)" ]; then
+    echo "error: $OUT is not an earlier campaign's folder and not empty; set MBX_CAMPAIGN_DIR to a new folder" >&2
+    exit 2
+  fi
   deps
   build release mbxmove move_crash_test powerloss_test mbx_powerloss
   build fuzz
-  local OUT="${MBX_CAMPAIGN_DIR:-$ROOT/out/campaign}"
   rm -rf "$OUT"
   mkdir -p "$OUT"/{soak,kills,power,fuzz,corpus}
+  touch "$OUT/.mbx-campaign"
   chmod 700 "$OUT"
   local start deadline
   start="$(date +%s)"
