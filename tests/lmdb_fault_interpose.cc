@@ -21,6 +21,8 @@
 #include <string_view>
 
 namespace mbx::testing::lmdb_fault {
+#include "tests/preload_next.h"
+
 namespace {
 
 enum class Kind { kWrite, kSync, kRead };
@@ -36,15 +38,7 @@ Tally g_tally;         // GUARDED_BY(g_mu)
 // sanitizer runtime's interceptor, which forwards to glibc's).
 template <typename Fn>
 Fn Next(const char* name) {
-  void* p = ::dlsym(RTLD_NEXT, name);
-  if (p == nullptr) {
-    std::fprintf(stderr, "lmdb_fault: dlsym(RTLD_NEXT, %s) failed\n", name);
-    std::abort();
-  }
-  Fn f;
-  static_assert(sizeof f == sizeof p);
-  std::memcpy(&f, &p, sizeof p);
-  return f;
+  return mbx::testing::NextSymbol<Fn>("lmdb_fault", name);
 }
 
 // Counts a call on `path` if it is watched; returns the errno to fail it

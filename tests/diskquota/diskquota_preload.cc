@@ -22,19 +22,13 @@
 #include <string>
 #include <string_view>
 
+#include "tests/preload_next.h"
+
 namespace {
 
 template <typename Fn>
 Fn Next(const char* name) {
-  void* p = ::dlsym(RTLD_NEXT, name);
-  if (p == nullptr) {
-    std::fprintf(stderr, "diskquota: dlsym(RTLD_NEXT, %s) failed\n", name);
-    std::abort();
-  }
-  Fn f;
-  static_assert(sizeof f == sizeof p);
-  std::memcpy(&f, &p, sizeof p);
-  return f;
+  return mbx::testing::NextSymbol<Fn>("diskquota", name);
 }
 
 constexpr uint64_t kBlock = 4096;

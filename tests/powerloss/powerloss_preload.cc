@@ -27,19 +27,13 @@
 #include <utility>
 #include <vector>
 
+#include "tests/preload_next.h"
+
 namespace {
 
 template <typename Fn>
 Fn Next(const char* name) {
-  void* p = ::dlsym(RTLD_NEXT, name);
-  if (p == nullptr) {
-    std::fprintf(stderr, "powerloss: dlsym(RTLD_NEXT, %s) failed\n", name);
-    std::abort();
-  }
-  Fn f;
-  static_assert(sizeof f == sizeof p);
-  std::memcpy(&f, &p, sizeof p);
-  return f;
+  return mbx::testing::NextSymbol<Fn>("powerloss", name);
 }
 
 #define MBX_REAL(name) static const auto real_##name = Next<decltype(&::name)>(#name)
