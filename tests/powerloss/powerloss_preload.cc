@@ -62,6 +62,8 @@ struct Undo {
   uint64_t len = 0;      // bytes written (ftruncate: 0)
   std::string old;       // the bytes at [off, off + old.size()) before it
   uint64_t old_size = 0; // the file's size before it
+  bool durable = false;  // made through an O_DSYNC/O_SYNC descriptor and returned: on disk,
+                         // never undone, and no older write is undone under it
 };
 
 struct File {
@@ -137,7 +139,7 @@ void WriteCounts(const State& s) {
   if (s.count_file.empty()) return;
   uint64_t unsynced = 0;
   for (const auto& [key, f] : s.files) {
-    for (const Undo& u : f.undo) unsynced += u.len;
+    for (const Undo& u : f.undo) unsynced += u.durable ? 0 : u.len;
   }
   char line[256];
   const int n = std::snprintf(line, sizeof line, "syncs %llu writes %llu lost %d unsynced_bytes %llu lost_bytes %llu failed_syncs %llu\n",
@@ -253,6 +255,16 @@ void Apply(State& s, const File& f, const Undo& u, const Ranges& kept, uint64_t 
   s.lost_bytes += u.len;
 }
 
+// Notes that `u` stays: no older write is undone under it.
+void Keep(const Undo& u, Ranges* kept, uint64_t* kept_end) {
+  if (u.len > 0) {
+    kept->emplace_back(u.off, u.off + u.len);
+    *kept_end = std::max(*kept_end, u.off + u.len);
+  } else {
+    *kept_end = std::max(*kept_end, u.off);  // a kept ftruncate
+  }
+}
+
 // Waits until every thread of process `pid` is stopped (SIGSTOP).
 void WaitStopped(pid_t pid) {
   const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
@@ -311,17 +323,24 @@ void UndoSome(State& s) {
   }
   std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   std::map<const File*, std::pair<Ranges, uint64_t>> kept;  // per file: kept ranges, kept end
+  bool newest = true;  // the newest write that could be lost (`torn` tears it)
   for (size_t i = 0; i < all.size(); ++i) {
     File* f = all[i].second.first;
     const Undo& u = *all[i].second.second;
     auto& [ranges, kept_end] = kept[f];
+    if (u.durable) {
+      Keep(u, &ranges, &kept_end);
+      continue;
+    }
+    const bool first = newest;
+    newest = false;
     bool lose = false;
     switch (s.mode) {
       case Mode::kAll: lose = true; break;
       case Mode::kNone: lose = false; break;
       case Mode::kRandom: lose = (rng() & 1) != 0; break;
       case Mode::kTorn:
-        if (i == 0 && u.len > 0) {
+        if (first && u.len > 0) {
           // Keep the newest write up to a sector boundary inside it (or not
           // at all): the rest of it is lost.
           std::vector<uint64_t> cuts = {u.off};
@@ -342,11 +361,8 @@ void UndoSome(State& s) {
     }
     if (lose) {
       Apply(s, *f, u, ranges, kept_end);
-    } else if (u.len > 0) {
-      ranges.emplace_back(u.off, u.off + u.len);
-      kept_end = std::max(kept_end, u.off + u.len);
     } else {
-      kept_end = std::max(kept_end, u.off);  // a kept ftruncate
+      Keep(u, &ranges, &kept_end);
     }
   }
 }
@@ -402,9 +418,16 @@ auto InterceptWrite(int fd, Call call, uint64_t len, int64_t off, bool truncate)
     at = (flags >= 0 && (flags & O_APPEND)) ? SizeOf(f.fd) : uint64_t(::lseek(fd, 0, SEEK_CUR));
   }
   Record(s, f, at, len, truncate);
+  // A write through a descriptor opened with O_DSYNC or O_SYNC (LMDB writes
+  // its meta page so) is on disk when it returns.
+  const int fl = ::fcntl(fd, F_GETFL);
+  const bool dsync = fl >= 0 && (fl & O_DSYNC) == O_DSYNC;
   errno = saved;
   auto r = call();
+  const int err = errno;
+  if (dsync && r >= 0) f.undo.back().durable = true;  // (a short write: the call says how much; all of it counted)
   if (after) LosePower(s);
+  errno = err;
   return r;
 }
 
@@ -433,7 +456,15 @@ int InterceptSync(int fd, bool all, Call call) {
     // file holds what was last synced, and the process goes on.
     for (auto& [key, f] : s.files) {
       if (!all && key != t.key) continue;
-      for (auto u = f.undo.rbegin(); u != f.undo.rend(); ++u) Apply(s, f, *u, {}, 0);
+      Ranges kept;
+      uint64_t kept_end = 0;
+      for (auto u = f.undo.rbegin(); u != f.undo.rend(); ++u) {
+        if (u->durable) {
+          Keep(*u, &kept, &kept_end);
+        } else {
+          Apply(s, f, *u, kept, kept_end);
+        }
+      }
       ClearFile(f);
     }
     ++s.failed_syncs;

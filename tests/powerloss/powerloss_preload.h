@@ -15,7 +15,9 @@
 // that file's last fsync/fdatasync (the offset, the bytes that were there,
 // read with pread before the write is forwarded, and the old size). A sync
 // of the file clears its records; msync clears those of the mapped file;
-// sync/syncfs clear all. Calls on tracked files are serialized by one mutex
+// sync/syncfs clear all. A write through a descriptor opened with O_DSYNC or
+// O_SYNC (LMDB's meta page writes) is durable when it returns: it is never
+// undone, and no older write is undone under it. Calls on tracked files are serialized by one mutex
 // held across the real call, so no write can land after the power is "off".
 //
 // At the chosen moment it "loses power": it undoes a subset of the unsynced
