@@ -89,19 +89,28 @@ class LmdbDirectory final : public Directory {
   Result<std::string> Get(MDB_dbi dbi, std::string_view k, std::string_view what, std::string_view shown);
   // Begins a write transaction, unless a sync failed (see Sync).
   Status BeginWrite(LmdbTxn& txn);
+  // Reads are refused too once a sync failed: the dropped page may be the
+  // last commit's meta page, and LMDB's readers pick the meta page by the
+  // last committed transaction's number (kept in lock.mdb), so they would
+  // read the meta page of two commits back, an older state than any reopen
+  // finds, and a decision taken on it (did the switch happen?) could be
+  // wrong. Recover reopens and reads what is on disk.
+  Status ReadsTrusted();
+  Status BeginRead(LmdbTxn& txn);
   // Commits one; a commit that fails with EIO (its fdatasync, which also
   // covers the previous commit's meta page) breaks the directory as a
   // failed Sync does.
   Status CommitWrite(LmdbTxn& txn);
   std::string dir_;
   // Not OK once a sync of data.mdb failed: the kernel may have dropped the
-  // pages it covered (a homeMDB switch among them), so no write is trusted
-  // again in this process; reopening (recover) reads what is on disk.
+  // pages it covered (a homeMDB switch among them), so no write or read is
+  // trusted again in this process; reopening (recover) reads what is on disk.
   // Held across each commit and sync, so that no sync can succeed between a
   // failed one and broken_ being set (the kernel reports a writeback error
   // once: a later fsync "succeeds" over the dropped pages).
   std::mutex broken_mu_;
   Status broken_;  // GUARDED_BY(broken_mu_)
+  std::atomic<bool> is_broken_{false};  // set (after broken_) when it is
   LmdbEnv env_;
   MDB_dbi users_ = 0, by_mbx_ = 0, stores_ = 0, moves_ = 0, servers_ = 0;
 };
@@ -141,7 +150,7 @@ Result<std::string> LmdbDirectory::Get(MDB_dbi dbi, std::string_view k, std::str
                                        std::string_view shown) {
   CountOperations();
   LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), MDB_RDONLY));
+  MBX_RETURN_IF_ERROR(BeginRead(txn));
   return GetIn(txn.get(), dbi, k, what, shown);
 }
 
@@ -160,6 +169,7 @@ Result<StoreRecord> LmdbDirectory::GetStore(const std::string& name) {
 
 Status LmdbDirectory::ListStores(std::vector<StoreRecord>* out) {
   CountOperations();
+  MBX_RETURN_IF_ERROR(ReadsTrusted());
   return List<StoreRecord>(env_.get(), stores_, ParseStoreJson, out);
 }
 
@@ -179,6 +189,7 @@ Result<ServerRecord> LmdbDirectory::GetServer(const std::string& name) {
 
 Status LmdbDirectory::ListServers(std::vector<ServerRecord>* out) {
   CountOperations();
+  MBX_RETURN_IF_ERROR(ReadsTrusted());
   return List<ServerRecord>(env_.get(), servers_, ParseServerJson, out);
 }
 
@@ -202,7 +213,7 @@ Result<UserRecord> LmdbDirectory::GetUser(const std::string& name) {
 Result<UserRecord> LmdbDirectory::GetUserByMailbox(const Guid& mailbox) {
   CountOperations();
   LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), MDB_RDONLY));
+  MBX_RETURN_IF_ERROR(BeginRead(txn));
   auto name = GetIn(txn.get(), by_mbx_, mailbox.AsKey(), "mailbox", mailbox.ToString());
   if (!name.ok()) {
     if (name.status().IsNotFound()) {
@@ -216,6 +227,7 @@ Result<UserRecord> LmdbDirectory::GetUserByMailbox(const Guid& mailbox) {
 
 Status LmdbDirectory::ListUsers(std::vector<UserRecord>* out) {
   CountOperations();
+  MBX_RETURN_IF_ERROR(ReadsTrusted());
   return List<UserRecord>(env_.get(), users_, ParseUserJson, out);
 }
 
@@ -253,6 +265,20 @@ Status LmdbDirectory::SwitchHome(const Guid& mailbox, const StoreRecord& target,
   return Sync();
 }
 
+Status LmdbDirectory::ReadsTrusted() {
+  // (Not under broken_mu_, which a commit holds across its sync.) A caller
+  // that decides on a read after a failed write saw the failure after
+  // broken_ was set, so it sees the flag.
+  if (!is_broken_.load(std::memory_order_acquire)) return Status::Ok();
+  std::lock_guard<std::mutex> l(broken_mu_);
+  return broken_;
+}
+
+Status LmdbDirectory::BeginRead(LmdbTxn& txn) {
+  MBX_RETURN_IF_ERROR(ReadsTrusted());
+  return txn.Begin(env_.get(), MDB_RDONLY);
+}
+
 Status LmdbDirectory::BeginWrite(LmdbTxn& txn) {
   {
     std::lock_guard<std::mutex> l(broken_mu_);
@@ -268,8 +294,9 @@ Status LmdbDirectory::CommitWrite(LmdbTxn& txn) {
   if (rc == 0) return Status::Ok();
   Status s = LmdbStatus(rc, "committing transaction");
   if (rc == EIO) {
-    broken_ = Status::IOError("the directory refuses writes after a failed commit (" + s.message() +
+    broken_ = Status::IOError("the directory refuses reads and writes after a failed commit (" + s.message() +
                               "): what it covered may not be on disk; reopen it ('mbxmove recover')");
+    is_broken_.store(true, std::memory_order_release);
   }
   return s;
 }
@@ -280,8 +307,9 @@ Status LmdbDirectory::Sync() {
   int rc = mdb_env_sync(env_.get(), 1);
   if (rc == 0) return Status::Ok();
   Status s = LmdbStatus(rc, "syncing the directory");
-  broken_ = Status::IOError("the directory refuses writes after a failed sync (" + s.message() +
+  broken_ = Status::IOError("the directory refuses reads and writes after a failed sync (" + s.message() +
                             "): what it covered may not be on disk; reopen it ('mbxmove recover')");
+  is_broken_.store(true, std::memory_order_release);
   return s;
 }
 
@@ -343,6 +371,7 @@ Result<MoveRecord> LmdbDirectory::GetMove(const Guid& mailbox) {
 
 Status LmdbDirectory::ListMoves(std::vector<MoveRecord>* out) {
   CountOperations();
+  MBX_RETURN_IF_ERROR(ReadsTrusted());
   return List<MoveRecord>(env_.get(), moves_, ParseMoveJson, out);
 }
 
