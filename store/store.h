@@ -315,6 +315,12 @@ class Store final : public StoreHandle {
   uint64_t prev_checkpoint_lsn_ = 0;  // GUARDED_BY(log_mu_)
   uint64_t last_backup_lsn_ = 0;      // GUARDED_BY(log_mu_)
   uint64_t log_epoch_ = 0;            // GUARDED_BY(log_mu_): bumped when a failed commit rewinds the log
+  // Held across each LMDB write transaction (its own data sync included) and
+  // across Flush's data sync, so that a sync that fails can only drop what
+  // finished commits wrote, never the pages of a commit in flight (whose own
+  // sync would then succeed over them: the kernel reports a writeback error
+  // once). Taken after log_mu_ when both are held.
+  std::mutex lmdb_sync_mu_;
   std::atomic<uint64_t> map_resizes_{0};
   std::atomic<uint64_t> replayed_records_{0};
 

@@ -135,18 +135,30 @@ Status Store::PrepareGroup(const std::vector<const WriteBatch*>& batches, GroupC
 
 Status Store::ApplyGroup(const std::vector<const WriteBatch*>& batches, const GroupCommitWriter::Token& token) {
   const LogPosition pos{token.start_lsn, token.end_lsn};
-  {
-    std::lock_guard<std::mutex> l(log_mu_);
+  const bool frees_space = FreesSpace(batches);
+  bool retried_on_reserve = false;
+  Status s;
+  for (int attempt = 0;; ++attempt) {
+    std::unique_lock<std::mutex> log_lock(log_mu_);
     if (token.log_epoch != log_epoch_) {
       // An earlier group failed to commit and the log was cut back before
       // this group's record: it was never applied and will never be replayed.
       return store_internal::NotAppliedAfterFailedCommit(name_);
     }
-  }
-  const bool frees_space = FreesSpace(batches);
-  bool retried_on_reserve = false;
-  Status s;
-  for (int attempt = 0;; ++attempt) {
+    if (!broken_.ok()) {
+      // A data sync failed after this group was logged: the database may
+      // have lost its last commits (the kernel dropped their pages), and a
+      // commit now would build on that and record a checkpoint past them.
+      // Take this group (and any logged after it) back out of the log; the
+      // reopen replays what was acknowledged.
+      ++log_epoch_;
+      Status r = log_->Rewind(pos.start_lsn);
+      if (!r.ok()) return Status::IOError(broken_.message() + "; the log could not be rewound (" + r.message() + ")");
+      return broken_;
+    }
+    // No data sync between the check and the commit (see lmdb_sync_mu_).
+    std::unique_lock<std::mutex> sync_lock(lmdb_sync_mu_);
+    log_lock.unlock();
     LmdbTxn txn;
     s = txn.Begin(env_.get(), 0);
     int rc = 0;
@@ -166,6 +178,7 @@ Status Store::ApplyGroup(const std::vector<const WriteBatch*>& batches, const Gr
     }
     if (s.ok()) break;
     txn.Abort();
+    sync_lock.unlock();
     if (rc == MDB_MAP_FULL && attempt < 40) {
       Status g = GrowMap();
       if (g.ok()) continue;
@@ -222,6 +235,7 @@ Status Store::Flush() {
   if (log_->options().sync == SyncMode::kNone) return Status::Ok();
   if (!broken_.ok()) return broken_;
   MBX_RETURN_IF_ERROR(log_->Sync());
+  std::lock_guard<std::mutex> sync_lock(lmdb_sync_mu_);
   if (int rc = mdb_env_sync(env_.get(), 1); rc != 0) {
     const Status s = LmdbStatus(rc, "syncing store " + name_);
     MarkBroken(s);
