@@ -239,11 +239,14 @@ TEST_P(FailedSyncTest, AFailedSyncDropsWhatItCoveredAndTheInvariantHolds) {
   ASSERT_GT(total.syncs, 0u);
   const int runs = std::max(2, RunsFromEnv(10) / 3);
   const uint64_t points = std::min<uint64_t>(total.syncs, uint64_t(runs));
+  // A campaign batch ($MBX_CAMPAIGN_SEED) draws the failing syncs at random.
+  const bool campaign = testing::InCampaign();
+  std::mt19937_64 rng(testing::CampaignSeed(20261130));
   int failed_moves = 0, hit = 0, held = 0;
   for (uint64_t i = 0; i < points; ++i) {
     // Over the first 90% of the syncs: a move may make a few fewer than the counted one.
     const uint64_t span = std::max<uint64_t>(1, total.syncs * 9 / 10);
-    const uint64_t k = points == 1 ? 1 : 1 + i * (span - 1) / (points - 1);
+    const uint64_t k = campaign ? 1 + rng() % span : points == 1 ? 1 : 1 + i * (span - 1) / (points - 1);
     SCOPED_TRACE("sync " + sync() + ", sync " + std::to_string(k) + " of the move failed and dropped its pages");
     const std::string org = FreshOrg("fail");
     pl::Plan plan;
@@ -284,7 +287,8 @@ TEST_P(FailedSyncTest, AFailedSyncDropsWhatItCoveredAndTheInvariantHolds) {
   testing::ReportFigure("failed syncs that dropped their pages (sync " + sync() + "): " + std::to_string(points) +
                         " of " + std::to_string(total.syncs) + " sync points (" + std::to_string(hit) + " hit), " +
                         std::to_string(failed_moves) +
-                        " moves reported a failure, invariant held after reopen: " + std::to_string(held));
+                        " moves reported a failure, invariant held after reopen: " + std::to_string(held) +
+                        ", seed " + std::to_string(testing::CampaignSeed(20261130)));
   EXPECT_EQ(held, hit);
   EXPECT_GT(hit, int(points) / 2);
 }

@@ -161,7 +161,9 @@ print_figures() {
 #   kills      batches of MoveCrashTest.KilledAtRandomMomentsThenRecover, each
 #              with its own seed (SIGKILL at a random moment, recover, invariant)
 #   power      batches of PowerLossTest (power lost at random sync boundaries
-#              and writes, in every sync mode), each with its own seed
+#              and writes, in every sync mode) and FailedSyncTest (a random
+#              sync fails and drops its pages, the move goes on, recover on
+#              the same boot), each batch with its own seed
 #   fuzz       every libFuzzer target in turn, the one with the fewest
 #              executions first, on a working copy of its kept corpus; what it
 #              finds is saved under tests/fuzz/regressions/<target>/ (CI replays
@@ -242,7 +244,7 @@ campaign() {
   power_batch() {
     MBX_CAMPAIGN_SEED="$((20261300 + $1))" MBX_POWERLOSS_RUNS="${MBX_CAMPAIGN_POWERLOSS_PER_BATCH:-20}" \
     MBX_FIGURES_FILE="$OUT/power/figures.txt" \
-      ./build/release/tests/powerloss_test --gtest_filter='SyncModes/PowerLossTest.*'
+      ./build/release/tests/powerloss_test --gtest_filter='SyncModes/PowerLossTest.*:SyncModes/FailedSyncTest.*'
   }
   # Executions of target $1 so far.
   fuzz_execs() { awk '{ s += $2 } END { printf "%d", s }' "$OUT/fuzz/execs-$1" 2>/dev/null || echo 0; }
@@ -312,10 +314,16 @@ campaign() {
     log "campaign: $(( ($(date +%s) - start) / 60 )) min; batches done: kills $(lines "$OUT/kills/batches")," \
         "power $(lines "$OUT/power/batches"); fuzz:$f; failed: $(( $(lines "$OUT/kills/failed") + $(lines "$OUT/power/failed") + $(lines "$OUT/fuzz/failed") ))"
   }
+  # (Checked every 5 s, so that a short campaign ends when its lanes do.)
+  local last_progress
+  last_progress="$(date +%s)"
   while kill -0 "${pids[@]}" "$soak_pid" "$fuzz0" ${fuzz1:+"$fuzz1"} 2>/dev/null; do
-    sleep 60 &
+    sleep 5 &
     wait $! || true
-    progress
+    if [ $(( $(date +%s) - last_progress )) -ge 60 ]; then
+      progress
+      last_progress="$(date +%s)"
+    fi
     if [ -z "$fuzz1" ] && ! kill -0 "${pids[@]}" "$soak_pid" 2>/dev/null && [ -n "$(fuzz_order)" ]; then
       fuzz_lane 1 & fuzz1=$!
     fi
@@ -342,6 +350,7 @@ check_campaign_figures() {
   grep -q '"passed": true$' "$f" || problem="it did not pass"
   grep -qE '"kills": \{"runs": [1-9]' "$f" || problem+=" no kills counted;"
   grep -qE '"power_losses": \{"runs": [1-9]' "$f" || problem+=" no power losses counted;"
+  grep -qE '"failed_syncs": \{"runs": [1-9]' "$f" || problem+=" no failed syncs counted;"
   grep -qE '"item_codec": [1-9]' "$f" || problem+=" no fuzz executions counted;"
   grep -qE '"soak": \{.*"passed": *true' "$f" || problem+=" the soak did not pass;"
   if [ -n "$problem" ]; then
@@ -370,6 +379,14 @@ campaign_figures() {
                 }
                 END { printf "%d %d %d %d %d %d", runs, lost, held, cons, refused, bad }' \
               "$OUT/power/figures.txt" 2>/dev/null || echo "0 0 0 0 0 0")"
+  # "failed syncs that dropped their pages (sync M): P of S sync points (H hit), F moves ..., invariant held after reopen: N"
+  local failed_syncs fs_hit fs_held
+  failed_syncs="$(awk '/^failed syncs that dropped/ {
+                  if (match($0, /[0-9]+ hit/)) hit += substr($0, RSTART, RLENGTH - 4)
+                  if (match($0, /after reopen: [0-9]+/)) held += substr($0, RSTART + 14, RLENGTH - 14)
+                }
+                END { printf "%d %d", hit, held }' "$OUT/power/figures.txt" 2>/dev/null || echo "0 0")"
+  read -r fs_hit fs_held <<<"$failed_syncs"
   read -r k_runs k_killed k_held <<<"$kills"
   read -r p_runs p_lost p_held p_cons p_refused p_bad <<<"$power"
   local k_failed p_failed
@@ -389,6 +406,7 @@ campaign_figures() {
   local soak_passed
   soak_passed="$(printf '%s' "$soak" | grep -q '"passed": *true' && echo true || echo false)"
   if [ "$k_held" -ne "$k_runs" ] || [ "$k_failed" -ne 0 ] || [ "$p_bad" -ne 0 ] || [ "$p_failed" -ne 0 ] ||
+     [ "$fs_held" -ne "$fs_hit" ] ||
      [ "$findings" -ne 0 ] || [ "$f_failed" -ne 0 ] || [ "$soak_passed" != true ] || [ "$soak_rc" -ne 0 ]; then broken=1; fi
   local elapsed=$(( $(date +%s) - start ))
   cat >"$OUT/figures.json" <<JSON
@@ -400,6 +418,7 @@ campaign_figures() {
   "minutes_run": $(awk -v s="$elapsed" 'BEGIN { printf "%.1f", s / 60 }'),
   "kills": {"runs": $k_runs, "killed_mid_move": $k_killed, "invariant_held": $k_held, "failed_batches": $k_failed},
   "power_losses": {"runs": $p_runs, "lost_power_mid_move": $p_lost, "invariant_held": $p_held, "none_mode_consistent": $p_cons, "none_mode_refused_restore_from_backup": $p_refused, "violations": $p_bad, "failed_batches": $p_failed},
+  "failed_syncs": {"runs": $fs_hit, "invariant_held": $fs_held},
   "fuzz_executions": {$fuzz_json},
   "fuzz_executions_floor": ${MBX_FUZZ_FLOOR:-0},
   "fuzz_findings": $findings,
@@ -414,6 +433,8 @@ JSON
     "$k_runs" "$k_killed" "$k_held" "$k_failed"
   printf '  power losses   %d runs, %d lost power mid-move, invariant held %d (full, batch), sync none: %d consistent, %d refused naming restore from backup; violations %d; failed batches %d\n' \
     "$p_runs" "$p_lost" "$p_held" "$p_cons" "$p_refused" "$p_bad" "$p_failed"
+  printf '  failed syncs   %d runs (a sync failed and dropped its pages, the move went on), invariant held after reopen %d\n' \
+    "$fs_hit" "$fs_held"
   printf '%s\n' "${fuzz_text#$'\n'}"
   printf '  fuzz findings  %d (saved under tests/fuzz/regressions/), failed slices %d\n' "$findings" "$f_failed"
   printf '  soak           %s\n' "$(printf '%s' "$soak" | sed -E 's/.*"rounds": *([0-9]+).*/\1 rounds/;t;s/.*/see soak\/log/') ($soak_passed)"
