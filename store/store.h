@@ -272,7 +272,7 @@ class Store final : public StoreHandle {
   // Set (under log_mu_) when a commit or sync of data.mdb failed with EIO:
   // the kernel may have dropped the pages it covered (and the meta page of
   // the commit before, which NOMETASYNC leaves to the next commit's sync),
-  // so every later write and Flush fails with it until the store is
+  // so every later write, read and Flush fails with it until the store is
   // reopened. ENOSPC and the like are not fatal: nothing was dropped.
   Status broken_;
   void MarkBroken(const Status& cause);  // open and SetSyncMode (under log_mu_) only
@@ -315,6 +315,7 @@ class Store final : public StoreHandle {
   uint64_t prev_checkpoint_lsn_ = 0;  // GUARDED_BY(log_mu_)
   uint64_t last_backup_lsn_ = 0;      // GUARDED_BY(log_mu_)
   uint64_t log_epoch_ = 0;            // GUARDED_BY(log_mu_): bumped when a failed commit rewinds the log
+  std::atomic<bool> data_broken_{false};  // set by MarkBroken (after broken_): reads are refused too
   // Held across each LMDB write transaction (its own data sync included) and
   // across Flush's data sync, so that a sync that fails can only drop what
   // finished commits wrote, never the pages of a commit in flight (whose own

@@ -21,6 +21,14 @@ void Store::RemoveReader() {
 }
 
 Result<StoreReader> Store::BeginRead() {
+  if (data_broken_.load(std::memory_order_acquire)) {
+    // A failed data sync may have dropped the last commit's meta page, and
+    // LMDB's readers pick the meta page by the last transaction's number:
+    // they would read an older state than the store acknowledged (or than a
+    // reopen finds). No read is trusted until the store is reopened.
+    std::lock_guard<std::mutex> l(log_mu_);
+    return broken_;
+  }
   AddReader();
   StoreReader r(this);
   Status s = r.txn_.Begin(env_.get(), MDB_RDONLY);

@@ -246,9 +246,11 @@ Status Store::Flush() {
 
 void Store::MarkBroken(const Status& cause) {
   if (!broken_.ok()) return;
-  broken_ = Status::IOError("store " + name_ + " refuses writes after an I/O error on data.mdb (" + cause.message() +
+  broken_ = Status::IOError("store " + name_ + " refuses reads and writes after an I/O error on data.mdb (" +
+                            cause.message() +
                             "): what it covered may not be on disk; reopen the store, which recovers from the "
                             "transaction log");
+  data_broken_.store(true, std::memory_order_release);
 }
 
 Status Store::RunOnReserve(const Status& cause) {

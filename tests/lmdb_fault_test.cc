@@ -254,6 +254,12 @@ TEST(LmdbFaultTest, AStoreWhoseDataSyncFailedRefusesWritesUntilReopened) {
     const Status flush = (*s)->Flush();
     EXPECT_FALSE(flush.ok());
     EXPECT_NE(flush.message().find("reopen"), std::string::npos) << flush.ToString();
+    // Nor read as if it held what it acknowledged (see Store::BeginRead).
+    auto r = (*s)->BeginRead();
+    EXPECT_FALSE(r.ok()) << "a read after a failed data sync was trusted";
+    if (!r.ok()) {
+      EXPECT_NE(r.status().message().find("reopen"), std::string::npos) << r.status().ToString();
+    }
   }
   auto s = Store::Open(t / "s");
   ASSERT_TRUE(s.ok()) << s.status().ToString();
