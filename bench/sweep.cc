@@ -216,6 +216,17 @@ Result<json> SweepOne(const SweepOptions& o, const std::string& preset, const st
                                            : Result<engine::TargetFigures>(Status::Corruption(
                                                  "the move report has no target figures"));
       if (!target.ok()) return target.status().WithContext("reading the move's report");
+      // The source's share (its lock and delete commits), when the report has it.
+      engine::TargetFigures src_fig;
+      if (rep.contains("source")) {
+        auto s = engine::TargetFigures::FromJson(rep["source"]);
+        if (!s.ok()) return s.status().WithContext("reading the move's report");
+        src_fig = *s;
+      }
+      // Per completed mailbox and per GiB moved: what the write path costs.
+      const double moved_mbx = std::max(1.0, t["mailboxes_completed"].get<double>());
+      const double moved_gib = std::max(1.0, t["bytes_copied"].get<double>()) / 1073741824.0;
+      const double dir_ops = rep.contains("directory") ? rep["directory"]["operations_per_mailbox"].get<double>() : 0.0;
       std::vector<double> durations;
       for (const auto& m : rep["mailboxes"]) durations.push_back(m["seconds"].get<double>());
       const double secs = t["seconds"].get<double>();
@@ -236,6 +247,10 @@ Result<json> SweepOne(const SweepOptions& o, const std::string& preset, const st
                   {"log_bytes_per_moved_byte", target->log_bytes_per_moved_byte},
                   {"batches_per_group", target->batches_per_group},
                   {"commits_per_s", secs > 0 ? double(target->groups) / secs : 0.0},
+                  {"store_commits_per_mailbox", double(target->groups + src_fig.groups) / moved_mbx},
+                  {"directory_ops_per_mailbox", dir_ops},
+                  {"log_syncs_per_gib", double(target->log_syncs + src_fig.log_syncs) / moved_gib},
+                  {"data_syncs_per_gib", double(target->data_syncs + src_fig.data_syncs) / moved_gib},
                   {"target", target->ToJson()},
                   {"time", rep["time"]}};
       Progress(o, preset + " C=" + std::to_string(c) + " run " + std::to_string(r + 1) + "/" +
@@ -262,6 +277,9 @@ Result<json> SweepOne(const SweepOptions& o, const std::string& preset, const st
     level["items_per_s_min"] = *std::min_element(items.begin(), items.end());
     level["items_per_s_max"] = *std::max_element(items.begin(), items.end());
     level["ratio_to_raw_copy"] = raw_median > 0 ? Median(mib) / raw_median : 0.0;
+    // A logged move writes every byte twice (log, then database): where the
+    // raw copy is disk-bound, half of it is the most a move can reach.
+    level["ratio_to_ceiling"] = level["ratio_to_raw_copy"].get<double>() / 0.5;
     double peak = 0;
     for (const auto& r : runs) peak = std::max(peak, r["peak_rss_mib"].get<double>());
     level["peak_rss_mib"] = peak;
@@ -275,7 +293,8 @@ void WriteCsv(const json& results, const std::string& path) {
   std::ofstream f(path);
   f << "preset,concurrency,mib_per_s,mib_per_s_min,mib_per_s_max,logical_mib_per_s,items_per_s,mailboxes_per_s,"
        "mailbox_p50_s,mailbox_p95_s,mailbox_max_s,cpu_util,peak_rss_mib,log_bytes_per_moved_byte,items_dropped,"
-       "batches_per_group,commits_per_s,ratio_to_raw_copy,raw_copy_mib_per_s,physical_copy_mib_per_s\n";
+       "batches_per_group,commits_per_s,ratio_to_raw_copy,raw_copy_mib_per_s,physical_copy_mib_per_s,"
+       "store_commits_per_mailbox,directory_ops_per_mailbox,log_syncs_per_gib,data_syncs_per_gib,ratio_to_ceiling\n";
   for (const auto& ds : results["datasets"]) {
     for (const auto& l : ds["levels"]) {
       f << ds["dataset"]["preset"].get<std::string>() << "," << l["concurrency"] << "," << l["mib_per_s"] << ","
@@ -285,7 +304,8 @@ void WriteCsv(const json& results, const std::string& path) {
         << "," << l["log_bytes_per_moved_byte"] << "," << l["items_dropped"] << "," << l["batches_per_group"]
         << "," << l["commits_per_s"] << "," << l["ratio_to_raw_copy"] << ","
         << ds["baselines"]["raw_logical_copy"]["mib_per_s"] << "," << ds["baselines"]["physical_copy"]["mib_per_s"]
-        << "\n";
+        << "," << l["store_commits_per_mailbox"] << "," << l["directory_ops_per_mailbox"] << ","
+        << l["log_syncs_per_gib"] << "," << l["data_syncs_per_gib"] << "," << l["ratio_to_ceiling"] << "\n";
     }
   }
 }
@@ -414,17 +434,25 @@ std::string FormatTable(const json& r) {
                   ds["baselines"]["raw_logical_copy"]["mib_per_s"].get<double>(),
                   ds["baselines"]["physical_copy"]["mib_per_s"].get<double>());
     s += buf;
-    s += "    C    MiB/s (min-max)    items/s  mbx/s  p50 s  p95 s  max s  CPU%  RSS MiB  log B/B  batch/grp  x raw\n";
+    s += "    C    MiB/s (min-max)    items/s  mbx/s  p50 s  p95 s  max s  CPU%  RSS MiB  log B/B  batch/grp  x raw"
+         "  commits/mbx  dir ops/mbx  log syncs/GiB  data syncs/GiB  x ceiling\n";
     for (const auto& l : ds["levels"]) {
-      std::snprintf(buf, sizeof buf, "%5d %7.1f (%5.0f-%5.0f) %9.0f %6.1f %6.3f %6.3f %6.3f %5.0f %8.0f %8.2f %10.1f %6.2f\n",
+      std::snprintf(buf, sizeof buf,
+                    "%5d %7.1f (%5.0f-%5.0f) %9.0f %6.1f %6.3f %6.3f %6.3f %5.0f %8.0f %8.2f %10.1f %6.2f %12.1f %12.1f %14.0f "
+                    "%15.0f %10.2f\n",
                     l["concurrency"].get<int>(), l["mib_per_s"].get<double>(), l["mib_per_s_min"].get<double>(),
                     l["mib_per_s_max"].get<double>(), l["items_per_s"].get<double>(), l["mailboxes_per_s"].get<double>(),
                     l["mailbox_p50_s"].get<double>(), l["mailbox_p95_s"].get<double>(), l["mailbox_max_s"].get<double>(),
                     100 * l["cpu_util"].get<double>(), l["peak_rss_mib"].get<double>(),
                     l["log_bytes_per_moved_byte"].get<double>(), l["batches_per_group"].get<double>(),
-                    l["ratio_to_raw_copy"].get<double>());
+                    l["ratio_to_raw_copy"].get<double>(), l.value("store_commits_per_mailbox", 0.0),
+                    l.value("directory_ops_per_mailbox", 0.0), l.value("log_syncs_per_gib", 0.0),
+                    l.value("data_syncs_per_gib", 0.0), l.value("ratio_to_ceiling", 0.0));
       s += buf;
     }
+    s += "  (commits/mbx: the stores' commit groups per moved mailbox, target and source; syncs per GiB moved;\n"
+         "   x ceiling: x raw / 0.5, the ceiling where the raw copy is disk-bound, since a logged move writes\n"
+         "   every byte twice, to the log and to the database)\n";
   }
   if (r.contains("scale")) {
     s += "\nscale:\n";

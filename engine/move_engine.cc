@@ -143,6 +143,17 @@ MoveReport RunMoves(Organization& org, const std::vector<PlannedMove>& plan, con
     target = *h;
     if (auto f = target->Figures(); f.ok()) before = *f;
   }
+  // And the source's, when the run has one.
+  StoreHandle* source = nullptr;
+  std::optional<StoreFigures> source_before;
+  if (!plan.empty() && std::all_of(plan.begin(), plan.end(), [&](const PlannedMove& p) {
+        return p.task.source.name == plan.front().task.source.name;
+      })) {
+    if (auto h = org.GetHandle(plan.front().task.source.name); h.ok()) {
+      source = *h;
+      if (auto f = source->Figures(); f.ok()) source_before = *f;
+    }
+  }
   // The directory's requests from here on are the moves' own.
   const uint64_t directory_ops_before = org.directory().operations();
   const int c = std::max(1, options.concurrency);
@@ -197,6 +208,11 @@ MoveReport RunMoves(Organization& org, const std::vector<PlannedMove>& plan, con
   if (before) {
     if (auto after = target->Figures(); after.ok()) {
       report.target = TargetFigures::Between(options.target, *before, *after, report.BytesCopied());
+    }
+  }
+  if (source_before) {
+    if (auto after = source->Figures(); after.ok()) {
+      report.source = TargetFigures::Between(plan.front().task.source.name, *source_before, *after, report.BytesCopied());
     }
   }
   return report;

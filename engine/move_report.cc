@@ -75,6 +75,7 @@ nlohmann::json MoveReport::ToJson() const {
                {"target_verify_s", this->time.target_verify_s}, {"directory_s", this->time.directory_s}};
   json out = {{"mailboxes", boxes}, {"totals", totals}, {"time", tj}, {"directory", directory.ToJson()}};
   if (target) out["target"] = target->ToJson();
+  if (source) out["source"] = source->ToJson();
   return out;
 }
 
@@ -159,6 +160,7 @@ TargetFigures TargetFigures::Between(const std::string& store, const StoreFigure
   t.queue_wait_s = double(b.queue_wait_ns - a.queue_wait_ns) * kNs;
   t.log_append_s = double(b.log_append_ns - a.log_append_ns) * kNs;
   t.map_resizes = b.map_resizes - a.map_resizes;
+  t.data_syncs = b.data_syncs - a.data_syncs;
   return t;
 }
 
@@ -177,7 +179,8 @@ nlohmann::json TargetFigures::ToJson() const {
           {"commit_s", commit_s},
           {"queue_wait_s", queue_wait_s},
           {"log_append_s", log_append_s},
-          {"map_resizes", map_resizes}};
+          {"map_resizes", map_resizes},
+          {"data_syncs", data_syncs}};
 }
 
 Result<TargetFigures> TargetFigures::FromJson(const nlohmann::json& j) {
@@ -198,6 +201,7 @@ Result<TargetFigures> TargetFigures::FromJson(const nlohmann::json& j) {
     t.queue_wait_s = j.at("queue_wait_s").get<double>();
     t.log_append_s = j.at("log_append_s").get<double>();
     t.map_resizes = j.at("map_resizes").get<uint64_t>();
+    t.data_syncs = j.at("data_syncs").get<uint64_t>();
   } catch (const nlohmann::json::exception& e) {
     return Status::Corruption(std::string("a move report without the target's figures: ") + e.what());
   }

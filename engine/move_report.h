@@ -72,6 +72,7 @@ struct TargetFigures {
   double queue_wait_s = 0;  // batches waiting for their group
   double log_append_s = 0;  // log stage
   uint64_t map_resizes = 0;
+  uint64_t data_syncs = 0;  // of data.mdb: each commit's (but with sync none) and each Flush's
 
   // From two readings; `moved_bytes` = bytes copied by the run.
   static TargetFigures Between(const std::string& store, const StoreFigures& before, const StoreFigures& after,
@@ -110,6 +111,9 @@ struct MoveReport {
   int concurrency = 0;
   TimeBreakdown time;
   std::optional<TargetFigures> target;  // absent when the target could not be read
+  // The same figures for the source store, when every move of the run reads
+  // one (its lock and delete commits, and their syncs).
+  std::optional<TargetFigures> source;
   DirectoryFigures directory;
 
   uint64_t Completed() const;

@@ -217,6 +217,7 @@ class RemoteStore final : public StoreHandle {
     o.queue_wait_ns = f.queue_wait_ns();
     o.log_append_ns = f.log_append_ns();
     o.map_resizes = f.map_resizes();
+    o.data_syncs = f.data_syncs();
     return o;
   }
 

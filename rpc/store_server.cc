@@ -241,6 +241,7 @@ class StoreServiceImpl final : public StoreService::Service {
       out->set_queue_wait_ns(f.queue_wait_ns);
       out->set_log_append_ns(f.log_append_ns);
       out->set_map_resizes(f.map_resizes);
+      out->set_data_syncs(f.data_syncs);
       return Status::Ok();
     });
   }

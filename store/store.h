@@ -153,6 +153,7 @@ struct LogInfo {
 struct StoreStats {
   GroupCommitStats writer;  // groups, batches, and the time in each commit stage
   uint64_t map_resizes = 0;
+  uint64_t data_syncs = 0;        // syncs of data.mdb since open: each commit's (unless sync none) and Flush's
   uint64_t replayed_records = 0;  // at open
 };
 
@@ -323,6 +324,7 @@ class Store final : public StoreHandle {
   // once). Taken after log_mu_ when both are held.
   std::mutex lmdb_sync_mu_;
   std::atomic<uint64_t> map_resizes_{0};
+  std::atomic<uint64_t> data_syncs_{0};
   std::atomic<uint64_t> replayed_records_{0};
 
   // Serialises read-modify-write of mailbox headers (deliveries, state

@@ -147,6 +147,7 @@ Result<StoreFigures> Store::Figures() {
   f.queue_wait_ns = st.writer.queue_wait_time.count();
   f.log_append_ns = st.writer.log_time.count();
   f.map_resizes = st.map_resizes;
+  f.data_syncs = st.data_syncs;
   return f;
 }
 

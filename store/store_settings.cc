@@ -67,6 +67,7 @@ StoreStats Store::stats() const {
   StoreStats s;
   s.writer = writer_->stats();
   s.map_resizes = map_resizes_.load();
+  s.data_syncs = data_syncs_.load();
   s.replayed_records = replayed_records_.load();
   return s;
 }

@@ -176,7 +176,11 @@ Status Store::ApplyGroup(const std::vector<const WriteBatch*>& batches, const Gr
       rc = txn.CommitRc();
       s = LmdbStatus(rc, "committing to store " + name_);
     }
-    if (s.ok()) break;
+    if (s.ok()) {
+      unsigned flags = 0;
+      if (mdb_env_get_flags(env_.get(), &flags) == 0 && !(flags & MDB_NOSYNC)) data_syncs_.fetch_add(1);
+      break;
+    }
     txn.Abort();
     sync_lock.unlock();
     if (rc == MDB_MAP_FULL && attempt < 40) {
@@ -241,6 +245,7 @@ Status Store::Flush() {
     MarkBroken(s);
     return s;
   }
+  data_syncs_.fetch_add(1);
   return Status::Ok();
 }
 

@@ -357,6 +357,36 @@ TEST(MoveTest, PerMailboxErrorsChangeNothing) {
 
 // The directory's share of a move is in the report: the requests it was sent
 // per moved mailbox and the latency of the homeMDB switch.
+// The write path's figures (what `bench` prints per level): the target's and
+// the source's commit groups and syncs during the run. With sync batch every
+// LMDB commit syncs data.mdb, and each mailbox flushes the source twice (its
+// lock before the switch, its deletion before the record goes).
+TEST(MoveTest, ReportCountsTheStoresCommitsAndSyncs) {
+  MoveFixture f;
+  MoveOptions o;
+  o.concurrency = 2;
+  auto rep = f.MoveAll(o);
+  ASSERT_EQ(rep.Completed(), 12u);
+  ASSERT_TRUE(rep.target.has_value());
+  ASSERT_TRUE(rep.source.has_value());
+  const engine::TargetFigures& t = *rep.target;
+  const engine::TargetFigures& s = *rep.source;
+  EXPECT_EQ(s.store, "MS1");
+  EXPECT_EQ(t.sync, "batch");
+  // Every mailbox: a folder tree, item batches and a final header on the target.
+  EXPECT_GE(t.groups, 12u);
+  EXPECT_GE(t.data_syncs, t.groups);
+  EXPECT_GT(t.log_syncs, 0u);
+  // The source: a lock and a deletion per mailbox, grouped at most by two.
+  EXPECT_GE(s.groups, 12u);
+  EXPECT_LE(s.groups, 24u);
+  EXPECT_GE(s.data_syncs, s.groups + 2u * 12u);
+  const nlohmann::json j = rep.ToJson();
+  ASSERT_TRUE(j.contains("source"));
+  EXPECT_EQ(j["source"]["data_syncs"].get<uint64_t>(), s.data_syncs);
+  EXPECT_EQ(j["target"]["data_syncs"].get<uint64_t>(), t.data_syncs);
+}
+
 TEST(MoveTest, ReportCarriesTheDirectorysFigures) {
   MoveFixture f;
   MoveOptions o;
