@@ -173,7 +173,8 @@ print_figures() {
 # deadline. Each fuzz target must reach a floor of executions
 # ($MBX_CAMPAIGN_FUZZ_EXECS, default 10 million): when one is short at the
 # deadline, two fuzzers go on, on the cores the other lanes freed, until it
-# is reached or for at most half as long again. Per batch:
+# is reached or for at most half as long again ($MBX_CAMPAIGN_FUZZ_GRACE_MINUTES
+# sets that grace instead). Per batch:
 # $MBX_CAMPAIGN_KILLS_PER_BATCH (25), $MBX_CAMPAIGN_POWERLOSS_PER_BATCH (20
 # per sync mode); a fuzz slice is $MBX_CAMPAIGN_FUZZ_SLICE seconds (300). The figures are printed as one block and written to
 # $OUT/figures.json (OUT: $MBX_CAMPAIGN_DIR, default out/campaign). Exit 0 when
@@ -215,7 +216,12 @@ campaign() {
   # on (two at once, on the cores the other lanes freed) until every target
   # has it, for at most half as long again.
   local floor="${MBX_CAMPAIGN_FUZZ_EXECS:-10000000}"
+  # A target short of the floor at the deadline may go on for half as long
+  # again, or for MBX_CAMPAIGN_FUZZ_GRACE_MINUTES.
   local hard=$((deadline + (deadline - start) / 2))
+  if [ -n "${MBX_CAMPAIGN_FUZZ_GRACE_MINUTES:-}" ]; then
+    hard=$((deadline + $(awk -v m="$MBX_CAMPAIGN_FUZZ_GRACE_MINUTES" 'BEGIN { printf "%d", m * 60 }')))
+  fi
   if ! [[ "$floor" =~ ^[0-9]+$ ]]; then echo "error: MBX_CAMPAIGN_FUZZ_EXECS must be a count, not '$floor'" >&2; exit 2; fi
   log "campaign: $minutes min, until $(date -d "@$deadline" '+%H:%M:%S'); lanes: soak, kills, power, fuzz -> $OUT"
 

@@ -1,12 +1,14 @@
 // libFuzzer target: the mbox splitter and writer, and GMime property
-// extraction on every message.
+// extraction on the first messages and the whole input.
 //
-// The input is split as mboxrd and as mboxo. Properties: no crash, no
+// The input is split as mboxrd and as mboxo; GMime reads the first four
+// messages and the whole input. Properties: no crash, no
 // out-of-bounds access; an input starting with "From " always splits; every
 // message's offset points at a "From " line of the input, in increasing
 // order; and every message that ends with "\n" (or is empty) survives
 // AppendMboxMessage (mboxrd) then SplitMbox byte-exact, alone and together
 // with the others. A violated property abort()s so libFuzzer keeps the input.
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -34,6 +36,8 @@ std::vector<MboxMessage> SplitAll(std::string_view data, MboxFormat format, Stat
   });
   return out;
 }
+
+constexpr size_t kPropsPerInput = 4;
 
 bool RoundTrips(const MboxMessage& m) { return m.bytes.empty() || m.bytes.back() == '\n'; }
 
@@ -74,8 +78,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (size_t i = 0; i < kept.size(); ++i) Check(again[i].bytes == kept[i]->bytes);
 
     if (format == MboxFormat::kMboxrd) {
-      for (const MboxMessage& m : msgs) {
-        auto props = mbx::mail::ExtractProps(m.bytes);
+      // GMime on the first few messages: each is independent bytes the
+      // fuzzer can put first, and an input of a hundred tiny messages would
+      // otherwise cost a hundred parses (most of the run's time).
+      for (size_t i = 0; i < std::min<size_t>(msgs.size(), kPropsPerInput); ++i) {
+        auto props = mbx::mail::ExtractProps(msgs[i].bytes);
         Check(props.ok() || props.status().IsCorruption());
       }
     }
