@@ -38,12 +38,10 @@ Result<std::string> GetIn(MDB_txn* txn, MDB_dbi dbi, std::string_view k, std::st
 }
 
 template <typename T, typename ParseFn>
-Status List(MDB_env* env, MDB_dbi dbi, ParseFn parse, std::vector<T>* out) {
+Status ListIn(MDB_txn* txn, MDB_dbi dbi, ParseFn parse, std::vector<T>* out) {
   out->clear();
-  LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(txn.Begin(env, MDB_RDONLY));
   LmdbCursor cur;
-  MBX_RETURN_IF_ERROR(cur.Open(txn.get(), dbi));
+  MBX_RETURN_IF_ERROR(cur.Open(txn, dbi));
   MDB_val k, v;
   int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
   while (rc == 0) {
@@ -95,8 +93,14 @@ class LmdbDirectory final : public Directory {
   // read the meta page of two commits back, an older state than any reopen
   // finds, and a decision taken on it (did the switch happen?) could be
   // wrong. Recover reopens and reads what is on disk.
-  Status ReadsTrusted();
   Status BeginRead(LmdbTxn& txn);
+  // Every record of `dbi`, in a read transaction of its own.
+  template <typename T, typename ParseFn>
+  Status List(MDB_dbi dbi, ParseFn parse, std::vector<T>* out) {
+    LmdbTxn txn;
+    MBX_RETURN_IF_ERROR(BeginRead(txn));
+    return ListIn<T>(txn.get(), dbi, parse, out);
+  }
   // Commits one; a commit that fails with EIO (its fdatasync, which also
   // covers the previous commit's meta page) breaks the directory as a
   // failed Sync does.
@@ -169,8 +173,7 @@ Result<StoreRecord> LmdbDirectory::GetStore(const std::string& name) {
 
 Status LmdbDirectory::ListStores(std::vector<StoreRecord>* out) {
   CountOperations();
-  MBX_RETURN_IF_ERROR(ReadsTrusted());
-  return List<StoreRecord>(env_.get(), stores_, ParseStoreJson, out);
+  return List<StoreRecord>(stores_, ParseStoreJson, out);
 }
 
 Status LmdbDirectory::PutServer(const ServerRecord& s) {
@@ -189,8 +192,7 @@ Result<ServerRecord> LmdbDirectory::GetServer(const std::string& name) {
 
 Status LmdbDirectory::ListServers(std::vector<ServerRecord>* out) {
   CountOperations();
-  MBX_RETURN_IF_ERROR(ReadsTrusted());
-  return List<ServerRecord>(env_.get(), servers_, ParseServerJson, out);
+  return List<ServerRecord>(servers_, ParseServerJson, out);
 }
 
 Status LmdbDirectory::PutUsers(const std::vector<UserRecord>& users) {
@@ -227,8 +229,7 @@ Result<UserRecord> LmdbDirectory::GetUserByMailbox(const Guid& mailbox) {
 
 Status LmdbDirectory::ListUsers(std::vector<UserRecord>* out) {
   CountOperations();
-  MBX_RETURN_IF_ERROR(ReadsTrusted());
-  return List<UserRecord>(env_.get(), users_, ParseUserJson, out);
+  return List<UserRecord>(users_, ParseUserJson, out);
 }
 
 Status LmdbDirectory::SwitchHome(const Guid& mailbox, const StoreRecord& target, const MoveRecord& record) {
@@ -265,17 +266,14 @@ Status LmdbDirectory::SwitchHome(const Guid& mailbox, const StoreRecord& target,
   return Sync();
 }
 
-Status LmdbDirectory::ReadsTrusted() {
-  // (Not under broken_mu_, which a commit holds across its sync.) A caller
-  // that decides on a read after a failed write saw the failure after
-  // broken_ was set, so it sees the flag.
-  if (!is_broken_.load(std::memory_order_acquire)) return Status::Ok();
-  std::lock_guard<std::mutex> l(broken_mu_);
-  return broken_;
-}
-
 Status LmdbDirectory::BeginRead(LmdbTxn& txn) {
-  MBX_RETURN_IF_ERROR(ReadsTrusted());
+  // (The flag, not broken_mu_, which a commit holds across its sync.) A
+  // caller that decides on a read after a failed write saw the failure after
+  // broken_ was set, so it sees the flag.
+  if (is_broken_.load(std::memory_order_acquire)) {
+    std::lock_guard<std::mutex> l(broken_mu_);
+    return broken_;
+  }
   return txn.Begin(env_.get(), MDB_RDONLY);
 }
 
@@ -371,8 +369,7 @@ Result<MoveRecord> LmdbDirectory::GetMove(const Guid& mailbox) {
 
 Status LmdbDirectory::ListMoves(std::vector<MoveRecord>* out) {
   CountOperations();
-  MBX_RETURN_IF_ERROR(ReadsTrusted());
-  return List<MoveRecord>(env_.get(), moves_, ParseMoveJson, out);
+  return List<MoveRecord>(moves_, ParseMoveJson, out);
 }
 
 Status LmdbDirectory::DeleteMove(const Guid& mailbox) {
