@@ -164,9 +164,9 @@ print_figures() {
 #              and writes, in every sync mode) and FailedSyncTest (a random
 #              sync fails and drops its pages, the move goes on, recover on
 #              the same boot), each batch with its own seed
-#   fuzz       every libFuzzer target in turn, the one with the fewest
-#              executions first, on a working copy of its kept corpus; what it
-#              finds is saved under tests/fuzz/regressions/<target>/ (CI replays
+#   fuzz       every libFuzzer target in turn, those short of the floor first
+#              (the one with the fewest executions first), on a working copy
+#              of its kept corpus; what it finds is saved under tests/fuzz/regressions/<target>/ (CI replays
 #              those), and at the end the inputs that add coverage are merged
 #              into tests/fuzz/corpus/<target>/
 # A lane starts a batch only when the last one would still end before the
@@ -176,8 +176,10 @@ print_figures() {
 # is reached or for at most half as long again ($MBX_CAMPAIGN_FUZZ_GRACE_MINUTES
 # sets that grace instead). Per batch:
 # $MBX_CAMPAIGN_KILLS_PER_BATCH (25), $MBX_CAMPAIGN_POWERLOSS_PER_BATCH (20
-# per sync mode); a fuzz slice is $MBX_CAMPAIGN_FUZZ_SLICE seconds (300). The figures are printed as one block and written to
-# $OUT/figures.json (OUT: $MBX_CAMPAIGN_DIR, default out/campaign). Exit 0 when
+# per sync mode); a fuzz slice is $MBX_CAMPAIGN_FUZZ_SLICE seconds (300), a
+# target's first one a minute, and one near the floor only the seconds it
+# still needs at the rate measured so far. The figures are printed as one
+# block and written to $OUT/figures.json (OUT: $MBX_CAMPAIGN_DIR, default out/campaign). Exit 0 when
 # nothing broke, 3 when something did (the block lists it, logs are kept).
 campaign() {
   local minutes=60
@@ -254,35 +256,53 @@ campaign() {
   }
   # Executions of target $1 so far.
   fuzz_execs() { awk '{ s += $2 } END { printf "%d", s }' "$OUT/fuzz/execs-$1" 2>/dev/null || echo 0; }
-  # The targets by executions, fewest first; after the deadline only those
-  # still short of the floor.
+  # The targets to fuzz next, in order: those still short of the floor
+  # (fewest executions first), then, until the deadline, the others (fewest
+  # first). A target past the floor gets no slice while another is short.
   fuzz_order() {
-    local t n
+    local t n past=0
+    if [ "$(date +%s)" -ge "$deadline" ]; then past=1; fi
     for t in "${targets[@]}"; do
       n="$(fuzz_execs "$t")"
-      if [ "$(date +%s)" -ge "$deadline" ] && [ "$n" -ge "$floor" ]; then continue; fi
-      echo "$n $t"
-    done | sort -n | awk '{ print $2 }'
+      if [ "$n" -lt "$floor" ]; then echo "0 $n $t"; elif [ "$past" -eq 0 ]; then echo "1 $n $t"; fi
+    done | sort -k1,1n -k2,2n | awk '{ print $3 }'
   }
-  # Fuzz lane $1 (0, 1): slices of the target the lane's index picks from
-  # fuzz_order (lane 0 the fewest executions, lane 1 the next), until the
-  # deadline and then, while a target is short of the floor, until the hard
-  # deadline.
+  # Seconds of fuzzing target $1 still needs to reach the floor at the rate
+  # its slices so far ran (empty when it has not run yet or is past it).
+  fuzz_seconds_to_floor() {
+    awk -v floor="$floor" '{ n += $2; s += $3 } END {
+      if (s > 0 && n > 0 && n < floor) printf "%d", (floor - n) / (n / s) * 1.05 + 10 }' "$OUT/fuzz/execs-$1" 2>/dev/null || true
+  }
+  # Fuzz lane $1 (0, 1): slices of the first target in fuzz_order that the
+  # other lane is not fuzzing at the time, until the deadline and then, while
+  # a target is short of the floor, until the hard deadline.
   fuzz_lane() {
-    local idx="$1" slice_no=0 order best end left slice rc out f
+    local idx="$1" slice_no=0 order best end left slice need rc out f t
     while :; do
       mapfile -t order < <(fuzz_order)
       if [ "$(date +%s)" -lt "$deadline" ]; then end="$deadline"; elif [ ${#order[@]} -gt 0 ]; then end="$hard"; else break; fi
       left=$(( end - $(date +%s) ))
       if [ "$left" -lt 5 ] || [ ${#order[@]} -eq 0 ]; then break; fi
-      best="${order[$(( idx % ${#order[@]} ))]}"
+      # The first target in that order the other lane is not fuzzing (both
+      # take the same one when it is the only one left).
+      best="${order[0]}"
+      for t in "${order[@]}"; do
+        if [ "$t" != "$(cat "$OUT/fuzz/running-$((1 - idx))" 2>/dev/null || true)" ]; then best="$t"; break; fi
+      done
+      echo "$best" >"$OUT/fuzz/running-$idx"
       slice="${MBX_CAMPAIGN_FUZZ_SLICE:-300}"
+      # A target's first slice is a minute at most (it measures the rate); a
+      # target near its floor gets only the seconds it still needs.
+      need="$(fuzz_seconds_to_floor "$best")"
+      if [ ! -s "$OUT/fuzz/execs-$best" ] && [ "$slice" -gt 60 ]; then slice=60; fi
+      if [ -n "$need" ] && [ "$need" -lt "$slice" ]; then slice="$need"; fi
       if [ "$left" -lt "$slice" ]; then slice="$left"; fi
       slice_no=$((slice_no + 1))
       rc=0
       out="$(./build/fuzz/tests/fuzz/${best}_fuzz -max_total_time="$slice" -print_final_stats=1 -print_funcs=0 \
              -artifact_prefix="$OUT/fuzz/$best-" "$OUT/corpus/$best" 2>&1)" || rc=$?
-      printf '%s\n' "$out" | awk -v t="$best" '/stat::number_of_executed_units/ { print t, $2 }' >>"$OUT/fuzz/execs-$best"
+      printf '%s\n' "$out" | awk -v t="$best" -v s="$slice" '/stat::number_of_executed_units/ { print t, $2, s }' >>"$OUT/fuzz/execs-$best"
+      rm -f "$OUT/fuzz/running-$idx"
       echo "fuzz lane $idx slice $slice_no: $best ${slice}s, exit $rc" >>"$OUT/fuzz/batches"
       if [ "$rc" -ne 0 ]; then
         printf '%s\n' "$out" | tail -n 60 >"$OUT/fuzz/failed-$idx-$slice_no.log"
