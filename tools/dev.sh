@@ -321,14 +321,17 @@ campaign() {
   for t in "${targets[@]}"; do cp -r "tests/fuzz/corpus/$t/." "$OUT/corpus/$t/"; done
 
   # The lanes share the cores: the fuzzers, whose figure is executions, run
-  # at normal priority; the kills and power losses (counted in runs, each a
-  # few seconds) at nice 5, and the soak (which only has to last) at nice 10.
+  # at normal priority; the kills, the power losses and the soak (counted in
+  # runs, or only having to last) in the idle scheduling class, so that they
+  # take what the fuzzer leaves, a core of two, and never its own. (Nice
+  # values were not enough: with the kill lanes' short-lived processes waking
+  # from fsync all the time, a fuzzer at nice 0 got half a core.)
   local soak_pid soak_rc=0 pids=()
-  nice -n 10 ./build/release/cli/mbxmove bench --soak "$minutes" --json --out "$OUT/soak/run" \
+  chrt --idle 0 ./build/release/cli/mbxmove bench --soak "$minutes" --json --out "$OUT/soak/run" \
     >"$OUT/soak/figures.json" 2>"$OUT/soak/log" &
   soak_pid=$!
-  (renice -n 5 -p "$BASHPID" >/dev/null; lane kills kill_batch) & pids+=($!)
-  (renice -n 5 -p "$BASHPID" >/dev/null; lane power power_batch) & pids+=($!)
+  (chrt --idle -p 0 "$BASHPID" >/dev/null; lane kills kill_batch) & pids+=($!)
+  (chrt --idle -p 0 "$BASHPID" >/dev/null; lane power power_batch) & pids+=($!)
   fuzz_lane 0 & local fuzz0=$!
   # Progress once a minute until the lanes are done. Once the others have
   # ended, a second fuzz lane takes their core if a target is short of the
