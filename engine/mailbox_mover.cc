@@ -48,7 +48,7 @@ MailboxMover::MailboxMover(Organization& org, const MoveOptions& options, MoveCo
 
 Status MailboxMover::CopyItems(MailboxReadStream& stream, StoreHandle* target, const MoveTask& task,
                                const std::map<uint32_t, std::string>& paths, int target_level, bool recode,
-                               CopyResult* out) {
+                               WriteBatch tree, const MailboxInfo& header, CopyResult* out) {
   const Guid guid = task.user.mailbox;
   struct Chunk {
     ItemChunk in;  // records as read from the source
@@ -65,6 +65,11 @@ Status MailboxMover::CopyItems(MailboxReadStream& stream, StoreHandle* target, c
   std::atomic<bool> stop{false};
   Status read_error, write_error;
   BatchWriter writes(target, options_.batch_bytes, options_.inflight_batches);
+  // The batch not yet submitted: the tree, then each chunk's batch in turn,
+  // held until the next chunk arrives, so that the last one can take the
+  // final header. (The output stage's alone.)
+  WriteBatch held = std::move(tree);
+  bool held_has_chunk = false;
   const int attempts = options_.retry.attempts();
 
   static TaskEdges edges;  // static: a task reaches it without reading a capture first
@@ -171,10 +176,16 @@ Status MailboxMover::CopyItems(MailboxReadStream& stream, StoreHandle* target, c
       stop = true;
       return;
     }
-    const auto t0 = Clock::now();
-    Status s = writes.Submit(std::move(c->batch));
-    CrashPoint("move-copy-batch");
-    counters_->write_wait_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
+    Status s = Status::Ok();
+    if (held_has_chunk) {
+      const auto t0 = Clock::now();
+      s = writes.Submit(std::move(held));
+      CrashPoint("move-copy-batch");
+      counters_->write_wait_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
+      held = WriteBatch();
+    }
+    held.Append(std::move(c->batch));
+    held_has_chunk = true;
     if (!s.ok() && write_error.ok()) {
       write_error = s;
       stop = true;
@@ -192,6 +203,18 @@ Status MailboxMover::CopyItems(MailboxReadStream& stream, StoreHandle* target, c
   });
   edges.Acquire();
   const auto t0 = Clock::now();
+  if (read_error.ok() && write_error.ok() && !out->over_limit) {
+    // The last batch (or the tree alone, for a mailbox without items) with
+    // the header's final counts; still moving-in.
+    MailboxInfo ti = header;
+    ti.state = MailboxState::kMovingIn;
+    ti.item_count = out->items;
+    ti.stored_bytes = out->stored_out;
+    ti.logical_bytes = out->logical;
+    held.PutMailbox(ti);
+    write_error = writes.Submit(std::move(held));
+    if (held_has_chunk) CrashPoint("move-copy-batch");
+  }
   if (Status s = writes.Drain(); !s.ok() && write_error.ok()) write_error = s;
   counters_->write_wait_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
   if (!read_error.ok()) return read_error.WithContext("reading the source");
@@ -347,13 +370,14 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
         }
       }
     }
+    // The target's header (moving-in) and folder tree go with the first
+    // batch of items; a crash before it commits leaves nothing there.
     WriteBatch h;
     MailboxInfo ti = info;
     ti.state = MailboxState::kMovingIn;
     ti.item_count = ti.stored_bytes = ti.logical_bytes = 0;
     h.PutMailbox(ti);
     for (const auto& f : folders) h.PutFolder(guid, f);
-    if (Status s = dst->Write(std::move(h)); !s.ok()) return abandon_write(s, "creating the folder tree: ");
     rep.folders = folders.size();
     rep.phase_seconds["hierarchy"] = SecondsSince(t);
     CrashPoint("move-hierarchy");
@@ -362,7 +386,7 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
     t = Clock::now();
     const int level = options_.recompress_level.value_or(dst->zstd_level());
     const bool recode = level != src->zstd_level() || options_.recompress_level.has_value();
-    Status s = CopyItems(**stream, dst, task, paths, level, recode, &copy);
+    Status s = CopyItems(**stream, dst, task, paths, level, recode, std::move(h), info, &copy);
     rep.phase_seconds["copy"] = SecondsSince(t);
     rep.retries = copy.retries;
     rep.dropped = copy.dropped;
@@ -381,17 +405,6 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
     Status s = VerifyTarget(dst, guid, folders, copy.expect);
     counters_->target_verify_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
     if (!s.ok()) return abandon(s.message());
-  }
-  // The target header gets its final counts (still moving-in).
-  {
-    MailboxInfo ti = info;
-    ti.state = MailboxState::kMovingIn;
-    ti.item_count = copy.items;
-    ti.stored_bytes = copy.stored_out;
-    ti.logical_bytes = copy.logical;
-    WriteBatch b;  // the target is this move's own (moving-in): no one else writes it
-    b.PutMailbox(ti);
-    if (Status s = dst->Write(std::move(b)); !s.ok()) return abandon_write(s, "");
   }
   if (Status s = dst->Flush(); !s.ok()) return abandon_write(s, "");
   // The source's lock too: with sync batch it may still be unsynced, and a

@@ -73,9 +73,13 @@ class MailboxMover {
     uint64_t hash_sum = 0;
   };
   struct CopyResult;
+  // Copies the items. `tree` (the target's moving-in header and folder tree)
+  // goes in the first batch, and the header with the copy's final counts
+  // (made from `header`) in the last: one target commit for a mailbox that
+  // fits one batch, instead of three.
   Status CopyItems(MailboxReadStream& stream, StoreHandle* target, const MoveTask& task,
                    const std::map<uint32_t, std::string>& paths, int target_level, bool recode,
-                   CopyResult* out);
+                   WriteBatch tree, const MailboxInfo& header, CopyResult* out);
   Status VerifyTarget(StoreHandle* target, const Guid& mailbox, const std::vector<FolderInfo>& folders,
                       const std::map<uint32_t, FolderExpect>& expect);
 

@@ -18,6 +18,17 @@ void WriteBatch::DeletePrefix(Db db, std::string prefix) {
   ops_.push_back(Mutation{Mutation::Op::kDeletePrefix, db, std::move(prefix), {}});
 }
 
+void WriteBatch::Append(WriteBatch&& other) {
+  if (ops_.empty()) {
+    ops_ = std::move(other.ops_);
+  } else {
+    ops_.reserve(ops_.size() + other.ops_.size());
+    for (Mutation& m : other.ops_) ops_.push_back(std::move(m));
+  }
+  bytes_ += other.bytes_;
+  other.Clear();
+}
+
 void WriteBatch::PutMailbox(const MailboxInfo& info) {
   Put(Db::kMailboxes, keys::Mailbox(info.guid), EncodeMailboxInfo(info));
 }

@@ -29,6 +29,9 @@ class WriteBatch {
   void Put(Db db, std::string key, std::string value);
   void Delete(Db db, std::string key);
   void DeletePrefix(Db db, std::string prefix);
+  // Moves every mutation of `other` to the end of this batch (applied after
+  // this batch's own, in the same transaction).
+  void Append(WriteBatch&& other);
 
   // Mailbox-level helpers.
   void PutMailbox(const MailboxInfo& info);

@@ -387,6 +387,33 @@ TEST(MoveTest, ReportCountsTheStoresCommitsAndSyncs) {
   EXPECT_EQ(j["target"]["data_syncs"].get<uint64_t>(), t.data_syncs);
 }
 
+TEST(MoveTest, AMailboxThatFitsOneBatchCostsTheTargetTwoCommits) {
+  // The folder tree goes with the first batch of items and the final header
+  // with the last: a mailbox whose items fit one batch is one commit, its
+  // activation after the switch the other (four, before the tree and the
+  // header shared the items' batch).
+  MoveFixture f;
+  MoveOptions o;
+  o.concurrency = 1;  // no two movers' batches in one group
+  o.batch_bytes = 64u << 20;
+  auto rep = f.MoveAll(o);
+  ASSERT_EQ(rep.Completed(), 12u);
+  ASSERT_TRUE(rep.target.has_value());
+  EXPECT_EQ(rep.target->groups, 2u * 12u);
+  // Every item arrived, with the header's counts, and the move verified.
+  auto t = f.org().GetStore("MS2");
+  ASSERT_TRUE(t.ok());
+  std::vector<MailboxInfo> boxes;
+  ASSERT_TRUE((*t)->ListMailboxes(&boxes).ok());
+  ASSERT_EQ(boxes.size(), 12u);
+  uint64_t items = 0;
+  for (const MailboxInfo& m : boxes) {
+    EXPECT_EQ(m.state, MailboxState::kActive);
+    items += m.item_count;
+  }
+  EXPECT_EQ(items, rep.ItemsCopied());
+}
+
 TEST(MoveTest, ReportCarriesTheDirectorysFigures) {
   MoveFixture f;
   MoveOptions o;
