@@ -166,8 +166,9 @@ print_figures() {
 #              the same boot), each batch with its own seed
 #   fuzz       every libFuzzer target in turn, those short of the floor first
 #              (the one with the fewest executions first), on a working copy
-#              of its kept corpus; what it finds is saved under tests/fuzz/regressions/<target>/ (CI replays
-#              those), and at the end the inputs that add coverage are merged
+#              of its kept corpus; what it finds is saved under
+#              tests/fuzz/regressions/<target>/ (CI replays those), and at
+#              the end the inputs that add coverage are merged
 #              into tests/fuzz/corpus/<target>/
 # A lane starts a batch only when the last one would still end before the
 # deadline. Each fuzz target must reach a floor of executions
@@ -179,8 +180,9 @@ print_figures() {
 # per sync mode); a fuzz slice is $MBX_CAMPAIGN_FUZZ_SLICE seconds (300), a
 # target's first one a minute, and one near the floor only the seconds it
 # still needs at the rate measured so far. The figures are printed as one
-# block and written to $OUT/figures.json (OUT: $MBX_CAMPAIGN_DIR, default out/campaign). Exit 0 when
-# nothing broke, 3 when something did (the block lists it, logs are kept).
+# block and written to $OUT/figures.json (OUT: $MBX_CAMPAIGN_DIR, default
+# out/campaign). Exit 0 when nothing broke, 3 when something did (the block
+# lists it, logs are kept).
 campaign() {
   local minutes=60
   while [ $# -gt 0 ]; do
@@ -330,8 +332,9 @@ campaign() {
   chrt --idle 0 ./build/release/cli/mbxmove bench --soak "$minutes" --json --out "$OUT/soak/run" \
     >"$OUT/soak/figures.json" 2>"$OUT/soak/log" &
   soak_pid=$!
-  (chrt --idle -p 0 "$BASHPID" >/dev/null; lane kills kill_batch) & pids+=($!)
-  (chrt --idle -p 0 "$BASHPID" >/dev/null; lane power power_batch) & pids+=($!)
+  # (A lane runs at its old priority where the idle class is refused.)
+  (chrt --idle -p 0 "$BASHPID" >/dev/null 2>&1 || true; lane kills kill_batch) & pids+=($!)
+  (chrt --idle -p 0 "$BASHPID" >/dev/null 2>&1 || true; lane power power_batch) & pids+=($!)
   fuzz_lane 0 & local fuzz0=$!
   # Progress once a minute until the lanes are done. Once the others have
   # ended, a second fuzz lane takes their core if a target is short of the
