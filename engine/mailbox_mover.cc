@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <deque>
+#include <map>
 #include <future>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -256,7 +257,7 @@ std::string MailboxMover::TargetFull() {
   return target_full_;
 }
 
-MailboxReport MailboxMover::Move(const MoveTask& task) {
+MailboxReport MailboxMover::Move(const MoveTask& task, std::optional<MoveRecord>* cleanup) {
   const auto start = Clock::now();
   MailboxReport rep;
   rep.mailbox = task.user.mailbox;
@@ -448,13 +449,20 @@ MailboxReport MailboxMover::Move(const MoveTask& task) {
   rep.bytes_copied = copy.stored_out;
   rep.logical_bytes = copy.logical;
   rep.outcome = copy.dropped.empty() ? Outcome::kCompleted : Outcome::kCompletedWithDroppedItems;
-  if (Status s = FinishMove(org_, rec); !s.ok()) {
-    rep.reason = "moved; clean-up incomplete (run 'mbxmove recover'): " + s.message();
+  if (cleanup != nullptr) {
+    // The caller finishes it, together with other mailboxes' clean-ups.
+    *cleanup = rec;
+  } else {
+    if (Status s = FinishMove(org_, rec); !s.ok()) NoteCleanupFailed(s, &rep);
+    rep.phase_seconds["cleanup"] = SecondsSince(t);
   }
-  rep.phase_seconds["cleanup"] = SecondsSince(t);
   rep.seconds = SecondsSince(start);
   counters_->mailboxes_done.fetch_add(1);
   return rep;
+}
+
+void NoteCleanupFailed(const Status& s, MailboxReport* rep) {
+  rep->reason = "moved; clean-up incomplete (run 'mbxmove recover'): " + s.message();
 }
 
 Status RollBackMove(Organization& org, const MoveRecord& record) {
@@ -478,26 +486,53 @@ Status RollBackMove(Organization& org, const MoveRecord& record) {
   return org.directory().DeleteMove(record.mailbox).WithContext("deleting the move record");
 }
 
-Status FinishMove(Organization& org, const MoveRecord& record) {
-  MBX_ASSIGN_OR_RETURN(StoreHandle * dst, org.GetHandle(record.target));
-  MBX_RETURN_IF_ERROR(IgnoreGone(dst->TransitionMailbox(record.mailbox, {MailboxState::kMovingIn},
-                                                        MailboxState::kActive))
-                          .WithContext("activating the target"));
-  MBX_ASSIGN_OR_RETURN(StoreHandle * src, org.GetHandle(record.source));
-  if (record.keep_source) {
-    MBX_RETURN_IF_ERROR(IgnoreGone(src->TransitionMailbox(record.mailbox, {MailboxState::kMovingOut},
-                                                          MailboxState::kSoftDeleted))
-                            .WithContext("soft-deleting the source"));
-  } else {
-    MBX_RETURN_IF_ERROR(IgnoreGone(src->DeleteMailboxIn(record.mailbox, {MailboxState::kMovingOut}))
-                            .WithContext("deleting the source"));
-    src->ReleaseResidentPages();
+std::vector<Status> FinishMoves(Organization& org, const std::vector<MoveRecord>& records) {
+  std::vector<Status> results(records.size());
+  // Every target active and every source gone (or soft-deleted) first ...
+  std::map<std::string, StoreHandle*> touched;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const MoveRecord& record = records[i];
+    results[i] = [&]() -> Status {
+      MBX_ASSIGN_OR_RETURN(StoreHandle * dst, org.GetHandle(record.target));
+      MBX_RETURN_IF_ERROR(IgnoreGone(dst->TransitionMailbox(record.mailbox, {MailboxState::kMovingIn},
+                                                            MailboxState::kActive))
+                              .WithContext("activating the target"));
+      touched.emplace(record.target, dst);
+      MBX_ASSIGN_OR_RETURN(StoreHandle * src, org.GetHandle(record.source));
+      if (record.keep_source) {
+        MBX_RETURN_IF_ERROR(IgnoreGone(src->TransitionMailbox(record.mailbox, {MailboxState::kMovingOut},
+                                                              MailboxState::kSoftDeleted))
+                                .WithContext("soft-deleting the source"));
+      } else {
+        MBX_RETURN_IF_ERROR(IgnoreGone(src->DeleteMailboxIn(record.mailbox, {MailboxState::kMovingOut}))
+                                .WithContext("deleting the source"));
+        src->ReleaseResidentPages();
+      }
+      touched.emplace(record.source, src);
+      return Status::Ok();
+    }();
   }
-  // As in RollBackMove: durable before the record goes.
-  MBX_RETURN_IF_ERROR(dst->Flush().WithContext("flushing the target"));
-  MBX_RETURN_IF_ERROR(src->Flush().WithContext("flushing the source"));
-  CrashPoint("move-cleaned");
-  return org.directory().DeleteMove(record.mailbox).WithContext("deleting the move record");
+  // ... then each store they touched flushed once: as in RollBackMove,
+  // durable before a record goes ...
+  std::map<std::string, Status> flushed;
+  for (const auto& [name, store] : touched) {
+    flushed[name] = store->Flush().WithContext("flushing store " + name);
+  }
+  // ... then the records.
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (!results[i].ok()) continue;
+    for (const std::string* store : {&records[i].target, &records[i].source}) {
+      if (auto it = flushed.find(*store); it != flushed.end() && !it->second.ok() && results[i].ok()) {
+        results[i] = it->second;
+      }
+    }
+    if (!results[i].ok()) continue;
+    CrashPoint("move-cleaned");
+    results[i] = org.directory().DeleteMove(records[i].mailbox).WithContext("deleting the move record");
+  }
+  return results;
 }
+
+Status FinishMove(Organization& org, const MoveRecord& record) { return FinishMoves(org, {record}).front(); }
 
 }  // namespace mbx::engine

@@ -20,6 +20,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "engine/fault_injector.h"
 #include "engine/move_report.h"
@@ -65,7 +66,12 @@ class MailboxMover {
   // the target has failed for lack of disk space, moves not yet started are
   // not started (failed, "not started: <why>"): they would only lock their
   // sources to be refused by a store running on its disk reserve.
-  MailboxReport Move(const MoveTask& task);
+  //
+  // With `cleanup`, a move that reaches the switch is returned with its clean
+  // up (target activated, source deleted, record deleted) left to the
+  // caller: *cleanup is its record, for FinishMoves. The report is then
+  // complete but for its "cleanup" phase and any clean-up failure.
+  MailboxReport Move(const MoveTask& task, std::optional<MoveRecord>* cleanup = nullptr);
 
  private:
   struct FolderExpect {
@@ -103,5 +109,12 @@ Status RollBackMove(Organization& org, const MoveRecord& record);
 // Finishes a move past the switch: target active, source deleted (or
 // soft-deleted), move record deleted. Idempotent.
 Status FinishMove(Organization& org, const MoveRecord& record);
+// Finishes several moves past the switch at once: every target activated
+// and every source deleted, then each store involved flushed once (instead
+// of twice per mailbox), then the records deleted. One status per record,
+// in order; a record whose step failed is kept for 'mbxmove recover'.
+std::vector<Status> FinishMoves(Organization& org, const std::vector<MoveRecord>& records);
+// The report's reason for a move whose clean-up failed.
+void NoteCleanupFailed(const Status& s, MailboxReport* rep);
 
 }  // namespace mbx::engine

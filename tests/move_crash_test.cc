@@ -142,10 +142,14 @@ TEST_F(MoveCrashTest, CrashAtEveryStepThenRecover) {
                         " --from MS1 --to MS2 --concurrency 2 --batch-bytes 64K");
     EXPECT_EQ(r.exit_code, kCrashExitCode) << p << ": " << r.err;
     CheckInvariant(org, "crash at " + p);
-    // After recovery the remaining mailboxes still move.
-    auto m = RunCommand(Mbxmove() + " move --org " + org + " --from MS1 --to MS2");
-    EXPECT_EQ(m.exit_code, 0) << m.err;
-    CheckInvariant(org, "after moving the rest, crash at " + p);
+    // After recovery the remaining mailboxes still move (a crash late in
+    // the clean-ups, which trail the switches, may find every mailbox
+    // switched already: recovery finished them all).
+    if (!RunJson("stat --org " + org + " --store MS1 --json")["mailboxes"].empty()) {
+      auto m = RunCommand(Mbxmove() + " move --org " + org + " --from MS1 --to MS2");
+      EXPECT_EQ(m.exit_code, 0) << p << ": " << m.err;
+      CheckInvariant(org, "after moving the rest, crash at " + p);
+    }
     const json left = RunJson("stat --org " + org + " --store MS1 --json");
     for (const auto& mb : left["mailboxes"]) {
       ADD_FAILURE() << "still on MS1: " << mb.dump();
