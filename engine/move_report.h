@@ -72,7 +72,7 @@ struct TargetFigures {
   double queue_wait_s = 0;  // batches waiting for their group
   double log_append_s = 0;  // log stage
   uint64_t map_resizes = 0;
-  uint64_t data_syncs = 0;  // of data.mdb: each commit's (but with sync none) and each Flush's
+  uint64_t data_syncs = 0;  // of data.mdb: each commit's (but with sync none)
 
   // From two readings; `moved_bytes` = bytes copied by the run.
   static TargetFigures Between(const std::string& store, const StoreFigures& before, const StoreFigures& after,

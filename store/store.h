@@ -153,7 +153,7 @@ struct LogInfo {
 struct StoreStats {
   GroupCommitStats writer;  // groups, batches, and the time in each commit stage
   uint64_t map_resizes = 0;
-  uint64_t data_syncs = 0;        // syncs of data.mdb since open: each commit's (unless sync none) and Flush's
+  uint64_t data_syncs = 0;        // syncs of data.mdb since open: each commit's (unless sync none)
   uint64_t replayed_records = 0;  // at open
 };
 
@@ -220,8 +220,9 @@ class Store final : public StoreHandle {
   // a source mailbox: its RSS then does not grow with the data moved.
   void ReleaseResidentPages() override;
 
-  // Makes every acknowledged write durable now (log fsync and database
-  // sync), whatever the sync mode except `none`. A move calls this before its
+  // Makes every acknowledged write durable now (a log fsync: the log holds
+  // every committed group, and a reopen replays what data.mdb lacks),
+  // whatever the sync mode except `none`. A move calls this before its
   // switch, so the commit point never runs ahead of the data.
   Status Flush() override;
 
@@ -317,11 +318,11 @@ class Store final : public StoreHandle {
   uint64_t last_backup_lsn_ = 0;      // GUARDED_BY(log_mu_)
   uint64_t log_epoch_ = 0;            // GUARDED_BY(log_mu_): bumped when a failed commit rewinds the log
   std::atomic<bool> data_broken_{false};  // set by MarkBroken (after broken_): reads are refused too
-  // Held across each LMDB write transaction (its own data sync included) and
-  // across Flush's data sync, so that a sync that fails can only drop what
-  // finished commits wrote, never the pages of a commit in flight (whose own
-  // sync would then succeed over them: the kernel reports a writeback error
-  // once). Taken after log_mu_ when both are held.
+  // Held across each LMDB write transaction (its own data sync included), so
+  // that a sync that fails can only drop what finished commits wrote, never
+  // the pages of a commit in flight (whose own sync would then succeed over
+  // them: the kernel reports a writeback error once). Taken after log_mu_
+  // when both are held.
   std::mutex lmdb_sync_mu_;
   std::atomic<uint64_t> map_resizes_{0};
   std::atomic<uint64_t> data_syncs_{0};

@@ -90,7 +90,7 @@ struct StoreFigures {
   int64_t queue_wait_ns = 0;   // batches waiting for their group
   int64_t log_append_ns = 0;
   uint64_t map_resizes = 0;
-  uint64_t data_syncs = 0;     // syncs of data.mdb (each commit's, and Flush's)
+  uint64_t data_syncs = 0;     // syncs of data.mdb (each commit's)
 };
 
 class StoreHandle {

@@ -359,9 +359,9 @@ TEST(MoveTest, PerMailboxErrorsChangeNothing) {
 // per moved mailbox and the latency of the homeMDB switch.
 // The write path's figures (what `bench` prints per level): the target's and
 // the source's commit groups and syncs during the run. With sync batch every
-// LMDB commit syncs data.mdb; each mailbox flushes the source once for its
-// lock before the switch, and each round of clean-ups (several mailboxes'
-// deletions, before their records go) once more.
+// LMDB commit syncs data.mdb, and nothing else does: a flush (the source's
+// lock before the switch, each round of clean-ups before its records go)
+// syncs the log, which holds every commit.
 TEST(MoveTest, ReportCountsTheStoresCommitsAndSyncs) {
   MoveFixture f;
   MoveOptions o;
@@ -376,13 +376,13 @@ TEST(MoveTest, ReportCountsTheStoresCommitsAndSyncs) {
   EXPECT_EQ(t.sync, "batch");
   // Every mailbox: a folder tree, item batches and a final header on the target.
   EXPECT_GE(t.groups, 12u);
-  EXPECT_GE(t.data_syncs, t.groups);
   EXPECT_GT(t.log_syncs, 0u);
   // The source: a lock and a deletion per mailbox, grouped at most by two.
   EXPECT_GE(s.groups, 12u);
   EXPECT_LE(s.groups, 24u);
-  EXPECT_GE(s.data_syncs, s.groups + 12u + 1u);
-  EXPECT_LE(s.data_syncs, s.groups + 2u * 12u);
+  EXPECT_EQ(s.data_syncs, s.groups);
+  EXPECT_EQ(t.data_syncs, t.groups);
+  EXPECT_GT(s.log_syncs, 0u);
   const nlohmann::json j = rep.ToJson();
   ASSERT_TRUE(j.contains("source"));
   EXPECT_EQ(j["source"]["data_syncs"].get<uint64_t>(), s.data_syncs);
@@ -617,7 +617,11 @@ TEST(MoveTest, DirectoryServerKilledDuringMovesThenRecover) {
     o.concurrency = 2;
     const auto rep = f.MoveAll(o);
     ASSERT_TRUE(killed);
-    EXPECT_GT(rep.Failed(), 0u) << "no move noticed the directory server was gone";
+    // A move failed, or (killed at a clean-up's DeleteMove, which may run
+    // after every mailbox switched) a clean-up was left for recover.
+    size_t noticed = rep.Failed();
+    for (const auto& m : rep.mailboxes) noticed += m.reason.find("clean-up incomplete") != std::string::npos ? 1 : 0;
+    EXPECT_GT(noticed, 0u) << "no move noticed the directory server was gone";
     ASSERT_OK(slapd.Restart());
     auto rec = engine::Recover(f.org());
     ASSERT_TRUE(rec.ok()) << rec.status().ToString();
