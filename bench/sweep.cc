@@ -251,6 +251,7 @@ Result<json> SweepOne(const SweepOptions& o, const std::string& preset, const st
                   {"directory_ops_per_mailbox", dir_ops},
                   {"log_syncs_per_gib", double(target->log_syncs + src_fig.log_syncs) / moved_gib},
                   {"data_syncs_per_gib", double(target->data_syncs + src_fig.data_syncs) / moved_gib},
+                  {"memory_copies_per_byte", t.value("memory_copies_per_byte", 0.0)},
                   {"target", target->ToJson()},
                   {"time", rep["time"]}};
       Progress(o, preset + " C=" + std::to_string(c) + " run " + std::to_string(r + 1) + "/" +
@@ -294,7 +295,8 @@ void WriteCsv(const json& results, const std::string& path) {
   f << "preset,concurrency,mib_per_s,mib_per_s_min,mib_per_s_max,logical_mib_per_s,items_per_s,mailboxes_per_s,"
        "mailbox_p50_s,mailbox_p95_s,mailbox_max_s,cpu_util,peak_rss_mib,log_bytes_per_moved_byte,items_dropped,"
        "batches_per_group,commits_per_s,ratio_to_raw_copy,raw_copy_mib_per_s,physical_copy_mib_per_s,"
-       "store_commits_per_mailbox,directory_ops_per_mailbox,log_syncs_per_gib,data_syncs_per_gib,ratio_to_ceiling\n";
+       "store_commits_per_mailbox,directory_ops_per_mailbox,log_syncs_per_gib,data_syncs_per_gib,ratio_to_ceiling,"
+       "memory_copies_per_byte\n";
   for (const auto& ds : results["datasets"]) {
     for (const auto& l : ds["levels"]) {
       f << ds["dataset"]["preset"].get<std::string>() << "," << l["concurrency"] << "," << l["mib_per_s"] << ","
@@ -305,7 +307,8 @@ void WriteCsv(const json& results, const std::string& path) {
         << "," << l["commits_per_s"] << "," << l["ratio_to_raw_copy"] << ","
         << ds["baselines"]["raw_logical_copy"]["mib_per_s"] << "," << ds["baselines"]["physical_copy"]["mib_per_s"]
         << "," << l["store_commits_per_mailbox"] << "," << l["directory_ops_per_mailbox"] << ","
-        << l["log_syncs_per_gib"] << "," << l["data_syncs_per_gib"] << "," << l["ratio_to_ceiling"] << "\n";
+        << l["log_syncs_per_gib"] << "," << l["data_syncs_per_gib"] << "," << l["ratio_to_ceiling"] << ","
+        << l.value("memory_copies_per_byte", 0.0) << "\n";
     }
   }
 }
@@ -435,11 +438,11 @@ std::string FormatTable(const json& r) {
                   ds["baselines"]["physical_copy"]["mib_per_s"].get<double>());
     s += buf;
     s += "    C    MiB/s (min-max)    items/s  mbx/s  p50 s  p95 s  max s  CPU%  RSS MiB  log B/B  batch/grp  x raw"
-         "  commits/mbx  dir ops/mbx  log syncs/GiB  data syncs/GiB  x ceiling\n";
+         "  commits/mbx  dir ops/mbx  log syncs/GiB  data syncs/GiB  x ceiling  copies/B\n";
     for (const auto& l : ds["levels"]) {
       std::snprintf(buf, sizeof buf,
                     "%5d %7.1f (%5.0f-%5.0f) %9.0f %6.1f %6.3f %6.3f %6.3f %5.0f %8.0f %8.2f %10.1f %6.2f %12.1f %12.1f %14.0f "
-                    "%15.0f %10.2f\n",
+                    "%15.0f %10.2f %9.2f\n",
                     l["concurrency"].get<int>(), l["mib_per_s"].get<double>(), l["mib_per_s_min"].get<double>(),
                     l["mib_per_s_max"].get<double>(), l["items_per_s"].get<double>(), l["mailboxes_per_s"].get<double>(),
                     l["mailbox_p50_s"].get<double>(), l["mailbox_p95_s"].get<double>(), l["mailbox_max_s"].get<double>(),
@@ -447,12 +450,15 @@ std::string FormatTable(const json& r) {
                     l["log_bytes_per_moved_byte"].get<double>(), l["batches_per_group"].get<double>(),
                     l["ratio_to_raw_copy"].get<double>(), l.value("store_commits_per_mailbox", 0.0),
                     l.value("directory_ops_per_mailbox", 0.0), l.value("log_syncs_per_gib", 0.0),
-                    l.value("data_syncs_per_gib", 0.0), l.value("ratio_to_ceiling", 0.0));
+                    l.value("data_syncs_per_gib", 0.0), l.value("ratio_to_ceiling", 0.0),
+                    l.value("memory_copies_per_byte", 0.0));
       s += buf;
     }
     s += "  (commits/mbx: the stores' commit groups per moved mailbox, target and source; syncs per GiB moved;\n"
          "   x ceiling: x raw / 0.5, the ceiling where the raw copy is disk-bound, since a logged move writes\n"
-         "   every byte twice, to the log and to the database)\n";
+         "   every byte twice, to the log and to the database;\n"
+         "   copies/B: bytes copied in memory per byte moved: each record into its write batch, the log\n"
+         "   payload, LMDB's copy into its pages)\n";
   }
   if (r.contains("scale")) {
     s += "\nscale:\n";

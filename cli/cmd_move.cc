@@ -167,6 +167,13 @@ int RunMove(const MoveArgs& a) {
                 "p50 %.2f ms, p95 %.2f ms\n",
                 d.backend.c_str(), d.where.c_str(), d.operations_per_mailbox, (unsigned long long)d.operations,
                 d.switch_p50_ms, d.switch_p95_ms);
+    if (report.target) {
+      const engine::TargetFigures& tf = *report.target;
+      std::printf("  write path (target %s, sync %s): %llu commit groups, %llu log syncs, %llu data.mdb syncs; "
+                  "%.2f bytes copied in memory per byte moved\n",
+                  tf.store.c_str(), tf.sync.c_str(), (unsigned long long)tf.groups, (unsigned long long)tf.log_syncs,
+                  (unsigned long long)tf.data_syncs, report.MemoryCopiesPerByte());
+    }
     if (report.ItemsDropped() || report.Failed()) {
       std::printf("  %llu items dropped, %llu mailboxes failed%s\n", (unsigned long long)report.ItemsDropped(),
                   (unsigned long long)report.Failed(), a.report.empty() ? " (details: --report FILE)" : "");

@@ -137,6 +137,7 @@ Status MailboxMover::CopyItems(MailboxReadStream& stream, StoreHandle* target, c
         }
       } else {
         value.assign(r.record);
+        counters_->copied_bytes.fetch_add(value.size(), std::memory_order_relaxed);
       }
       stream.Release(r.record);  // the batch has its own copy now
       FolderExpect& e = c->expect[r.folder_id];

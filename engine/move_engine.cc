@@ -287,6 +287,7 @@ MoveReport RunMoves(Organization& org, const std::vector<PlannedMove>& plan, con
   report.time.write_wait_s = double(counters->write_wait_ns.load()) / 1e9;
   report.time.target_verify_s = double(counters->target_verify_ns.load()) / 1e9;
   report.time.directory_s = double(counters->directory_ns.load()) / 1e9;
+  report.mover_copied_bytes = counters->copied_bytes.load();
   report.directory = DirectoryFigures::From(org.directory().Describe(), report.mailboxes, directory_ops_before,
                                             org.directory().operations());
   if (before) {

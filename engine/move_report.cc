@@ -69,7 +69,8 @@ nlohmann::json MoveReport::ToJson() const {
                  {"seconds", wall_seconds},
                  {"concurrency", concurrency},
                  {"mib_per_s", wall_seconds > 0 ? mib / wall_seconds : 0.0},
-                 {"items_per_s", wall_seconds > 0 ? double(ItemsCopied()) / wall_seconds : 0.0}};
+                 {"items_per_s", wall_seconds > 0 ? double(ItemsCopied()) / wall_seconds : 0.0},
+                 {"memory_copies_per_byte", MemoryCopiesPerByte()}};
   json tj = {{"read_s", this->time.read_s}, {"verify_s", this->time.verify_s},
                {"recompress_s", this->time.recompress_s}, {"write_wait_s", this->time.write_wait_s},
                {"target_verify_s", this->time.target_verify_s}, {"directory_s", this->time.directory_s}};
@@ -161,7 +162,15 @@ TargetFigures TargetFigures::Between(const std::string& store, const StoreFigure
   t.log_append_s = double(b.log_append_ns - a.log_append_ns) * kNs;
   t.map_resizes = b.map_resizes - a.map_resizes;
   t.data_syncs = b.data_syncs - a.data_syncs;
+  t.copied_bytes = b.copied_bytes - a.copied_bytes;
   return t;
+}
+
+double MoveReport::MemoryCopiesPerByte() const {
+  const uint64_t moved = BytesCopied();
+  if (!target || moved == 0) return 0.0;
+  const uint64_t copied = mover_copied_bytes + target->copied_bytes + (source ? source->copied_bytes : 0);
+  return double(copied) / double(moved);
 }
 
 nlohmann::json TargetFigures::ToJson() const {
@@ -180,7 +189,8 @@ nlohmann::json TargetFigures::ToJson() const {
           {"queue_wait_s", queue_wait_s},
           {"log_append_s", log_append_s},
           {"map_resizes", map_resizes},
-          {"data_syncs", data_syncs}};
+          {"data_syncs", data_syncs},
+          {"copied_bytes", copied_bytes}};
 }
 
 Result<TargetFigures> TargetFigures::FromJson(const nlohmann::json& j) {
@@ -202,6 +212,7 @@ Result<TargetFigures> TargetFigures::FromJson(const nlohmann::json& j) {
     t.log_append_s = j.at("log_append_s").get<double>();
     t.map_resizes = j.at("map_resizes").get<uint64_t>();
     t.data_syncs = j.at("data_syncs").get<uint64_t>();
+    t.copied_bytes = j.at("copied_bytes").get<uint64_t>();
   } catch (const nlohmann::json::exception& e) {
     return Status::Corruption(std::string("a move report without the target's figures: ") + e.what());
   }

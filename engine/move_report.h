@@ -73,6 +73,7 @@ struct TargetFigures {
   double log_append_s = 0;  // log stage
   uint64_t map_resizes = 0;
   uint64_t data_syncs = 0;  // of data.mdb: each commit's (but with sync none)
+  uint64_t copied_bytes = 0;  // copied in memory by the store's write path (log payload, LMDB pages)
 
   // From two readings; `moved_bytes` = bytes copied by the run.
   static TargetFigures Between(const std::string& store, const StoreFigures& before, const StoreFigures& after,
@@ -115,7 +116,15 @@ struct MoveReport {
   // one (its lock and delete commits, and their syncs).
   std::optional<TargetFigures> source;
   DirectoryFigures directory;
+  // Item bytes the movers copied in memory (each record into its write
+  // batch; a recompressed record is written by the encoder, not copied).
+  uint64_t mover_copied_bytes = 0;
 
+  // Bytes copied in memory on the way from the source's pages to the
+  // target's, per byte moved: the movers' copies and the target's and the
+  // source's write paths (StoreStats::copied_bytes). 0 when the target's
+  // figures are missing. A remote target's RPC copies are not counted.
+  double MemoryCopiesPerByte() const;
   uint64_t Completed() const;
   uint64_t Failed() const;
   uint64_t ItemsCopied() const;

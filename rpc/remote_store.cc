@@ -218,6 +218,7 @@ class RemoteStore final : public StoreHandle {
     o.log_append_ns = f.log_append_ns();
     o.map_resizes = f.map_resizes();
     o.data_syncs = f.data_syncs();
+    o.copied_bytes = f.copied_bytes();
     return o;
   }
 

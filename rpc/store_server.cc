@@ -242,6 +242,7 @@ class StoreServiceImpl final : public StoreService::Service {
       out->set_log_append_ns(f.log_append_ns);
       out->set_map_resizes(f.map_resizes);
       out->set_data_syncs(f.data_syncs);
+      out->set_copied_bytes(f.copied_bytes);
       return Status::Ok();
     });
   }

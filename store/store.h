@@ -154,6 +154,10 @@ struct StoreStats {
   GroupCommitStats writer;  // groups, batches, and the time in each commit stage
   uint64_t map_resizes = 0;
   uint64_t data_syncs = 0;        // syncs of data.mdb since open: each commit's (unless sync none)
+  // Bytes the write path copied in memory since open: each group's log
+  // payload (every key and value, encoded) and, at its commit, LMDB's copy
+  // of each put key and value into its pages.
+  uint64_t copied_bytes = 0;
   uint64_t replayed_records = 0;  // at open
 };
 
@@ -326,6 +330,7 @@ class Store final : public StoreHandle {
   std::mutex lmdb_sync_mu_;
   std::atomic<uint64_t> map_resizes_{0};
   std::atomic<uint64_t> data_syncs_{0};
+  std::atomic<uint64_t> copied_bytes_{0};
   std::atomic<uint64_t> replayed_records_{0};
 
   // Serialises read-modify-write of mailbox headers (deliveries, state

@@ -148,6 +148,7 @@ Result<StoreFigures> Store::Figures() {
   f.log_append_ns = st.writer.log_time.count();
   f.map_resizes = st.map_resizes;
   f.data_syncs = st.data_syncs;
+  f.copied_bytes = st.copied_bytes;
   return f;
 }
 

@@ -91,6 +91,7 @@ struct StoreFigures {
   int64_t log_append_ns = 0;
   uint64_t map_resizes = 0;
   uint64_t data_syncs = 0;     // syncs of data.mdb (each commit's)
+  uint64_t copied_bytes = 0;   // bytes the write path copied in memory (StoreStats::copied_bytes)
 };
 
 class StoreHandle {

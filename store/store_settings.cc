@@ -68,6 +68,7 @@ StoreStats Store::stats() const {
   s.writer = writer_->stats();
   s.map_resizes = map_resizes_.load();
   s.data_syncs = data_syncs_.load();
+  s.copied_bytes = copied_bytes_.load();
   s.replayed_records = replayed_records_.load();
   return s;
 }

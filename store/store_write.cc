@@ -106,6 +106,7 @@ Status Store::PrepareGroup(const std::vector<const WriteBatch*>& batches, GroupC
   for (const WriteBatch* b : batches) reserve += b->ApproximateBytes();
   payload.reserve(reserve);
   txlog::EncodePayload(batches, &payload);
+  copied_bytes_.fetch_add(payload.size(), std::memory_order_relaxed);
 
   {
     std::lock_guard<std::mutex> l(log_mu_);
@@ -162,11 +163,13 @@ Status Store::ApplyGroup(const std::vector<const WriteBatch*>& batches, const Gr
     LmdbTxn txn;
     s = txn.Begin(env_.get(), 0);
     int rc = 0;
+    uint64_t put_bytes = 0;  // what mdb_put copies into the pages
     if (s.ok()) {
       for (const WriteBatch* b : batches) {
         for (const Mutation& m : b->mutations()) {
           s = ApplyMutation(txn.get(), dbi_, m.op, m.db, m.key, m.value, &rc);
           if (!s.ok()) break;
+          if (m.op == Mutation::Op::kPut) put_bytes += m.key.size() + m.value.size();
         }
         if (!s.ok()) break;
       }
@@ -179,6 +182,7 @@ Status Store::ApplyGroup(const std::vector<const WriteBatch*>& batches, const Gr
     if (s.ok()) {
       unsigned flags = 0;
       if (mdb_env_get_flags(env_.get(), &flags) == 0 && !(flags & MDB_NOSYNC)) data_syncs_.fetch_add(1);
+      copied_bytes_.fetch_add(put_bytes, std::memory_order_relaxed);
       break;
     }
     txn.Abort();
