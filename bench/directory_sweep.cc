@@ -11,6 +11,7 @@
 #include "bench/child_process.h"
 #include "bench/sweep.h"
 #include "net/slapd.h"
+#include "mbx_git_commit.h"  // generated at build time: MBX_GIT_COMMIT
 
 namespace mbx::bench {
 

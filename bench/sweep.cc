@@ -24,6 +24,7 @@
 #include "bench/child_process.h"
 #include "engine/move_report.h"
 #include "store/file_io.h"
+#include "mbx_git_commit.h"  // generated at build time: MBX_GIT_COMMIT
 
 extern char** environ;
 
