@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <string>
@@ -135,21 +137,33 @@ void Configure(State& s) {
   if (const char* e = std::getenv("MBX_POWERLOSS_FAIL_SYNC")) s.fail_sync = std::string_view(e) == "1";
 }
 
-void WriteCounts(const State& s) {
-  if (s.count_file.empty()) return;
+// The counts line the test reads; its length, 0 when there is no count file.
+int CountsLine(const State& s, char* line, size_t cap) {
+  if (s.count_file.empty()) return 0;
   uint64_t unsynced = 0;
   for (const auto& [key, f] : s.files) {
     for (const Undo& u : f.undo) unsynced += u.durable ? 0 : u.len;
   }
-  char line[256];
-  const int n = std::snprintf(line, sizeof line, "syncs %llu writes %llu lost %d unsynced_bytes %llu lost_bytes %llu failed_syncs %llu\n",
+  const int n = std::snprintf(line, cap, "syncs %llu writes %llu lost %d unsynced_bytes %llu lost_bytes %llu failed_syncs %llu\n",
                               (unsigned long long)s.syncs, (unsigned long long)s.writes, s.lost ? 1 : 0,
                               (unsigned long long)unsynced, (unsigned long long)s.lost_bytes,
                               (unsigned long long)s.failed_syncs);
-  const int fd = ::open(s.count_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  return n > 0 && size_t(n) < cap ? n : 0;
+}
+
+// Writes a counts line made by CountsLine (system calls only).
+void WriteCountsLine(const char* path, const char* line, int n) {
+  if (n <= 0 || path == nullptr || *path == '\0') return;
+  const int fd = ::open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return;
-  if (RealWrite(fd, line, size_t(n)) != n) std::fprintf(stderr, "powerloss: could not write %s\n", s.count_file.c_str());
+  (void)RealWrite(fd, line, size_t(n));
   ::close(fd);
+}
+
+void WriteCounts(const State& s) {
+  char line[256];
+  const int n = CountsLine(s, line, sizeof line);
+  WriteCountsLine(s.count_file.c_str(), line, n);
 }
 
 // The tracked file behind `fd`, or nullptr when it is not one.
@@ -222,7 +236,44 @@ void Record(State& s, File& f, uint64_t off, uint64_t len, bool truncate) {
 // Byte ranges [first, second) that a kept later write holds.
 using Ranges = std::vector<std::pair<uint64_t, uint64_t>>;
 
-void WriteOutside(int fd, const std::string& bytes, uint64_t off, const Ranges& kept) {
+// What the undo of a power loss does to the files, planned first and run
+// after: the planning allocates, and the running is done by a forked child
+// of a multithreaded process, which must not (another thread may have held
+// an allocator lock at the fork, and GCC 12's ASan does not guard fork: the
+// child then hangs with the process stopped). Ops run in order.
+struct UndoOp {
+  enum Kind { kGrowTo, kWrite, kShrinkTo } kind;
+  int fd;
+  uint64_t off;              // the size (kGrowTo, kShrinkTo) or the write's offset
+  const char* data = nullptr;  // kWrite: `len` bytes, owned by the State or the plan
+  size_t len = 0;
+};
+struct UndoPlan {
+  std::vector<UndoOp> ops;
+  std::vector<std::unique_ptr<Undo>> owned;  // undos made while planning (a torn write's tail)
+};
+
+// Runs the plan: system calls only (the real ones, resolved before).
+void RunUndo(const UndoPlan& plan) {
+  for (const UndoOp& op : plan.ops) {
+    struct stat st {};
+    const uint64_t size = ::fstat(op.fd, &st) == 0 ? uint64_t(st.st_size) : 0;
+    switch (op.kind) {
+      case UndoOp::kGrowTo:
+        if (size < op.off && RealFtruncate(op.fd, off_t(op.off)) != 0) std::abort();
+        break;
+      case UndoOp::kShrinkTo:
+        if (size > op.off && RealFtruncate(op.fd, off_t(op.off)) != 0) std::abort();
+        break;
+      case UndoOp::kWrite:
+        if (RealPwrite(op.fd, op.data, op.len, off_t(op.off)) != ssize_t(op.len)) std::abort();
+        break;
+    }
+  }
+}
+
+// Plans writing `bytes` back at `off`, but not under the kept ranges.
+void WriteOutside(UndoPlan* plan, int fd, const std::string& bytes, uint64_t off, const Ranges& kept) {
   // Split [off, off + size) around the kept ranges.
   std::vector<std::pair<uint64_t, uint64_t>> parts = {{off, off + bytes.size()}};
   for (const auto& [a, b] : kept) {
@@ -238,20 +289,17 @@ void WriteOutside(int fd, const std::string& bytes, uint64_t off, const Ranges& 
     parts.swap(next);
   }
   for (const auto& [x, y] : parts) {
-    if (RealPwrite(fd, bytes.data() + (x - off), y - x, off_t(x)) != ssize_t(y - x)) {
-      std::fprintf(stderr, "powerloss: undo write failed: %s\n", std::strerror(errno));
-      std::abort();
-    }
+    plan->ops.push_back({UndoOp::kWrite, fd, x, bytes.data() + (x - off), size_t(y - x)});
   }
 }
 
-// Puts back what `u` replaced, but not under a kept later write, and never
-// cuts the file below `kept_end`.
-void Apply(State& s, const File& f, const Undo& u, const Ranges& kept, uint64_t kept_end) {
-  if (SizeOf(f.fd) < u.old_size && RealFtruncate(f.fd, off_t(u.old_size)) != 0) std::abort();
-  WriteOutside(f.fd, u.old, u.off, kept);
-  const uint64_t size = std::max(u.old_size, kept_end);
-  if (SizeOf(f.fd) > size && RealFtruncate(f.fd, off_t(size)) != 0) std::abort();
+// Plans putting back what `u` replaced, but not under a kept later write,
+// and never cutting the file below `kept_end`. (`u.old` must outlive the
+// plan's run.)
+void Apply(UndoPlan* plan, State& s, const File& f, const Undo& u, const Ranges& kept, uint64_t kept_end) {
+  plan->ops.push_back({UndoOp::kGrowTo, f.fd, u.old_size});
+  WriteOutside(plan, f.fd, u.old, u.off, kept);
+  plan->ops.push_back({UndoOp::kShrinkTo, f.fd, std::max(u.old_size, kept_end)});
   s.lost_bytes += u.len;
 }
 
@@ -265,30 +313,51 @@ void Keep(const Undo& u, Ranges* kept, uint64_t* kept_end) {
   }
 }
 
-// Waits until every thread of process `pid` is stopped (SIGSTOP).
-void WaitStopped(pid_t pid) {
-  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+// Appends `text` to `buf` (of `cap` bytes, NUL-terminated); no allocation.
+void Append(char* buf, size_t cap, const char* text) {
+  size_t n = std::strlen(buf);
+  while (*text != '\0' && n + 1 < cap) buf[n++] = *text++;
+  buf[n] = '\0';
+}
+
+// Waits until every thread of the process whose task folder is `tasks`
+// (/proc/PID/task) is stopped (SIGSTOP). Runs in the forked child: system
+// calls and stack buffers only.
+void WaitStopped(const char* tasks) {
   for (int i = 0; i < 50000; ++i) {
     bool all = true;
-    if (DIR* d = ::opendir(tasks.c_str())) {
-      while (struct dirent* e = ::readdir(d)) {
-        if (e->d_name[0] == '.') continue;
-        char buf[512] = {};
-        const int fd = ::open((tasks + "/" + e->d_name + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0) continue;  // the thread ended
-        const ssize_t n = ::read(fd, buf, sizeof buf - 1);
-        ::close(fd);
-        const char* paren = n > 0 ? std::strrchr(buf, ')') : nullptr;
-        if (paren != nullptr && paren[1] == ' ' && paren[2] != 'T' && paren[2] != 't') all = false;
+    const int dir = ::open(tasks, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+      alignas(8) char ents[4096];
+      for (;;) {
+        const long n = ::syscall(SYS_getdents64, dir, ents, sizeof ents);
+        if (n <= 0) break;
+        for (long at = 0; at < n;) {
+          const auto* e = reinterpret_cast<const struct dirent64*>(ents + at);
+          at += e->d_reclen;
+          if (e->d_name[0] == '.') continue;
+          char path[128] = {};
+          Append(path, sizeof path, tasks);
+          Append(path, sizeof path, "/");
+          Append(path, sizeof path, e->d_name);
+          Append(path, sizeof path, "/stat");
+          char buf[512] = {};
+          const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+          if (fd < 0) continue;  // the thread ended
+          const ssize_t r = ::read(fd, buf, sizeof buf - 1);
+          ::close(fd);
+          const char* paren = r > 0 ? std::strrchr(buf, ')') : nullptr;
+          if (paren != nullptr && paren[1] == ' ' && paren[2] != 'T' && paren[2] != 't') all = false;
+        }
       }
-      ::closedir(d);
+      ::close(dir);
     }
     if (all) return;
     ::usleep(100);
   }
 }
 
-void UndoSome(State& s);
+void PlanUndo(State& s, UndoPlan* plan);
 
 // Loses power: a child stops this whole process (every thread at once, so
 // none reads a file being cut back or writes after the power is "off"),
@@ -296,25 +365,43 @@ void UndoSome(State& s);
 // before anyone can see this process end.
 [[noreturn]] void LosePower(State& s) {
   s.lost = true;
+  // Everything the child needs is made here (see UndoPlan).
+  UndoPlan plan;
+  PlanUndo(s, &plan);
+  char counts[256];
+  const int counts_len = CountsLine(s, counts, sizeof counts);
+  (void)RealPwrite(-1, nullptr, 0, 0);  // resolve the real calls now, not in the child
+  (void)RealFtruncate(-1, 0);
+  (void)RealWrite(-1, nullptr, 0);
   const pid_t self = ::getpid();
+  char tasks[64] = "/proc/";
+  {
+    char digits[24];
+    int n = 0;
+    for (pid_t p = self; p > 0 && n < 23; p /= 10) digits[n++] = char('0' + p % 10);
+    char* end = tasks + std::strlen(tasks);
+    while (n > 0) *end++ = digits[--n];
+    *end = '\0';
+    Append(tasks, sizeof tasks, "/task");
+  }
   const pid_t child = ::fork();
   if (child == 0) {
     ::kill(self, SIGSTOP);
-    WaitStopped(self);
-    UndoSome(s);
-    WriteCounts(s);
+    WaitStopped(tasks);
+    RunUndo(plan);
+    WriteCountsLine(s.count_file.c_str(), counts, counts_len);
     ::kill(self, SIGKILL);
     ::_exit(0);
   }
   if (child < 0) {  // no child: undo in place, racing the other threads
-    UndoSome(s);
-    WriteCounts(s);
+    RunUndo(plan);
+    WriteCountsLine(s.count_file.c_str(), counts, counts_len);
     ::kill(self, SIGKILL);
   }
   for (;;) ::pause();
 }
 
-void UndoSome(State& s) {
+void PlanUndo(State& s, UndoPlan* plan) {
   std::mt19937_64 rng(s.seed);
   // Newest first, across files.
   std::vector<std::pair<uint64_t, std::pair<File*, const Undo*>>> all;
@@ -351,7 +438,8 @@ void UndoSome(State& s) {
           tail.len = u.off + u.len - cut;
           tail.old = cut - u.off < u.old.size() ? u.old.substr(cut - u.off) : std::string();
           tail.old_size = std::max(u.old_size, cut);
-          Apply(s, *f, tail, ranges, kept_end);
+          plan->owned.push_back(std::make_unique<Undo>(std::move(tail)));  // its bytes outlive the run
+          Apply(plan, s, *f, *plan->owned.back(), ranges, kept_end);
           ranges.emplace_back(u.off, cut);
           kept_end = std::max(kept_end, cut);
           continue;
@@ -360,7 +448,7 @@ void UndoSome(State& s) {
         break;
     }
     if (lose) {
-      Apply(s, *f, u, ranges, kept_end);
+      Apply(plan, s, *f, u, ranges, kept_end);
     } else {
       Keep(u, &ranges, &kept_end);
     }
@@ -458,13 +546,15 @@ int InterceptSync(int fd, bool all, Call call) {
       if (!all && key != t.key) continue;
       Ranges kept;
       uint64_t kept_end = 0;
+      UndoPlan plan;
       for (auto u = f.undo.rbegin(); u != f.undo.rend(); ++u) {
         if (u->durable) {
           Keep(*u, &kept, &kept_end);
         } else {
-          Apply(s, f, *u, kept, kept_end);
+          Apply(&plan, s, f, *u, kept, kept_end);
         }
       }
+      RunUndo(plan);  // in place: the process goes on
       ClearFile(f);
     }
     ++s.failed_syncs;
