@@ -68,9 +68,20 @@ Status MailboxMover::CopyItems(MailboxReadStream& stream, StoreHandle* target, c
   BatchWriter writes(target, options_.batch_bytes, options_.inflight_batches);
   // The batch not yet submitted: the tree, then each chunk's batch in turn,
   // held until the next chunk arrives, so that the last one can take the
-  // final header. (The output stage's alone.)
+  // final header. The first batch submitted before that carries the header
+  // with zero counts (moving-in: what a roll-back finds the copy by).
+  // (The output stage's alone.)
   WriteBatch held = std::move(tree);
   bool held_has_chunk = false;
+  bool header_written = false;
+  auto moving_in = [&](uint64_t items, uint64_t stored, uint64_t logical) {
+    MailboxInfo ti = header;
+    ti.state = MailboxState::kMovingIn;
+    ti.item_count = items;
+    ti.stored_bytes = stored;
+    ti.logical_bytes = logical;
+    return ti;
+  };
   const int attempts = options_.retry.attempts();
 
   static TaskEdges edges;  // static: a task reaches it without reading a capture first
@@ -137,7 +148,6 @@ Status MailboxMover::CopyItems(MailboxReadStream& stream, StoreHandle* target, c
         }
       } else {
         value.assign(r.record);
-        counters_->copied_bytes.fetch_add(value.size(), std::memory_order_relaxed);
       }
       stream.Release(r.record);  // the batch has its own copy now
       FolderExpect& e = c->expect[r.folder_id];
@@ -172,6 +182,8 @@ Status MailboxMover::CopyItems(MailboxReadStream& stream, StoreHandle* target, c
     out->source_bytes += c->source_bytes;
     out->retries += c->retries;
     counters_->bytes_done.fetch_add(c->source_bytes, std::memory_order_relaxed);
+    // Without recoding, every stored byte was copied from the source into the batch.
+    if (!recode) counters_->copied_bytes.fetch_add(c->stored_out, std::memory_order_relaxed);
     counters_->items_done.fetch_add(c->items + c->dropped.size(), std::memory_order_relaxed);
     if (options_.retry.Exceeded(int64_t(out->dropped.size()))) {
       out->over_limit = true;
@@ -180,6 +192,8 @@ Status MailboxMover::CopyItems(MailboxReadStream& stream, StoreHandle* target, c
     }
     Status s = Status::Ok();
     if (held_has_chunk) {
+      if (!header_written) held.PutMailbox(moving_in(0, 0, 0));
+      header_written = true;
       const auto t0 = Clock::now();
       s = writes.Submit(std::move(held));
       CrashPoint("move-copy-batch");
@@ -208,12 +222,7 @@ Status MailboxMover::CopyItems(MailboxReadStream& stream, StoreHandle* target, c
   if (read_error.ok() && write_error.ok() && !out->over_limit) {
     // The last batch (or the tree alone, for a mailbox without items) with
     // the header's final counts; still moving-in.
-    MailboxInfo ti = header;
-    ti.state = MailboxState::kMovingIn;
-    ti.item_count = out->items;
-    ti.stored_bytes = out->stored_out;
-    ti.logical_bytes = out->logical;
-    held.PutMailbox(ti);
+    held.PutMailbox(moving_in(out->items, out->stored_out, out->logical));
     write_error = writes.Submit(std::move(held));
     if (held_has_chunk) CrashPoint("move-copy-batch");
   }
@@ -372,13 +381,10 @@ MailboxReport MailboxMover::Move(const MoveTask& task, std::optional<MoveRecord>
         }
       }
     }
-    // The target's header (moving-in) and folder tree go with the first
-    // batch of items; a crash before it commits leaves nothing there.
+    // The target's folder tree (and its moving-in header, see CopyItems)
+    // go with the first batch of items; a crash before it commits leaves
+    // nothing there.
     WriteBatch h;
-    MailboxInfo ti = info;
-    ti.state = MailboxState::kMovingIn;
-    ti.item_count = ti.stored_bytes = ti.logical_bytes = 0;
-    h.PutMailbox(ti);
     for (const auto& f : folders) h.PutFolder(guid, f);
     rep.folders = folders.size();
     rep.phase_seconds["hierarchy"] = SecondsSince(t);
@@ -523,8 +529,9 @@ std::vector<Status> FinishMoves(Organization& org, const std::vector<MoveRecord>
   for (size_t i = 0; i < records.size(); ++i) {
     if (!results[i].ok()) continue;
     for (const std::string* store : {&records[i].target, &records[i].source}) {
-      if (auto it = flushed.find(*store); it != flushed.end() && !it->second.ok() && results[i].ok()) {
-        results[i] = it->second;
+      if (Status f = flushed.at(*store); !f.ok()) {
+        results[i] = f;
+        break;
       }
     }
     if (!results[i].ok()) continue;

@@ -80,10 +80,10 @@ class MailboxMover {
     uint64_t hash_sum = 0;
   };
   struct CopyResult;
-  // Copies the items. `tree` (the target's moving-in header and folder tree)
-  // goes in the first batch, and the header with the copy's final counts
-  // (made from `header`) in the last: one target commit for a mailbox that
-  // fits one batch, instead of three.
+  // Copies the items. `tree` (the target's folder tree) goes in the first
+  // batch with a moving-in header made from `header`, and the header with
+  // the copy's final counts in the last: one target commit, with one header,
+  // for a mailbox that fits one batch, instead of three.
   Status CopyItems(MailboxReadStream& stream, StoreHandle* target, const MoveTask& task,
                    const std::map<uint32_t, std::string>& paths, int target_level, bool recode,
                    WriteBatch tree, const MailboxInfo& header, CopyResult* out);

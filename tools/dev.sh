@@ -329,12 +329,13 @@ campaign() {
   # values were not enough: with the kill lanes' short-lived processes waking
   # from fsync all the time, a fuzzer at nice 0 got half a core.)
   local soak_pid soak_rc=0 pids=()
-  chrt --idle 0 ./build/release/cli/mbxmove bench --soak "$minutes" --json --out "$OUT/soak/run" \
+  # (A lane, the soak too, runs at its old priority where the idle class is refused.)
+  to_idle_class() { chrt --idle -p 0 "$BASHPID" >/dev/null 2>&1 || true; }
+  (to_idle_class; exec ./build/release/cli/mbxmove bench --soak "$minutes" --json --out "$OUT/soak/run") \
     >"$OUT/soak/figures.json" 2>"$OUT/soak/log" &
   soak_pid=$!
-  # (A lane runs at its old priority where the idle class is refused.)
-  (chrt --idle -p 0 "$BASHPID" >/dev/null 2>&1 || true; lane kills kill_batch) & pids+=($!)
-  (chrt --idle -p 0 "$BASHPID" >/dev/null 2>&1 || true; lane power power_batch) & pids+=($!)
+  (to_idle_class; lane kills kill_batch) & pids+=($!)
+  (to_idle_class; lane power power_batch) & pids+=($!)
   fuzz_lane 0 & local fuzz0=$!
   # Progress once a minute until the lanes are done. Once the others have
   # ended, a second fuzz lane takes their core if a target is short of the
