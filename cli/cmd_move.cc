@@ -13,6 +13,7 @@
 #include "cli/store_setup.h"
 #include "rpc/remote_store.h"
 #include "engine/move_engine.h"
+#include "engine/queue_mover.h"
 #include "engine/recovery.h"
 #include "store/organization.h"
 
@@ -48,11 +49,46 @@ struct MoveArgs {
   std::vector<std::string> mailboxes;
   int concurrency = 4, retries = 1;
   int64_t bad_item_limit = 0;
-  bool keep_source = false, json = false;
+  bool keep_source = false, json = false, queue = false;
+  std::string label;
   double fault_rate = 0;
   uint64_t fault_seed = 1;
   int recompress = -1;
 };
+
+// move --queue: the planned moves become queue entries for the movers.
+int QueueMoves(Organization& org, const std::vector<engine::PlannedMove>& plan, const engine::MoveOptions& o,
+               const MoveArgs& a) {
+  if (a.fault_rate > 0 || a.recompress >= 0 || !a.sync.empty() || !a.report.empty()) {
+    return Fail("--queue takes the move's target, source, bad-item limit, --keep-source and --label; "
+                "set faults, recompression and sync on the movers",
+                kExitUsage);
+  }
+  std::vector<Status> st = engine::QueueMoves(org, plan, o, a.label);
+  json j = json::array();
+  size_t queued = 0;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const auto& p = plan[i];
+    if (st[i].ok()) ++queued;
+    j.push_back({{"user", p.task.user.name},
+                 {"mailbox", p.task.user.mailbox.ToString()},
+                 {"source", p.task.source.name},
+                 {"target", p.task.target.name},
+                 {"queued", st[i].ok()},
+                 {"error", st[i].ok() ? "" : st[i].message()}});
+    if (!a.json && !st[i].ok()) {
+      std::fprintf(stderr, "mbxmove: not queued: %s: %s\n", p.task.user.name.c_str(), st[i].message().c_str());
+    }
+  }
+  if (a.json) {
+    PrintJson({{"queued", queued}, {"requests", j}});
+  } else {
+    std::printf("queued %zu of %zu move(s) to %s%s; start movers with 'mbxmove mover --org %s --name NAME'\n",
+                queued, plan.size(), o.target.c_str(), a.label.empty() ? "" : (" (label " + a.label + ")").c_str(),
+                a.org.c_str());
+  }
+  return queued == plan.size() ? kExitOk : kExitPartial;
+}
 
 int RunMove(const MoveArgs& a) {
   if (a.from.empty() == a.mailboxes.empty()) {
@@ -105,6 +141,7 @@ int RunMove(const MoveArgs& a) {
   auto plan = engine::PlanMoves(**org, req);
   if (!plan.ok()) return Fail(plan.status());
   if (plan->empty()) return Fail("nothing to move: store '" + a.from + "' holds no mailboxes", kExitFatal);
+  if (a.queue) return QueueMoves(**org, *plan, req.options, a);
 
   uint64_t total_bytes = 0;
   for (const auto& p : *plan) total_bytes += p.task.stored_bytes;
@@ -254,6 +291,10 @@ void AddMoveCommands(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   c->add_option("--fault-seed", a->fault_seed, "Fault injection seed")->capture_default_str();
   c->add_flag("--json", a->json, "Print the JSON report instead of the summary (no progress line)");
+  c->add_flag("--queue", a->queue,
+              "Queue the moves in the directory instead of running them: 'mbxmove mover' processes, on any "
+              "host, claim and run them ('mbxmove queue status' shows them)");
+  c->add_option("--label", a->label, "With --queue: a label the queue shows for these requests");
   c->callback([a, exit_code] { *exit_code = RunMove(*a); });
 
   auto r = std::make_shared<RecoverArgs>();

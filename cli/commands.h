@@ -25,6 +25,7 @@ void AddNetCommands(CLI::App& app, int* exit_code);   // certs create, link
 void AddOrgCommands(CLI::App& app, int* exit_code);   // org create, org show
 void AddDirectoryCommands(CLI::App& app, int* exit_code);  // directory export, directory import
 void AddDevCommands(CLI::App& app, int* exit_code);   // dev slapd start/stop
+void AddQueueCommands(CLI::App& app, int* exit_code);  // mover, queue status/list/remove/retry
 
 // How this program reaches remote stores: client certificates from
 // $MBX_CERTS, else ORG/certs.

@@ -91,6 +91,14 @@ Status MailboxMover::CopyItems(MailboxReadStream& stream, StoreHandle* target, c
       fc.stop();
       return nullptr;
     }
+    if (task.called_off) {
+      if (std::string why = task.called_off(); !why.empty()) {
+        read_error = Status::Aborted("the move was called off: " + why);
+        stop = true;
+        fc.stop();
+        return nullptr;
+      }
+    }
     const auto t0 = Clock::now();
     auto c = std::make_unique<Chunk>();
     Status s = stream.Next(options_.batch_bytes, &c->in);
@@ -322,6 +330,11 @@ MailboxReport MailboxMover::Move(const MoveTask& task, std::optional<MoveRecord>
     return abandon(what + s.message());
   };
   if (std::string full = TargetFull(); !full.empty()) return fail("not started: " + full);
+  auto called_off = [&]() -> std::string {
+    const std::string why = task.called_off ? task.called_off() : std::string();
+    return why.empty() ? why : "the move was called off: " + why;
+  };
+  if (std::string off = called_off(); !off.empty()) return fail("not started: " + off);
 
   // 1. lock
   auto t = Clock::now();
@@ -423,7 +436,9 @@ MailboxReport MailboxMover::Move(const MoveTask& task, std::optional<MoveRecord>
   rep.phase_seconds["verify"] = SecondsSince(t);
   CrashPoint("move-verified");
 
-  // 5. switch: the commit point.
+  // 5. switch: the commit point. A move called off (its mover lost its
+  // lease: another mover may take it over) must not pass it.
+  if (std::string off = called_off(); !off.empty()) return abandon(off);
   t = Clock::now();
   rec.step = MoveStep::kSwitched;
   {

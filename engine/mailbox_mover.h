@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -56,6 +57,11 @@ struct MoveTask {
   StoreRecord source;
   StoreRecord target;
   uint64_t stored_bytes = 0;  // size of the source mailbox, for ordering and ETA
+  // When set and it returns a reason, the move is called off: it stops
+  // before its next batch and before its switch, and is rolled back (a
+  // queue mover that lost its lease, engine/queue_mover.h). Called from the
+  // move's threads; must be thread-safe and cheap.
+  std::function<std::string()> called_off;
 };
 
 

@@ -2,6 +2,7 @@
 
 #include "engine/mailbox_mover.h"
 #include "engine/move_state.h"
+#include "engine/queue_mover.h"
 
 namespace mbx::engine {
 
@@ -57,6 +58,15 @@ Result<RecoveryReport> Recover(Organization& org) {
     }
     RecoveredMove m;
     m.record = r;
+    // A queued move a mover holds under a live lease is that mover's to
+    // finish (engine/queue_mover.h); once the lease lapses, the mover that
+    // takes the entry over finishes or rolls it back, or this does.
+    if (auto q = org.directory().GetQueueEntry(r.mailbox);
+        q.ok() && q->state == QueueState::kActive && q->lease_until_ms > UnixMillis()) {
+      m.action = "skipped: mover " + MoverNameOfToken(q->owner) + " holds it under a lease";
+      rep.moves.push_back(std::move(m));
+      continue;
+    }
     // Stores held by another process: that process is moving this mailbox.
     auto src = org.GetHandle(r.source);
     auto dst = org.GetHandle(r.target);

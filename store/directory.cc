@@ -33,6 +33,33 @@ std::optional<MoveStep> ParseMoveStep(std::string_view name) {
   return std::nullopt;
 }
 
+std::string_view QueueStateName(QueueState s) {
+  switch (s) {
+    case QueueState::kQueued: return "queued";
+    case QueueState::kActive: return "active";
+    case QueueState::kDone: return "done";
+    case QueueState::kFailed: return "failed";
+  }
+  return "unknown";
+}
+
+std::optional<QueueState> ParseQueueState(std::string_view name) {
+  for (QueueState s : {QueueState::kQueued, QueueState::kActive, QueueState::kDone, QueueState::kFailed}) {
+    if (QueueStateName(s) == name) return s;
+  }
+  return std::nullopt;
+}
+
+Status ValidateLeaseName(const std::string& name) {
+  bool ok = !name.empty() && name.size() <= 128;
+  for (char c : name) {
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                c == '_' || c == '-');
+  }
+  return ok ? Status::Ok()
+            : Status::InvalidArgument("lease name '" + name + "': 1-128 of letters, digits, '.', '_', '-'");
+}
+
 namespace {
 
 json ToJson(const UserRecord& u) {
@@ -48,6 +75,17 @@ json ToJson(const MoveRecord& m) {
           {"keep_source", m.keep_source}};
 }
 json ToJson(const ServerRecord& s) { return {{"name", s.name}, {"address", s.address}}; }
+json ToJson(const QueueEntry& e) {
+  return {{"mailbox", e.mailbox.ToString()}, {"user", e.user},     {"source", e.source},
+          {"target", e.target},              {"state", QueueStateName(e.state)},
+          {"owner", e.owner},                {"lease_until_ms", e.lease_until_ms},
+          {"attempts", e.attempts},          {"batch", e.batch},   {"bad_item_limit", e.bad_item_limit},
+          {"keep_source", e.keep_source},    {"queued", e.queued}, {"result", e.result},
+          {"version", e.version}};
+}
+json ToJson(const Lease& l) {
+  return {{"name", l.name}, {"owner", l.owner}, {"until_ms", l.until_ms}, {"holds", l.holds}, {"version", l.version}};
+}
 
 // Parses a directory record; any damage is Corruption naming the record
 // (its JSON text, shortened), never an exception.
@@ -118,7 +156,54 @@ Result<ServerRecord> ParseServer(std::string_view t) {
   });
 }
 
+Result<QueueEntry> ParseQueueEntry(std::string_view t) {
+  return Parse<QueueEntry>(t, "queue", [](const json& j, QueueEntry* e) {
+    auto g = Guid::Parse(j.at("mailbox").get<std::string>());
+    if (!g) return false;
+    e->mailbox = *g;
+    e->user = j.at("user").get<std::string>();
+    e->source = j.at("source").get<std::string>();
+    e->target = j.at("target").get<std::string>();
+    auto st = ParseQueueState(j.at("state").get<std::string>());
+    if (!st) return false;
+    e->state = *st;
+    e->owner = j.at("owner").get<std::string>();
+    e->lease_until_ms = j.at("lease_until_ms").get<int64_t>();
+    e->attempts = j.at("attempts").get<uint32_t>();
+    e->batch = j.at("batch").get<std::string>();
+    e->bad_item_limit = j.at("bad_item_limit").get<uint32_t>();
+    e->keep_source = j.at("keep_source").get<bool>();
+    e->queued = j.at("queued").get<std::string>();
+    e->result = j.at("result").get<std::string>();
+    e->version = j.at("version").get<uint64_t>();
+    return e->version > 0;
+  });
+}
+Result<Lease> ParseLease(std::string_view t) {
+  return Parse<Lease>(t, "lease", [](const json& j, Lease* l) {
+    l->name = j.at("name").get<std::string>();
+    l->owner = j.at("owner").get<std::string>();
+    l->until_ms = j.at("until_ms").get<int64_t>();
+    l->holds = j.at("holds").get<std::string>();
+    l->version = j.at("version").get<uint64_t>();
+    return l->version > 0 && ValidateLeaseName(l->name).ok();
+  });
+}
+
 }  // namespace
+
+std::optional<uint64_t> RecordVersionJson(std::string_view text) {
+  json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  auto it = j.find("version");
+  if (it == j.end() || !it->is_number_unsigned()) return std::nullopt;
+  return it->get<uint64_t>();
+}
+
+std::string QueueEntryToJson(const QueueEntry& e) { return ToJson(e).dump(); }
+std::string LeaseToJson(const Lease& l) { return ToJson(l).dump(); }
+Result<QueueEntry> ParseQueueEntryJson(std::string_view text) { return ParseQueueEntry(text); }
+Result<Lease> ParseLeaseJson(std::string_view text) { return ParseLease(text); }
 
 std::string UserToJson(const UserRecord& u) { return ToJson(u).dump(); }
 std::string StoreToJson(const StoreRecord& s) { return ToJson(s).dump(); }

@@ -72,6 +72,41 @@ struct MoveRecord {
   bool keep_source = false;  // clean-up soft-deletes the source instead of deleting it
 };
 
+// A queued move request (`mbxmove move --queue`): one mailbox to move,
+// claimed by a mover (`mbxmove mover`, engine/queue_mover.h) under a lease
+// that the mover renews while it works; an entry whose lease has lapsed is
+// taken over by another mover.
+enum class QueueState : uint8_t { kQueued, kActive, kDone, kFailed };
+std::string_view QueueStateName(QueueState s);
+std::optional<QueueState> ParseQueueState(std::string_view name);
+
+struct QueueEntry {
+  Guid mailbox;
+  std::string user;
+  std::string source;  // store names
+  std::string target;
+  QueueState state = QueueState::kQueued;
+  std::string owner;          // the claiming mover's token while active, else ""
+  int64_t lease_until_ms = 0; // Unix milliseconds: the claim lapses after it
+  uint32_t attempts = 0;      // claims so far (a takeover is a claim)
+  std::string batch;          // a label given at submission ("" for none)
+  uint32_t bad_item_limit = 0;
+  bool keep_source = false;
+  std::string queued;  // ISO 8601 UTC
+  std::string result;  // done: what was moved; failed: why
+  uint64_t version = 0;  // bumped by every write: the guard of UpdateQueueEntry
+};
+
+// A named lease: a mover's name ("mover.NAME") or one of the slots that
+// bound the moves per store and per server ("slot.src-mdb.MS1.0", ...).
+struct Lease {
+  std::string name;  // 1-128 of [A-Za-z0-9._-]
+  std::string owner;  // the holder's token; "" when free
+  int64_t until_ms = 0;  // Unix milliseconds: the hold lapses after it
+  std::string holds;  // what it is held for, for people ("host:pid", a mailbox GUID)
+  uint64_t version = 0;  // bumped by every write: the guard of UpdateLease
+};
+
 // The directory's interface. Two backends implement it: the embedded LMDB
 // one (ORG/directory/, the default) and LDAP (an OpenLDAP server, see
 // store/ldap_directory.h). Every backend gives the same guarantees:
@@ -134,6 +169,33 @@ class Directory {
   virtual Status DeleteMove(const Guid& mailbox) = 0;
   virtual Status Sync() = 0;  // makes every committed change durable
 
+  // The move queue and leases (issue 15). Every write is guarded by the
+  // record's version (compare-and-swap, one entry at a time) and durable
+  // on return.
+  //
+  // Adds an entry at version 1 (e->version is set); AlreadyExists naming
+  // the entry if the mailbox has one.
+  virtual Status AddQueueEntry(QueueEntry* e) = 0;
+  virtual Result<QueueEntry> GetQueueEntry(const Guid& mailbox) = 0;
+  // Every entry. A damaged one is Corruption, unless `damaged` is given:
+  // then it is described there and skipped, so one bad entry cannot stop
+  // the queue.
+  virtual Status ListQueue(std::vector<QueueEntry>* out, std::vector<std::string>* damaged = nullptr) = 0;
+  // Replaces the entry if its stored version is still e->version, and sets
+  // e->version to the new one; Conflict (nothing changed) if another writer
+  // came first, NotFound if there is none.
+  virtual Status UpdateQueueEntry(QueueEntry* e) = 0;
+  // Deletes the entry if its version is still `version`; Conflict, NotFound.
+  // Version 0 deletes whatever is there (a damaged entry has no version).
+  virtual Status DeleteQueueEntry(const Guid& mailbox, uint64_t version) = 0;
+
+  // Leases: the same, by name.
+  virtual Status AddLease(Lease* l) = 0;
+  virtual Result<Lease> GetLease(const std::string& name) = 0;
+  virtual Status ListLeases(std::vector<Lease>* out) = 0;
+  virtual Status UpdateLease(Lease* l) = 0;
+  virtual Status DeleteLease(const std::string& name, uint64_t version) = 0;
+
   // Operations sent to the directory since it was opened (an LMDB
   // transaction, an LDAP request): the move report's directory cost.
   uint64_t operations() const { return operations_.load(std::memory_order_relaxed); }
@@ -156,5 +218,14 @@ Result<UserRecord> ParseUserJson(std::string_view text);
 Result<StoreRecord> ParseStoreJson(std::string_view text);
 Result<MoveRecord> ParseMoveJson(std::string_view text);
 Result<ServerRecord> ParseServerJson(std::string_view text);
+std::string QueueEntryToJson(const QueueEntry& e);
+std::string LeaseToJson(const Lease& l);
+Result<QueueEntry> ParseQueueEntryJson(std::string_view text);
+Result<Lease> ParseLeaseJson(std::string_view text);
+// The "version" of a queue entry or lease record, read even when the rest
+// of the record is damaged; nullopt when it has none.
+std::optional<uint64_t> RecordVersionJson(std::string_view text);
+// InvalidArgument unless `name` is 1-128 of [A-Za-z0-9._-].
+Status ValidateLeaseName(const std::string& name);
 
 }  // namespace mbx

@@ -12,9 +12,10 @@
 // and replaced. A request whose connection fails while it is in flight is
 // retried once on a new connection when repeating it cannot do harm: reads,
 // and the unguarded writes that replace a record with the same content. A
-// guarded write (CreateMove, AdvanceMove, SwitchHome) is not repeated: its
-// outcome is unknown, and it is an IOError naming the server; the engine's
-// recovery re-reads the directory.
+// guarded write (CreateMove, AdvanceMove, SwitchHome, and every write of a
+// queue entry or lease) is not repeated: its outcome is unknown, and it is
+// an IOError naming the server; the engine's recovery re-reads the
+// directory.
 //
 // Durability: slapd's back-mdb commits each write durably before it answers
 // (unless configured with dbnosync, which the private slapd of net/slapd.h
@@ -26,8 +27,10 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -225,6 +228,36 @@ AttrList MoveAttrs(const MoveRecord& m) {
           {"mbxMoveStarted", Opt(m.started)},
           {"mbxMoveKeepSource", {m.keep_source ? "TRUE" : "FALSE"}}};
 }
+// A queue entry at `version` (the version it will have once written).
+AttrList QueueAttrs(const QueueEntry& e, uint64_t version) {
+  return {{"objectClass", {"top", "mbxQueueEntry"}},
+          {"cn", {e.mailbox.ToString()}},
+          {"msExchMailboxGuid", {std::string(e.mailbox.AsKey())}},
+          {"mbxMoveUser", Opt(e.user)},
+          {"mbxMoveSource", Opt(e.source)},
+          {"mbxMoveTarget", Opt(e.target)},
+          {"mbxQueueState", {std::string(QueueStateName(e.state))}},
+          {"mbxOwner", Opt(e.owner)},
+          {"mbxLeaseUntil", {std::to_string(e.lease_until_ms)}},
+          {"mbxQueueAttempts", {std::to_string(e.attempts)}},
+          {"mbxQueueBatch", Opt(e.batch)},
+          {"mbxQueueBadItemLimit", {std::to_string(e.bad_item_limit)}},
+          {"mbxMoveKeepSource", {e.keep_source ? "TRUE" : "FALSE"}},
+          {"mbxQueued", Opt(e.queued)},
+          {"mbxQueueResult", Opt(e.result)},
+          {"mbxVersion", {std::to_string(version)}}};
+}
+AttrList LeaseAttrs(const Lease& l, uint64_t version) {
+  return {{"objectClass", {"top", "mbxLease"}},
+          {"cn", {l.name}},
+          {"mbxOwner", Opt(l.owner)},
+          {"mbxLeaseUntil", {std::to_string(l.until_ms)}},
+          {"mbxLeaseHolds", Opt(l.holds)},
+          {"mbxVersion", {std::to_string(version)}}};
+}
+// The assertion that a versioned entry is still at `version`.
+std::string VersionAssertion(uint64_t version) { return "(mbxVersion=" + std::to_string(version) + ")"; }
+
 // The attributes a replace sets (all but the naming ones).
 AttrList ForReplace(AttrList a) {
   std::erase_if(a, [](const auto& p) { return p.first == "objectClass" || p.first == "cn"; });
@@ -256,6 +289,26 @@ class Reader {
       std::memcpy(g.bytes.data(), v.data(), 16);
     }
     return g;
+  }
+  // A single-valued INTEGER attribute that fits T; 0 when absent and optional.
+  template <typename T>
+  T Number(const std::string& attr, bool required) {
+    const std::string v = One(attr, required);
+    T n{};
+    if (!status_.ok() || v.empty()) return n;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc() || end != v.data() + v.size()) {
+      Fail(attr, "('" + v + "') is not a number this version can read");
+    }
+    return n;
+  }
+  // A single-valued Boolean attribute (TRUE or FALSE); false when absent and
+  // optional.
+  bool Boolean(const std::string& attr, bool required) {
+    const std::string v = One(attr, required);
+    if (v == "TRUE") return true;
+    if (!v.empty() && v != "FALSE") Fail(attr, "is not TRUE or FALSE");
+    return false;
   }
   void Fail(const std::string& attr, const std::string& why) {
     if (status_.ok()) {
@@ -342,6 +395,64 @@ Result<MoveRecord> ToMove(const Entry& e) {
   return m;
 }
 
+Result<QueueEntry> ToQueueEntry(const Entry& e) {
+  Reader r(e);
+  QueueEntry q;
+  q.mailbox = r.GuidOf("msExchMailboxGuid");
+  const std::string cn = r.One("cn", true);
+  if (r.status().ok()) {
+    auto g = Guid::Parse(cn);
+    if (!g || *g != q.mailbox) r.Fail("cn", "('" + cn + "') is not the GUID msExchMailboxGuid holds");
+  }
+  q.user = r.One("mbxMoveUser", false);
+  q.source = r.One("mbxMoveSource", false);
+  q.target = r.One("mbxMoveTarget", false);
+  const std::string state = r.One("mbxQueueState", true);
+  if (r.status().ok()) {
+    auto st = ParseQueueState(state);
+    if (!st) {
+      r.Fail("mbxQueueState", "holds an unknown state '" + state + "'");
+    } else {
+      q.state = *st;
+    }
+  }
+  q.owner = r.One("mbxOwner", false);
+  q.lease_until_ms = r.Number<int64_t>("mbxLeaseUntil", true);
+  q.attempts = r.Number<uint32_t>("mbxQueueAttempts", true);
+  q.batch = r.One("mbxQueueBatch", false);
+  q.bad_item_limit = r.Number<uint32_t>("mbxQueueBadItemLimit", true);
+  q.keep_source = r.Boolean("mbxMoveKeepSource", true);
+  q.queued = r.One("mbxQueued", false);
+  q.result = r.One("mbxQueueResult", false);
+  q.version = r.Number<uint64_t>("mbxVersion", true);
+  if (r.status().ok() && q.version == 0) r.Fail("mbxVersion", "is 0 (versions start at 1)");
+  if (!r.status().ok()) return r.status();
+  return q;
+}
+
+Result<Lease> ToLease(const Entry& e) {
+  Reader r(e);
+  Lease l;
+  l.name = r.One("cn", true);
+  if (r.status().ok() && !ValidateLeaseName(l.name).ok()) {
+    r.Fail("cn", "('" + l.name + "') is not a lease name (1-128 of letters, digits, '.', '_', '-')");
+  }
+  l.owner = r.One("mbxOwner", false);
+  l.until_ms = r.Number<int64_t>("mbxLeaseUntil", true);
+  l.holds = r.One("mbxLeaseHolds", false);
+  l.version = r.Number<uint64_t>("mbxVersion", true);
+  if (r.status().ok() && l.version == 0) r.Fail("mbxVersion", "is 0 (versions start at 1)");
+  if (!r.status().ok()) return r.status();
+  return l;
+}
+
+// How a listing names an entry it skips as damaged: its cn (for a queue
+// entry, the mailbox GUID), else its DN.
+std::string NameOf(const Entry& e) {
+  auto it = e.attrs.find("cn");
+  return it != e.attrs.end() && it->second.size() == 1 ? it->second[0] : e.dn;
+}
+
 std::string DescribeMove(const MoveRecord& m) {
   return m.source.empty() ? "an import into " + m.target + " (step " + std::string(MoveStepName(m.step)) + ")"
                           : "a move " + m.source + " -> " + m.target + " (step " +
@@ -388,6 +499,16 @@ class LdapDirectory final : public Directory {
   Status ListMoves(std::vector<MoveRecord>* out) override;
   Status DeleteMove(const Guid& mailbox) override;
   Status Sync() override { return Status::Ok(); }
+  Status AddQueueEntry(QueueEntry* e) override;
+  Result<QueueEntry> GetQueueEntry(const Guid& mailbox) override;
+  Status ListQueue(std::vector<QueueEntry>* out, std::vector<std::string>* damaged) override;
+  Status UpdateQueueEntry(QueueEntry* e) override;
+  Status DeleteQueueEntry(const Guid& mailbox, uint64_t version) override;
+  Status AddLease(Lease* l) override;
+  Result<Lease> GetLease(const std::string& name) override;
+  Status ListLeases(std::vector<Lease>* out) override;
+  Status UpdateLease(Lease* l) override;
+  Status DeleteLease(const std::string& name, uint64_t version) override;
 
  private:
   std::string Container(const char* ou) const { return std::string("ou=") + ou + "," + config_.base_dn; }
@@ -395,6 +516,8 @@ class LdapDirectory final : public Directory {
   std::string StoreDn(const std::string& n) const { return "cn=" + EscapeDnValue(n) + "," + Container("stores"); }
   std::string ServerDn(const std::string& n) const { return "cn=" + EscapeDnValue(n) + "," + Container("servers"); }
   std::string MoveDn(const Guid& g) const { return "cn=" + g.ToString() + "," + Container("moves"); }
+  std::string QueueDn(const Guid& g) const { return "cn=" + g.ToString() + "," + Container("queue"); }
+  std::string LeaseDn(const std::string& n) const { return "cn=" + EscapeDnValue(n) + "," + Container("leases"); }
 
   // Connects and binds (mu_ held).
   Status ConnectLocked();
@@ -411,6 +534,28 @@ class LdapDirectory final : public Directory {
   Status Put(const std::string& dn, const AttrList& attrs);
   // A modify carrying a critical Assertion control; returns the LDAP code.
   int GuardedModify(const std::string& dn, const AttrList& attrs, const std::string& assertion);
+  // A delete carrying a critical Assertion control (none when `assertion` is
+  // empty); returns the LDAP code. Not repeated when the connection fails.
+  int GuardedDelete(const std::string& dn, const std::string& assertion);
+  // Adds the entry unless it exists (creating a container, the base); any
+  // request repeated on a new connection, which cannot do harm.
+  Status AddIfMissing(const std::string& dn, const AttrList& attrs);
+  Status AddContainer(const char* ou);
+  // Every entry one level under container `ou` matching filter; none when
+  // the container is missing (a base made by a version without it).
+  Status SearchContainer(const char* ou, const std::string& filter, std::vector<Entry>* out);
+  // The versioned entries (queue entries, leases), the compare-and-swap of
+  // the embedded backend's AddVersioned/ReplaceVersioned: an add at version
+  // 1 (AlreadyExists if present), creating container `ou` if a base made by
+  // an older version lacks it; and a replace (attrs) or delete (null) that
+  // asserts (mbxVersion=expected) -- Conflict when another writer came
+  // first, NotFound when the entry is gone. A delete at version 0 asserts
+  // nothing. Guarded, so never repeated: a connection lost in flight is
+  // IOError, the write may or may not have happened.
+  Status AddVersioned(const char* ou, const std::string& dn, const std::string& what, const std::string& shown,
+                      const AttrList& attrs);
+  Status ReplaceVersioned(const std::string& dn, const std::string& what, const std::string& shown, uint64_t expected,
+                          const AttrList* attrs);
   Result<MoveRecord> RawMove(const Guid& mailbox);
   // The reconcile rule: a record at 'verified' (the target holds the whole
   // copy, checked) whose user's homeMDB already names the target store
@@ -820,6 +965,162 @@ Status LdapDirectory::SwitchHome(const Guid& mailbox, const StoreRecord& target,
                          MoveDn(mailbox) + " failed: " + ldap_err2string(rc) + "; run 'mbxmove recover'");
 }
 
+// --- the queue and leases ---------------------------------------------------
+
+int LdapDirectory::GuardedDelete(const std::string& dn, const std::string& assertion) {
+  std::lock_guard<std::mutex> l(mu_);
+  return Call(
+      [&](LDAP* ld) {
+        if (assertion.empty()) return ldap_delete_ext_s(ld, dn.c_str(), nullptr, nullptr);
+        LDAPControl* ctrl = nullptr;
+        int rc = ldap_create_assertion_control(ld, const_cast<char*>(assertion.c_str()), 1, &ctrl);
+        if (rc != LDAP_SUCCESS) return rc;
+        LDAPControl* ctrls[] = {ctrl, nullptr};
+        rc = ldap_delete_ext_s(ld, dn.c_str(), ctrls, nullptr);
+        ldap_control_free(ctrl);
+        return rc;
+      },
+      false);
+}
+
+Status LdapDirectory::SearchContainer(const char* ou, const std::string& filter, std::vector<Entry>* out) {
+  Status s = Search(Container(ou), LDAP_SCOPE_ONELEVEL, filter, out);
+  if (s.IsNotFound()) {
+    out->clear();
+    return Status::Ok();
+  }
+  return s;
+}
+
+Status LdapDirectory::AddVersioned(const char* ou, const std::string& dn, const std::string& what,
+                                   const std::string& shown, const AttrList& attrs) {
+  int rc = LDAP_SUCCESS;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      Mods add(attrs, LDAP_MOD_ADD);
+      rc = Call([&](LDAP* ld) { return ldap_add_ext_s(ld, dn.c_str(), add.get(), nullptr, nullptr); }, false);
+    }
+    // No such object on an add: the parent is missing, a base made by a
+    // version without this container. Made, and the add tried once more.
+    if (rc != LDAP_NO_SUCH_OBJECT || attempt > 0) break;
+    MBX_RETURN_IF_ERROR(AddContainer(ou));
+  }
+  if (rc == LDAP_SUCCESS) return Status::Ok();
+  if (rc == LDAP_ALREADY_EXISTS) {
+    return Status::AlreadyExists(what + " '" + shown + "' is already in the directory (" + dn + ")");
+  }
+  if (ConnectionLost(rc)) {
+    return Status::IOError("adding the " + what + " " + dn + ": the directory server " + config_.url +
+                           " did not answer (" + ldap_err2string(rc) + "); the entry may or may not have been added");
+  }
+  return ServerError(rc, "adding the " + what + " " + dn);
+}
+
+Status LdapDirectory::ReplaceVersioned(const std::string& dn, const std::string& what, const std::string& shown,
+                                       uint64_t expected, const AttrList* attrs) {
+  const char* doing = attrs ? "updating" : "deleting";
+  int rc = attrs ? GuardedModify(dn, ForReplace(*attrs), VersionAssertion(expected))
+                 : GuardedDelete(dn, expected == 0 ? std::string() : VersionAssertion(expected));
+  if (rc == LDAP_SUCCESS) return Status::Ok();
+  if (rc == LDAP_NO_SUCH_OBJECT) return Status::NotFound(what + " '" + shown + "' is not in the directory");
+  if (rc == LDAP_ASSERTION_FAILED) {
+    // For the message only: the version another writer left.
+    std::string now = "now unreadable";
+    auto cur = Read(dn, what, shown);
+    if (cur.ok()) {
+      auto it = cur->attrs.find("mbxversion");
+      if (it != cur->attrs.end() && it->second.size() == 1) now = "version " + it->second[0];
+    } else if (cur.status().IsNotFound()) {
+      now = "now removed";
+    }
+    return Status::Conflict(what + " '" + shown + "' changed (" + now + ", expected " + std::to_string(expected) +
+                            "): another writer came first");
+  }
+  if (ConnectionLost(rc)) {
+    return Status::IOError(std::string(doing) + " the " + what + " " + dn + ": the directory server " + config_.url +
+                           " did not answer (" + ldap_err2string(rc) + "); the " + (attrs ? "update" : "delete") +
+                           " may or may not have happened");
+  }
+  return ServerError(rc, std::string(doing) + " the " + what + " " + dn);
+}
+
+Status LdapDirectory::AddQueueEntry(QueueEntry* e) {
+  MBX_RETURN_IF_ERROR(
+      AddVersioned("queue", QueueDn(e->mailbox), "queue entry", e->mailbox.ToString(), QueueAttrs(*e, 1)));
+  e->version = 1;
+  return Status::Ok();
+}
+
+Result<QueueEntry> LdapDirectory::GetQueueEntry(const Guid& mailbox) {
+  MBX_ASSIGN_OR_RETURN(Entry e, Read(QueueDn(mailbox), "queue entry", mailbox.ToString()));
+  return ToQueueEntry(e);
+}
+
+Status LdapDirectory::ListQueue(std::vector<QueueEntry>* out, std::vector<std::string>* damaged) {
+  out->clear();
+  std::vector<Entry> es;
+  MBX_RETURN_IF_ERROR(SearchContainer("queue", "(objectClass=mbxQueueEntry)", &es));
+  for (const Entry& e : es) {
+    auto q = ToQueueEntry(e);
+    if (!q.ok()) {
+      if (damaged == nullptr) return q.status();
+      damaged->push_back(NameOf(e) + ": " + q.status().message());
+      continue;
+    }
+    out->push_back(std::move(q).value());
+  }
+  // The embedded backend's order (by mailbox GUID bytes), not the server's.
+  std::sort(out->begin(), out->end(), [](const QueueEntry& a, const QueueEntry& b) { return a.mailbox < b.mailbox; });
+  return Status::Ok();
+}
+
+Status LdapDirectory::UpdateQueueEntry(QueueEntry* e) {
+  const AttrList attrs = QueueAttrs(*e, e->version + 1);
+  MBX_RETURN_IF_ERROR(
+      ReplaceVersioned(QueueDn(e->mailbox), "queue entry", e->mailbox.ToString(), e->version, &attrs));
+  ++e->version;
+  return Status::Ok();
+}
+
+Status LdapDirectory::DeleteQueueEntry(const Guid& mailbox, uint64_t version) {
+  return ReplaceVersioned(QueueDn(mailbox), "queue entry", mailbox.ToString(), version, nullptr);
+}
+
+Status LdapDirectory::AddLease(Lease* l) {
+  MBX_RETURN_IF_ERROR(ValidateLeaseName(l->name));
+  MBX_RETURN_IF_ERROR(AddVersioned("leases", LeaseDn(l->name), "lease", l->name, LeaseAttrs(*l, 1)));
+  l->version = 1;
+  return Status::Ok();
+}
+
+Result<Lease> LdapDirectory::GetLease(const std::string& name) {
+  MBX_RETURN_IF_ERROR(ValidateLeaseName(name));
+  MBX_ASSIGN_OR_RETURN(Entry e, Read(LeaseDn(name), "lease", name));
+  return ToLease(e);
+}
+
+Status LdapDirectory::ListLeases(std::vector<Lease>* out) {
+  std::vector<Entry> es;
+  MBX_RETURN_IF_ERROR(SearchContainer("leases", "(objectClass=mbxLease)", &es));
+  MBX_RETURN_IF_ERROR(ListOf(es, ToLease, out));
+  std::sort(out->begin(), out->end(), [](const Lease& a, const Lease& b) { return a.name < b.name; });
+  return Status::Ok();
+}
+
+Status LdapDirectory::UpdateLease(Lease* l) {
+  MBX_RETURN_IF_ERROR(ValidateLeaseName(l->name));
+  const AttrList attrs = LeaseAttrs(*l, l->version + 1);
+  MBX_RETURN_IF_ERROR(ReplaceVersioned(LeaseDn(l->name), "lease", l->name, l->version, &attrs));
+  ++l->version;
+  return Status::Ok();
+}
+
+Status LdapDirectory::DeleteLease(const std::string& name, uint64_t version) {
+  MBX_RETURN_IF_ERROR(ValidateLeaseName(name));
+  return ReplaceVersioned(LeaseDn(name), "lease", name, version, nullptr);
+}
+
 Status LdapDirectory::CheckSchema() {
   std::vector<Entry> root;
   MBX_RETURN_IF_ERROR(Search("", LDAP_SCOPE_BASE, "(objectClass=*)", &root));
@@ -862,6 +1163,15 @@ Status LdapDirectory::CheckSchema() {
                                      "): load tools/ldap/mbxmove.schema into it");
     }
   }
+  // The queue's classes came later: a server with an older copy of the
+  // schema is told to load this version's.
+  for (const char* name : {"'mbxQueueEntry'", "'mbxLease'"}) {
+    if (all.find(name) == std::string::npos) {
+      return Status::InvalidArgument("the directory server " + config_.url +
+                                     " has an older version of mbxmove's schema (no object class " + name +
+                                     "): load this version's tools/ldap/mbxmove.schema into it");
+    }
+  }
   return Status::Ok();
 }
 
@@ -885,21 +1195,26 @@ Status LdapDirectory::CreateBase() {
     return Status::InvalidArgument("base DN '" + config_.base_dn +
                                    "' must start with ou=, o= or dc= for mbxmove to create it");
   }
-  auto add = [&](const std::string& dn, const AttrList& attrs) -> Status {
-    std::lock_guard<std::mutex> l(mu_);
-    Mods m(attrs, LDAP_MOD_ADD);
-    int rc = Call([&](LDAP* ld) { return ldap_add_ext_s(ld, dn.c_str(), m.get(), nullptr, nullptr); }, true);
-    if (rc == LDAP_SUCCESS || rc == LDAP_ALREADY_EXISTS) return Status::Ok();
-    if (rc == LDAP_NO_SUCH_OBJECT) {
-      return Status::NotFound("cannot create " + dn + " on " + config_.url + ": its parent entry does not exist");
-    }
-    return ServerError(rc, "creating " + dn);
-  };
-  MBX_RETURN_IF_ERROR(add(config_.base_dn, {{"objectClass", {"top", cls}}, {type, {value}}}));
-  for (const char* ou : {"users", "stores", "servers", "moves"}) {
-    MBX_RETURN_IF_ERROR(add(Container(ou), {{"objectClass", {"top", "organizationalUnit"}}, {"ou", {ou}}}));
+  MBX_RETURN_IF_ERROR(AddIfMissing(config_.base_dn, {{"objectClass", {"top", cls}}, {type, {value}}}));
+  for (const char* ou : {"users", "stores", "servers", "moves", "queue", "leases"}) {
+    MBX_RETURN_IF_ERROR(AddContainer(ou));
   }
   return Status::Ok();
+}
+
+Status LdapDirectory::AddIfMissing(const std::string& dn, const AttrList& attrs) {
+  std::lock_guard<std::mutex> l(mu_);
+  Mods m(attrs, LDAP_MOD_ADD);
+  int rc = Call([&](LDAP* ld) { return ldap_add_ext_s(ld, dn.c_str(), m.get(), nullptr, nullptr); }, true);
+  if (rc == LDAP_SUCCESS || rc == LDAP_ALREADY_EXISTS) return Status::Ok();
+  if (rc == LDAP_NO_SUCH_OBJECT) {
+    return Status::NotFound("cannot create " + dn + " on " + config_.url + ": its parent entry does not exist");
+  }
+  return ServerError(rc, "creating " + dn);
+}
+
+Status LdapDirectory::AddContainer(const char* ou) {
+  return AddIfMissing(Container(ou), {{"objectClass", {"top", "organizationalUnit"}}, {"ou", {ou}}});
 }
 
 Status LdapDirectory::Open(const LdapConfig& config, bool create) {

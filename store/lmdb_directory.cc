@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <functional>
 #include <mutex>
 
 #include "store/directory.h"
@@ -82,8 +83,29 @@ class LmdbDirectory final : public Directory {
   Status ListMoves(std::vector<MoveRecord>* out) override;
   Status DeleteMove(const Guid& mailbox) override;
   Status Sync() override;
+  Status AddQueueEntry(QueueEntry* e) override;
+  Result<QueueEntry> GetQueueEntry(const Guid& mailbox) override;
+  Status ListQueue(std::vector<QueueEntry>* out, std::vector<std::string>* damaged) override;
+  Status UpdateQueueEntry(QueueEntry* e) override;
+  Status DeleteQueueEntry(const Guid& mailbox, uint64_t version) override;
+  Status AddLease(Lease* l) override;
+  Result<Lease> GetLease(const std::string& name) override;
+  Status ListLeases(std::vector<Lease>* out) override;
+  Status UpdateLease(Lease* l) override;
+  Status DeleteLease(const std::string& name, uint64_t version) override;
 
  private:
+  // The versioned records (queue entries, leases): add at version 1, or
+  // replace / delete when the stored version is `expected` -- one write
+  // transaction each, so LMDB's single writer makes it compare-and-swap.
+  // `to_json` renders the record at the version given.
+  Status AddVersioned(MDB_dbi dbi, std::string_view key, std::string_view what, const std::string& shown,
+                      const std::function<std::string(uint64_t)>& to_json);
+  Status ReplaceVersioned(MDB_dbi dbi, std::string_view key, std::string_view what, const std::string& shown,
+                          uint64_t expected, const std::function<std::string(uint64_t)>* to_json);
+  // The queue and lease databases, created on first use in a directory made
+  // by a version without them.
+  Status OpenQueueDbs();
   Result<std::string> Get(MDB_dbi dbi, std::string_view k, std::string_view what, std::string_view shown);
   // Begins a write transaction, unless a sync failed (see Sync).
   Status BeginWrite(LmdbTxn& txn);
@@ -117,6 +139,9 @@ class LmdbDirectory final : public Directory {
   std::atomic<bool> is_broken_{false};  // set (after broken_) when it is
   LmdbEnv env_;
   MDB_dbi users_ = 0, by_mbx_ = 0, stores_ = 0, moves_ = 0, servers_ = 0;
+  std::mutex queue_dbs_mu_;
+  std::atomic<bool> queue_dbs_open_{false};
+  MDB_dbi queue_ = 0, leases_ = 0;  // valid once queue_dbs_open_
 };
 
 Status LmdbDirectory::Open(const std::string& dir, bool create) {
@@ -380,6 +405,171 @@ Status LmdbDirectory::DeleteMove(const Guid& mailbox) {
   int rc = mdb_del(txn.get(), moves_, &k, nullptr);
   if (rc != 0 && rc != MDB_NOTFOUND) return LmdbStatus(rc, "deleting move record");
   return CommitWrite(txn);
+}
+
+Status LmdbDirectory::OpenQueueDbs() {
+  if (queue_dbs_open_.load(std::memory_order_acquire)) return Status::Ok();
+  std::lock_guard<std::mutex> l(queue_dbs_mu_);
+  if (queue_dbs_open_.load(std::memory_order_relaxed)) return Status::Ok();
+  LmdbTxn txn;
+  MBX_RETURN_IF_ERROR(BeginWrite(txn));
+  for (auto [name, dbi] : {std::pair{"queue", &queue_}, std::pair{"leases", &leases_}}) {
+    int rc = mdb_dbi_open(txn.get(), name, MDB_CREATE, dbi);
+    if (rc != 0) return LmdbStatus(rc, std::string("opening the directory's ") + name + " database");
+  }
+  MBX_RETURN_IF_ERROR(CommitWrite(txn));
+  queue_dbs_open_.store(true, std::memory_order_release);
+  return Status::Ok();
+}
+
+Status LmdbDirectory::AddVersioned(MDB_dbi dbi, std::string_view key, std::string_view what,
+                                   const std::string& shown, const std::function<std::string(uint64_t)>& to_json) {
+  CountOperations();
+  LmdbTxn txn;
+  MBX_RETURN_IF_ERROR(BeginWrite(txn));
+  auto existing = GetIn(txn.get(), dbi, key, what, shown);
+  if (existing.ok()) {
+    return Status::AlreadyExists(std::string(what) + " '" + shown + "' is already in the directory");
+  }
+  if (!existing.status().IsNotFound()) return existing.status();
+  MBX_RETURN_IF_ERROR(Put(txn.get(), dbi, key, to_json(1)));
+  MBX_RETURN_IF_ERROR(CommitWrite(txn));
+  return Sync();
+}
+
+Status LmdbDirectory::ReplaceVersioned(MDB_dbi dbi, std::string_view key, std::string_view what,
+                                       const std::string& shown, uint64_t expected,
+                                       const std::function<std::string(uint64_t)>* to_json) {
+  CountOperations();
+  LmdbTxn txn;
+  MBX_RETURN_IF_ERROR(BeginWrite(txn));
+  MBX_ASSIGN_OR_RETURN(std::string cur, GetIn(txn.get(), dbi, key, what, shown));
+  // Only the version is read: a damaged record can still be replaced or
+  // deleted by a writer that read its version (queue remove).
+  auto j = RecordVersionJson(cur);
+  if (expected == 0 && to_json == nullptr) j = 0;  // an unguarded delete (of a damaged record)
+  if (!j.has_value()) {
+    return Status::Corruption("damaged directory " + std::string(what) + " record '" + shown + "' (no version)");
+  }
+  if (*j != expected) {
+    return Status::Conflict(std::string(what) + " '" + shown + "' changed (version " + std::to_string(*j) +
+                            ", expected " + std::to_string(expected) + "): another writer came first");
+  }
+  if (to_json == nullptr) {
+    MDB_val k = ToVal(key);
+    int rc = mdb_del(txn.get(), dbi, &k, nullptr);
+    if (rc != 0) return LmdbStatus(rc, "deleting directory record");
+  } else {
+    MBX_RETURN_IF_ERROR(Put(txn.get(), dbi, key, (*to_json)(expected + 1)));
+  }
+  MBX_RETURN_IF_ERROR(CommitWrite(txn));
+  return Sync();
+}
+
+Status LmdbDirectory::AddQueueEntry(QueueEntry* e) {
+  MBX_RETURN_IF_ERROR(OpenQueueDbs());
+  std::function<std::string(uint64_t)> js = [e](uint64_t v) {
+    QueueEntry c = *e;
+    c.version = v;
+    return QueueEntryToJson(c);
+  };
+  MBX_RETURN_IF_ERROR(AddVersioned(queue_, e->mailbox.AsKey(), "queue entry", e->mailbox.ToString(), js));
+  e->version = 1;
+  return Status::Ok();
+}
+
+Result<QueueEntry> LmdbDirectory::GetQueueEntry(const Guid& mailbox) {
+  MBX_RETURN_IF_ERROR(OpenQueueDbs());
+  MBX_ASSIGN_OR_RETURN(std::string v, Get(queue_, mailbox.AsKey(), "queue entry", mailbox.ToString()));
+  return ParseQueueEntryJson(v);
+}
+
+Status LmdbDirectory::ListQueue(std::vector<QueueEntry>* out, std::vector<std::string>* damaged) {
+  MBX_RETURN_IF_ERROR(OpenQueueDbs());
+  CountOperations();
+  out->clear();
+  LmdbTxn txn;
+  MBX_RETURN_IF_ERROR(BeginRead(txn));
+  LmdbCursor cur;
+  MBX_RETURN_IF_ERROR(cur.Open(txn.get(), queue_));
+  MDB_val k, v;
+  int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
+  for (; rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
+    auto e = ParseQueueEntryJson(FromVal(v));
+    if (!e.ok()) {
+      if (damaged == nullptr) return e.status();
+      const std::string_view key = FromVal(k);
+      damaged->push_back((key.size() == 16 ? Guid::FromKey(key).ToString() : std::string("?")) + ": " +
+                         e.status().message());
+      continue;
+    }
+    out->push_back(std::move(e).value());
+  }
+  if (rc != MDB_NOTFOUND) return LmdbStatus(rc, "listing the queue");
+  return Status::Ok();
+}
+
+Status LmdbDirectory::UpdateQueueEntry(QueueEntry* e) {
+  MBX_RETURN_IF_ERROR(OpenQueueDbs());
+  std::function<std::string(uint64_t)> js = [e](uint64_t v) {
+    QueueEntry c = *e;
+    c.version = v;
+    return QueueEntryToJson(c);
+  };
+  MBX_RETURN_IF_ERROR(ReplaceVersioned(queue_, e->mailbox.AsKey(), "queue entry", e->mailbox.ToString(),
+                                       e->version, &js));
+  ++e->version;
+  return Status::Ok();
+}
+
+Status LmdbDirectory::DeleteQueueEntry(const Guid& mailbox, uint64_t version) {
+  MBX_RETURN_IF_ERROR(OpenQueueDbs());
+  return ReplaceVersioned(queue_, mailbox.AsKey(), "queue entry", mailbox.ToString(), version, nullptr);
+}
+
+Status LmdbDirectory::AddLease(Lease* l) {
+  MBX_RETURN_IF_ERROR(ValidateLeaseName(l->name));
+  MBX_RETURN_IF_ERROR(OpenQueueDbs());
+  std::function<std::string(uint64_t)> js = [l](uint64_t v) {
+    Lease c = *l;
+    c.version = v;
+    return LeaseToJson(c);
+  };
+  MBX_RETURN_IF_ERROR(AddVersioned(leases_, l->name, "lease", l->name, js));
+  l->version = 1;
+  return Status::Ok();
+}
+
+Result<Lease> LmdbDirectory::GetLease(const std::string& name) {
+  MBX_RETURN_IF_ERROR(ValidateLeaseName(name));
+  MBX_RETURN_IF_ERROR(OpenQueueDbs());
+  MBX_ASSIGN_OR_RETURN(std::string v, Get(leases_, name, "lease", name));
+  return ParseLeaseJson(v);
+}
+
+Status LmdbDirectory::ListLeases(std::vector<Lease>* out) {
+  MBX_RETURN_IF_ERROR(OpenQueueDbs());
+  CountOperations();
+  return List<Lease>(leases_, ParseLeaseJson, out);
+}
+
+Status LmdbDirectory::UpdateLease(Lease* l) {
+  MBX_RETURN_IF_ERROR(ValidateLeaseName(l->name));
+  MBX_RETURN_IF_ERROR(OpenQueueDbs());
+  std::function<std::string(uint64_t)> js = [l](uint64_t v) {
+    Lease c = *l;
+    c.version = v;
+    return LeaseToJson(c);
+  };
+  MBX_RETURN_IF_ERROR(ReplaceVersioned(leases_, l->name, "lease", l->name, l->version, &js));
+  ++l->version;
+  return Status::Ok();
+}
+
+Status LmdbDirectory::DeleteLease(const std::string& name, uint64_t version) {
+  MBX_RETURN_IF_ERROR(ValidateLeaseName(name));
+  MBX_RETURN_IF_ERROR(OpenQueueDbs());
+  return ReplaceVersioned(leases_, name, "lease", name, version, nullptr);
 }
 
 }  // namespace

@@ -2,11 +2,15 @@
 // backend: the embedded LMDB directory in a temporary folder, and LDAP
 // against the test process's private slapd, each test under its own base.
 #include <gtest/gtest.h>
+#include <ldap.h>
 
+#include <barrier>
+#include <fstream>
 #include <thread>
 
 #include "store/directory.h"
 #include "store/ldap_directory.h"
+#include "store/lmdb_env.h"
 #include "tests/ldap_test_util.h"
 #include "tests/test_util.h"
 
@@ -16,11 +20,53 @@ namespace {
 using testing::TempDir;
 using testing::TestGuid;
 
+// The admin's own connection to the tests' slapd, behind the directory's
+// back: how an entry is damaged or a container removed.
+class RawLdap {
+ public:
+  explicit RawLdap(const LdapConfig& c) {
+    if (ldap_initialize(&ld_, c.url.c_str()) != LDAP_SUCCESS) {
+      ld_ = nullptr;
+      return;
+    }
+    int v3 = LDAP_VERSION3;
+    ldap_set_option(ld_, LDAP_OPT_PROTOCOL_VERSION, &v3);
+    std::ifstream f(c.password_file);
+    std::string pw;
+    std::getline(f, pw);
+    berval cred{pw.size(), pw.data()};
+    bind_rc_ = ldap_sasl_bind_s(ld_, c.bind_dn.c_str(), LDAP_SASL_SIMPLE, &cred, nullptr, nullptr, nullptr);
+  }
+  ~RawLdap() {
+    if (ld_) ldap_unbind_ext_s(ld_, nullptr, nullptr);
+  }
+  RawLdap(const RawLdap&) = delete;
+  RawLdap& operator=(const RawLdap&) = delete;
+  bool ok() const { return ld_ && bind_rc_ == LDAP_SUCCESS; }
+  // Replaces one attribute of an entry; the LDAP result code.
+  int Replace(const std::string& dn, const std::string& attr, const std::string& value) {
+    berval v{value.size(), const_cast<char*>(value.data())};
+    berval* vals[] = {&v, nullptr};
+    LDAPMod mod{};
+    mod.mod_op = LDAP_MOD_REPLACE | LDAP_MOD_BVALUES;
+    mod.mod_type = const_cast<char*>(attr.c_str());
+    mod.mod_bvalues = vals;
+    LDAPMod* mods[] = {&mod, nullptr};
+    return ldap_modify_ext_s(ld_, dn.c_str(), mods, nullptr, nullptr);
+  }
+  int Delete(const std::string& dn) { return ldap_delete_ext_s(ld_, dn.c_str(), nullptr, nullptr); }
+
+ private:
+  LDAP* ld_ = nullptr;
+  int bind_rc_ = LDAP_OTHER;
+};
+
 class DirectoryContractTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     if (GetParam() == "ldap") {
-      auto d = OpenLdapDirectory(testing::FreshLdapBase(), true);
+      ldap_ = testing::FreshLdapBase();
+      auto d = OpenLdapDirectory(ldap_, true);
       ASSERT_TRUE(d.ok()) << d.status().ToString();
       dir_ = std::move(d).value();
     } else {
@@ -63,8 +109,78 @@ class DirectoryContractTest : public ::testing::TestWithParam<std::string> {
     ASSERT_OK(dir_->PutUsers(users_));
   }
 
+  // A queue entry with every field set (n picks the mailbox and the values).
+  static QueueEntry Queued(int n) {
+    QueueEntry e;
+    e.mailbox = TestGuid(uint8_t(n));
+    e.user = "user" + std::to_string(n);
+    e.source = "MS1";
+    e.target = "MS2";
+    e.state = QueueState::kQueued;
+    e.owner = "";
+    e.lease_until_ms = 0;
+    e.attempts = 0;
+    e.batch = "batch-" + std::to_string(n);
+    e.bad_item_limit = uint32_t(n * 10);
+    e.keep_source = n % 2 == 1;
+    e.queued = "2026-11-29T10:0" + std::to_string(n % 10) + ":00Z";
+    e.result = "";
+    return e;
+  }
+  static Lease MakeLease(const std::string& name) {
+    Lease l;
+    l.name = name;
+    l.owner = "host1:4242:" + name;
+    l.until_ms = 1'790'000'000'123;
+    l.holds = "host1:4242";
+    return l;
+  }
+  // Directories for `n` concurrent writers: LDAP, one per writer, each its
+  // own connection (as separate mover processes have); the embedded one,
+  // which a process opens once, shared.
+  std::vector<Directory*> Writers(int n) {
+    std::vector<Directory*> out;
+    for (int i = 0; i < n; ++i) {
+      if (GetParam() != "ldap") {
+        out.push_back(dir_.get());
+        continue;
+      }
+      auto d = OpenLdapDirectory(ldap_, false);
+      if (!d.ok()) {
+        ADD_FAILURE() << d.status().ToString();
+        return {};
+      }
+      writers_.push_back(std::move(d).value());
+      out.push_back(writers_.back().get());
+    }
+    return out;
+  }
+  // Writes `json` as the raw record of `key` in the embedded directory's
+  // database `db` (closing and reopening the directory around it).
+  void RawLmdbPut(const std::string& db, std::string_view key, const std::string& json) {
+    dir_.reset();
+    {
+      LmdbEnv env;
+      ASSERT_OK(env.Open(tmp_ / "directory", 0, 8, 1ull << 30));
+      LmdbTxn txn;
+      ASSERT_OK(txn.Begin(env.get(), 0));
+      MDB_dbi dbi;
+      ASSERT_EQ(mdb_dbi_open(txn.get(), db.c_str(), MDB_CREATE, &dbi), 0);
+      MDB_val k = ToVal(key), v = ToVal(json);
+      ASSERT_EQ(mdb_put(txn.get(), dbi, &k, &v, 0), 0);
+      ASSERT_OK(txn.Commit());
+    }
+    auto d = Directory::OpenLmdb(tmp_ / "directory", false);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    dir_ = std::move(d).value();
+  }
+  std::string QueueDn(const Guid& g) const { return "cn=" + g.ToString() + ",ou=queue," + ldap_.base_dn; }
+  std::string LeaseDn(const std::string& n) const { return "cn=" + n + ",ou=leases," + ldap_.base_dn; }
+
   TempDir tmp_;
+  LdapConfig ldap_;  // the "ldap" backend's base
   std::unique_ptr<Directory> dir_;
+  std::vector<std::unique_ptr<Directory>> writers_;
   StoreRecord ms1_, ms2_;
   std::vector<UserRecord> users_;
 };
@@ -348,6 +464,479 @@ TEST_P(DirectoryContractTest, ConcurrentAdvanceMoveHasExactlyOneWinner) {
     }
   }
   EXPECT_EQ(winners, 1);
+}
+
+void ExpectSameEntry(const QueueEntry& a, const QueueEntry& b) {
+  EXPECT_EQ(a.mailbox, b.mailbox);
+  EXPECT_EQ(a.user, b.user);
+  EXPECT_EQ(a.source, b.source);
+  EXPECT_EQ(a.target, b.target);
+  EXPECT_EQ(QueueStateName(a.state), QueueStateName(b.state));
+  EXPECT_EQ(a.owner, b.owner);
+  EXPECT_EQ(a.lease_until_ms, b.lease_until_ms);
+  EXPECT_EQ(a.attempts, b.attempts);
+  EXPECT_EQ(a.batch, b.batch);
+  EXPECT_EQ(a.bad_item_limit, b.bad_item_limit);
+  EXPECT_EQ(a.keep_source, b.keep_source);
+  EXPECT_EQ(a.queued, b.queued);
+  EXPECT_EQ(a.result, b.result);
+  EXPECT_EQ(a.version, b.version);
+}
+
+void ExpectSameLease(const Lease& a, const Lease& b) {
+  EXPECT_EQ(a.name, b.name);
+  EXPECT_EQ(a.owner, b.owner);
+  EXPECT_EQ(a.until_ms, b.until_ms);
+  EXPECT_EQ(a.holds, b.holds);
+  EXPECT_EQ(a.version, b.version);
+}
+
+TEST_P(DirectoryContractTest, QueueEntriesRoundTripEveryField) {
+  std::vector<QueueEntry> all;
+  ASSERT_OK(dir_->ListQueue(&all));
+  EXPECT_TRUE(all.empty());
+  EXPECT_TRUE(dir_->GetQueueEntry(TestGuid(1)).status().IsNotFound());
+  // Every field away from its default, at the edges of its type.
+  QueueEntry busy = Queued(3);
+  busy.state = QueueState::kActive;
+  busy.owner = "mover.host1:4242";
+  busy.lease_until_ms = 1'790'000'000'123;
+  busy.attempts = 4'294'967'295u;
+  busy.bad_item_limit = 4'294'967'295u;
+  busy.result = "failed: Zoë's \"items\" (3)\nsecond line, * and = and ,";
+  QueueEntry negative = Queued(2);
+  negative.state = QueueState::kFailed;
+  negative.lease_until_ms = -5;
+  // Every optional field empty, an import-like entry without a source.
+  QueueEntry bare = Queued(1);
+  bare.user = bare.source = bare.batch = bare.queued = "";
+  bare.state = QueueState::kDone;
+  bare.keep_source = false;
+  bare.bad_item_limit = 0;
+  for (QueueEntry* e : {&busy, &negative, &bare}) {
+    e->version = 77;  // ignored: an add is at version 1
+    ASSERT_OK(dir_->AddQueueEntry(e));
+    EXPECT_EQ(e->version, 1u);
+  }
+  for (const QueueEntry* e : {&busy, &negative, &bare}) {
+    auto got = dir_->GetQueueEntry(e->mailbox);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    ExpectSameEntry(*got, *e);
+  }
+  ASSERT_OK(dir_->ListQueue(&all));
+  ASSERT_EQ(all.size(), 3u);
+  // In mailbox order, on both backends.
+  EXPECT_TRUE(all[0].mailbox < all[1].mailbox && all[1].mailbox < all[2].mailbox);
+  for (const QueueEntry& got : all) {
+    ExpectSameEntry(got, got.mailbox == busy.mailbox ? busy : got.mailbox == negative.mailbox ? negative : bare);
+  }
+  std::vector<std::string> damaged;
+  ASSERT_OK(dir_->ListQueue(&all, &damaged));
+  EXPECT_EQ(all.size(), 3u);
+  EXPECT_TRUE(damaged.empty());
+}
+
+TEST_P(DirectoryContractTest, AddQueueEntryTwiceIsAlreadyExistsAndKeepsTheFirst) {
+  QueueEntry first = Queued(1);
+  ASSERT_OK(dir_->AddQueueEntry(&first));
+  QueueEntry second = Queued(1);
+  second.target = "MS9";
+  Status s = dir_->AddQueueEntry(&second);
+  EXPECT_EQ(s.code(), Status::Code::kAlreadyExists) << s.ToString();
+  EXPECT_NE(s.message().find(first.mailbox.ToString()), std::string::npos) << s.message();
+  auto got = dir_->GetQueueEntry(first.mailbox);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ExpectSameEntry(*got, first);
+}
+
+TEST_P(DirectoryContractTest, UpdateQueueEntryIsCompareAndSwap) {
+  QueueEntry e = Queued(1);
+  ASSERT_OK(dir_->AddQueueEntry(&e));
+  const QueueEntry stale = e;
+  // A claim: the right version succeeds and bumps it.
+  e.state = QueueState::kActive;
+  e.owner = "mover.a";
+  e.lease_until_ms = 1'790'000'000'000;
+  e.attempts = 1;
+  ASSERT_OK(dir_->UpdateQueueEntry(&e));
+  EXPECT_EQ(e.version, 2u);
+  auto got = dir_->GetQueueEntry(e.mailbox);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ExpectSameEntry(*got, e);
+  // A writer that read before the claim comes second: Conflict, nothing
+  // changed, its version left as it was.
+  QueueEntry late = stale;
+  late.state = QueueState::kActive;
+  late.owner = "mover.b";
+  Status s = dir_->UpdateQueueEntry(&late);
+  EXPECT_TRUE(s.IsConflict()) << s.ToString();
+  EXPECT_NE(s.message().find("another writer came first"), std::string::npos) << s.message();
+  EXPECT_EQ(late.version, 1u);
+  got = dir_->GetQueueEntry(e.mailbox);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ExpectSameEntry(*got, e);
+  // Fields emptied by an update come back empty.
+  e.state = QueueState::kDone;
+  e.owner = "";
+  e.lease_until_ms = 0;
+  e.batch = "";
+  e.result = "moved 12 items";
+  ASSERT_OK(dir_->UpdateQueueEntry(&e));
+  EXPECT_EQ(e.version, 3u);
+  got = dir_->GetQueueEntry(e.mailbox);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ExpectSameEntry(*got, e);
+  // No entry: NotFound.
+  QueueEntry none = Queued(9);
+  none.version = 1;
+  EXPECT_TRUE(dir_->UpdateQueueEntry(&none).IsNotFound());
+  EXPECT_EQ(none.version, 1u);
+}
+
+TEST_P(DirectoryContractTest, DeleteQueueEntryIsGuardedByTheVersion) {
+  QueueEntry a = Queued(1), b = Queued(2);
+  ASSERT_OK(dir_->AddQueueEntry(&a));
+  ASSERT_OK(dir_->AddQueueEntry(&b));
+  a.attempts = 1;
+  ASSERT_OK(dir_->UpdateQueueEntry(&a));  // now version 2
+  Status s = dir_->DeleteQueueEntry(a.mailbox, 1);
+  EXPECT_TRUE(s.IsConflict()) << s.ToString();
+  ASSERT_TRUE(dir_->GetQueueEntry(a.mailbox).ok());
+  ASSERT_OK(dir_->DeleteQueueEntry(a.mailbox, 2));
+  EXPECT_TRUE(dir_->GetQueueEntry(a.mailbox).status().IsNotFound());
+  EXPECT_TRUE(dir_->DeleteQueueEntry(a.mailbox, 2).IsNotFound());
+  // Version 0: whatever is there.
+  ASSERT_OK(dir_->DeleteQueueEntry(b.mailbox, 0));
+  EXPECT_TRUE(dir_->GetQueueEntry(b.mailbox).status().IsNotFound());
+  EXPECT_TRUE(dir_->DeleteQueueEntry(b.mailbox, 0).IsNotFound());
+  std::vector<QueueEntry> all;
+  ASSERT_OK(dir_->ListQueue(&all));
+  EXPECT_TRUE(all.empty());
+  // Gone, the mailbox can be queued again, at version 1.
+  QueueEntry again = Queued(1);
+  ASSERT_OK(dir_->AddQueueEntry(&again));
+  EXPECT_EQ(again.version, 1u);
+}
+
+TEST_P(DirectoryContractTest, ConcurrentClaimsOfAQueueEntryHaveExactlyOneWinner) {
+  constexpr int kThreads = 6;
+  std::vector<Directory*> movers = Writers(kThreads);
+  ASSERT_EQ(movers.size(), size_t(kThreads));
+  for (int round = 0; round < 3; ++round) {
+    QueueEntry e = Queued(round + 1);
+    ASSERT_OK(dir_->AddQueueEntry(&e));
+    std::vector<Status> results(kThreads);
+    std::barrier all_read(kThreads);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        // Every mover reads the entry queued, then all try to claim it.
+        auto cur = movers[size_t(t)]->GetQueueEntry(e.mailbox);
+        all_read.arrive_and_wait();
+        if (!cur.ok()) {
+          results[size_t(t)] = cur.status();
+          return;
+        }
+        QueueEntry claim = *cur;
+        claim.state = QueueState::kActive;
+        claim.owner = "mover." + std::to_string(t);
+        claim.lease_until_ms = 1'790'000'000'000 + t;
+        ++claim.attempts;
+        results[size_t(t)] = movers[size_t(t)]->UpdateQueueEntry(&claim);
+      });
+    }
+    for (auto& th : threads) th.join();
+    int winners = 0, winner = -1;
+    for (int t = 0; t < kThreads; ++t) {
+      if (results[size_t(t)].ok()) {
+        ++winners;
+        winner = t;
+      } else {
+        EXPECT_TRUE(results[size_t(t)].IsConflict()) << results[size_t(t)].ToString();
+      }
+    }
+    ASSERT_EQ(winners, 1);
+    auto got = dir_->GetQueueEntry(e.mailbox);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(got->owner, "mover." + std::to_string(winner));
+    EXPECT_EQ(got->state, QueueState::kActive);
+    EXPECT_EQ(got->attempts, 1u);
+    EXPECT_EQ(got->version, 2u);
+  }
+}
+
+TEST_P(DirectoryContractTest, LeaseLifecycle) {
+  std::vector<Lease> all;
+  ASSERT_OK(dir_->ListLeases(&all));
+  EXPECT_TRUE(all.empty());
+  EXPECT_TRUE(dir_->GetLease("mover.a").status().IsNotFound());
+  Lease mover = MakeLease("mover.a");
+  Lease slot = MakeLease("slot.src-mdb.MS1.0");
+  slot.owner = "";
+  slot.holds = "";
+  slot.until_ms = 0;
+  ASSERT_OK(dir_->AddLease(&mover));
+  ASSERT_OK(dir_->AddLease(&slot));
+  EXPECT_EQ(mover.version, 1u);
+  for (const Lease* l : {&mover, &slot}) {
+    auto got = dir_->GetLease(l->name);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    ExpectSameLease(*got, *l);
+  }
+  ASSERT_OK(dir_->ListLeases(&all));
+  ASSERT_EQ(all.size(), 2u);
+  ExpectSameLease(all[0], mover);  // by name
+  ExpectSameLease(all[1], slot);
+  // Added twice: AlreadyExists, the first kept.
+  Lease twice = MakeLease("mover.a");
+  twice.owner = "someone else";
+  Status s = dir_->AddLease(&twice);
+  EXPECT_EQ(s.code(), Status::Code::kAlreadyExists) << s.ToString();
+  EXPECT_NE(s.message().find("mover.a"), std::string::npos) << s.message();
+  // Taken: the right version succeeds and bumps it; a stale one conflicts.
+  const Lease stale = slot;
+  slot.owner = "mover.a";
+  slot.holds = TestGuid(1).ToString();
+  slot.until_ms = 1'790'000'000'999;
+  ASSERT_OK(dir_->UpdateLease(&slot));
+  EXPECT_EQ(slot.version, 2u);
+  Lease late = stale;
+  late.owner = "mover.b";
+  s = dir_->UpdateLease(&late);
+  EXPECT_TRUE(s.IsConflict()) << s.ToString();
+  EXPECT_EQ(late.version, 1u);
+  auto got = dir_->GetLease(slot.name);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ExpectSameLease(*got, slot);
+  // Released: owner and holds emptied.
+  slot.owner = "";
+  slot.holds = "";
+  slot.until_ms = 0;
+  ASSERT_OK(dir_->UpdateLease(&slot));
+  got = dir_->GetLease(slot.name);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ExpectSameLease(*got, slot);
+  // Deleted: guarded, then unguarded; gone is NotFound.
+  s = dir_->DeleteLease(slot.name, 1);
+  EXPECT_TRUE(s.IsConflict()) << s.ToString();
+  ASSERT_OK(dir_->DeleteLease(slot.name, slot.version));
+  EXPECT_TRUE(dir_->GetLease(slot.name).status().IsNotFound());
+  EXPECT_TRUE(dir_->DeleteLease(slot.name, slot.version).IsNotFound());
+  ASSERT_OK(dir_->DeleteLease(mover.name, 0));
+  EXPECT_TRUE(dir_->DeleteLease(mover.name, 0).IsNotFound());
+  Lease none = MakeLease("mover.none");
+  none.version = 1;
+  EXPECT_TRUE(dir_->UpdateLease(&none).IsNotFound());
+  ASSERT_OK(dir_->ListLeases(&all));
+  EXPECT_TRUE(all.empty());
+}
+
+TEST_P(DirectoryContractTest, InvalidLeaseNamesAreInvalidArgument) {
+  for (const std::string& name : {std::string(), std::string("a b"), std::string("x/y"), std::string("cn=x,ou=y"),
+                                  std::string("ümlaut"), std::string(129, 'a')}) {
+    SCOPED_TRACE("'" + name + "'");
+    Lease l = MakeLease(name);
+    EXPECT_EQ(dir_->AddLease(&l).code(), Status::Code::kInvalidArgument);
+    EXPECT_EQ(dir_->GetLease(name).status().code(), Status::Code::kInvalidArgument);
+    l.version = 1;
+    EXPECT_EQ(dir_->UpdateLease(&l).code(), Status::Code::kInvalidArgument);
+    EXPECT_EQ(dir_->DeleteLease(name, 1).code(), Status::Code::kInvalidArgument);
+  }
+  Lease longest = MakeLease(std::string(128, 'z'));
+  ASSERT_OK(dir_->AddLease(&longest));
+  auto got = dir_->GetLease(longest.name);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ExpectSameLease(*got, longest);
+}
+
+TEST_P(DirectoryContractTest, ConcurrentLeaseTakesHaveExactlyOneWinner) {
+  constexpr int kThreads = 6;
+  std::vector<Directory*> movers = Writers(kThreads);
+  ASSERT_EQ(movers.size(), size_t(kThreads));
+  // Adding the same lease: one add wins.
+  std::vector<Status> added(kThreads);
+  {
+    std::barrier start(kThreads);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        Lease l = MakeLease("slot.dst-server.SERVER2.0");
+        l.owner = "mover." + std::to_string(t);
+        start.arrive_and_wait();
+        added[size_t(t)] = movers[size_t(t)]->AddLease(&l);
+      });
+    }
+    for (auto& th : threads) th.join();
+  }
+  int winners = 0;
+  for (const Status& s : added) {
+    if (s.ok()) {
+      ++winners;
+    } else {
+      EXPECT_EQ(s.code(), Status::Code::kAlreadyExists) << s.ToString();
+    }
+  }
+  ASSERT_EQ(winners, 1);
+  // Taking it over from the version every mover read: one update wins.
+  std::vector<Status> taken(kThreads);
+  {
+    std::barrier all_read(kThreads);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        auto cur = movers[size_t(t)]->GetLease("slot.dst-server.SERVER2.0");
+        all_read.arrive_and_wait();
+        if (!cur.ok()) {
+          taken[size_t(t)] = cur.status();
+          return;
+        }
+        Lease l = *cur;
+        l.owner = "taker." + std::to_string(t);
+        taken[size_t(t)] = movers[size_t(t)]->UpdateLease(&l);
+      });
+    }
+    for (auto& th : threads) th.join();
+  }
+  winners = 0;
+  int winner = -1;
+  for (int t = 0; t < kThreads; ++t) {
+    if (taken[size_t(t)].ok()) {
+      ++winners;
+      winner = t;
+    } else {
+      EXPECT_TRUE(taken[size_t(t)].IsConflict()) << taken[size_t(t)].ToString();
+    }
+  }
+  ASSERT_EQ(winners, 1);
+  auto got = dir_->GetLease("slot.dst-server.SERVER2.0");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->owner, "taker." + std::to_string(winner));
+  EXPECT_EQ(got->version, 2u);
+}
+
+TEST_P(DirectoryContractTest, DamagedQueueEntryIsSkippedAndReportedWhileTheOthersList) {
+  QueueEntry a = Queued(1), bad = Queued(2), c = Queued(3);
+  for (QueueEntry* e : {&a, &bad, &c}) ASSERT_OK(dir_->AddQueueEntry(e));
+  if (GetParam() == "ldap") {
+    RawLdap raw(ldap_);
+    ASSERT_TRUE(raw.ok());
+    ASSERT_EQ(raw.Replace(QueueDn(bad.mailbox), "mbxQueueState", "flying"), LDAP_SUCCESS);
+  } else {
+    RawLmdbPut("queue", bad.mailbox.AsKey(), "{\"mailbox\":\"not a guid\",\"version\":1}");
+  }
+  Status s = dir_->GetQueueEntry(bad.mailbox).status();
+  EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+  if (GetParam() == "ldap") {
+    EXPECT_NE(s.message().find(QueueDn(bad.mailbox)), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find("mbxQueueState"), std::string::npos) << s.message();
+  }
+  std::vector<QueueEntry> all;
+  s = dir_->ListQueue(&all);
+  EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+  std::vector<std::string> damaged;
+  ASSERT_OK(dir_->ListQueue(&all, &damaged));
+  ASSERT_EQ(all.size(), 2u);
+  ExpectSameEntry(all[0], a);
+  ExpectSameEntry(all[1], c);
+  ASSERT_EQ(damaged.size(), 1u);
+  EXPECT_EQ(damaged[0].rfind(bad.mailbox.ToString() + ": ", 0), 0u) << damaged[0];
+  // The good entries still take writes; the damaged one is removed unguarded.
+  ASSERT_OK(dir_->UpdateQueueEntry(&a));
+  ASSERT_OK(dir_->DeleteQueueEntry(bad.mailbox, 0));
+  damaged.clear();
+  ASSERT_OK(dir_->ListQueue(&all, &damaged));
+  EXPECT_EQ(all.size(), 2u);
+  EXPECT_TRUE(damaged.empty());
+  ASSERT_OK(dir_->ListQueue(&all));
+}
+
+TEST_P(DirectoryContractTest, DamagedLeaseIsCorruption) {
+  Lease good = MakeLease("mover.a"), bad = MakeLease("mover.b");
+  ASSERT_OK(dir_->AddLease(&good));
+  ASSERT_OK(dir_->AddLease(&bad));
+  if (GetParam() == "ldap") {
+    RawLdap raw(ldap_);
+    ASSERT_TRUE(raw.ok());
+    // An INTEGER, but not one a lease's time fits in.
+    ASSERT_EQ(raw.Replace(LeaseDn(bad.name), "mbxLeaseUntil", "99999999999999999999999"), LDAP_SUCCESS);
+  } else {
+    RawLmdbPut("leases", bad.name, "{\"name\":\"mover.b\",\"version\":1}");
+  }
+  Status s = dir_->GetLease(bad.name).status();
+  EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+  if (GetParam() == "ldap") {
+    EXPECT_NE(s.message().find(LeaseDn(bad.name)), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find("mbxLeaseUntil"), std::string::npos) << s.message();
+  }
+  std::vector<Lease> all;
+  s = dir_->ListLeases(&all);
+  EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+  ASSERT_OK(dir_->DeleteLease(bad.name, 0));
+  ASSERT_OK(dir_->ListLeases(&all));
+  ASSERT_EQ(all.size(), 1u);
+  ExpectSameLease(all[0], good);
+}
+
+// A directory made before the queue existed: the embedded one lacks the
+// queue and leases databases, an LDAP base the ou=queue and ou=leases
+// containers. Reads find nothing; the first add makes what is missing.
+TEST_P(DirectoryContractTest, QueueAndLeasesWorkOnADirectoryMadeWithoutThem) {
+  if (GetParam() == "ldap") {
+    RawLdap raw(ldap_);
+    ASSERT_TRUE(raw.ok());
+    ASSERT_EQ(raw.Delete("ou=queue," + ldap_.base_dn), LDAP_SUCCESS);
+    ASSERT_EQ(raw.Delete("ou=leases," + ldap_.base_dn), LDAP_SUCCESS);
+    // Opening it again is fine.
+    auto again = OpenLdapDirectory(ldap_, false);
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+  }
+  std::vector<QueueEntry> entries;
+  std::vector<std::string> damaged;
+  ASSERT_OK(dir_->ListQueue(&entries, &damaged));
+  EXPECT_TRUE(entries.empty());
+  std::vector<Lease> leases;
+  ASSERT_OK(dir_->ListLeases(&leases));
+  EXPECT_TRUE(leases.empty());
+  EXPECT_TRUE(dir_->GetQueueEntry(TestGuid(1)).status().IsNotFound());
+  EXPECT_TRUE(dir_->GetLease("mover.a").status().IsNotFound());
+  QueueEntry e = Queued(1);
+  e.version = 1;
+  EXPECT_TRUE(dir_->UpdateQueueEntry(&e).IsNotFound());
+  EXPECT_TRUE(dir_->DeleteQueueEntry(e.mailbox, 1).IsNotFound());
+  EXPECT_TRUE(dir_->DeleteLease("mover.a", 0).IsNotFound());
+  ASSERT_OK(dir_->AddQueueEntry(&e));
+  Lease l = MakeLease("mover.a");
+  ASSERT_OK(dir_->AddLease(&l));
+  auto got = dir_->GetQueueEntry(e.mailbox);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ExpectSameEntry(*got, e);
+  ASSERT_OK(dir_->ListLeases(&leases));
+  ASSERT_EQ(leases.size(), 1u);
+  ExpectSameLease(leases[0], l);
+}
+
+TEST_P(DirectoryContractTest, EachQueueAndLeaseCallIsOneDirectoryOperation) {
+  auto one = [&](const char* what, const std::function<Status()>& call) {
+    const uint64_t before = dir_->operations();
+    EXPECT_OK(call());
+    EXPECT_EQ(dir_->operations() - before, 1u) << what;
+  };
+  // (The embedded directory's first queue call also opens its databases.)
+  std::vector<QueueEntry> entries;
+  ASSERT_OK(dir_->ListQueue(&entries));
+  QueueEntry e = Queued(1);
+  one("AddQueueEntry", [&] { return dir_->AddQueueEntry(&e); });
+  one("GetQueueEntry", [&] { return dir_->GetQueueEntry(e.mailbox).status(); });
+  one("ListQueue", [&] { return dir_->ListQueue(&entries); });
+  one("UpdateQueueEntry", [&] { return dir_->UpdateQueueEntry(&e); });
+  one("DeleteQueueEntry", [&] { return dir_->DeleteQueueEntry(e.mailbox, e.version); });
+  Lease l = MakeLease("mover.a");
+  std::vector<Lease> leases;
+  one("AddLease", [&] { return dir_->AddLease(&l); });
+  one("GetLease", [&] { return dir_->GetLease(l.name).status(); });
+  one("ListLeases", [&] { return dir_->ListLeases(&leases); });
+  one("UpdateLease", [&] { return dir_->UpdateLease(&l); });
+  one("DeleteLease", [&] { return dir_->DeleteLease(l.name, l.version); });
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, DirectoryContractTest, ::testing::Values("lmdb", "ldap"),

@@ -524,6 +524,18 @@ class InterposedDirectory final : public Directory {
   Status ListMoves(std::vector<MoveRecord>* o) override { return inner_->ListMoves(o); }
   Status DeleteMove(const Guid& g) override { return Before("DeleteMove").DeleteMove(g); }
   Status Sync() override { return inner_->Sync(); }
+  Status AddQueueEntry(QueueEntry* e) override { return inner_->AddQueueEntry(e); }
+  Result<QueueEntry> GetQueueEntry(const Guid& g) override { return inner_->GetQueueEntry(g); }
+  Status ListQueue(std::vector<QueueEntry>* o, std::vector<std::string>* d) override {
+    return inner_->ListQueue(o, d);
+  }
+  Status UpdateQueueEntry(QueueEntry* e) override { return inner_->UpdateQueueEntry(e); }
+  Status DeleteQueueEntry(const Guid& g, uint64_t v) override { return inner_->DeleteQueueEntry(g, v); }
+  Status AddLease(Lease* l) override { return inner_->AddLease(l); }
+  Result<Lease> GetLease(const std::string& n) override { return inner_->GetLease(n); }
+  Status ListLeases(std::vector<Lease>* o) override { return inner_->ListLeases(o); }
+  Status UpdateLease(Lease* l) override { return inner_->UpdateLease(l); }
+  Status DeleteLease(const std::string& n, uint64_t v) override { return inner_->DeleteLease(n, v); }
 
  private:
   Directory& Before(std::string_view call) {
