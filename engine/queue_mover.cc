@@ -69,6 +69,9 @@ struct Claim {
   std::mutex why_mu;
   std::string why;  // GUARDED_BY(why_mu)
   std::atomic<bool> off{false};
+  // The lease as last renewed, less a margin: past it the move is called
+  // off even if the renewer never answers (a hung directory call).
+  std::atomic<int64_t> safe_until{0};
 
   void CallOff(const std::string& reason) {
     std::lock_guard<std::mutex> l(why_mu);
@@ -76,7 +79,10 @@ struct Claim {
     off.store(true, std::memory_order_release);
   }
   std::string Reason() {
-    if (!off.load(std::memory_order_acquire)) return {};
+    if (!off.load(std::memory_order_acquire)) {
+      if (UnixMillis() <= safe_until.load(std::memory_order_relaxed)) return {};
+      CallOff("its lease is about to lapse unrenewed");
+    }
     std::lock_guard<std::mutex> l(why_mu);
     return why;
   }
@@ -122,6 +128,21 @@ struct QueueMover::Impl {
   void Log(const std::string& line) {
     if (o.log) o.log("mover " + o.name + ": " + line);
   }
+  // The same, for a failure every worker meets on every poll while it
+  // lasts (the directory unreachable): once, then again every 10 s.
+  std::mutex quiet_mu;
+  std::string quiet_last;  // GUARDED_BY(quiet_mu)
+  int64_t quiet_at = 0;    // GUARDED_BY(quiet_mu)
+  void LogRepeating(const std::string& line) {
+    {
+      std::lock_guard<std::mutex> l(quiet_mu);
+      const int64_t now = UnixMillis();
+      if (line == quiet_last && now - quiet_at < 10000) return;
+      quiet_last = line;
+      quiet_at = now;
+    }
+    Log(line);
+  }
 
   Directory& dir() { return org.directory(); }
 
@@ -156,20 +177,20 @@ Status QueueMover::Impl::TakeName() {
   if (cur.ok()) {
     if (!Free(*cur, UnixMillis())) {
       const int64_t left = cur->until_ms - UnixMillis();
-      return Status::InvalidArgument("mover name '" + o.name + "' is taken: held by " + cur->holds +
+      return Status::Busy("mover name '" + o.name + "' is taken: held by " + cur->holds +
                                      " for another " + std::to_string((left + 999) / 1000) +
                                      " s (a mover still running, or one stopped less than its lease ago)");
     }
     want.version = cur->version;
     Status s = dir().UpdateLease(&want);
     if (s.code() == Status::Code::kConflict) {
-      return Status::InvalidArgument("mover name '" + o.name + "' is taken: another mover claimed it just now");
+      return Status::Busy("mover name '" + o.name + "' is taken: another mover claimed it just now");
     }
     MBX_RETURN_IF_ERROR(s);
   } else {
     Status s = dir().AddLease(&want);
     if (s.code() == Status::Code::kAlreadyExists) {
-      return Status::InvalidArgument("mover name '" + o.name + "' is taken: another mover claimed it just now");
+      return Status::Busy("mover name '" + o.name + "' is taken: another mover claimed it just now");
     }
     MBX_RETURN_IF_ERROR(s);
   }
@@ -279,10 +300,10 @@ std::shared_ptr<Claim> QueueMover::Impl::TryClaim(bool* queue_idle) {
   std::vector<QueueEntry> entries;
   std::vector<std::string> damaged;
   if (Status s = dir().ListQueue(&entries, &damaged); !s.ok()) {
-    Log("cannot read the queue: " + s.message());
+    LogRepeating("cannot read the queue: " + s.message());
     return nullptr;
   }
-  for (const auto& d : damaged) Log("skipping a damaged queue entry: " + d);
+  for (const auto& d : damaged) LogRepeating("skipping a damaged queue entry: " + d);
   const int64_t now = UnixMillis();
   std::vector<QueueEntry> takeovers, queued;
   bool busy = false;
@@ -315,13 +336,13 @@ std::shared_ptr<Claim> QueueMover::Impl::TryClaim(bool* queue_idle) {
   std::vector<Lease> lease_list;
   std::map<std::string, Lease> leases;
   if (Status s = dir().ListLeases(&lease_list); !s.ok()) {
-    Log("cannot read the leases: " + s.message());
+    LogRepeating("cannot read the leases: " + s.message());
     return nullptr;
   }
   for (auto& l : lease_list) leases[l.name] = std::move(l);
   std::vector<StoreRecord> store_list;
   if (Status s = dir().ListStores(&store_list); !s.ok()) {
-    Log("cannot read the stores: " + s.message());
+    LogRepeating("cannot read the stores: " + s.message());
     return nullptr;
   }
   std::map<std::string, StoreRecord> stores;
@@ -346,6 +367,7 @@ std::shared_ptr<Claim> QueueMover::Impl::TryClaim(bool* queue_idle) {
     }
     auto c = std::make_shared<Claim>();
     c->entry = want;
+    c->safe_until = want.lease_until_ms - o.lease_ms / 4;
     c->taken_over = e.state == QueueState::kActive;
     {
       std::lock_guard<std::mutex> l(mu);
@@ -533,8 +555,10 @@ void QueueMover::Impl::Work(const std::shared_ptr<Claim>& c) {
     End(*c, QueueState::kQueued, r.reason);  // writes nothing if the claim is lost
     return;
   }
-  // "not started" failures (a full target, stores unreachable) may pass.
-  if (r.reason.rfind("not started", 0) == 0 || r.reason.find("cannot reach") != std::string::npos) {
+  // Failures that may pass: not started (a full target), a store or the
+  // directory unreachable or not answering.
+  if (r.reason.rfind("not started", 0) == 0 || r.reason.find("cannot reach") != std::string::npos ||
+      r.reason.find("did not answer") != std::string::npos) {
     return transient(r.reason);
   }
   Log("failed " + e.user + ": " + r.reason);
@@ -544,10 +568,10 @@ void QueueMover::Impl::Work(const std::shared_ptr<Claim>& c) {
 void QueueMover::Impl::RenewAll() {
   const int64_t now = UnixMillis();
   const int64_t until = now + o.lease_ms;
-  // The claim is kept only while renewing it is sure to land before it
-  // lapses: a renewal that fails with less than a third of the lease left
-  // gives it up.
-  auto must_give_up = [&](int64_t held_until) { return held_until - now < o.lease_ms / 3; };
+  // The claim is kept only while a renewal is sure to land before it
+  // lapses: a renewal that fails with half the lease or less left gives it
+  // up (with renewals every third of the lease: the second failure).
+  auto must_give_up = [&](int64_t held_until) { return held_until - now <= o.lease_ms / 2; };
   {
     std::lock_guard<std::mutex> l(self_mu);
     if (!lost_self.load()) {
@@ -595,6 +619,11 @@ void QueueMover::Impl::RenewAll() {
         give_up = true;
         why = "slot " + sl.name + ": " + s.message();
       }
+    }
+    if (!give_up) {
+      int64_t earliest = c->entry.lease_until_ms;
+      for (const Lease& sl : c->slots) earliest = std::min(earliest, sl.until_ms);
+      c->safe_until = earliest - o.lease_ms / 4;
     }
     if (give_up) {
       c->lost = true;

@@ -92,8 +92,8 @@ class QueueMover {
   QueueMover(const QueueMover&) = delete;
   QueueMover& operator=(const QueueMover&) = delete;
 
-  // Takes the mover's name (InvalidArgument naming the holder if a live
-  // mover has it) and works until `stop` turns true (moves in flight are
+  // Takes the mover's name (Busy naming the holder if a live mover has
+  // it) and works until `stop` turns true (moves in flight are
   // finished, then everything held is handed back), `abandon` turns true
   // (moves in flight are called off and rolled back, their entries handed
   // back), the queue drains (with drain), or the mover's own lease is lost.
