@@ -127,6 +127,7 @@ int RunMover(const MoverArgs& a) {
                {"rolled_back_for_previous_owner", r.rolled_back_for_previous},
                {"claim_conflicts", r.claim_conflicts},
                {"directory_operations", r.directory_operations},
+               {"directory_writes", r.directory_writes},
                {"items_moved", r.items_moved},
                {"bytes_moved", r.bytes_moved},
                {"seconds", r.seconds},
@@ -135,12 +136,13 @@ int RunMover(const MoverArgs& a) {
   } else {
     std::printf(
         "mover %s: %llu claimed (%llu taken over), %llu done, %llu failed, %llu handed back, %llu lost; "
-        "%s in %.1f s; %llu directory operations (%.1f per claim)\n",
+        "%s in %.1f s; %llu directory operations (%.1f per claim, %llu writes)\n",
         a.name.c_str(), (unsigned long long)r.claimed, (unsigned long long)r.taken_over,
         (unsigned long long)r.done, (unsigned long long)r.failed, (unsigned long long)r.handed_back,
         (unsigned long long)r.lost, FormatBytes(double(r.bytes_moved)).c_str(), r.seconds,
         (unsigned long long)r.directory_operations,
-        r.claimed ? double(r.directory_operations) / double(r.claimed) : 0.0);
+        r.claimed ? double(r.directory_operations) / double(r.claimed) : 0.0,
+        (unsigned long long)r.directory_writes);
   }
   if (!r.stopped_because.empty()) return Fail("mover " + a.name + " stopped: " + r.stopped_because);
   return r.failed == 0 && r.lost == 0 ? kExitOk : kExitPartial;

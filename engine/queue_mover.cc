@@ -676,7 +676,7 @@ Result<MoverReport> QueueMover::Run(const std::atomic<bool>& stop, const std::at
   if (m.o.lease_ms < 300) return Status::InvalidArgument("--lease must be at least 300 ms");
   if (Status s = Organization::ValidateName("mover name", m.o.name); !s.ok()) return s;
   const auto t0 = std::chrono::steady_clock::now();
-  const uint64_t ops0 = m.dir().operations();
+  const uint64_t ops0 = m.dir().operations(), writes0 = m.dir().write_operations();
   MBX_RETURN_IF_ERROR(m.TakeName());
   m.Log("started (token " + m.token + ", " + std::to_string(m.o.concurrency) + " at a time, lease " +
         std::to_string(m.o.lease_ms) + " ms)");
@@ -709,6 +709,7 @@ Result<MoverReport> QueueMover::Run(const std::atomic<bool>& stop, const std::at
   MoverReport rep = m.rep;
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   rep.directory_operations = m.dir().operations() - ops0;
+  rep.directory_writes = m.dir().write_operations() - writes0;
   if (m.lost_self.load()) rep.stopped_because = m.lost_self_why;
   return rep;
 }

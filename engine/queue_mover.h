@@ -78,7 +78,7 @@ struct MoverReport {
   uint64_t taken_over = 0;       // claims of an entry whose previous owner's lease had lapsed
   uint64_t finished_for_previous = 0, rolled_back_for_previous = 0;
   uint64_t claim_conflicts = 0;  // claims another mover won
-  uint64_t directory_operations = 0;
+  uint64_t directory_operations = 0, directory_writes = 0;
   uint64_t bytes_moved = 0, items_moved = 0;
   double seconds = 0;
   std::vector<MailboxReport> mailboxes;

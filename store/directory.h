@@ -199,13 +199,17 @@ class Directory {
   // Operations sent to the directory since it was opened (an LMDB
   // transaction, an LDAP request): the move report's directory cost.
   uint64_t operations() const { return operations_.load(std::memory_order_relaxed); }
+  // Of those, the writes (LMDB write transactions, LDAP add/modify/delete).
+  uint64_t write_operations() const { return writes_.load(std::memory_order_relaxed); }
 
  protected:
   Directory() = default;
   void CountOperations(uint64_t n = 1) { operations_.fetch_add(n, std::memory_order_relaxed); }
+  void CountWrites(uint64_t n = 1) { writes_.fetch_add(n, std::memory_order_relaxed); }
 
  private:
   std::atomic<uint64_t> operations_{0};
+  std::atomic<uint64_t> writes_{0};
 };
 
 // The record formats the LMDB backend stores, also used by `directory

@@ -524,7 +524,7 @@ class LdapDirectory final : public Directory {
   // Runs op(ld) on a live connection (mu_ held by the caller of Call), with
   // one retry on a new connection when `retry` and the connection failed.
   template <typename Op>
-  int Call(Op op, bool retry);
+  int Call(Op op, bool retry, bool write = true);
   Status ServerError(int rc, const std::string& what) const;
 
   // dn's entry (base scope) or every entry one level under dn matching filter.
@@ -639,15 +639,17 @@ bool IdleConnectionDead(LDAP* ld) {
 }
 
 template <typename Op>
-int LdapDirectory::Call(Op op, bool retry) {
+int LdapDirectory::Call(Op op, bool retry, bool write) {
   if (!ld_ || IdleConnectionDead(ld_)) {
     if (!ConnectLocked().ok()) return LDAP_SERVER_DOWN;
   }
   CountOperations();
+  if (write) CountWrites();
   int rc = op(ld_);
   if (ConnectionLost(rc) && retry) {
     if (!ConnectLocked().ok()) return rc;
     CountOperations();
+    if (write) CountWrites();
     rc = op(ld_);
   }
   if (ConnectionLost(rc) && ld_) {
@@ -670,7 +672,7 @@ Status LdapDirectory::Search(const std::string& dn, int scope, const std::string
         return ldap_search_ext_s(ld, dn.c_str(), scope, filter.c_str(), nullptr, 0, nullptr, nullptr, nullptr, 0,
                                  &res);
       },
-      true);
+      true, /*write=*/false);
   if (rc != LDAP_SUCCESS) {
     if (res) ldap_msgfree(res);
     if (rc == LDAP_NO_SUCH_OBJECT) return Status::NotFound(dn + " does not exist");
@@ -1143,7 +1145,7 @@ Status LdapDirectory::CheckSchema() {
         return ldap_search_ext_s(ld, subschema.c_str(), LDAP_SCOPE_BASE, "(objectClass=subschema)", attrs, 0,
                                  nullptr, nullptr, nullptr, 0, &res);
       },
-      true);
+      true, /*write=*/false);
   if (rc != LDAP_SUCCESS) {
     if (res) ldap_msgfree(res);
     return ServerError(rc, "reading the schema (" + subschema + ")");

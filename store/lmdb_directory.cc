@@ -307,6 +307,7 @@ Status LmdbDirectory::BeginWrite(LmdbTxn& txn) {
     std::lock_guard<std::mutex> l(broken_mu_);
     if (!broken_.ok()) return broken_;
   }
+  CountWrites();
   return txn.Begin(env_.get(), 0);
 }
 
