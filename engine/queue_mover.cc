@@ -405,8 +405,10 @@ std::shared_ptr<Claim> QueueMover::Impl::TryClaim(bool* queue_idle) {
 
 bool QueueMover::Impl::End(Claim& c, QueueState state, const std::string& result) {
   bool ok = false;
+  Guid mailbox;
   {
     std::lock_guard<std::mutex> l(c.mu);
+    mailbox = c.entry.mailbox;
     if (!c.lost) {
       QueueEntry e = c.entry;
       e.state = state;
@@ -425,7 +427,7 @@ bool QueueMover::Impl::End(Claim& c, QueueState state, const std::string& result
     ReleaseSlots(&c.slots);
   }
   std::lock_guard<std::mutex> l(mu);
-  claims.erase(c.entry.mailbox);
+  claims.erase(mailbox);
   if (!ok) {
     ++rep.lost;
   } else if (state == QueueState::kDone) {

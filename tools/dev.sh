@@ -544,12 +544,13 @@ case "$cmd" in
 
     # ThreadSanitizer for the concurrent parts: the store's writer, the
     # engine, the crash campaign, parallel import/export and GMime from many
-    # threads (their mbxmove children run under TSan too), and both directory
+    # threads (their mbxmove children run under TSan too), the queue movers
+    # (processes with renewal, worker and watcher threads), and both directory
     # backends under concurrent guarded writes (DirectoryContractTest). The
     # engine's second run with the directory in slapd ('.ldap') is left to the
     # release and ASan runs: under TSan it would repeat the engine's cases at
     # twice the cost with no new threads of ours.
-    TSAN_TESTS='Store|TxLog|Move|Directory|MailTransfer|MimeProps|Remote'
+    TSAN_TESTS='Store|TxLog|Move|Directory|MailTransfer|MimeProps|Remote|Queue'
     mapfile -t tsan_targets < <(test_targets tsan "$TSAN_TESTS")
     if [ ${#tsan_targets[@]} -eq 0 ]; then
       echo "error: no test executable holds tests matching '$TSAN_TESTS'" >&2
