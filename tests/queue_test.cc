@@ -385,6 +385,53 @@ TEST_F(QueueTest, AMoverThatCannotRenewItsLeaseStopsCleanly) {
   }
 }
 
+// SIGTERM while moves are in flight: they finish and the mover exits 0;
+// twice: they are called off (rolled back) and handed back, queued for the
+// next mover, which moves them.
+TEST_F(QueueTest, SigtermFinishesTheMovesInFlightAndTwiceHandsThemBack) {
+  link_delay_ms_ = 100;  // 4 KiB batches over a 200 ms round trip: moves last seconds
+  MakeOrg();
+  StartServers();
+  QueueAll();
+  auto started_moves = [&](Child& m) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (Slurp(m.err).find("claimed user") == std::string::npos && std::chrono::steady_clock::now() < deadline &&
+           m.Running()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  };
+  const std::string flags = "--concurrency 2 --max-per-target-mdb 0 --batch-bytes 4KiB --json";
+  {
+    Child m = Mover("once", flags);
+    started_moves(m);
+    kill(m.pid, SIGTERM);
+    EXPECT_EQ(m.Wait(std::chrono::seconds(120)), 0) << Slurp(m.err);
+    json r = json::parse(Slurp(m.out), nullptr, false);
+    ASSERT_FALSE(r.is_discarded()) << Slurp(m.out);
+    EXPECT_GE(r["done"].get<int>(), 1);
+    EXPECT_EQ(r["done"], r["claimed"]);  // what it held, it finished
+    EXPECT_EQ(QueueJson()["counts"]["active"], 0);
+  }
+  {
+    Child m = Mover("twice", flags);
+    started_moves(m);
+    kill(m.pid, SIGTERM);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    kill(m.pid, SIGTERM);
+    m.Wait(std::chrono::seconds(120));
+    json r = json::parse(Slurp(m.out), nullptr, false);
+    ASSERT_FALSE(r.is_discarded()) << Slurp(m.out) << Slurp(m.err);
+    EXPECT_GE(r["handed_back"].get<int>(), 1) << Slurp(m.err);
+    json q = QueueJson();
+    EXPECT_EQ(q["counts"]["active"], 0);
+    EXPECT_GE(q["counts"]["queued"].get<int>(), 1);
+  }
+  Child rest = Mover("rest", "--concurrency 4 --max-per-target-mdb 0 --drain");
+  EXPECT_EQ(rest.Wait(std::chrono::seconds(180)), 0) << Slurp(rest.err);
+  ExpectAllMoved();
+}
+
 // Bad input: a request for a mailbox no user has fails with a clear reason,
 // a damaged entry is skipped (and can be removed), a mailbox queued twice
 // is refused, a mover name in use is refused; the other requests are done.
