@@ -20,7 +20,8 @@ namespace mbx::bench {
 
 using json = nlohmann::json;
 
-Result<ChildResult> RunChild(const std::vector<std::string>& args, const std::string& scratch) {
+Result<ChildResult> RunChild(const std::vector<std::string>& args, const std::string& scratch,
+                             std::chrono::milliseconds limit) {
   const std::string out_path = scratch + "/child.out", err_path = scratch + "/child.err";
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
@@ -36,7 +37,25 @@ Result<ChildResult> RunChild(const std::vector<std::string>& args, const std::st
   if (rc != 0) return Status::IOError("cannot start " + args[0] + ": " + std::strerror(rc));
   int status = 0;
   struct rusage ru {};
-  if (wait4(pid, &status, 0, &ru) < 0) return Status::IOError("waiting for " + args[0]);
+  if (limit.count() <= 0) {
+    if (wait4(pid, &status, 0, &ru) < 0) return Status::IOError("waiting for " + args[0]);
+  } else {
+    const auto deadline = t0 + limit;
+    for (;;) {
+      const pid_t w = wait4(pid, &status, WNOHANG, &ru);
+      if (w < 0) return Status::IOError("waiting for " + args[0]);
+      if (w == pid) break;
+      if (std::chrono::steady_clock::now() >= deadline) {
+        ::kill(pid, SIGKILL);
+        wait4(pid, &status, 0, &ru);
+        std::string cmd;
+        for (size_t i = 0; i < args.size() && i < 6; ++i) cmd += (i ? " " : "") + args[i];
+        return Status::Internal("'" + cmd + " ...' did not finish within " + std::to_string(limit.count() / 1000) +
+                                " s (killed)");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
   ChildResult r;
   r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -53,8 +72,9 @@ Result<ChildResult> RunChild(const std::vector<std::string>& args, const std::st
   return r;
 }
 
-Result<json> RunJsonChild(const std::vector<std::string>& args, const std::string& scratch, ChildResult* cr) {
-  MBX_ASSIGN_OR_RETURN(*cr, RunChild(args, scratch));
+Result<json> RunJsonChild(const std::vector<std::string>& args, const std::string& scratch, ChildResult* cr,
+                          std::chrono::milliseconds limit) {
+  MBX_ASSIGN_OR_RETURN(*cr, RunChild(args, scratch, limit));
   json j = json::parse(cr->out, nullptr, false);
   if (j.is_discarded()) {
     std::string cmd;

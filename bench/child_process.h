@@ -27,11 +27,13 @@ struct ChildResult {
 };
 
 // Runs `args` (argv[0] a path) to its end, stdout/stderr captured in files
-// under `scratch`.
-Result<ChildResult> RunChild(const std::vector<std::string>& args, const std::string& scratch);
+// under `scratch`. With a `limit` (> 0), a child still running after it is
+// killed (SIGKILL) and the result is an error naming the command.
+Result<ChildResult> RunChild(const std::vector<std::string>& args, const std::string& scratch,
+                             std::chrono::milliseconds limit = std::chrono::milliseconds(0));
 // As RunChild, stdout parsed as JSON (an error quoting stderr when it is not).
 Result<nlohmann::json> RunJsonChild(const std::vector<std::string>& args, const std::string& scratch,
-                                    ChildResult* cr);
+                                    ChildResult* cr, std::chrono::milliseconds limit = std::chrono::milliseconds(0));
 
 double Median(std::vector<double> v);
 

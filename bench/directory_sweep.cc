@@ -24,18 +24,6 @@ void Say(const DirectorySweepOptions& o, const std::string& line) {
   if (!o.quiet) std::fprintf(stderr, "bench: %s\n", line.c_str());
 }
 
-std::string CpuModel() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      const size_t colon = line.find(':');
-      return colon == std::string::npos ? line : line.substr(colon + 2);
-    }
-  }
-  return "unknown";
-}
-
 // A fresh copy of the generated organisation's stores in `run` (their LOCK
 // files left behind, as a copy of a closed store would be).
 Status CopyStores(const std::string& pristine, const std::string& run) {

@@ -116,6 +116,18 @@ Result<std::string> BusiestStore(const SweepOptions& o, const std::string& org, 
 
 }  // namespace
 
+std::string CpuModel() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      const size_t colon = line.find(':');
+      return colon == std::string::npos ? line : line.substr(colon + 2);
+    }
+  }
+  return "unknown";
+}
+
 Status CheckReusable(const std::string& dir) {
   std::error_code ec;
   if (!fs::exists(dir, ec)) return Status::Ok();
@@ -125,7 +137,9 @@ Status CheckReusable(const std::string& dir) {
                                              "throughput.dat", "throughput.gp", "gnuplot.err"};
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const std::string name = e.path().filename().string();
-    if (ours.count(name) || name.rfind("data-", 0) == 0) continue;
+    // curveN.dat and throughput.gp.png.gp: the remote benchmark's plot.
+    const bool curve = name.rfind("curve", 0) == 0 && name.size() > 9 && name.ends_with(".dat");
+    if (ours.count(name) || curve || name == "throughput.gp.png.gp" || name.rfind("data-", 0) == 0) continue;
     return Status::InvalidArgument(dir + " holds files mbxmove bench did not write (" + name +
                                    "); give an empty or new --out folder");
   }

@@ -38,6 +38,10 @@ struct SweepOptions {
 // Anything else is refused, so that a mistyped --out never deletes user data.
 Status CheckReusable(const std::string& dir);
 
+// The CPU's model name from /proc/cpuinfo ("unknown" if it has none), for
+// the benchmarks' machine records.
+std::string CpuModel();
+
 // Runs the sweep, writes results.json, results.csv and throughput.png (when
 // gnuplot is installed) into out_dir, and returns the results document.
 Result<nlohmann::json> RunSweep(const SweepOptions& options);
