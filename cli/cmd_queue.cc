@@ -145,7 +145,9 @@ int RunMover(const MoverArgs& a) {
         (unsigned long long)r.directory_writes);
   }
   if (!r.stopped_because.empty()) return Fail("mover " + a.name + " stopped: " + r.stopped_because);
-  return r.failed == 0 && r.lost == 0 ? kExitOk : kExitPartial;
+  // A claim lost to another mover is not a failure: that mover has the
+  // request now.
+  return r.failed == 0 ? kExitOk : kExitPartial;
 }
 
 struct QueueArgs {
@@ -371,7 +373,7 @@ void AddQueueCommands(CLI::App& app, int* exit_code) {
       "time, within per-store and per-server limits, on as many hosts as you like. A mover killed or cut off "
       "loses its lease; another takes its requests over (finishing a move past its switch, rolling back and "
       "repeating one before it). SIGTERM finishes the moves in flight and hands back the rest; a second "
-      "SIGTERM calls them off. Exit 0 when every claimed move was done, 3 when some failed.");
+      "SIGTERM calls them off. Exit 0 unless a request failed (3) or the mover lost its own lease (1).");
   mc->add_option("--org", m->org, "Organisation folder")->required();
   mc->add_option("--name", m->name, "This mover's name, unique among running movers")->required();
   mc->add_option("--concurrency", m->concurrency, "Moves this mover runs at once")

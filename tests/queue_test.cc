@@ -301,7 +301,7 @@ TEST_F(QueueTest, MoversKilledAtRandomMomentsLeaveNothingLostOrDoubled) {
     before_ = before;
     StartServers();
     QueueAll();
-    const std::string flags = "--concurrency 2 --lease 1.5 --max-per-target-mdb 0 --drain --json";
+    const std::string flags = "--concurrency 2 --lease 3 --max-per-target-mdb 0 --drain --json";
     Child a = Mover("a", flags), b = Mover("b", flags);
     std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(50, 600)(rng)));
     Child& victim = std::uniform_int_distribution<int>(0, 1)(rng) ? a : b;
@@ -371,7 +371,7 @@ TEST_F(QueueTest, AMoverThatCannotRenewItsLeaseStopsCleanly) {
   // the first left, its move record and partial copy, is rolled back by the
   // new mover's recovery at start, the lease having lapsed).
   ASSERT_TRUE(s.Restart().ok());
-  Child again = Mover("again", "--concurrency 1 --lease 1 --drain --json");
+  Child again = Mover("again", "--concurrency 1 --lease 5 --drain --json");
   EXPECT_EQ(again.Wait(std::chrono::seconds(120)), 0) << Slurp(again.err);
   json r = json::parse(Slurp(again.out), nullptr, false);
   ASSERT_FALSE(r.is_discarded()) << Slurp(again.out);

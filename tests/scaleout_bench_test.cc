@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 TEST(ScaleOutBenchTest, EveryRunMovesEveryMailboxAndTheKillRunKeepsTheInvariant) {
   TempDir t;
   const std::string out = t / "bench";
-  auto r = RunCommand(Mbxmove() + " bench --scale-out --preset tiny --movers 1,2 --servers 3 --rtt 2 --lease 2 "
+  auto r = RunCommand(Mbxmove() + " bench --scale-out --preset tiny --movers 1,2 --servers 3 --rtt 2 --lease 3 "
                                   "--capacity-seconds 0.5 --out " + out + " --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.err, "");  // --json: no progress lines
