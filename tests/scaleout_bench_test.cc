@@ -15,7 +15,7 @@ using testing::RunCommand;
 using testing::TempDir;
 namespace fs = std::filesystem;
 
-TEST(ScaleOutBenchTest, EveryRunDrainsTheQueueAndTheKillRunKeepsTheInvariant) {
+TEST(ScaleOutBenchTest, EveryRunDrainsEveryRequestAndTheKillRunKeepsTheInvariant) {
   TempDir t;
   const std::string out = t / "bench";
   auto r = RunCommand(Mbxmove() + " bench --scale-out --preset tiny --movers 1,2 --servers 3 --rtt 2 --lease 3 "
