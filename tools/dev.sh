@@ -540,6 +540,7 @@ case "$cmd" in
     MBX_CRASH_RUNS="${MBX_CRASH_RUNS:-12}" MBX_SERVER_KILL_RUNS="${MBX_SERVER_KILL_RUNS:-2}" \
     MBX_POWERLOSS_RUNS="${MBX_POWERLOSS_RUNS:-6}" \
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    LSAN_OPTIONS="suppressions=$ROOT/tools/lsan-suppressions.txt:print_suppressions=0" \
       run_tests asan "$SAN_TEST_JOBS" -E '\.ldap$'
 
     # ThreadSanitizer for the concurrent parts: the store's writer, the
