@@ -149,6 +149,24 @@ struct QueueMover::Impl {
   Status TakeName();
   void ReleaseName();
   std::shared_ptr<Claim> TryClaim(bool* queue_idle);
+  // The four limits a move is under: slot kind, the store or server it
+  // counts, the limit (0: none). A store with no record has no server.
+  struct Limit {
+    std::string kind, what;
+    int limit;
+  };
+  std::vector<Limit> Limits(const QueueEntry& e, const std::map<std::string, StoreRecord>& stores) const {
+    auto server_of = [&](const std::string& store) {
+      auto it = stores.find(store);
+      return it == stores.end() ? std::string() : it->second.server;
+    };
+    std::vector<Limit> out = {{"src-mdb", e.source, o.limits.per_source_mdb},
+                              {"dst-mdb", e.target, o.limits.per_target_mdb},
+                              {"src-srv", server_of(e.source), o.limits.per_source_server},
+                              {"dst-srv", server_of(e.target), o.limits.per_target_server}};
+    std::erase_if(out, [](const Limit& l) { return l.limit <= 0 || l.what.empty(); });
+    return out;
+  }
   bool SlotsLookFree(const QueueEntry& e, const std::map<std::string, Lease>& leases,
                      const std::map<std::string, StoreRecord>& stores, int64_t now);
   Status TakeSlots(const QueueEntry& e, std::map<std::string, Lease>& leases,
@@ -207,18 +225,8 @@ void QueueMover::Impl::ReleaseName() {
 
 bool QueueMover::Impl::SlotsLookFree(const QueueEntry& e, const std::map<std::string, Lease>& leases,
                                      const std::map<std::string, StoreRecord>& stores, int64_t now) {
-  auto server_of = [&](const std::string& store) {
-    auto it = stores.find(store);
-    return it == stores.end() ? std::string() : it->second.server;
-  };
-  const std::pair<std::string, std::pair<std::string, int>> kinds[] = {
-      {"src-mdb", {e.source, o.limits.per_source_mdb}},
-      {"dst-mdb", {e.target, o.limits.per_target_mdb}},
-      {"src-srv", {server_of(e.source), o.limits.per_source_server}},
-      {"dst-srv", {server_of(e.target), o.limits.per_target_server}}};
-  for (const auto& [kind, what_limit] : kinds) {
-    const auto& [what, limit] = what_limit;
-    if (limit <= 0 || what.empty()) continue;
+  for (const Limit& lim : Limits(e, stores)) {
+    const auto& [kind, what, limit] = lim;
     bool any = false;
     for (int i = 0; i < limit && !any; ++i) {
       auto it = leases.find(SlotName(kind, what, i));
@@ -231,18 +239,8 @@ bool QueueMover::Impl::SlotsLookFree(const QueueEntry& e, const std::map<std::st
 
 Status QueueMover::Impl::TakeSlots(const QueueEntry& e, std::map<std::string, Lease>& leases,
                                    const std::map<std::string, StoreRecord>& stores, std::vector<Lease>* taken) {
-  auto server_of = [&](const std::string& store) {
-    auto it = stores.find(store);
-    return it == stores.end() ? std::string() : it->second.server;
-  };
-  const std::pair<std::string, std::pair<std::string, int>> kinds[] = {
-      {"src-mdb", {e.source, o.limits.per_source_mdb}},
-      {"dst-mdb", {e.target, o.limits.per_target_mdb}},
-      {"src-srv", {server_of(e.source), o.limits.per_source_server}},
-      {"dst-srv", {server_of(e.target), o.limits.per_target_server}}};
-  for (const auto& [kind, what_limit] : kinds) {
-    const auto& [what, limit] = what_limit;
-    if (limit <= 0 || what.empty()) continue;
+  for (const Limit& lim : Limits(e, stores)) {
+    const auto& [kind, what, limit] = lim;
     bool got = false;
     for (int i = 0; i < limit && !got; ++i) {
       const std::string name = SlotName(kind, what, i);

@@ -54,6 +54,17 @@ Status ListIn(MDB_txn* txn, MDB_dbi dbi, ParseFn parse, std::vector<T>* out) {
   return Status::Ok();
 }
 
+// Renders `rec` as JSON at the version given (what AddVersioned and
+// ReplaceVersioned write).
+template <typename T>
+std::function<std::string(uint64_t)> AtVersion(const T& rec, std::string (*to_json)(const T&)) {
+  return [&rec, to_json](uint64_t v) {
+    T c = rec;
+    c.version = v;
+    return to_json(c);
+  };
+}
+
 std::string Describe(const MoveRecord& m) {
   return m.source.empty() ? "an import into " + m.target + " (step " + std::string(MoveStepName(m.step)) + ")"
                           : "a move " + m.source + " -> " + m.target + " (step " +
@@ -469,11 +480,7 @@ Status LmdbDirectory::ReplaceVersioned(MDB_dbi dbi, std::string_view key, std::s
 
 Status LmdbDirectory::AddQueueEntry(QueueEntry* e) {
   MBX_RETURN_IF_ERROR(OpenQueueDbs());
-  std::function<std::string(uint64_t)> js = [e](uint64_t v) {
-    QueueEntry c = *e;
-    c.version = v;
-    return QueueEntryToJson(c);
-  };
+  const std::function<std::string(uint64_t)> js = AtVersion(*e, QueueEntryToJson);
   MBX_RETURN_IF_ERROR(AddVersioned(queue_, e->mailbox.AsKey(), "queue entry", e->mailbox.ToString(), js));
   e->version = 1;
   return Status::Ok();
@@ -512,11 +519,7 @@ Status LmdbDirectory::ListQueue(std::vector<QueueEntry>* out, std::vector<std::s
 
 Status LmdbDirectory::UpdateQueueEntry(QueueEntry* e) {
   MBX_RETURN_IF_ERROR(OpenQueueDbs());
-  std::function<std::string(uint64_t)> js = [e](uint64_t v) {
-    QueueEntry c = *e;
-    c.version = v;
-    return QueueEntryToJson(c);
-  };
+  const std::function<std::string(uint64_t)> js = AtVersion(*e, QueueEntryToJson);
   MBX_RETURN_IF_ERROR(ReplaceVersioned(queue_, e->mailbox.AsKey(), "queue entry", e->mailbox.ToString(),
                                        e->version, &js));
   ++e->version;
@@ -531,11 +534,7 @@ Status LmdbDirectory::DeleteQueueEntry(const Guid& mailbox, uint64_t version) {
 Status LmdbDirectory::AddLease(Lease* l) {
   MBX_RETURN_IF_ERROR(ValidateLeaseName(l->name));
   MBX_RETURN_IF_ERROR(OpenQueueDbs());
-  std::function<std::string(uint64_t)> js = [l](uint64_t v) {
-    Lease c = *l;
-    c.version = v;
-    return LeaseToJson(c);
-  };
+  const std::function<std::string(uint64_t)> js = AtVersion(*l, LeaseToJson);
   MBX_RETURN_IF_ERROR(AddVersioned(leases_, l->name, "lease", l->name, js));
   l->version = 1;
   return Status::Ok();
@@ -557,11 +556,7 @@ Status LmdbDirectory::ListLeases(std::vector<Lease>* out) {
 Status LmdbDirectory::UpdateLease(Lease* l) {
   MBX_RETURN_IF_ERROR(ValidateLeaseName(l->name));
   MBX_RETURN_IF_ERROR(OpenQueueDbs());
-  std::function<std::string(uint64_t)> js = [l](uint64_t v) {
-    Lease c = *l;
-    c.version = v;
-    return LeaseToJson(c);
-  };
+  const std::function<std::string(uint64_t)> js = AtVersion(*l, LeaseToJson);
   MBX_RETURN_IF_ERROR(ReplaceVersioned(leases_, l->name, "lease", l->name, l->version, &js));
   ++l->version;
   return Status::Ok();
