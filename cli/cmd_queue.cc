@@ -342,7 +342,8 @@ int RunQueueRetry(const QueueArgs& a) {
   if (!org.ok()) return Fail(org.status());
   Directory& dir = (*org)->directory();
   std::vector<QueueEntry> entries;
-  if (Status s = dir.ListQueue(&entries, nullptr); !s.ok()) return Fail(s);
+  std::vector<std::string> damaged;  // skipped: 'queue remove --damaged' removes them
+  if (Status s = dir.ListQueue(&entries, &damaged); !s.ok()) return Fail(s);
   std::vector<Guid> named;
   if (!a.mailboxes.empty()) {
     auto n = NamedMailboxes(**org, a.mailboxes);
