@@ -272,8 +272,40 @@ Result<json> SweepOne(const SweepOptions& o, const std::string& preset, const st
       Progress(o, preset + " C=" + std::to_string(c) + " run " + std::to_string(r + 1) + "/" +
                       std::to_string(o.repeat) + ": " + std::to_string(int(row["mib_per_s"].get<double>())) +
                       " MiB/s, " + std::to_string(int(row["items_per_s"].get<double>())) + " items/s");
-      runs.push_back(std::move(row));
       fs::remove_all(run, ec);
+      if (o.online) {
+        // The same move online, under client load, on a fresh copy.
+        fs::copy(pristine, run, fs::copy_options::recursive, ec);
+        if (ec) return Status::IOError("copying the dataset for a run: " + ec.message());
+        fs::remove(run + "/stores/" + source + "/LOCK", ec);
+        ::sync();
+        MBX_ASSIGN_OR_RETURN(cr, RunChild({o.self_exe, "store", "create", "--org", run, "--store", "TARGET", "--sync",
+                                           o.sync, "--log-mode", o.log_mode},
+                                          scratch));
+        if (cr.exit_code != 0) return Status::Internal("creating the target store: " + cr.err);
+        std::vector<std::string> oargs = args;
+        for (const std::string& x : {std::string("--online"), std::string("--load"), std::to_string(o.load),
+                                     std::string("--load-mix"), o.load_mix}) {
+          oargs.push_back(x);
+        }
+        MBX_ASSIGN_OR_RETURN(json orep, RunJsonChild(oargs, scratch, &cr));
+        if (cr.exit_code != 0 && cr.exit_code != 3) return Status::Internal("online move run failed: " + cr.err);
+        const json& ot = orep["totals"];
+        std::vector<double> locks;
+        for (const auto& m : orep["mailboxes"]) {
+          if (m.contains("online") && m["outcome"] != "failed") locks.push_back(m["online"]["lock_ms"].get<double>());
+        }
+        row["online"] = {{"mib_per_s", ot["mib_per_s"]},
+                         {"items_per_s", ot["items_per_s"]},
+                         {"mailboxes_failed", ot["mailboxes_failed"]},
+                         {"lock_ms", locks},
+                         {"load", orep.contains("load") ? orep["load"]["total"] : json()}};
+        Progress(o, preset + " C=" + std::to_string(c) + " run " + std::to_string(r + 1) + " online: " +
+                        std::to_string(int(ot["mib_per_s"].get<double>())) + " MiB/s, lock window p95 " +
+                        std::to_string(int(Percentile(locks, 0.95))) + " ms");
+        fs::remove_all(run, ec);
+      }
+      runs.push_back(std::move(row));
     }
     std::vector<double> mib, items;
     for (const auto& r : runs) {
@@ -300,6 +332,35 @@ Result<json> SweepOne(const SweepOptions& o, const std::string& preset, const st
     for (const auto& r : runs) peak = std::max(peak, r["peak_rss_mib"].get<double>());
     level["peak_rss_mib"] = peak;
     level["repeats"] = runs.size();
+    if (o.online) {
+      std::vector<double> omib, locks;
+      uint64_t done = 0, refused = 0, retried = 0, failed = 0, mbx_failed = 0;
+      for (const auto& r : runs) {
+        const json& on = r["online"];
+        omib.push_back(on["mib_per_s"].get<double>());
+        for (double l : on["lock_ms"]) locks.push_back(l);
+        mbx_failed += on["mailboxes_failed"].get<uint64_t>();
+        if (on["load"].is_object()) {
+          done += on["load"].value("done", uint64_t(0));
+          refused += on["load"].value("refused", uint64_t(0));
+          retried += on["load"].value("retried", uint64_t(0));
+          failed += on["load"].value("failed", uint64_t(0));
+        }
+      }
+      level["online"] = {{"mib_per_s", Median(omib)},
+                         {"mib_per_s_min", *std::min_element(omib.begin(), omib.end())},
+                         {"mib_per_s_max", *std::max_element(omib.begin(), omib.end())},
+                         {"ratio_to_offline", Median(mib) > 0 ? Median(omib) / Median(mib) : 0.0},
+                         {"lock_p50_ms", Percentile(locks, 0.5)},
+                         {"lock_p95_ms", Percentile(locks, 0.95)},
+                         {"lock_max_ms", Percentile(locks, 1.0)},
+                         {"mailboxes_failed", mbx_failed},
+                         {"load_ops_per_s", o.load},
+                         {"load_done", done},
+                         {"load_refused", refused},
+                         {"load_retried", retried},
+                         {"load_failed", failed}};
+    }
     levels.push_back(std::move(level));
   }
   return json{{"dataset", ds}, {"source_store", source}, {"baselines", baselines}, {"levels", levels}};
@@ -395,7 +456,8 @@ Result<json> RunSweep(const SweepOptions& o) {
   json results;
   results["tool"] = "mbxmove bench";
   results["machine"] = MachineInfo(o);
-  results["settings"] = {{"levels", o.levels}, {"repeat", o.repeat}, {"sync", o.sync}, {"log_mode", o.log_mode},
+  results["settings"] = {{"online", o.online}, {"load", o.online ? o.load : 0.0}, {"load_mix", o.online ? o.load_mix : ""},
+                         {"levels", o.levels}, {"repeat", o.repeat}, {"sync", o.sync}, {"log_mode", o.log_mode},
                          {"recompress", o.recompress}, {"seed", o.seed},
                          {"note", "medians over repeats; every run moves every mailbox into a fresh target store in "
                                   "its own process; baselines measured in the same run"}};
@@ -468,6 +530,24 @@ std::string FormatTable(const json& r) {
                     l.value("data_syncs_per_gib", 0.0), l.value("ratio_to_ceiling", 0.0),
                     l.value("memory_copies_per_byte", 0.0));
       s += buf;
+    }
+    bool online = false;
+    for (const auto& l : ds["levels"]) online = online || l.contains("online");
+    if (online) {
+      s += "  online (move --online under client load):\n"
+           "    C    MiB/s (min-max)  x offline  lock p50 ms  lock p95 ms  lock max ms   load ops/s  done  refused  failed\n";
+      for (const auto& l : ds["levels"]) {
+        if (!l.contains("online")) continue;
+        const json& on = l["online"];
+        std::snprintf(buf, sizeof buf, "%5d %7.1f (%5.0f-%5.0f) %10.2f %12.1f %12.1f %12.1f %12.0f %5llu %8llu %7llu\n",
+                      l["concurrency"].get<int>(), on["mib_per_s"].get<double>(), on["mib_per_s_min"].get<double>(),
+                      on["mib_per_s_max"].get<double>(), on["ratio_to_offline"].get<double>(),
+                      on["lock_p50_ms"].get<double>(), on["lock_p95_ms"].get<double>(), on["lock_max_ms"].get<double>(),
+                      on["load_ops_per_s"].get<double>(), (unsigned long long)on["load_done"].get<uint64_t>(),
+                      (unsigned long long)on["load_refused"].get<uint64_t>(),
+                      (unsigned long long)on["load_failed"].get<uint64_t>());
+        s += buf;
+      }
     }
     s += "  (commits/mbx: the stores' commit groups per moved mailbox, target and source; syncs per GiB moved;\n"
          "   x ceiling: x raw / 0.5, the ceiling where the raw copy is disk-bound, since a logged move writes\n"

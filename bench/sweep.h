@@ -30,6 +30,14 @@ struct SweepOptions {
   std::string out_dir = "out/bench";
   bool quiet = false;                // no progress on stderr
   std::string self_exe;              // path of mbxmove, for the child runs
+  // --online: each run is followed by the same move online (`move --online`)
+  // with `load` operations/s of client load on the moving mailboxes; each
+  // level then reports the online throughput, its ratio to the offline one
+  // of the same repeats, and the lock windows (p50/p95/max over every
+  // mailbox of every repeat).
+  bool online = false;
+  double load = 200;
+  std::string load_mix = "deliver:60,flag:25,move:10,delete:5";
 };
 
 // Output folders the benchmark may clear and reuse: a folder that does not

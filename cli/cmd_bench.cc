@@ -35,6 +35,9 @@ struct BenchArgs {
   int servers = 3;
   double lease = 5, capacity_seconds = 3;
   bool repeat_given = false, out_given = false, rtt_given = false, concurrency_given = false;
+  bool online = false;
+  double load = 200;
+  std::string load_mix = "deliver:60,flag:25,move:10,delete:5";
 };
 
 Result<std::vector<std::string>> SplitList(const std::string& s) {
@@ -229,8 +232,17 @@ int RunBench(const BenchArgs& a) {
   if (a.soak_minutes > 0) return RunSoakCommand(a);
   if (a.directory == "ldap") return RunDirectoryCommand(a);
   if (a.directory != "lmdb") return Fail("--directory must be lmdb or ldap", kExitUsage);
+  if ((a.online || a.load != 200) && (a.remote || a.soak_minutes > 0 || a.scale_out || a.directory != "lmdb")) {
+    return Fail("--online and --load go with the concurrency sweep, not --remote, --directory, --soak or --scale-out",
+                kExitUsage);
+  }
+  if (!a.online && a.load != 200) return Fail("--load needs --online", kExitUsage);
+  if (auto m = engine::LoadMix::Parse(a.load_mix); !m.ok()) return Fail(m.status().message(), kExitUsage);
   if (a.remote) return RunRemoteCommand(a);
   bench::SweepOptions o;
+  o.online = a.online;
+  o.load = a.load;
+  o.load_mix = a.load_mix;
   auto levels = ParseInts(a.concurrency, "--concurrency", 1, 256);
   if (!levels.ok()) return Fail(levels.status().message(), kExitUsage);
   o.levels = *levels;
@@ -296,6 +308,13 @@ void AddBenchCommand(CLI::App& app, int* exit_code) {
   c->add_option("--recompress", a->recompress, "Recompress every item at this zstd level (CPU-bound moves)")
       ->check(CLI::Range(0, 19));
   c->add_option("--seed", a->seed, "Dataset seed")->capture_default_str();
+  c->add_flag("--online", a->online,
+              "After each run, the same move online (move --online) under client load: online throughput, its "
+              "ratio to the offline run, and the lock windows (p50/p95/max) per level");
+  c->add_option("--load", a->load, "With --online: client operations/s on the moving mailboxes")
+      ->check(CLI::Range(0.0, 100000.0))->capture_default_str();
+  c->add_option("--load-mix", a->load_mix, "With --online: weights of deliver, flag, move, delete, folder")
+      ->capture_default_str();
   CLI::Option* out =
       c->add_option("--out", a->out, "Output folder (--remote: default out/bench-remote; --scale-out: out/bench-scaleout)")
           ->capture_default_str();

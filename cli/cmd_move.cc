@@ -1,7 +1,10 @@
 // mbxmove move | recover
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
+#include <thread>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -54,11 +57,20 @@ struct MoveArgs {
   double fault_rate = 0;
   uint64_t fault_seed = 1;
   int recompress = -1;
+  bool online = false;
+  uint64_t final_delta_items = 50;
+  int max_passes = 10;
+  double load_rate = 0;
+  std::string load_mix = "deliver:60,flag:25,move:10,delete:5", load_journal;
+  uint64_t load_seed = 1;
 };
 
 // move --queue: the planned moves become queue entries for the movers.
 int QueueMoves(Organization& org, const std::vector<engine::PlannedMove>& plan, const engine::MoveOptions& o,
                const MoveArgs& a) {
+  if (a.online || a.load_rate > 0) {
+    return Fail("--queue does not take --online or --load (the movers run offline moves)", kExitUsage);
+  }
   if (a.fault_rate > 0 || a.recompress >= 0 || !a.sync.empty() || !a.report.empty()) {
     return Fail("--queue takes the move's target, source, bad-item limit, --keep-source and --label; "
                 "set faults, recompression and sync on the movers",
@@ -118,6 +130,16 @@ int RunMove(const MoveArgs& a) {
   if (!bb.ok()) return Fail(bb.status());
   if (*bb < 4096) return Fail("--batch-bytes must be at least 4 KiB", kExitUsage);
   o.batch_bytes = *bb;
+  o.online = a.online;
+  o.final_delta_items = a.final_delta_items;
+  o.max_passes = a.max_passes;
+  if (!a.online && (a.final_delta_items != 50 || a.max_passes != 10)) {
+    return Fail("--final-delta-items and --max-passes are for --online moves", kExitUsage);
+  }
+  auto load_mix = engine::LoadMix::Parse(a.load_mix);
+  if (!load_mix.ok()) return Fail(load_mix.status().message(), kExitUsage);
+  if (a.load_rate < 0 || a.load_rate > 100000) return Fail("--load must be from 0 to 100000 operations/s", kExitUsage);
+  if (!a.load_journal.empty() && a.load_rate == 0) return Fail("--load-journal needs --load OPS", kExitUsage);
   if (!a.report.empty()) {
     // Checked now, not after the moves: a report that cannot be written
     // would otherwise be found out only when the work is done.
@@ -160,9 +182,48 @@ int RunMove(const MoveArgs& a) {
                   FormatBytes(double(total_bytes)).c_str(), rate / 1048576.0, eta > 0 ? eta : 0.0);
     return std::string(buf);
   });
+  // Client load on the moving mailboxes, in this process, while they move.
+  std::unique_ptr<engine::ClientLoad> load;
+  std::atomic<bool> load_stop{false};
+  std::thread load_thread;
+  engine::LoadReport load_report;
+  if (a.load_rate > 0) {
+    engine::LoadOptions lo;
+    for (const auto& p : *plan) lo.mailboxes.push_back(p.task.user.mailbox);
+    lo.rate = a.load_rate;
+    lo.duration_s = 86400;  // until the moves end (stopped below)
+    lo.mix = *load_mix;
+    lo.seed = a.load_seed;
+    lo.journal = a.load_journal;
+    load = std::make_unique<engine::ClientLoad>(**org, lo);
+    if (Status s = load->Prepare(); !s.ok()) return Fail(s.WithContext("preparing the client load"));
+    load_thread = std::thread([&] { load_report = load->Run(&load_stop); });
+  }
   engine::MoveReport report = engine::RunMoves(**org, *plan, req.options, &counters);
+  if (load) {
+    load_stop = true;
+    load_thread.join();
+  }
   line.Stop();
   json j = report.ToJson();
+  if (load) {
+    j["load"] = load_report.ToJson();
+    j["load"]["rate"] = a.load_rate;
+    j["load"]["mix"] = load_mix->ToString();
+  }
+  if (a.online) {
+    std::vector<double> ms;
+    for (const auto& m : report.mailboxes) {
+      if (m.outcome != engine::Outcome::kFailed) ms.push_back(m.lock_ms);
+    }
+    std::sort(ms.begin(), ms.end());
+    auto pct = [&](double p) {
+      if (ms.empty()) return 0.0;
+      size_t rank = std::clamp<size_t>(size_t(p * double(ms.size()) + 0.999999), 1, ms.size());
+      return ms[rank - 1];
+    };
+    j["totals"]["lock_ms"] = {{"p50", pct(0.5)}, {"p95", pct(0.95)}, {"max", ms.empty() ? 0.0 : ms.back()}};
+  }
   // Calls to remote stores (0 when every store is local): what latency costs.
   j["rpc"] = {{"round_trips", rpc::RemoteRoundTrips()}};
   {
@@ -210,6 +271,15 @@ int RunMove(const MoveArgs& a) {
                   "%.2f bytes copied in memory per byte moved\n",
                   tf.store.c_str(), tf.sync.c_str(), (unsigned long long)tf.groups, (unsigned long long)tf.log_syncs,
                   (unsigned long long)tf.data_syncs, report.MemoryCopiesPerByte());
+    }
+    if (a.online) {
+      const auto& l = j["totals"]["lock_ms"];
+      std::printf("  online: lock window p50 %.1f ms, p95 %.1f ms, max %.1f ms (clients refused only then)\n",
+                  l["p50"].get<double>(), l["p95"].get<double>(), l["max"].get<double>());
+    }
+    if (load) {
+      std::printf("  client load during the moves:\n");
+      PrintLoadTable(load_report);
     }
     if (report.ItemsDropped() || report.Failed()) {
       std::printf("  %llu items dropped, %llu mailboxes failed%s\n", (unsigned long long)report.ItemsDropped(),
@@ -295,6 +365,21 @@ void AddMoveCommands(CLI::App& app, int* exit_code) {
               "Queue the moves in the directory instead of running them: 'mbxmove mover' processes, on any "
               "host, claim and run them ('mbxmove queue status' shows them)");
   c->add_option("--label", a->label, "With --queue: a label the queue shows for these requests");
+  c->add_flag("--online", a->online,
+              "Online move: the mailbox stays in use; an initial copy, then incremental passes of what clients "
+              "changed, then the source is locked for the last delta only (the lock window the report gives)");
+  c->add_option("--final-delta-items", a->final_delta_items,
+                "With --online: lock once a pass finds at most this many changed items")
+      ->capture_default_str();
+  c->add_option("--max-passes", a->max_passes, "With --online: incremental passes before locking regardless")
+      ->check(CLI::Range(0, 1000))->capture_default_str();
+  c->add_option("--load", a->load_rate,
+                "Put client load (mbxmove load) of OPS operations/s on the moving mailboxes while they move")
+      ->check(CLI::NonNegativeNumber);
+  c->add_option("--load-mix", a->load_mix, "With --load: weights of deliver, flag, move, delete, folder")
+      ->capture_default_str();
+  c->add_option("--load-seed", a->load_seed, "With --load: seed of the operations")->capture_default_str();
+  c->add_option("--load-journal", a->load_journal, "With --load: append every operation and acknowledgement to FILE");
   c->callback([a, exit_code] { *exit_code = RunMove(*a); });
 
   auto r = std::make_shared<RecoverArgs>();

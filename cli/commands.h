@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "engine/client_load.h"
 #include "rpc/remote_store.h"
 #include "store/ldap_directory.h"
 #include "store/organization.h"
@@ -26,6 +27,10 @@ void AddOrgCommands(CLI::App& app, int* exit_code);   // org create, org show
 void AddDirectoryCommands(CLI::App& app, int* exit_code);  // directory export, directory import
 void AddDevCommands(CLI::App& app, int* exit_code);   // dev slapd start/stop
 void AddQueueCommands(CLI::App& app, int* exit_code);  // mover, queue status/list/remove/retry
+void AddLoadCommand(CLI::App& app, int* exit_code);    // load
+
+// The load report as a table (load, move --load).
+void PrintLoadTable(const engine::LoadReport& r);
 
 // How this program reaches remote stores: client certificates from
 // $MBX_CERTS, else ORG/certs.

@@ -44,6 +44,7 @@ enum : uint64_t {
   kTagItem = 0x13,
   kTagFolders = 0x14,
   kTagPeople = 0x15,
+  kTagDelivery = 0x16,
 };
 
 Timestamp FromMicros(int64_t us) { return Timestamp(std::chrono::microseconds(us)); }
@@ -893,6 +894,20 @@ Status GenerateMailbox(const MailboxSpec& spec, FolderSink* sink) {
     MBX_RETURN_IF_ERROR(sink->OnItem(folder_id, ordinal, std::move(item)));
   }
   return Status::Ok();
+}
+
+Item GenerateDelivery(const MailboxSpec& spec, uint64_t ordinal, uint64_t bytes) {
+  const MailboxContext ctx(spec);
+  const uint64_t seed = DeriveSeed(spec.seed, ordinal, kTagDelivery);
+  Rng rng(seed);
+  Draft d;
+  MakeMessage(ctx, FolderKind::kInbox, rng, std::clamp(bytes, kMinItemBudget, kMaxItemBytes), &d);
+  d.flags = kFlagRecent;
+  d.message_id = "d" + std::to_string(ordinal) + ".";
+  for (int shift = 60; shift >= 0; shift -= 4) d.message_id.push_back("0123456789abcdef"[(seed >> shift) & 0xf]);
+  d.message_id += "@mbxmove.example.com";
+  RenderMime(d, d.body, d.attachments, seed, &d.mime);
+  return std::move(static_cast<Item&>(d));
 }
 
 }  // namespace mbx::datagen

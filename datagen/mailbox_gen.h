@@ -68,4 +68,9 @@ struct FolderSink {
 // about spec.target_bytes.
 Status GenerateMailbox(const MailboxSpec& spec, FolderSink* sink);
 
+// A new message arriving for the mailbox (`mbxmove load`'s deliveries), of
+// about `bytes` logical bytes: deterministic in (spec, ordinal), and unlike
+// every generated item (its message id starts with 'd').
+Item GenerateDelivery(const MailboxSpec& spec, uint64_t ordinal, uint64_t bytes);
+
 }  // namespace mbx::datagen

@@ -37,12 +37,6 @@ Status IgnoreGone(const Status& s) {
 
 }  // namespace
 
-struct MailboxMover::CopyResult {
-  std::map<uint32_t, FolderExpect> expect;
-  std::vector<DroppedItem> dropped;
-  uint64_t items = 0, stored_out = 0, logical = 0, source_bytes = 0, retries = 0;
-  bool over_limit = false;
-};
 
 MailboxMover::MailboxMover(Organization& org, const MoveOptions& options, MoveCounters* counters)
     : org_(org), options_(options), faults_(options.faults), counters_(counters) {}
@@ -56,6 +50,7 @@ Status MailboxMover::CopyItems(MailboxReadStream& stream, StoreHandle* target, c
     WriteBatch batch;
     std::map<uint32_t, FolderExpect> expect;
     std::vector<DroppedItem> dropped;
+    std::vector<std::pair<uint64_t, ModelItem>> kept;
     uint64_t items = 0, stored_out = 0, logical = 0, source_bytes = 0, retries = 0;
     Status error;
   };
@@ -164,6 +159,10 @@ Status MailboxMover::CopyItems(MailboxReadStream& stream, StoreHandle* target, c
       ++c->items;
       c->stored_out += value.size();
       c->logical += v->logical_bytes;
+      if (out->keep_items) {
+        c->kept.emplace_back(r.item_id, ModelItem{r.folder_id, MixItemHash(v->content_hash), value.size(),
+                                                  v->logical_bytes});
+      }
       c->batch.PutItem(guid, r.folder_id, r.item_id, std::move(value));
     }
     c->in = ItemChunk{};  // the source's bytes are no longer needed
@@ -184,6 +183,7 @@ Status MailboxMover::CopyItems(MailboxReadStream& stream, StoreHandle* target, c
       out->expect[fid].hash_sum += e.hash_sum;
     }
     for (auto& d : c->dropped) out->dropped.push_back(std::move(d));
+    for (auto& k : c->kept) out->kept.push_back(k);
     out->items += c->items;
     out->stored_out += c->stored_out;
     out->logical += c->logical;
@@ -275,14 +275,41 @@ std::string MailboxMover::TargetFull() {
   return target_full_;
 }
 
-MailboxReport MailboxMover::Move(const MoveTask& task, std::optional<MoveRecord>* cleanup) {
-  const auto start = Clock::now();
+MailboxReport MailboxMover::NewReport(const MoveTask& task) const {
   MailboxReport rep;
   rep.mailbox = task.user.mailbox;
   rep.user = task.user.name;
   rep.display_name = task.user.display_name;
   rep.source = task.source.name;
   rep.target = task.target.name;
+  return rep;
+}
+
+MoveRecord MailboxMover::NewRecord(const MoveTask& task) const {
+  MoveRecord rec;
+  rec.mailbox = task.user.mailbox;
+  rec.user = task.user.name;
+  rec.source = task.source.name;
+  rec.target = task.target.name;
+  rec.started = NowIso8601();
+  rec.keep_source = options_.keep_source;
+  return rec;
+}
+
+Status MailboxMover::RecordStep(MoveRecord* rec, MoveStep step, bool create) {
+  const MoveStep from = rec->step;
+  rec->step = step;
+  const auto t0 = Clock::now();
+  Directory& dir = org_.directory();
+  Status s = create ? dir.CreateMove(*rec) : dir.AdvanceMove(*rec, from, false);
+  counters_->directory_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
+  return s.ok() ? s : s.WithContext("recording step '" + std::string(MoveStepName(step)) + "' in the directory");
+}
+
+MailboxReport MailboxMover::Move(const MoveTask& task, std::optional<MoveRecord>* cleanup) {
+  if (options_.online) return MoveOnline(task, cleanup);
+  const auto start = Clock::now();
+  MailboxReport rep = NewReport(task);
   const Guid guid = task.user.mailbox;
   Directory& dir = org_.directory();
 
@@ -300,25 +327,12 @@ MailboxReport MailboxMover::Move(const MoveTask& task, std::optional<MoveRecord>
   StoreHandle* src = *src_r;
   StoreHandle* dst = *dst_r;
 
-  MoveRecord rec;
-  rec.mailbox = guid;
-  rec.user = task.user.name;
-  rec.source = task.source.name;
-  rec.target = task.target.name;
-  rec.started = NowIso8601();
-  rec.keep_source = options_.keep_source;
-  auto record_step = [&](MoveStep step) {
-    const MoveStep from = rec.step;
-    rec.step = step;
-    const auto t0 = Clock::now();
-    // The lock record is created (guarded: no other move may hold the
-    // mailbox) and durable before the source is locked; later steps before
-    // the switch are guarded advances that only inform (recovery rolls back
-    // either way).
-    Status s = step == MoveStep::kLocked ? dir.CreateMove(rec) : dir.AdvanceMove(rec, from, false);
-    counters_->directory_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
-    return s.ok() ? s : s.WithContext("recording step '" + std::string(MoveStepName(step)) + "' in the directory");
-  };
+  MoveRecord rec = NewRecord(task);
+  // The lock record is created (guarded: no other move may hold the
+  // mailbox) and durable before the source is locked; later steps before
+  // the switch are guarded advances that only inform (recovery rolls back
+  // either way).
+  auto record_step = [&](MoveStep step) { return RecordStep(&rec, step, step == MoveStep::kLocked); };
   // Undo everything and report the failure.
   auto abandon = [&](const std::string& why) {
     Status u = RollBackMove(org_, rec);
@@ -499,6 +513,9 @@ Status RollBackMove(Organization& org, const MoveRecord& record) {
   MBX_RETURN_IF_ERROR(IgnoreGone(src->TransitionMailbox(record.mailbox, {MailboxState::kMovingOut},
                                                         MailboxState::kActive))
                           .WithContext("unlocking the source"));
+  // An online move tracked the source's changes: the index goes with it.
+  MBX_RETURN_IF_ERROR(IgnoreGone(src->TrackChanges(record.mailbox, StoreHandle::kStopTracking).status())
+                          .WithContext("stopping the source's change tracking"));
   // The record goes only once what it guards is durable (sync batch
   // acknowledges before syncing; a machine crash must not leave the
   // mailbox locked or half there with no record to recover it by).
@@ -525,6 +542,8 @@ std::vector<Status> FinishMoves(Organization& org, const std::vector<MoveRecord>
         MBX_RETURN_IF_ERROR(IgnoreGone(src->TransitionMailbox(record.mailbox, {MailboxState::kMovingOut},
                                                               MailboxState::kSoftDeleted))
                                 .WithContext("soft-deleting the source"));
+        MBX_RETURN_IF_ERROR(IgnoreGone(src->TrackChanges(record.mailbox, StoreHandle::kStopTracking).status())
+                                .WithContext("stopping the source's change tracking"));
       } else {
         MBX_RETURN_IF_ERROR(IgnoreGone(src->DeleteMailboxIn(record.mailbox, {MailboxState::kMovingOut}))
                                 .WithContext("deleting the source"));

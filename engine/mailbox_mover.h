@@ -40,6 +40,15 @@ struct MoveOptions {
   FaultOptions faults;
   size_t batch_bytes = 1u << 20;        // bytes per WriteBatch to the target
   size_t inflight_batches = 4;          // per mailbox, batches handed to the writer not yet committed
+  // Online moves (`move --online`, engine/online_move.cc): the source stays
+  // active; an initial copy, then incremental passes until one finds at
+  // most `final_delta_items` changed items (or `max_passes` ran), then the
+  // source is locked for the last delta only.
+  bool online = false;
+  uint64_t final_delta_items = 50;
+  int max_passes = 10;
+  // Tests: called with the source locked, the final delta not yet read.
+  std::function<void(const Guid&)> on_locked_for_test;
 };
 
 // Counters summed over every mailbox of a run, in nanoseconds / units.
@@ -85,7 +94,33 @@ class MailboxMover {
     uint64_t items = 0;
     uint64_t hash_sum = 0;
   };
-  struct CopyResult;
+  // What an online move knows of each item it put on the target.
+  struct ModelItem {
+    uint32_t folder = 0;
+    uint64_t mixed_hash = 0;
+    uint64_t stored = 0;
+    uint64_t logical = 0;
+  };
+  struct CopyResult {
+    bool keep_items = false;  // online moves: fill `kept`
+    std::vector<std::pair<uint64_t, ModelItem>> kept;
+    std::map<uint32_t, FolderExpect> expect;
+    std::vector<DroppedItem> dropped;
+    uint64_t items = 0, stored_out = 0, logical = 0, source_bytes = 0, retries = 0;
+    bool over_limit = false;
+  };
+  struct OnlineState;
+  // What every move starts from: its report (who, from where, to where) and
+  // its move record.
+  MailboxReport NewReport(const MoveTask& task) const;
+  MoveRecord NewRecord(const MoveTask& task) const;
+  // Records `step` in the directory: `create` for the first step (guarded:
+  // no other move may hold the mailbox), a guarded advance otherwise.
+  Status RecordStep(MoveRecord* rec, MoveStep step, bool create);
+  MailboxReport MoveOnline(const MoveTask& task, std::optional<MoveRecord>* cleanup);
+  // Applies one ChangeSet to the target (online moves).
+  Status ApplyDelta(const ChangeSet& cs, StoreHandle* target, int target_level, bool recode, OnlineState* st,
+                    std::vector<DroppedItem>* dropped);
   // Copies the items. `tree` (the target's folder tree) goes in the first
   // batch with a moving-in header made from `header`, and the header with
   // the copy's final counts in the last: one target commit, with one header,

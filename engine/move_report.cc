@@ -57,6 +57,9 @@ nlohmann::json MoveReport::ToJson() const {
                      {"logical_bytes", m.logical_bytes}, {"retries", m.retries},
                      {"switch_seconds", m.switch_seconds},
                      {"items_dropped", m.dropped.size()}, {"dropped", dropped}});
+    if (m.online) {
+      boxes.back()["online"] = {{"passes", m.passes}, {"items_per_pass", m.pass_items}, {"lock_ms", m.lock_ms}};
+    }
   }
   const double mib = double(BytesCopied()) / 1048576.0;
   json totals = {{"mailboxes", mailboxes.size()},

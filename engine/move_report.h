@@ -41,6 +41,14 @@ struct MailboxReport {
   uint64_t source_bytes = 0;    // stored bytes read from the source
   uint64_t retries = 0;         // read attempts after a failed one
   double switch_seconds = 0;    // the homeMDB switch (Directory::SwitchHome) alone; 0 if not reached
+  // Online moves: the items each pass copied (the initial copy first, the
+  // final delta under the lock last), the incremental passes before the
+  // lock, and the lock window: from the source's lock to the target's
+  // activation, the time clients were refused.
+  bool online = false;
+  std::vector<uint64_t> pass_items;
+  int passes = 0;
+  double lock_ms = 0;
   std::vector<DroppedItem> dropped;
 };
 

@@ -9,6 +9,10 @@
 //   (record deleted) cleanup done: target active, source deleted/soft-deleted
 //   importing  (an import's record, not a move's: see engine/mail_transfer.h)
 //
+// An online move (MoveOptions::online) records `syncing` instead of
+// `locked` while the source stays active (initial copy, incremental passes),
+// then `locked` for the final delta, then `verified` and `switched` as above.
+//
 // Recovery: a record before `switched` is rolled back (partial target removed,
 // source back to active, homeMDB untouched); at `switched` it is finished.
 #pragma once

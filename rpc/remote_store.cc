@@ -14,6 +14,7 @@ std::atomic<uint64_t> g_round_trips{0};
 
 std::chrono::system_clock::time_point In(std::chrono::milliseconds d) { return std::chrono::system_clock::now() + d; }
 
+// Corruption when the bytes are not a header (DecodeMailboxInfo's own).
 Result<MailboxInfo> DecodeHeader(const MailboxHeader& h) {
   if (h.mailbox().size() != 16) return Status::Corruption("the server sent a mailbox header without its GUID");
   return DecodeMailboxInfo(h.mailbox(), h.value());
@@ -220,6 +221,80 @@ class RemoteStore final : public StoreHandle {
     o.data_syncs = f.data_syncs();
     o.copied_bytes = f.copied_bytes();
     return o;
+  }
+
+  Result<ClientOpResult> ApplyClientOp(const Guid& mailbox, const ClientOp& op) override {
+    ClientOpRequest req;
+    req.set_store(store_);
+    req.set_mailbox(std::string(mailbox.AsKey()));
+    req.set_kind(uint32_t(op.kind));
+    req.set_folder_id(op.folder_id);
+    req.set_item_id(op.item_id);
+    req.set_to_folder_id(op.to_folder_id);
+    req.set_flags(op.flags);
+    req.set_keywords(op.keywords);
+    req.set_name(op.name);
+    req.set_record(op.record);
+    ClientOpReply out;
+    MBX_RETURN_IF_ERROR(Call([&](grpc::ClientContext* c) { return stub_->ApplyClientOp(c, req, &out); }));
+    ClientOpResult r;
+    r.id = out.id();
+    r.change_number = out.change_number();
+    return r;
+  }
+
+  Result<uint64_t> TrackChanges(const Guid& mailbox, uint64_t prune_through) override {
+    TrackRequest req;
+    req.set_store(store_);
+    req.set_mailbox(std::string(mailbox.AsKey()));
+    req.set_prune_through(prune_through);
+    TrackReply out;
+    MBX_RETURN_IF_ERROR(Call([&](grpc::ClientContext* c) { return stub_->TrackChanges(c, req, &out); }));
+    return out.change_number();
+  }
+
+  // (mbx::ChangeSet: rpc::Changes is the wire's.)
+  Result<mbx::ChangeSet> ReadChanges(const Guid& mailbox, uint64_t since) override {
+    ChangesRequest req;
+    req.set_store(store_);
+    req.set_mailbox(std::string(mailbox.AsKey()));
+    req.set_since(since);
+    Changes got;
+    MBX_RETURN_IF_ERROR(Call([&](grpc::ClientContext* c) { return stub_->ReadChanges(c, req, &got); }));
+    const std::string what = "the changes of mailbox " + mailbox.ToString() + " from " + peer_;
+    mbx::ChangeSet out;
+    MBX_ASSIGN_OR_RETURN(out.mailbox, DecodeHeader(got.header()));
+    if (out.mailbox.guid != mailbox) return Status::Corruption(what + " came with another mailbox's header");
+    MBX_RETURN_IF_ERROR(DecodeFolders(got.folders(), &out.folders));
+    out.entries.reserve(got.entries_size());
+    for (const Change& c : got.entries()) {
+      if (c.kind() < uint32_t(mbx::ChangeEntry::Kind::kDeliver) ||
+          c.kind() > uint32_t(mbx::ChangeEntry::Kind::kDeleteFolder)) {
+        return Status::Corruption(what + " hold an entry of unknown kind " + std::to_string(c.kind()));
+      }
+      mbx::ChangeEntry e;
+      e.change_number = c.change_number();
+      e.kind = static_cast<mbx::ChangeEntry::Kind>(c.kind());
+      e.id = c.id();
+      e.before_folder = c.before_folder();
+      e.after_folder = c.after_folder();
+      out.entries.push_back(e);
+    }
+    out.items.reserve(got.items_size());
+    for (ItemChange& i : *got.mutable_items()) {
+      // A record comes with an item that is still there, and only then.
+      if ((i.new_folder() != 0) == i.record().empty()) {
+        return Status::Corruption(what + " hold item " + std::to_string(i.item_id()) +
+                                  (i.new_folder() != 0 ? " without its record" : " gone, yet with a record"));
+      }
+      mbx::ItemDelta d;
+      d.item_id = i.item_id();
+      d.old_folder = i.old_folder();
+      d.new_folder = i.new_folder();
+      d.record = std::move(*i.mutable_record());
+      out.items.push_back(std::move(d));
+    }
+    return out;
   }
 
  private:

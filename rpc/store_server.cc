@@ -90,12 +90,61 @@ Result<WriteBatch> ToBatch(const WriteRequest& req) {
   return b;
 }
 
+// A client operation as the wire carries it, checked before the store sees
+// it: a known kind, a folder name of bounded size, and a delivered record
+// that passes its checksum (the store checks the record again; the answer is
+// the store's own). Fields the kind does not use are not copied.
+constexpr size_t kMaxWireNameBytes = 1024;  // the store allows less (255); this bounds what is read
+
+Result<ClientOp> ToClientOp(const ClientOpRequest& req) {
+  using K = ClientOp::Kind;
+  if (req.kind() < uint32_t(K::kDeliver) || req.kind() > uint32_t(K::kDeleteFolder)) {
+    return Status::InvalidArgument("unknown client operation " + std::to_string(req.kind()));
+  }
+  ClientOp op;
+  op.kind = static_cast<K>(req.kind());
+  op.folder_id = req.folder_id();
+  switch (op.kind) {
+    case K::kDeliver: {
+      auto info = InspectRecord(req.record());
+      if (!info.ok()) {
+        return Status::InvalidArgument("the delivered item is not a valid record: " + info.status().message());
+      }
+      op.record = req.record();
+      break;
+    }
+    case K::kSetFlags:
+      op.item_id = req.item_id();
+      op.flags = req.flags();
+      op.keywords = req.keywords();
+      break;
+    case K::kMoveItem:
+      op.item_id = req.item_id();
+      op.to_folder_id = req.to_folder_id();
+      break;
+    case K::kDeleteItem:
+      op.item_id = req.item_id();
+      break;
+    case K::kCreateFolder:
+    case K::kRenameFolder:
+      if (req.name().size() > kMaxWireNameBytes) {
+        return Status::InvalidArgument("a folder name of " + std::to_string(req.name().size()) +
+                                       " bytes is refused");
+      }
+      op.name = req.name();
+      break;
+    case K::kDeleteFolder:
+      break;
+  }
+  return op;
+}
+
 }  // namespace
 
 class StoreServiceImpl final : public StoreService::Service {
  public:
-  StoreServiceImpl(std::string server, std::map<std::string, Store*> stores, size_t max_chunk)
-      : server_(std::move(server)), stores_(std::move(stores)), max_chunk_(max_chunk) {}
+  StoreServiceImpl(std::string server, std::map<std::string, Store*> stores, size_t max_chunk, size_t max_message)
+      : server_(std::move(server)), stores_(std::move(stores)), max_chunk_(max_chunk), max_message_(max_message) {}
 
   grpc::Status Open(grpc::ServerContext*, const StoreRef* req, StoreInfo* out) override {
     return Serve([&]() -> Status {
@@ -247,6 +296,68 @@ class StoreServiceImpl final : public StoreService::Service {
     });
   }
 
+  grpc::Status ApplyClientOp(grpc::ServerContext*, const ClientOpRequest* req, ClientOpReply* out) override {
+    return Serve([&]() -> Status {
+      MBX_ASSIGN_OR_RETURN(Store * s, Find(req->store()));
+      MBX_ASSIGN_OR_RETURN(Guid g, GuidOf(req->mailbox()));
+      MBX_ASSIGN_OR_RETURN(ClientOp op, ToClientOp(*req));
+      MBX_ASSIGN_OR_RETURN(ClientOpResult r, s->ApplyClientOp(g, op));
+      out->set_id(r.id);
+      out->set_change_number(r.change_number);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status TrackChanges(grpc::ServerContext*, const TrackRequest* req, TrackReply* out) override {
+    return Serve([&]() -> Status {
+      MBX_ASSIGN_OR_RETURN(Store * s, Find(req->store()));
+      MBX_ASSIGN_OR_RETURN(Guid g, GuidOf(req->mailbox()));
+      MBX_ASSIGN_OR_RETURN(uint64_t cn, s->TrackChanges(g, req->prune_through()));
+      out->set_change_number(cn);
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status ReadChanges(grpc::ServerContext*, const ChangesRequest* req, Changes* out) override {
+    return Serve([&]() -> Status {
+      MBX_ASSIGN_OR_RETURN(Store * s, Find(req->store()));
+      MBX_ASSIGN_OR_RETURN(Guid g, GuidOf(req->mailbox()));
+      MBX_ASSIGN_OR_RETURN(mbx::ChangeSet cs, s->ReadChanges(g, req->since()));
+      out->mutable_header()->set_mailbox(req->mailbox());
+      out->mutable_header()->set_value(EncodeMailboxInfo(cs.mailbox));
+      for (const FolderInfo& f : cs.folders) {
+        auto* fo = out->add_folders();
+        fo->set_id(f.id);
+        fo->set_value(EncodeFolderInfo(f));
+      }
+      for (const mbx::ChangeEntry& e : cs.entries) {
+        auto* c = out->add_entries();
+        c->set_change_number(e.change_number);
+        c->set_kind(uint32_t(e.kind));
+        c->set_id(e.id);
+        c->set_before_folder(e.before_folder);
+        c->set_after_folder(e.after_folder);
+      }
+      for (mbx::ItemDelta& d : cs.items) {
+        auto* i = out->add_items();
+        i->set_item_id(d.item_id);
+        i->set_old_folder(d.old_folder);
+        i->set_new_folder(d.new_folder);
+        i->set_record(std::move(d.record));
+      }
+      // Larger than a message may be: refused as a pruned change set is, so
+      // the sync starts over with a full copy (which streams).
+      if (const size_t bytes = out->ByteSizeLong(); bytes > max_message_) {
+        out->Clear();
+        return Status::InvalidArgument("the changes of mailbox " + g.ToString() + " after " +
+                                       std::to_string(req->since()) + " are " + std::to_string(bytes) +
+                                       " bytes, more than one message may carry (" + std::to_string(max_message_) +
+                                       "): sync from a full copy");
+      }
+      return Status::Ok();
+    });
+  }
+
  private:
   // Runs one request: its Status becomes the answer; nothing a request
   // holds can throw past here (an exception is a bug, answered as Internal).
@@ -270,12 +381,13 @@ class StoreServiceImpl final : public StoreService::Service {
   std::string server_;
   std::map<std::string, Store*> stores_;  // immutable after construction
   size_t max_chunk_;
+  size_t max_message_;  // bound on an answer (the server's send limit)
 };
 
 std::unique_ptr<StoreService::Service> MakeStoreService(const std::string& server,
                                                         std::map<std::string, Store*> stores,
-                                                        size_t max_read_chunk_bytes) {
-  return std::make_unique<StoreServiceImpl>(server, std::move(stores), max_read_chunk_bytes);
+                                                        size_t max_read_chunk_bytes, size_t max_message_bytes) {
+  return std::make_unique<StoreServiceImpl>(server, std::move(stores), max_read_chunk_bytes, max_message_bytes);
 }
 
 Result<std::unique_ptr<StoreServer>> StoreServer::Start(Organization& org, const ServeOptions& o) {
@@ -296,7 +408,8 @@ Result<std::unique_ptr<StoreServer>> StoreServer::Start(Organization& org, const
                             " (see 'mbxmove store list')");
   }
   MBX_ASSIGN_OR_RETURN(auto creds, ServerTlsCredentials(o.certs_dir, o.server));
-  srv->service_ = std::make_unique<StoreServiceImpl>(o.server, std::move(stores), o.max_read_chunk_bytes);
+  srv->service_ = std::make_unique<StoreServiceImpl>(o.server, std::move(stores), o.max_read_chunk_bytes,
+                                                      o.max_message_bytes);
   grpc::ServerBuilder b;
   b.AddListeningPort(o.listen, creds, &srv->port_);
   b.RegisterService(srv->service_.get());

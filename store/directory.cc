@@ -21,13 +21,14 @@ std::string_view MoveStepName(MoveStep s) {
     case MoveStep::kVerified: return "verified";
     case MoveStep::kSwitched: return "switched";
     case MoveStep::kImporting: return "importing";
+    case MoveStep::kSyncing: return "syncing";
   }
   return "unknown";
 }
 
 std::optional<MoveStep> ParseMoveStep(std::string_view name) {
   for (MoveStep s : {MoveStep::kLocked, MoveStep::kHierarchy, MoveStep::kCopying, MoveStep::kVerified,
-                     MoveStep::kSwitched, MoveStep::kImporting}) {
+                     MoveStep::kSwitched, MoveStep::kImporting, MoveStep::kSyncing}) {
     if (MoveStepName(s) == name) return s;
   }
   return std::nullopt;

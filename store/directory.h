@@ -55,7 +55,9 @@ struct ServerRecord {
 
 // The steps of a mailbox move (engine/move_state.h says what each means),
 // and of an import, as kept in the move record.
-enum class MoveStep : uint8_t { kLocked, kHierarchy, kCopying, kVerified, kSwitched, kImporting };
+// kSyncing: an online move (`move --online`) copying and syncing while the
+// source stays active; it reaches kLocked only for its final delta.
+enum class MoveStep : uint8_t { kLocked, kHierarchy, kCopying, kVerified, kSwitched, kImporting, kSyncing };
 std::string_view MoveStepName(MoveStep s);
 std::optional<MoveStep> ParseMoveStep(std::string_view name);
 // True for a move at or past its commit point (homeMDB switched).

@@ -51,34 +51,12 @@ Status Store::Logon(const Guid& mailbox) {
 }
 
 Result<uint64_t> Store::Deliver(const Guid& mailbox, uint32_t folder_id, const Item& item) {
-  std::string rec;
-  MBX_RETURN_IF_ERROR(EncodeItem(item, CodecOptions{zstd_level_}, &rec));
-  std::lock_guard<std::mutex> l(header_mu_);
-  MailboxInfo info;
-  {
-    MBX_ASSIGN_OR_RETURN(StoreReader r, BeginRead());
-    MBX_ASSIGN_OR_RETURN(info, r.GetMailbox(mailbox));
-    if (info.state == MailboxState::kMovingOut) {
-      return Status::Busy("mailbox " + mailbox.ToString() + ": move in progress, delivery refused");
-    }
-    if (info.state != MailboxState::kActive) {
-      return Status::NotFound("mailbox " + mailbox.ToString() + " is not active in store " + name_);
-    }
-    std::vector<FolderInfo> folders;
-    MBX_RETURN_IF_ERROR(r.ListFolders(mailbox, &folders));
-    bool found = false;
-    for (const auto& f : folders) found = found || f.id == folder_id;
-    if (!found) return Status::NotFound("mailbox " + mailbox.ToString() + " has no folder " + std::to_string(folder_id));
-  }
-  const uint64_t id = info.next_item_id++;
-  ++info.item_count;
-  info.stored_bytes += rec.size();
-  info.logical_bytes += item.LogicalSize();
-  WriteBatch b;
-  b.PutItem(mailbox, folder_id, id, std::move(rec));
-  b.PutMailbox(info);
-  MBX_RETURN_IF_ERROR(Write(std::move(b)));
-  return id;
+  ClientOp op;
+  op.kind = ClientOp::Kind::kDeliver;
+  op.folder_id = folder_id;
+  MBX_RETURN_IF_ERROR(EncodeItem(item, CodecOptions{zstd_level_}, &op.record));
+  MBX_ASSIGN_OR_RETURN(ClientOpResult r, ApplyClientOp(mailbox, op));
+  return r.id;
 }
 
 }  // namespace mbx

@@ -88,6 +88,13 @@ std::string EncodeMailboxInfo(const MailboxInfo& m) {
   PutVarint64(&v, m.stored_bytes);
   PutVarint64(&v, m.logical_bytes);
   PutVarint64(&v, m.next_item_id);
+  // Change tracking, only once a mailbox has changes (older records end
+  // before it, and read back as zero).
+  if (m.change_number != 0 || m.tracked || m.pruned_through != 0) {
+    PutVarint64(&v, m.change_number);
+    v.push_back(char(m.tracked ? 1 : 0));
+    PutVarint64(&v, m.pruned_through);
+  }
   return v;
 }
 
@@ -107,6 +114,14 @@ Result<MailboxInfo> DecodeMailboxInfo(std::string_view key, std::string_view val
   r.GetVarint64(&m.stored_bytes);
   r.GetVarint64(&m.logical_bytes);
   r.GetVarint64(&m.next_item_id);
+  uint8_t tracked = 0;
+  if (r.ok() && !r.empty()) {
+    r.GetVarint64(&m.change_number);
+    r.GetU8(&tracked);
+    r.GetVarint64(&m.pruned_through);
+    if (!r.empty() || tracked > 1) return Status::Corruption("damaged mailbox record for " + m.guid.ToString());
+  }
+  m.tracked = tracked != 0;
   if (!r.ok() || ver != kMailboxRecordVersion || state > uint8_t(MailboxState::kSoftDeleted)) {
     return Status::Corruption("damaged mailbox record for " + m.guid.ToString());
   }

@@ -43,6 +43,13 @@ struct MailboxInfo {
   uint64_t stored_bytes = 0;   // sum of encoded record sizes
   uint64_t logical_bytes = 0;  // sum of Item::LogicalSize()
   uint64_t next_item_id = 1;   // next free item id in this mailbox
+  // Change tracking (store_handle.h: ClientOp, TrackChanges): the number of
+  // the mailbox's last change (every client operation bumps it), whether a
+  // sync keeps its change index, and up to which change number the index
+  // was pruned (entries after it are all there while tracked).
+  uint64_t change_number = 0;
+  bool tracked = false;
+  uint64_t pruned_through = 0;
 };
 
 // Well-known folder kinds (the default folder set); kUser is any other folder.

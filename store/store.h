@@ -39,6 +39,8 @@
 //                      stages PrepareGroup/ApplyGroup, ApplyPayload, GrowMap,
 //                      Flush
 //   mailbox_ops.cc     TransitionMailbox, DeleteMailboxIn, Logon, Deliver
+//   client_ops.cc      ApplyClientOp (what users do) and the change index
+//                      (TrackChanges, ReadChanges)
 //   store_reader.cc    BeginRead, StoreReader, the resize gate (Add/RemoveReader)
 //   page_release.cc    ReleaseResidentPages
 //   store_settings.cc  SetLogMode/SetLogQuota/SetSyncMode, GetLogInfo, stats
@@ -124,6 +126,10 @@ class StoreReader {
   // The record of one item; NotFound if absent. Valid while the reader lives.
   Result<std::string_view> GetItem(const Guid& guid, uint32_t folder_id, uint64_t item_id) const;
   Result<std::string> GetMeta(std::string_view key) const;
+  // Visits the change-index entries of a mailbox after change number
+  // `since`, in order (store_handle.h: ChangeEntry).
+  Status ForEachChange(const Guid& guid, uint64_t since,
+                       const std::function<Status(const ChangeEntry&)>& fn) const;
 
  private:
   friend class Store;
@@ -217,6 +223,11 @@ class Store final : public StoreHandle {
   // Refused with Busy ("move in progress") while the mailbox is locked by a
   // move; NotFound if the mailbox or folder does not exist.
   Result<uint64_t> Deliver(const Guid& mailbox, uint32_t folder_id, const Item& item);
+
+  // Client operations and change tracking (client_ops.cc; see StoreHandle).
+  Result<ClientOpResult> ApplyClientOp(const Guid& mailbox, const ClientOp& op) override;
+  Result<uint64_t> TrackChanges(const Guid& mailbox, uint64_t prune_through) override;
+  Result<ChangeSet> ReadChanges(const Guid& mailbox, uint64_t since) override;
 
   // Drops this store's mapped pages from the process's resident set (the
   // page cache keeps them; readers fault them back in). LMDB touches every

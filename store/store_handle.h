@@ -94,6 +94,78 @@ struct StoreFigures {
   uint64_t copied_bytes = 0;   // bytes the write path copied in memory (StoreStats::copied_bytes)
 };
 
+// What a client (a user's mail program) does to a mailbox, as one request
+// (ApplyClientOp): each is one atomic write that bumps the mailbox's change
+// number. Refused with Busy ("move in progress") while a move has the
+// mailbox locked (or is filling it on its target), as Exchange refuses a
+// client; NotFound for a mailbox, folder or item that is not there.
+struct ClientOp {
+  enum class Kind : uint8_t {
+    kDeliver = 1,   // a new item (`record`, an encoded item) into `folder_id`
+    kSetFlags,      // item `item_id` in `folder_id`: flags and keywords become `flags`, `keywords`
+    kMoveItem,      // item `item_id` from `folder_id` to `to_folder_id`
+    kDeleteItem,    // item `item_id` in `folder_id`
+    kCreateFolder,  // a user folder named `name` under `folder_id`
+    kRenameFolder,  // user folder `folder_id` becomes `name`
+    kDeleteFolder,  // user folder `folder_id` (empty, without subfolders)
+  };
+  Kind kind = Kind::kDeliver;
+  uint32_t folder_id = 0;
+  uint64_t item_id = 0;
+  uint32_t to_folder_id = 0;
+  uint32_t flags = 0;
+  uint32_t keywords = 0;
+  std::string name;
+  std::string record;
+};
+std::string_view ClientOpKindName(ClientOp::Kind k);
+
+struct ClientOpResult {
+  uint64_t id = 0;             // the new item's (deliver) or folder's (create) id
+  uint64_t change_number = 0;  // the mailbox's change number after the op
+};
+
+// One entry of a mailbox's change index: what changed, with where the item
+// was before and after the change (0 = nowhere: not yet delivered, or gone).
+// Folder entries name the folder in `id` and leave before/after 0.
+struct ChangeEntry {
+  enum class Kind : uint8_t {
+    kDeliver = 1, kSetFlags, kMoveItem, kDeleteItem, kCreateFolder, kRenameFolder, kDeleteFolder,
+  };
+  uint64_t change_number = 0;
+  Kind kind = Kind::kDeliver;
+  uint64_t id = 0;  // item id, or folder id for folder entries
+  uint32_t before_folder = 0;
+  uint32_t after_folder = 0;
+  bool operator==(const ChangeEntry&) const = default;
+};
+std::string_view ChangeKindName(ChangeEntry::Kind k);
+
+// One item changed since a sync point, as a sync needs it: where the item
+// was at the sync point (0 = not there) and where it is now (0 = gone, a
+// tombstone), with its record as it is now.
+struct ItemDelta {
+  uint64_t item_id = 0;
+  uint32_t old_folder = 0;
+  uint32_t new_folder = 0;
+  std::string record;  // when new_folder != 0
+};
+
+// What changed in a mailbox since change number `since`, read from one
+// snapshot (like an ICS synchronisation: the header's change_number is the
+// new sync point).
+struct ChangeSet {
+  MailboxInfo mailbox;              // the header at the snapshot
+  std::vector<FolderInfo> folders;  // the whole folder tree at the snapshot, in id order
+  std::vector<ChangeEntry> entries; // every change after `since`, in change-number order
+  std::vector<ItemDelta> items;     // each item changed after `since`, in item-id order
+  uint64_t record_bytes() const {
+    uint64_t n = 0;
+    for (const auto& d : items) n += d.record.size();
+    return n;
+  }
+};
+
 class StoreHandle {
  public:
   virtual ~StoreHandle() = default;
@@ -127,6 +199,21 @@ class StoreHandle {
   virtual Result<StoreFigures> Figures() = 0;
   // Hint after a mailbox was deleted: the caller no longer needs its pages.
   virtual void ReleaseResidentPages() {}
+
+  // A client's operation on a mailbox (see ClientOp).
+  virtual Result<ClientOpResult> ApplyClientOp(const Guid& mailbox, const ClientOp& op) = 0;
+
+  // Change tracking. A mailbox keeps its change index only while a sync
+  // (an online move) tracks it: TrackChanges(mailbox, n) starts tracking (if
+  // off) and prunes the entries up to change number n, which that sync has
+  // copied; kStopTracking stops tracking and drops every entry. Returns the
+  // mailbox's change number now.
+  static constexpr uint64_t kStopTracking = ~uint64_t{0};
+  virtual Result<uint64_t> TrackChanges(const Guid& mailbox, uint64_t prune_through) = 0;
+  // What changed after change number `since`, from one snapshot.
+  // InvalidArgument if the mailbox is not tracked or entries after `since`
+  // were pruned (the sync must start over with a full copy).
+  virtual Result<ChangeSet> ReadChanges(const Guid& mailbox, uint64_t since) = 0;
 };
 
 // Fills WriteBatches up to `batch_bytes` and hands each to a store's writer

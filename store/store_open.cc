@@ -25,7 +25,7 @@ using store_internal::PutCheckpoint;
 
 namespace {
 
-constexpr const char* kDbNames[kNumDbs] = {"meta", "mailboxes", "folders", "items"};
+constexpr const char* kDbNames[kNumDbs] = {"meta", "mailboxes", "folders", "items", "changes"};
 constexpr size_t kMinMapBytes = 1u << 20;
 constexpr size_t kReplayTxnBytes = 64u << 20;
 constexpr const char* kUnsyncedMarker = "UNSYNCED";
@@ -200,7 +200,21 @@ Status Store::OpenImpl(const std::string& dir, const OpenOptions& options) {
     }
   }
 
-  // Databases and meta.
+  // Databases and meta. The change index came after the first stores: one
+  // made before it gets it, empty, now.
+  {
+    LmdbTxn txn;
+    MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), MDB_RDONLY));
+    MDB_dbi probe;
+    const int rc = mdb_dbi_open(txn.get(), kDbNames[int(Db::kChanges)], 0, &probe);
+    txn.Abort();
+    if (rc == MDB_NOTFOUND) {
+      MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), 0));
+      int crc = mdb_dbi_open(txn.get(), kDbNames[int(Db::kChanges)], MDB_CREATE, &probe);
+      if (crc != 0) return LmdbStatus(crc, "creating database changes in " + dir);
+      MBX_RETURN_IF_ERROR(txn.Commit());
+    }
+  }
   LogOptions lo;
   {
     LmdbTxn txn;

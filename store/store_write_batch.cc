@@ -49,6 +49,7 @@ void WriteBatch::DeleteItem(const Guid& mailbox, uint32_t folder_id, uint64_t it
 void WriteBatch::DeleteMailbox(const Guid& mailbox) {
   DeletePrefix(Db::kItems, keys::Mailbox(mailbox));
   DeletePrefix(Db::kFolders, keys::Mailbox(mailbox));
+  DeletePrefix(Db::kChanges, keys::Mailbox(mailbox));
   Delete(Db::kMailboxes, keys::Mailbox(mailbox));
 }
 

@@ -13,8 +13,10 @@
 namespace mbx {
 
 // The named databases of a store.
-enum class Db : uint8_t { kMeta = 0, kMailboxes = 1, kFolders = 2, kItems = 3 };
-inline constexpr int kNumDbs = 4;
+// kChanges is the change index of tracked mailboxes (store_handle.h:
+// TrackChanges): guid(16) change_number(BE64) -> EncodeChangeEntry.
+enum class Db : uint8_t { kMeta = 0, kMailboxes = 1, kFolders = 2, kItems = 3, kChanges = 4 };
+inline constexpr int kNumDbs = 5;
 
 struct Mutation {
   enum class Op : uint8_t { kPut = 1, kDelete = 2, kDeletePrefix = 3 };

@@ -27,32 +27,14 @@ namespace {
 
 using json = nlohmann::json;
 using testing::Mbxmove;
+using testing::RunAndKillAfter;
 using testing::RunCommand;
 using testing::RunJson;
 using testing::TempDir;
 namespace fs = std::filesystem;
 
 
-extern "C" char** environ;
 
-// Runs `cmd` (through sh -c "exec ...", so the pid is the command's own),
-// SIGKILLs it after `ms` milliseconds unless it ended, and reaps it. Returns
-// true when it was killed.
-bool RunAndKillAfter(const std::string& cmd, int ms) {
-  const std::string line = "exec " + cmd + " >/dev/null 2>&1";
-  const char* argv[] = {"/bin/sh", "-c", line.c_str(), nullptr};
-  pid_t pid;
-  if (posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ) != 0) return false;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-  int status = 0;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (waitpid(pid, &status, WNOHANG) == pid) return false;  // finished first
-    std::this_thread::sleep_for(std::chrono::microseconds(500));
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, &status, 0);  // reaped: its files (and store locks) are closed
-  return WIFSIGNALED(status);
-}
 
 class MoveCrashTest : public ::testing::Test {
  protected:

@@ -386,6 +386,451 @@ TEST_F(RemoteTlsTest, BadRequestsGetClearErrorsAndTheServerKeepsServing) {
   EXPECT_OK((*good)->ListMailboxes(&boxes));
 }
 
+// --- Client operations and change tracking over the wire -------------------
+
+// What one run of client operations on a mailbox gave: each call's answer
+// (or status code), and the change sets read after it, so that a run on a
+// served store can be compared with the same run on a local one.
+struct ClientOpRun {
+  Guid mailbox;
+  uint32_t inbox = 0, deleted_items = 0;  // default folders' ids
+  uint64_t start = 0;                     // change number when tracking started
+  uint64_t existing_item = 0;             // a generated item, deleted by the run
+  uint32_t existing_folder = 0;
+  std::vector<ClientOpResult> results;    // per op, in order (deliver .. delete folder)
+  std::vector<Status::Code> errors;       // the refused calls' codes, in order
+  ChangeSet all;                          // ReadChanges(start) after every op
+  ChangeSet tail;                         // ReadChanges(start + 3)
+  ChangeSet pruned;                       // ReadChanges(start + 4) after pruning through it
+};
+
+// The delivered item; its record as EncodeItem makes it at `zstd_level`.
+Item DeliveredItem() {
+  Item it = TestItem(4242, 600);
+  it.subject = "delivered during the move";
+  it.message_id = "4242@example.com";
+  return it;
+}
+
+// On `h` (a store holding the fixture's generated mailboxes): tracks the
+// first mailbox, applies one operation of each kind, reads the changes,
+// and makes the calls a client or a sync gets refused. Fatal failures are
+// reported with ADD_FAILURE and leave the run short.
+ClientOpRun RunClientOps(StoreHandle& h) {
+  ClientOpRun run;
+  std::vector<MailboxInfo> boxes;
+  EXPECT_OK(h.ListMailboxes(&boxes));
+  if (boxes.size() < 2) {
+    ADD_FAILURE() << "the fixture has " << boxes.size() << " mailboxes";
+    return run;
+  }
+  const Guid g = run.mailbox = boxes[0].guid;
+  const Guid other = boxes[1].guid;
+  {  // the default folders, and an item of the generated data
+    auto rs = h.ReadMailbox(g);
+    if (!rs.ok()) {
+      ADD_FAILURE() << rs.status().ToString();
+      return run;
+    }
+    for (const FolderInfo& f : (*rs)->folders()) {
+      if (f.kind == FolderKind::kInbox) run.inbox = f.id;
+      if (f.kind == FolderKind::kDeletedItems) run.deleted_items = f.id;
+    }
+    ItemChunk c;
+    EXPECT_OK((*rs)->Next(64u << 10, &c));
+    if (c.items.empty() || run.inbox == 0 || run.deleted_items == 0) {
+      ADD_FAILURE() << "the generated mailbox has no items or no inbox";
+      return run;
+    }
+    run.existing_folder = c.items[0].folder_id;
+    run.existing_item = c.items[0].item_id;
+  }
+  auto start = h.TrackChanges(g, 0);
+  if (!start.ok()) {
+    ADD_FAILURE() << start.status().ToString();
+    return run;
+  }
+  run.start = *start;
+
+  std::string record;
+  EXPECT_OK(EncodeItem(DeliveredItem(), CodecOptions{h.zstd_level()}, &record));
+  auto apply = [&](ClientOp op) {
+    auto r = h.ApplyClientOp(g, op);
+    EXPECT_TRUE(r.ok()) << ClientOpKindName(op.kind) << ": " << r.status().ToString();
+    run.results.push_back(r.ok() ? *r : ClientOpResult{});
+    return r.ok() ? r->id : 0;
+  };
+  using K = ClientOp::Kind;
+  ClientOp op;
+  op.kind = K::kDeliver;
+  op.folder_id = run.inbox;
+  op.record = record;
+  const uint64_t delivered = apply(op);
+  op = {};
+  op.kind = K::kSetFlags;
+  op.folder_id = run.inbox;
+  op.item_id = delivered;
+  op.flags = kFlagRead | kFlagFlagged;
+  op.keywords = 0b101;
+  apply(op);
+  op = {};
+  op.kind = K::kMoveItem;
+  op.folder_id = run.inbox;
+  op.item_id = delivered;
+  op.to_folder_id = run.deleted_items;
+  apply(op);
+  op = {};
+  op.kind = K::kDeleteItem;
+  op.folder_id = run.existing_folder;
+  op.item_id = run.existing_item;
+  apply(op);
+  op = {};
+  op.kind = K::kCreateFolder;
+  op.folder_id = kRootFolderId;
+  op.name = "Projects";
+  const uint32_t projects = uint32_t(apply(op));
+  op = {};
+  op.kind = K::kRenameFolder;
+  op.folder_id = projects;
+  op.name = "Projects 2026";
+  apply(op);
+  op = {};
+  op.kind = K::kCreateFolder;
+  op.folder_id = projects;
+  op.name = "Scratch";
+  const uint32_t scratch = uint32_t(apply(op));
+  op = {};
+  op.kind = K::kDeleteFolder;
+  op.folder_id = scratch;
+  apply(op);
+
+  auto read = [&](uint64_t since, ChangeSet* out) {
+    auto cs = h.ReadChanges(g, since);
+    EXPECT_TRUE(cs.ok()) << "since " << since << ": " << cs.status().ToString();
+    if (cs.ok()) *out = std::move(*cs);
+  };
+  read(run.start, &run.all);
+  read(run.start + 3, &run.tail);
+
+  // Refused: each answer's code, in order.
+  auto refused = [&](Status s) {
+    EXPECT_FALSE(s.ok());
+    run.errors.push_back(s.code());
+  };
+  op = {};
+  op.kind = K::kMoveItem;  // an item that is not there
+  op.folder_id = run.inbox;
+  op.item_id = 999999;
+  op.to_folder_id = run.deleted_items;
+  refused(h.ApplyClientOp(g, op).status());
+  op = {};
+  op.kind = K::kDeliver;  // a record that is not one
+  op.folder_id = run.inbox;
+  op.record = "not an item record";
+  refused(h.ApplyClientOp(g, op).status());
+  op.record = record;  // into a folder that is not there
+  op.folder_id = 4000;
+  refused(h.ApplyClientOp(g, op).status());
+  op = {};
+  op.kind = K::kRenameFolder;  // a default folder
+  op.folder_id = run.inbox;
+  op.name = "Mail";
+  refused(h.ApplyClientOp(g, op).status());
+  op.folder_id = projects;  // a name with a '/'
+  op.name = "a/b";
+  refused(h.ApplyClientOp(g, op).status());
+  // Locked by a move: the client is refused.
+  EXPECT_OK(h.TransitionMailbox(g, {MailboxState::kActive}, MailboxState::kMovingOut));
+  op = {};
+  op.kind = K::kDeliver;
+  op.folder_id = run.inbox;
+  op.record = record;
+  refused(h.ApplyClientOp(g, op).status());
+  EXPECT_OK(h.TransitionMailbox(g, {MailboxState::kMovingOut}, MailboxState::kActive));
+  // Change tracking: another mailbox is not tracked; a mailbox that is not there.
+  refused(h.ReadChanges(other, 0).status());
+  refused(h.ReadChanges(TestGuid(200), 0).status());
+  refused(h.TrackChanges(TestGuid(200), 0).status());
+  refused(h.TrackChanges(g, run.start + 100).status());  // past the mailbox's change number
+  // Pruning: entries through start + 4 are gone, so a sync from before is refused.
+  auto now = h.TrackChanges(g, run.start + 4);
+  EXPECT_TRUE(now.ok()) << now.status().ToString();
+  if (now.ok()) {
+    EXPECT_EQ(*now, run.start + 8);
+  }
+  refused(h.ReadChanges(g, run.start + 2).status());
+  read(run.start + 4, &run.pruned);
+  // Stopping: the mailbox is not tracked any more.
+  now = h.TrackChanges(g, StoreHandle::kStopTracking);
+  EXPECT_TRUE(now.ok()) << now.status().ToString();
+  refused(h.ReadChanges(g, run.start + 8).status());
+  return run;
+}
+
+class RemoteClientOpTest : public ::testing::Test {
+ protected:
+  // Two small generated mailboxes on MS1, which SERVER1 serves.
+  RemoteClientOpTest() : f_(0, {}, /*mailboxes=*/2, /*bytes=*/256u << 10) {}
+  void SetUp() override {
+    certs_ = CertDir(t_);
+    servers_ = std::make_unique<Servers>(f_.org(), certs_, std::vector<std::string>{"SERVER1"});
+    address_ = "127.0.0.1:" + std::to_string((*servers_)[0].port());
+    auto h = rpc::ConnectRemoteStore(address_, "SERVER1", "MS1", ClientOptions(certs_));
+    ASSERT_TRUE(h.ok()) << h.status().ToString();
+    remote_ = std::move(*h);
+  }
+
+  MoveFixture f_;
+  TempDir t_;
+  std::string certs_, address_;
+  std::unique_ptr<Servers> servers_;
+  std::unique_ptr<StoreHandle> remote_;
+};
+
+TEST_F(RemoteClientOpTest, ClientOpsAndChangeTrackingOverTheWire) {
+  const uint64_t trips_before = rpc::RemoteRoundTrips();
+  const ClientOpRun run = RunClientOps(*remote_);
+  ASSERT_EQ(run.results.size(), 8u);
+  // Every call one round trip: list, read stream, track, 8 ops, 2 reads,
+  // 12 refused, 2 transitions, prune, read, stop.
+  EXPECT_EQ(rpc::RemoteRoundTrips() - trips_before, 1u + 1 + 1 + 8 + 2 + 12 + 2 + 1 + 1 + 1);
+  const uint64_t s = run.start;
+  EXPECT_EQ(s, 0u);  // generated data has no client changes
+  for (size_t i = 0; i < run.results.size(); ++i) EXPECT_EQ(run.results[i].change_number, s + 1 + i) << i;
+  const uint64_t delivered = run.results[0].id;
+  const uint32_t projects = uint32_t(run.results[4].id);
+  const uint32_t scratch = uint32_t(run.results[6].id);
+  EXPECT_GT(delivered, run.existing_item);
+  EXPECT_NE(projects, 0u);
+  EXPECT_EQ(scratch, projects + 1);
+
+  // Each entry once, in change-number order, with its kind and places.
+  using E = ChangeEntry;
+  using EK = ChangeEntry::Kind;
+  const std::vector<E> want = {
+      {s + 1, EK::kDeliver, delivered, 0, run.inbox},
+      {s + 2, EK::kSetFlags, delivered, run.inbox, run.inbox},
+      {s + 3, EK::kMoveItem, delivered, run.inbox, run.deleted_items},
+      {s + 4, EK::kDeleteItem, run.existing_item, run.existing_folder, 0},
+      {s + 5, EK::kCreateFolder, projects, 0, 0},
+      {s + 6, EK::kRenameFolder, projects, 0, 0},
+      {s + 7, EK::kCreateFolder, scratch, 0, 0},
+      {s + 8, EK::kDeleteFolder, scratch, 0, 0},
+  };
+  EXPECT_EQ(run.all.entries, want);
+  EXPECT_EQ(run.all.mailbox.guid, run.mailbox);
+  EXPECT_EQ(run.all.mailbox.change_number, s + 8);
+  EXPECT_TRUE(run.all.mailbox.tracked);
+  EXPECT_EQ(run.all.mailbox.pruned_through, s);
+  // The folder tree at the snapshot: the renamed folder, not the deleted one.
+  int named = 0;
+  for (const FolderInfo& f : run.all.folders) {
+    EXPECT_NE(f.id, scratch);
+    if (f.id == projects) {
+      ++named;
+      EXPECT_EQ(f.name, "Projects 2026");
+      EXPECT_EQ(f.parent_id, kRootFolderId);
+      EXPECT_EQ(f.kind, FolderKind::kUser);
+    }
+  }
+  EXPECT_EQ(named, 1);
+  // Items in id order: the generated one deleted (a tombstone), the
+  // delivered one where it is now, with its flags, record and all.
+  ASSERT_EQ(run.all.items.size(), 2u);
+  EXPECT_EQ(run.all.items[0].item_id, run.existing_item);
+  EXPECT_EQ(run.all.items[0].old_folder, run.existing_folder);
+  EXPECT_EQ(run.all.items[0].new_folder, 0u);
+  EXPECT_TRUE(run.all.items[0].record.empty());
+  EXPECT_EQ(run.all.items[1].item_id, delivered);
+  EXPECT_EQ(run.all.items[1].old_folder, 0u);
+  EXPECT_EQ(run.all.items[1].new_folder, run.deleted_items);
+  auto item = DecodeItem(run.all.items[1].record);
+  ASSERT_TRUE(item.ok()) << item.status().ToString();
+  Item want_item = DeliveredItem();
+  want_item.flags = kFlagRead | kFlagFlagged;
+  want_item.keywords = 0b101;
+  EXPECT_EQ(*item, want_item);
+  // The served store has that record in that folder.
+  auto served = f_.org().GetStore("MS1");
+  ASSERT_TRUE(served.ok());
+  auto stored = (*served)->BeginRead();
+  ASSERT_TRUE(stored.ok());
+  auto rec = stored->GetItem(run.mailbox, run.deleted_items, delivered);
+  ASSERT_TRUE(rec.ok()) << rec.status().ToString();
+  EXPECT_EQ(*rec, run.all.items[1].record);
+
+  // From a later sync point: only what came after it.
+  EXPECT_EQ(run.tail.entries, std::vector<E>(want.begin() + 3, want.end()));
+  ASSERT_EQ(run.tail.items.size(), 1u);
+  EXPECT_EQ(run.tail.items[0].item_id, run.existing_item);
+  EXPECT_EQ(run.tail.items[0].new_folder, 0u);
+  // After pruning through s + 4.
+  EXPECT_EQ(run.pruned.entries, std::vector<E>(want.begin() + 4, want.end()));
+  EXPECT_TRUE(run.pruned.items.empty());
+  EXPECT_EQ(run.pruned.mailbox.pruned_through, s + 4);
+
+  // The refusals, each with the store's own code across the wire.
+  using C = Status::Code;
+  EXPECT_EQ(run.errors, (std::vector<C>{
+                            C::kNotFound,         // moving an item that is not there
+                            C::kInvalidArgument,  // delivering a record that is not one
+                            C::kNotFound,         // delivering into a folder that is not there
+                            C::kInvalidArgument,  // renaming a default folder
+                            C::kInvalidArgument,  // a name with '/'
+                            C::kBusy,             // the mailbox locked by a move
+                            C::kInvalidArgument,  // reading changes of an untracked mailbox
+                            C::kNotFound,         // ... of a mailbox that is not there
+                            C::kNotFound,         // tracking a mailbox that is not there
+                            C::kInvalidArgument,  // pruning past the change number
+                            C::kInvalidArgument,  // reading from a pruned sync point
+                            C::kInvalidArgument,  // reading after tracking stopped
+                        }));
+}
+
+// The same run on a local store of the same data gives the same answers,
+// the same change sets, byte for byte.
+TEST_F(RemoteClientOpTest, AnswersExactlyAsTheLocalStore) {
+  MoveFixture local(0, {}, 2, 256u << 10);
+  auto store = local.org().GetStore("MS1");
+  ASSERT_TRUE(store.ok());
+  const ClientOpRun want = RunClientOps(**store);
+  const ClientOpRun got = RunClientOps(*remote_);
+  ASSERT_EQ(got.mailbox, want.mailbox);
+  ASSERT_EQ(got.results.size(), want.results.size());
+  for (size_t i = 0; i < got.results.size(); ++i) {
+    EXPECT_EQ(got.results[i].id, want.results[i].id) << i;
+    EXPECT_EQ(got.results[i].change_number, want.results[i].change_number) << i;
+  }
+  EXPECT_EQ(got.errors, want.errors);
+  auto same = [](const ChangeSet& a, const ChangeSet& b, const char* what) {
+    EXPECT_EQ(EncodeMailboxInfo(a.mailbox), EncodeMailboxInfo(b.mailbox)) << what;
+    EXPECT_EQ(a.folders, b.folders) << what;
+    EXPECT_EQ(a.entries, b.entries) << what;
+    ASSERT_EQ(a.items.size(), b.items.size()) << what;
+    for (size_t i = 0; i < a.items.size(); ++i) {
+      EXPECT_EQ(a.items[i].item_id, b.items[i].item_id) << what;
+      EXPECT_EQ(a.items[i].old_folder, b.items[i].old_folder) << what;
+      EXPECT_EQ(a.items[i].new_folder, b.items[i].new_folder) << what;
+      EXPECT_EQ(a.items[i].record, b.items[i].record) << what;
+    }
+  };
+  same(got.all, want.all, "all");
+  same(got.tail, want.tail, "tail");
+  same(got.pruned, want.pruned, "pruned");
+}
+
+// Requests no RemoteStore sends, straight on the stub: each is refused with
+// InvalidArgument (or the store's own answer), nothing is written, and the
+// server goes on serving.
+TEST_F(RemoteClientOpTest, BadClientOpRequestsAreRefused) {
+  std::vector<MailboxInfo> boxes;
+  ASSERT_OK(remote_->ListMailboxes(&boxes));
+  ASSERT_FALSE(boxes.empty());
+  const std::string g(boxes[0].guid.AsKey());
+  auto served = f_.org().GetStore("MS1");
+  ASSERT_TRUE(served.ok());
+  const uint64_t batches_before = (*served)->Figures()->batches;
+
+  auto creds = rpc::ClientTlsCredentials(certs_);
+  ASSERT_TRUE(creds.ok());
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride("SERVER1");
+  auto stub = rpc::StoreService::NewStub(grpc::CreateCustomChannel(address_, *creds, args));
+  auto op = [&](const rpc::ClientOpRequest& r) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    rpc::ClientOpReply out;
+    return rpc::FromGrpc(stub->ApplyClientOp(&ctx, r, &out), "server");
+  };
+  rpc::ClientOpRequest r;
+  r.set_store("MS1");
+  r.set_mailbox(g);
+  r.set_folder_id(kRootFolderId);
+  r.set_name("New");
+  for (uint32_t kind : {0u, 8u, 255u, 0xffffffffu}) {  // kinds out of range
+    r.set_kind(kind);
+    Status s = op(r);
+    EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << kind << ": " << s.ToString();
+  }
+  r.set_kind(uint32_t(ClientOp::Kind::kCreateFolder));
+  r.set_mailbox("short");  // a GUID of the wrong size
+  EXPECT_EQ(op(r).code(), Status::Code::kInvalidArgument);
+  r.set_mailbox(g);
+  r.set_name(std::string(1u << 20, 'n'));  // a name far past any bound
+  EXPECT_EQ(op(r).code(), Status::Code::kInvalidArgument);
+  r.set_name("");
+  EXPECT_EQ(op(r).code(), Status::Code::kInvalidArgument);
+  r.set_kind(uint32_t(ClientOp::Kind::kDeliver));  // a damaged record
+  r.set_folder_id(kRootFolderId);
+  std::string rec = TestRecord(7);
+  rec[rec.size() / 2] ^= 0x20;
+  r.set_record(rec);
+  EXPECT_EQ(op(r).code(), Status::Code::kInvalidArgument);
+  r.set_record("");
+  EXPECT_EQ(op(r).code(), Status::Code::kInvalidArgument);
+  r.set_store("MS2");  // a store this server does not serve
+  EXPECT_TRUE(op(r).IsNotFound());
+  {
+    rpc::TrackRequest t;
+    t.set_store("MS1");
+    t.set_mailbox(std::string(17, '\1'));
+    rpc::TrackReply out;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    EXPECT_EQ(rpc::FromGrpc(stub->TrackChanges(&ctx, t, &out), "server").code(), Status::Code::kInvalidArgument);
+  }
+  {
+    rpc::ChangesRequest c;
+    c.set_store("MS1");
+    c.set_mailbox("");
+    rpc::Changes out;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    EXPECT_EQ(rpc::FromGrpc(stub->ReadChanges(&ctx, c, &out), "server").code(), Status::Code::kInvalidArgument);
+  }
+  EXPECT_EQ((*served)->Figures()->batches, batches_before);
+  // Still served, and the mailbox as it was.
+  auto m = remote_->GetMailbox(boxes[0].guid);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(EncodeMailboxInfo(*m), EncodeMailboxInfo(boxes[0]));
+}
+
+// A change set larger than the server may send is refused as a pruned one
+// is (InvalidArgument: the sync starts over with a full copy), with the
+// store's code, not as a broken transport; a later sync point still reads.
+TEST(RemoteClientOpLimitTest, ChangeSetOverTheMessageLimitIsRefusedCleanly) {
+  MoveFixture f(0, {}, 2, 256u << 10);
+  TempDir t;
+  const std::string certs = CertDir(t);
+  Servers servers(f.org(), certs, {"SERVER1"}, nullptr, /*max_message_bytes=*/256u << 10);
+  auto h = rpc::ConnectRemoteStore("127.0.0.1:" + std::to_string(servers[0].port()), "SERVER1", "MS1",
+                                   ClientOptions(certs));
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  std::vector<MailboxInfo> boxes;
+  ASSERT_OK((*h)->ListMailboxes(&boxes));
+  ASSERT_FALSE(boxes.empty());
+  const Guid g = boxes[0].guid;
+  auto start = (*h)->TrackChanges(g, 0);
+  ASSERT_TRUE(start.ok()) << start.status().ToString();
+  ClientOp op;
+  op.kind = ClientOp::Kind::kDeliver;
+  op.folder_id = kRootFolderId;
+  for (int i = 0; i < 4; ++i) {  // 4 x 100 KiB, incompressible
+    op.record = RandomRecord(100 + i, 100u << 10);
+    auto r = (*h)->ApplyClientOp(g, op);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  }
+  auto all = (*h)->ReadChanges(g, *start);
+  EXPECT_EQ(all.status().code(), Status::Code::kInvalidArgument) << all.status().ToString();
+  EXPECT_NE(all.status().message().find("more than one message may carry"), std::string::npos)
+      << all.status().message();
+  auto last = (*h)->ReadChanges(g, *start + 3);
+  ASSERT_TRUE(last.ok()) << last.status().ToString();
+  EXPECT_EQ(last->entries.size(), 1u);
+  ASSERT_EQ(last->items.size(), 1u);
+  EXPECT_EQ(last->items[0].record, op.record);
+}
+
 // --- Links that fail -------------------------------------------------------
 
 // After a cut or a stalled link, each mailbox either moved or is back on the

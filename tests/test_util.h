@@ -3,8 +3,13 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <chrono>
+#include <thread>
 
 #include <array>
 #include <cstdio>
@@ -17,6 +22,8 @@
 #include "store/item_codec.h"
 #include "store/records.h"
 #include "store/status.h"
+
+extern "C" char** environ;
 
 namespace mbx::testing {
 
@@ -105,6 +112,25 @@ struct CommandResult {
 };
 
 // Runs a shell command line, capturing stdout and stderr.
+// Runs `cmd` (through sh -c "exec ...", so the pid is the command's own),
+// SIGKILLs it after `ms` milliseconds unless it ended, and reaps it. Returns
+// true when it was killed.
+inline bool RunAndKillAfter(const std::string& cmd, int ms) {
+  const std::string line = "exec " + cmd + " >/dev/null 2>&1";
+  const char* argv[] = {"/bin/sh", "-c", line.c_str(), nullptr};
+  pid_t pid;
+  if (posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ) != 0) return false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  int status = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (waitpid(pid, &status, WNOHANG) == pid) return false;  // finished first
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);  // reaped: its files (and store locks) are closed
+  return WIFSIGNALED(status);
+}
+
 inline CommandResult RunCommand(const std::string& cmdline) {
   TempDir t;
   std::string cmd = cmdline + " >" + t.path() + "/out 2>" + t.path() + "/err";

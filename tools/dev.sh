@@ -551,7 +551,7 @@ case "$cmd" in
     # engine's second run with the directory in slapd ('.ldap') is left to the
     # release and ASan runs: under TSan it would repeat the engine's cases at
     # twice the cost with no new threads of ours.
-    TSAN_TESTS='Store|TxLog|Move|Directory|MailTransfer|MimeProps|Remote|Queue'
+    TSAN_TESTS='Store|TxLog|Move|Directory|MailTransfer|MimeProps|Remote|Queue|Online|ChangeIndex'
     mapfile -t tsan_targets < <(test_targets tsan "$TSAN_TESTS")
     if [ ${#tsan_targets[@]} -eq 0 ]; then
       echo "error: no test executable holds tests matching '$TSAN_TESTS'" >&2

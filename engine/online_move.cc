@@ -1,0 +1,383 @@
+// MailboxMover::MoveOnline: a move during which the mailbox stays in use
+// (MoveOptions::online, `mbxmove move --online`).
+//
+//   syncing   the move record is created (guarded, as `locked` is for an
+//             offline move) and the source's change index is started
+//             (StoreHandle::TrackChanges); then the initial copy, from one
+//             snapshot, as an offline move copies; then incremental passes,
+//             each applying what changed since the last one (ReadChanges:
+//             new items, flag changes, moves, deletes, the folder tree),
+//             until a pass finds at most final_delta_items changed items or
+//             max_passes ran
+//   locked    the source is locked (clients refused); the last delta is
+//             applied; the target is verified against the source as it is
+//             under the lock
+//   verified, switched, clean-up: as for an offline move; the target is
+//             activated first, which ends the lock window
+//
+// The source is never written by the move until the clean-up (only its
+// header's tracking flag and change index), so a kill at any step before
+// the switch is rolled back by `recover` (the partial target removed, the
+// source unlocked, its change index dropped) and loses no client change.
+#include <chrono>
+#include <future>
+#include <map>
+#include <unordered_map>
+
+#include "engine/mailbox_mover.h"
+#include "engine/move_state.h"
+#include "store/checksum.h"
+#include "store/crash_point.h"
+#include "store/item_codec.h"
+#include "store/keys.h"
+
+namespace mbx::engine {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+}  // namespace
+
+// What the move knows of the target: each item it put there, the folder
+// tree it wrote and the header's totals.
+struct MailboxMover::OnlineState {
+  std::unordered_map<uint64_t, ModelItem> items;
+  std::vector<FolderInfo> folders;
+  uint64_t stored = 0, logical = 0;
+  uint64_t copied_items = 0, copied_bytes = 0;  // records written, over every pass
+
+  void Add(uint64_t id, const ModelItem& m) {
+    items[id] = m;
+    stored += m.stored;
+    logical += m.logical;
+  }
+  void Remove(uint64_t id) {
+    auto it = items.find(id);
+    if (it == items.end()) return;
+    stored -= it->second.stored;
+    logical -= it->second.logical;
+    items.erase(it);
+  }
+  std::map<uint32_t, FolderExpect> Expect() const {
+    std::map<uint32_t, FolderExpect> e;
+    for (const auto& [id, m] : items) {
+      ++e[m.folder].items;
+      e[m.folder].hash_sum += m.mixed_hash;
+    }
+    return e;
+  }
+};
+
+Status MailboxMover::ApplyDelta(const ChangeSet& cs, StoreHandle* target, int target_level, bool recode,
+                                OnlineState* st, std::vector<DroppedItem>* dropped) {
+  const Guid guid = cs.mailbox.guid;
+  BatchWriter writes(target, options_.batch_bytes, options_.inflight_batches);
+  const int attempts = options_.retry.attempts();
+  for (const ItemDelta& d : cs.items) {
+    if (auto it = st->items.find(d.item_id); it != st->items.end()) {
+      // The target holds it where the last pass put it: gone or elsewhere
+      // now, or its record changed (flags): the old key goes.
+      if (d.new_folder == 0 || it->second.folder != d.new_folder) {
+        writes.batch().DeleteItem(guid, it->second.folder, d.item_id);
+      }
+      st->Remove(d.item_id);
+    }
+    if (d.new_folder == 0) continue;
+    Result<VerifiedRecord> v = Status::Corruption("not read");
+    for (int a = 0; a < attempts; ++a) {
+      if (faults_.FailsRead(guid, d.item_id, a)) {
+        v = Status::IOError("injected read fault");
+        continue;
+      }
+      v = VerifyRecordWithSize(d.record);
+      if (v.ok()) break;
+    }
+    if (!v.ok()) {
+      // Unreadable now: not on the target (the key it may have had there is
+      // deleted above only when it moved, so delete it here too).
+      writes.batch().DeleteItem(guid, d.new_folder, d.item_id);
+      DroppedItem di;
+      di.folder_id = d.new_folder;
+      for (const auto& f : cs.folders) {
+        if (f.id == d.new_folder) di.folder_path = f.name;
+      }
+      di.item_id = d.item_id;
+      if (auto info = InspectRecord(d.record); info.ok()) di.subject = info->subject;
+      di.reason = v.status().message();
+      dropped->push_back(std::move(di));
+      continue;
+    }
+    std::string value;
+    if (recode) {
+      MBX_RETURN_IF_ERROR(RecodeItem(d.record, CodecOptions{target_level}, &value)
+                              .WithContext("recompressing item " + std::to_string(d.item_id)));
+    } else {
+      value = d.record;
+    }
+    st->Add(d.item_id, ModelItem{d.new_folder, MixItemHash(v->content_hash), value.size(), v->logical_bytes});
+    ++st->copied_items;
+    st->copied_bytes += value.size();
+    counters_->items_done.fetch_add(1, std::memory_order_relaxed);
+    counters_->bytes_done.fetch_add(d.record.size(), std::memory_order_relaxed);
+    writes.batch().PutItem(guid, d.new_folder, d.item_id, std::move(value));
+    MBX_RETURN_IF_ERROR(writes.MaybeFlush());
+  }
+  // The folder tree: every folder as the source has it now; the ones it no
+  // longer has deleted (their items moved or deleted above).
+  for (const FolderInfo& f : st->folders) {
+    bool kept = false;
+    for (const FolderInfo& n : cs.folders) kept = kept || n.id == f.id;
+    if (!kept) writes.batch().Delete(Db::kFolders, keys::Folder(guid, f.id));
+  }
+  for (const FolderInfo& f : cs.folders) {
+    bool same = false;
+    for (const FolderInfo& o : st->folders) same = same || o == f;
+    if (!same) writes.batch().PutFolder(guid, f);
+  }
+  st->folders = cs.folders;
+  // The header last, still moving-in, with the source's ids and change
+  // number and the totals of what the target holds.
+  MailboxInfo h = cs.mailbox;
+  h.state = MailboxState::kMovingIn;
+  h.tracked = false;
+  h.pruned_through = h.change_number;
+  h.item_count = st->items.size();
+  h.stored_bytes = st->stored;
+  h.logical_bytes = st->logical;
+  writes.batch().PutMailbox(h);
+  return writes.Finish();
+}
+
+MailboxReport MailboxMover::MoveOnline(const MoveTask& task, std::optional<MoveRecord>* cleanup) {
+  const auto start = Clock::now();
+  MailboxReport rep = NewReport(task);
+  rep.online = true;
+  const Guid guid = task.user.mailbox;
+  Directory& dir = org_.directory();
+
+  auto fail = [&](const std::string& why) {
+    rep.outcome = Outcome::kFailed;
+    rep.reason = why;
+    rep.seconds = SecondsSince(start);
+    counters_->mailboxes_done.fetch_add(1);
+    return rep;
+  };
+  auto src_r = org_.GetHandle(task.source.name);
+  if (!src_r.ok()) return fail(src_r.status().message());
+  auto dst_r = org_.GetHandle(task.target.name);
+  if (!dst_r.ok()) return fail(dst_r.status().message());
+  StoreHandle* src = *src_r;
+  StoreHandle* dst = *dst_r;
+
+  MoveRecord rec = NewRecord(task);
+  auto record_step = [&](MoveStep step) { return RecordStep(&rec, step, step == MoveStep::kSyncing); };
+  auto abandon = [&](const std::string& why) {
+    Status u = RollBackMove(org_, rec);
+    return fail(u.ok() ? why : why + "; rolling back also failed: " + u.message());
+  };
+  auto abandon_write = [&](const Status& s) {
+    NoteTargetFull(s);
+    return abandon(s.message());
+  };
+  if (std::string full = TargetFull(); !full.empty()) return fail("not started: " + full);
+  auto called_off = [&]() -> std::string {
+    const std::string why = task.called_off ? task.called_off() : std::string();
+    return why.empty() ? why : "the move was called off: " + why;
+  };
+  if (std::string off = called_off(); !off.empty()) return fail("not started: " + off);
+
+  // 1. the record (the guard against any other move of the mailbox), then
+  // the change index, then the initial copy from one snapshot.
+  auto t = Clock::now();
+  if (Status s = record_step(MoveStep::kSyncing); !s.ok()) {
+    if (s.code() == Status::Code::kAlreadyExists) {
+      return fail("an unfinished move of this mailbox is recorded: " + s.message() + "; run 'mbxmove recover' first");
+    }
+    return fail(s.message());
+  }
+  if (auto tr = src->TrackChanges(guid, 0); !tr.ok()) return abandon("tracking the source's changes: " + tr.status().message());
+  CrashPoint("move-online-tracking");
+
+  OnlineState st;
+  std::vector<DroppedItem> dropped;
+  const int level = options_.recompress_level.value_or(dst->zstd_level());
+  const bool recode = level != src->zstd_level() || options_.recompress_level.has_value();
+  uint64_t synced = 0;
+  {
+    auto stream = src->ReadMailbox(guid);
+    if (!stream.ok()) return abandon(stream.status().message());
+    MailboxInfo info = (*stream)->mailbox();
+    if (info.state != MailboxState::kActive) {
+      return abandon("the source mailbox is " + std::string(MailboxStateName(info.state)) + ", not active");
+    }
+    st.folders = (*stream)->folders();
+    auto paths = FolderPaths(st.folders);
+    if (!paths.ok()) return abandon("source folder tree: " + paths.status().message());
+    Result<MailboxInfo> there = dst->GetMailbox(guid);
+    if (!there.ok() && !there.status().IsNotFound()) return abandon(there.status().message());
+    if (there.ok()) {
+      if (there->state != MailboxState::kSoftDeleted) {
+        return abandon("the target store already holds this mailbox (" + std::string(MailboxStateName(there->state)) +
+                       ")");
+      }
+      if (Status s = dst->DeleteMailboxIn(guid, {MailboxState::kSoftDeleted}); !s.ok()) return abandon(s.message());
+    }
+    WriteBatch tree;
+    for (const auto& f : st.folders) tree.PutFolder(guid, f);
+    synced = info.change_number;
+    info.tracked = false;
+    info.pruned_through = info.change_number;
+    CopyResult copy;
+    copy.keep_items = true;
+    Status s = CopyItems(**stream, dst, task, *paths, level, recode, std::move(tree), info, &copy);
+    rep.retries = copy.retries;
+    rep.source_bytes = copy.source_bytes;
+    dropped = copy.dropped;
+    if (!s.ok()) return abandon_write(s);
+    if (copy.over_limit) {
+      rep.dropped = dropped;
+      return abandon(std::to_string(dropped.size()) + " item(s) could not be read, more than the bad-item limit of " +
+                     std::to_string(options_.retry.bad_item_limit));
+    }
+    for (const auto& [id, m] : copy.kept) st.Add(id, m);
+    st.copied_items = copy.items;
+    st.copied_bytes = copy.stored_out;
+    rep.pass_items.push_back(copy.items);
+    rep.folders = st.folders.size();
+  }
+  rep.phase_seconds["copy"] = SecondsSince(t);
+  CrashPoint("move-online-copied");
+
+  // 2. incremental passes while clients go on.
+  t = Clock::now();
+  auto sync_pass = [&](bool under_lock) -> Status {
+    auto cs = src->ReadChanges(guid, synced);
+    if (!cs.ok()) return cs.status().WithContext("reading the source's changes");
+    if (!under_lock && cs->mailbox.state != MailboxState::kActive) {
+      return Status::Busy("the source mailbox is " + std::string(MailboxStateName(cs->mailbox.state)) + ", not active");
+    }
+    if (Status s = ApplyDelta(*cs, dst, level, recode, &st, &dropped); !s.ok()) {
+      NoteTargetFull(s);
+      return s.WithContext("writing the target");
+    }
+    rep.pass_items.push_back(cs->items.size());
+    synced = cs->mailbox.change_number;
+    // What the target now has, the source's index need not keep.
+    if (auto p = src->TrackChanges(guid, synced); !p.ok()) return p.status().WithContext("pruning the change index");
+    if (options_.retry.Exceeded(int64_t(dropped.size()))) {
+      return Status::Aborted(std::to_string(dropped.size()) +
+                             " item(s) could not be read, more than the bad-item limit of " +
+                             std::to_string(options_.retry.bad_item_limit));
+    }
+    return Status::Ok();
+  };
+  for (int pass = 1; pass <= options_.max_passes; ++pass) {
+    if (std::string off = called_off(); !off.empty()) return abandon(off);
+    if (Status s = sync_pass(false); !s.ok()) {
+      rep.dropped = dropped;
+      return abandon(s.message());
+    }
+    ++rep.passes;
+    CrashPoint("move-online-pass");
+    if (rep.pass_items.back() <= options_.final_delta_items) break;
+  }
+  rep.phase_seconds["sync"] = SecondsSince(t);
+
+  // 3. the lock: the final delta, then verify against the source as it is now.
+  if (std::string off = called_off(); !off.empty()) return abandon(off);
+  t = Clock::now();
+  if (Status s = record_step(MoveStep::kLocked); !s.ok()) return abandon(s.message());
+  const auto lock_start = Clock::now();
+  if (Status s = src->TransitionMailbox(guid, {MailboxState::kActive}, MailboxState::kMovingOut); !s.ok()) {
+    if (s.code() == Status::Code::kIOError) {
+      return fail("cannot lock the source mailbox: " + s.message() + "; it may be locked: run 'mbxmove recover'");
+    }
+    return abandon("cannot lock the source mailbox: " + s.message());
+  }
+  CrashPoint("move-online-locked");
+  if (options_.on_locked_for_test) options_.on_locked_for_test(guid);
+  if (Status s = sync_pass(true); !s.ok()) {
+    rep.dropped = dropped;
+    return abandon(s.message());
+  }
+  CrashPoint("move-online-final-delta");
+  {
+    // The target against what the move put there, and the source (locked:
+    // this is its content at the lock) against the same, read in parallel.
+    const auto expect = st.Expect();
+    auto src_sums = std::async(std::launch::async, [&] { return src->Checksums(guid); });
+    Status s = VerifyTarget(dst, guid, st.folders, expect);
+    auto got = src_sums.get();
+    if (!s.ok()) return abandon(s.message());
+    if (dropped.empty()) {
+      // (With dropped items the source holds records that do not read, and
+      // the offline check, target against the copy, is what remains.)
+      if (!got.ok()) return abandon("verify: reading the source: " + got.status().message());
+      if (got->folders != st.folders) return abandon("verify: the source's folder tree changed under the lock");
+      for (const FolderInfo& f : st.folders) {
+        FolderSum want;
+        if (auto it = expect.find(f.id); it != expect.end()) want = {it->second.items, it->second.hash_sum};
+        FolderSum have;
+        if (auto it = got->sums.find(f.id); it != got->sums.end()) have = it->second;
+        if (have != want) {
+          return abandon("verify: folder '" + f.name + "' holds " + std::to_string(have.items) +
+                         " items on the source under the lock, the target " + std::to_string(want.items) +
+                         (have.items == want.items ? " (content differs)" : ""));
+        }
+      }
+    }
+  }
+  if (Status s = dst->Flush(); !s.ok()) return abandon_write(s);
+  if (Status s = src->Flush(); !s.ok()) return abandon(s.message());
+  if (Status s = record_step(MoveStep::kVerified); !s.ok()) return abandon(s.message());
+  rep.phase_seconds["verify"] = SecondsSince(t);
+  CrashPoint("move-verified");
+
+  // 4. switch, then the target activated at once: the lock window ends.
+  if (std::string off = called_off(); !off.empty()) return abandon(off);
+  t = Clock::now();
+  rec.step = MoveStep::kSwitched;
+  {
+    const auto t0 = Clock::now();
+    Status s = dir.SwitchHome(guid, task.target, rec);
+    const double switch_s = SecondsSince(t0);
+    counters_->directory_ns.fetch_add(int64_t(switch_s * 1e9), std::memory_order_relaxed);
+    if (!s.ok()) {
+      auto now = dir.GetMove(guid);
+      if (now.ok() && !PastSwitch(now->step)) return abandon("switching homeMDB: " + s.message());
+      return fail("switching homeMDB: " + s.message() +
+                  "; the switch may have happened: run 'mbxmove recover' to finish or roll back the move");
+    }
+    rep.switch_seconds = switch_s;
+  }
+  CrashPoint("move-switched");
+  Status activated = dst->TransitionMailbox(guid, {MailboxState::kMovingIn}, MailboxState::kActive);
+  rep.lock_ms = std::chrono::duration<double, std::milli>(Clock::now() - lock_start).count();
+  rep.phase_seconds["switch"] = SecondsSince(t);
+
+  t = Clock::now();
+  rep.items_copied = st.copied_items;
+  rep.bytes_copied = st.copied_bytes;
+  rep.logical_bytes = st.logical;
+  rep.dropped = dropped;
+  rep.outcome = dropped.empty() ? Outcome::kCompleted : Outcome::kCompletedWithDroppedItems;
+  counters_->copied_bytes.fetch_add(recode ? 0 : st.copied_bytes, std::memory_order_relaxed);
+  if (!activated.ok()) {
+    // FinishMove activates it again (or recover does).
+    NoteCleanupFailed(activated, &rep);
+  }
+  if (cleanup != nullptr) {
+    *cleanup = rec;
+  } else {
+    if (Status s = FinishMove(org_, rec); !s.ok()) NoteCleanupFailed(s, &rep);
+    rep.phase_seconds["cleanup"] = SecondsSince(t);
+  }
+  rep.seconds = SecondsSince(start);
+  counters_->mailboxes_done.fetch_add(1);
+  return rep;
+}
+
+}  // namespace mbx::engine

@@ -1,0 +1,712 @@
+// Change tracking (the store's change index), the client load generator and
+// online moves (`move --online`): under seeded client load, through crashes
+// at every step and random kills, the mailbox ends in the store its homeMDB
+// names holding every operation a client had acknowledged (and at most the
+// one operation each mailbox had in flight at a crash besides), no more.
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "engine/client_load.h"
+#include "engine/recovery.h"
+#include "store/crash_point.h"
+#include "store/item_codec.h"
+#include "tests/move_fixture.h"
+#include "tests/test_util.h"
+
+namespace mbx {
+namespace {
+
+using json = nlohmann::json;
+using testing::Mbxmove;
+using testing::RunAndKillAfter;
+using testing::RunCommand;
+using testing::RunJson;
+using testing::TempDir;
+namespace fs = std::filesystem;
+
+// A mailbox as a client sees it: items (folder, flags, keywords) and folders.
+struct Content {
+  std::map<uint64_t, std::tuple<uint32_t, uint32_t, uint32_t>> items;
+  std::map<uint32_t, std::pair<uint32_t, std::string>> folders;  // id -> parent, name
+  bool operator==(const Content&) const = default;
+};
+
+Content ReadContent(StoreHandle* h, const Guid& g) {
+  Content c;
+  auto stream = h->ReadMailbox(g);
+  if (!stream.ok()) {
+    ADD_FAILURE() << stream.status().ToString();
+    return c;
+  }
+  for (const auto& f : (*stream)->folders()) c.folders[f.id] = {f.parent_id, f.name};
+  ItemChunk chunk;
+  for (;;) {
+    Status s = (*stream)->Next(1u << 20, &chunk);
+    if (!s.ok()) {
+      ADD_FAILURE() << s.ToString();
+      break;
+    }
+    if (chunk.items.empty()) break;
+    for (const auto& r : chunk.items) {
+      auto item = DecodeItem(r.record);
+      if (!item.ok()) {
+        ADD_FAILURE() << "item " << r.item_id << ": " << item.status().ToString();
+        continue;
+      }
+      c.items[r.item_id] = {r.folder_id, item->flags, item->keywords};
+    }
+  }
+  return c;
+}
+
+// A client operation as the journal holds it (engine/client_load.h).
+struct JournalOp {
+  std::string kind;
+  uint32_t folder = 0, to = 0, flags = 0, keywords = 0;
+  uint64_t item = 0;
+  std::string name;
+};
+
+void ApplyOp(const JournalOp& op, uint64_t new_id, Content* c) {
+  if (op.kind == "deliver") {
+    c->items[new_id] = {op.folder, kFlagRecent, 0};
+  } else if (op.kind == "flag") {
+    auto& it = c->items.at(op.item);
+    std::get<1>(it) = op.flags;
+    std::get<2>(it) = op.keywords;
+  } else if (op.kind == "move") {
+    std::get<0>(c->items.at(op.item)) = op.to;
+  } else if (op.kind == "delete") {
+    c->items.erase(op.item);
+  } else if (op.kind == "folder-create") {
+    c->folders[uint32_t(new_id)] = {op.folder, op.name};
+  } else if (op.kind == "folder-rename") {
+    c->folders.at(op.folder).second = op.name;
+  } else if (op.kind == "folder-delete") {
+    c->folders.erase(op.folder);
+  }
+}
+
+// Replays a load journal over the mailboxes' content before the load. Per
+// mailbox: the content with every acknowledged operation, and the one
+// operation sent but not acknowledged (if any).
+struct Expected {
+  Content acked;
+  std::optional<JournalOp> pending;
+};
+std::map<std::string, Expected> ReplayJournal(const std::string& path, const std::map<std::string, Content>& before) {
+  std::map<std::string, Expected> out;
+  for (const auto& [g, c] : before) out[g].acked = c;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string tag, guid;
+    ls >> tag >> guid;
+    Expected& e = out[guid];
+    if (tag == "P") {
+      JournalOp op;
+      ls >> op.kind >> op.folder >> op.item >> op.to >> op.flags >> op.keywords >> op.name;
+      e.pending = op;  // a retry sends it again: the same operation
+    } else if (tag == "A") {
+      uint64_t id = 0;
+      ls >> id;
+      if (!e.pending) {
+        ADD_FAILURE() << "journal: an acknowledgement without its operation: " << line;
+        continue;
+      }
+      ApplyOp(*e.pending, id, &e.acked);
+      e.pending.reset();
+    }
+  }
+  return out;
+}
+
+// The content must be the acknowledged one, or that plus the pending op.
+void ExpectContent(const std::string& guid, const Content& got, const Expected& e) {
+  SCOPED_TRACE("mailbox " + guid);
+  if (got == e.acked) return;
+  if (e.pending) {
+    Content with = e.acked;
+    uint64_t new_id = 0;
+    uint32_t new_folder = 0;
+    if (e.pending->kind == "deliver") {
+      for (const auto& [id, v] : got.items) {
+        if (!with.items.count(id)) new_id = id;
+      }
+    } else if (e.pending->kind == "folder-create") {
+      for (const auto& [id, v] : got.folders) {
+        if (!with.folders.count(id)) new_folder = id;
+      }
+      new_id = new_folder;
+    }
+    bool applicable = true;
+    if ((e.pending->kind == "flag" || e.pending->kind == "move" || e.pending->kind == "delete") &&
+        !with.items.count(e.pending->item)) {
+      applicable = false;
+    }
+    if (applicable && (e.pending->kind != "deliver" || new_id != 0)) {
+      ApplyOp(*e.pending, new_id, &with);
+      if (got == with) return;
+    }
+  }
+  // Say what differs.
+  size_t missing = 0, extra = 0, changed = 0;
+  for (const auto& [id, v] : e.acked.items) {
+    auto it = got.items.find(id);
+    if (it == got.items.end()) ++missing;
+    else if (it->second != v) ++changed;
+  }
+  for (const auto& [id, v] : got.items) extra += e.acked.items.count(id) ? 0 : 1;
+  ADD_FAILURE() << "content differs from the acknowledged operations: " << missing << " item(s) missing, " << extra
+                << " extra, " << changed << " with another folder or flags; folders " << got.folders.size()
+                << " vs " << e.acked.folders.size() << (e.pending ? " (one op pending: " + e.pending->kind + ")" : "");
+}
+
+std::map<std::string, Content> ReadAll(Organization& org) {
+  std::map<std::string, Content> out;
+  std::vector<UserRecord> users;
+  EXPECT_TRUE(org.directory().ListUsers(&users).ok());
+  std::vector<StoreRecord> stores;
+  EXPECT_TRUE(org.ListStores(&stores).ok());
+  for (const auto& u : users) {
+    for (const auto& s : stores) {
+      if (s.dn != u.home_mdb) continue;
+      auto h = org.GetHandle(s.name);
+      EXPECT_TRUE(h.ok());
+      if (h.ok()) out[u.mailbox.ToString()] = ReadContent(*h, u.mailbox);
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// The change index
+
+class ChangeIndexTest : public ::testing::Test {
+ protected:
+  ChangeIndexTest() : f_(0, {}, 2, 256u << 10) {
+    auto s = f_.org().GetStore("MS1");
+    EXPECT_TRUE(s.ok());
+    store_ = *s;
+    std::vector<MailboxInfo> boxes;
+    EXPECT_TRUE(store_->ListMailboxes(&boxes).ok());
+    g_ = boxes.at(0).guid;
+    auto r = store_->BeginRead();
+    std::vector<FolderInfo> folders;
+    EXPECT_TRUE(r->ListFolders(g_, &folders).ok());
+    for (const auto& fo : folders) {
+      if (fo.kind == FolderKind::kInbox) inbox_ = fo.id;
+      if (fo.kind == FolderKind::kDeletedItems) deleted_ = fo.id;
+      uint64_t last = 0;
+      (void)r->ScanItems(g_, fo.id, 0, 100, [&](uint64_t id, std::string_view) {
+        items_.emplace_back(fo.id, id);
+        return Status::Ok();
+      }, &last);
+    }
+  }
+  ClientOp Op(ClientOp::Kind k) {
+    ClientOp op;
+    op.kind = k;
+    return op;
+  }
+  uint64_t Cn() { return store_->GetMailbox(g_)->change_number; }
+
+  testing::MoveFixture f_;
+  Store* store_ = nullptr;
+  Guid g_;
+  uint32_t inbox_ = 0, deleted_ = 0;
+  std::vector<std::pair<uint32_t, uint64_t>> items_;  // folder, id
+};
+
+TEST_F(ChangeIndexTest, EachOperationAppearsExactlyOnceInChangesSince) {
+  ASSERT_GE(items_.size(), 3u);
+  // Untracked: clients work, nothing is kept, a sync is refused.
+  EXPECT_TRUE(store_->ReadChanges(g_, 0).status().code() == Status::Code::kInvalidArgument);
+  ClientOp d = Op(ClientOp::Kind::kDeliver);
+  d.folder_id = inbox_;
+  d.record = testing::TestRecord(901);
+  ASSERT_TRUE(store_->ApplyClientOp(g_, d).ok());
+  EXPECT_EQ(Cn(), 1u);
+
+  auto start = store_->TrackChanges(g_, 0);
+  ASSERT_TRUE(start.ok()) << start.status().ToString();
+  const uint64_t n0 = *start;
+  EXPECT_EQ(n0, 1u);
+  std::vector<uint64_t> cns;
+  auto apply = [&](const ClientOp& op) -> uint64_t {
+    auto r = store_->ApplyClientOp(g_, op);
+    EXPECT_TRUE(r.ok()) << ClientOpKindName(op.kind) << ": " << r.status().ToString();
+    cns.push_back(r.ok() ? r->change_number : 0);
+    return r.ok() ? r->id : 0;
+  };
+  d.record = testing::TestRecord(902);
+  const uint64_t delivered = apply(d);
+  ClientOp fl = Op(ClientOp::Kind::kSetFlags);
+  fl.folder_id = items_[0].first;
+  fl.item_id = items_[0].second;
+  fl.flags = kFlagFlagged | kFlagAnswered;
+  fl.keywords = 5;
+  apply(fl);
+  ClientOp mv = Op(ClientOp::Kind::kMoveItem);
+  mv.folder_id = items_[1].first;
+  mv.item_id = items_[1].second;
+  mv.to_folder_id = items_[1].first == deleted_ ? inbox_ : deleted_;
+  apply(mv);
+  ClientOp del = Op(ClientOp::Kind::kDeleteItem);
+  del.folder_id = items_[2].first;
+  del.item_id = items_[2].second;
+  apply(del);
+  ClientOp mk = Op(ClientOp::Kind::kCreateFolder);
+  mk.folder_id = inbox_;
+  mk.name = "Projects";
+  const uint32_t made = uint32_t(apply(mk));
+  ClientOp rn = Op(ClientOp::Kind::kRenameFolder);
+  rn.folder_id = made;
+  rn.name = "Projects 2027";
+  apply(rn);
+  ClientOp rm = Op(ClientOp::Kind::kDeleteFolder);
+  rm.folder_id = made;
+  apply(rm);
+  ASSERT_EQ(cns.size(), 7u);
+  for (size_t i = 0; i < cns.size(); ++i) EXPECT_EQ(cns[i], n0 + 1 + i);
+
+  auto cs = store_->ReadChanges(g_, n0);
+  ASSERT_TRUE(cs.ok()) << cs.status().ToString();
+  EXPECT_EQ(cs->mailbox.change_number, n0 + 7);
+  ASSERT_EQ(cs->entries.size(), 7u);
+  std::map<ChangeEntry::Kind, int> seen;
+  for (size_t i = 0; i < 7; ++i) {
+    EXPECT_EQ(cs->entries[i].change_number, n0 + 1 + i);
+    ++seen[cs->entries[i].kind];
+  }
+  EXPECT_EQ(seen.size(), 7u) << "each kind once";
+  // Per item: where it was at n0 and where it is now, with its record.
+  ASSERT_EQ(cs->items.size(), 4u);
+  std::map<uint64_t, ItemDelta> by_id;
+  for (const auto& it : cs->items) by_id[it.item_id] = it;
+  EXPECT_EQ(by_id.at(delivered).old_folder, 0u);
+  EXPECT_EQ(by_id.at(delivered).new_folder, inbox_);
+  const ItemDelta& flagged = by_id.at(items_[0].second);
+  EXPECT_EQ(flagged.old_folder, flagged.new_folder);
+  auto decoded = DecodeItem(flagged.record);
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(decoded->flags, uint32_t(kFlagFlagged | kFlagAnswered));
+  EXPECT_EQ(decoded->keywords, 5u);
+  EXPECT_EQ(by_id.at(items_[1].second).old_folder, items_[1].first);
+  EXPECT_EQ(by_id.at(items_[1].second).new_folder, mv.to_folder_id);
+  EXPECT_EQ(by_id.at(items_[2].second).new_folder, 0u) << "a delete is a tombstone";
+  EXPECT_TRUE(by_id.at(items_[2].second).record.empty());
+  // A later sync point sees only what came after it.
+  EXPECT_EQ(store_->ReadChanges(g_, n0 + 4)->entries.size(), 3u);
+  EXPECT_EQ(store_->ReadChanges(g_, n0 + 7)->entries.size(), 0u);
+  EXPECT_TRUE(store_->ReadChanges(g_, n0 + 8).status().code() == Status::Code::kInvalidArgument);
+  // The header's counts followed: the delivered item in, the deleted one out.
+  EXPECT_EQ(store_->GetMailbox(g_)->item_count, cs->mailbox.item_count);
+}
+
+TEST_F(ChangeIndexTest, PruningDropsTombstonesAndStoppingDropsTheIndex) {
+  ASSERT_GE(items_.size(), 3u);
+  const uint64_t n0 = *store_->TrackChanges(g_, 0);
+  for (int i = 0; i < 3; ++i) {
+    ClientOp del = Op(ClientOp::Kind::kDeleteItem);
+    del.folder_id = items_[i].first;
+    del.item_id = items_[i].second;
+    ASSERT_TRUE(store_->ApplyClientOp(g_, del).ok());
+  }
+  auto count = [&] {
+    auto r = store_->BeginRead();
+    size_t n = 0;
+    EXPECT_TRUE(r->ForEachChange(g_, 0, [&](const ChangeEntry&) {
+      ++n;
+      return Status::Ok();
+    }).ok());
+    return n;
+  };
+  EXPECT_EQ(count(), 3u);
+  ASSERT_TRUE(store_->TrackChanges(g_, n0 + 2).ok());
+  EXPECT_EQ(count(), 1u) << "the two tombstones a sync has copied are gone";
+  EXPECT_TRUE(store_->ReadChanges(g_, n0 + 1).status().code() == Status::Code::kInvalidArgument) << "pruned: a sync from there must start over";
+  EXPECT_EQ(store_->ReadChanges(g_, n0 + 2)->entries.size(), 1u);
+  EXPECT_TRUE(store_->TrackChanges(g_, n0 + 9).status().code() == Status::Code::kInvalidArgument) << "beyond the change number";
+  ASSERT_TRUE(store_->TrackChanges(g_, StoreHandle::kStopTracking).ok());
+  EXPECT_EQ(count(), 0u);
+  EXPECT_FALSE(store_->GetMailbox(g_)->tracked);
+  EXPECT_TRUE(store_->ReadChanges(g_, n0 + 3).status().code() == Status::Code::kInvalidArgument);
+  // Untracked operations keep no entries.
+  ClientOp mk = Op(ClientOp::Kind::kCreateFolder);
+  mk.folder_id = inbox_;
+  mk.name = "x";
+  ASSERT_TRUE(store_->ApplyClientOp(g_, mk).ok());
+  EXPECT_EQ(count(), 0u);
+}
+
+TEST_F(ChangeIndexTest, BadOperationsAreRefusedAndChangeNothing) {
+  ASSERT_TRUE(store_->TrackChanges(g_, 0).ok());
+  const uint64_t cn = Cn();
+  const uint64_t items = store_->GetMailbox(g_)->item_count;
+  auto refused = [&](ClientOp op, auto pred, const char* what) {
+    auto r = store_->ApplyClientOp(g_, op);
+    EXPECT_FALSE(r.ok()) << what;
+    if (!r.ok()) EXPECT_TRUE(pred(r.status())) << what << ": " << r.status().ToString();
+  };
+  auto nf = [](const Status& s) { return s.IsNotFound(); };
+  auto ia = [](const Status& s) { return s.code() == Status::Code::kInvalidArgument; };
+  ClientOp mv = Op(ClientOp::Kind::kMoveItem);
+  mv.folder_id = items_[0].first;
+  mv.item_id = 999999;
+  mv.to_folder_id = inbox_;
+  refused(mv, nf, "moving an item that is not there");
+  mv.item_id = items_[0].second;
+  mv.to_folder_id = 4242;
+  refused(mv, nf, "moving into a folder that is not there");
+  ClientOp rm = Op(ClientOp::Kind::kDeleteFolder);
+  rm.folder_id = inbox_;
+  refused(rm, ia, "deleting the Inbox");
+  ClientOp mk = Op(ClientOp::Kind::kCreateFolder);
+  mk.folder_id = inbox_;
+  mk.name = "a/b";
+  refused(mk, ia, "a name with a slash");
+  mk.name = "";
+  refused(mk, ia, "an empty name");
+  mk.name = std::string(300, 'x');
+  refused(mk, ia, "a name too long");
+  ClientOp d = Op(ClientOp::Kind::kDeliver);
+  d.folder_id = inbox_;
+  d.record = "not a record";
+  refused(d, ia, "a damaged delivery");
+  // A user folder holding an item cannot be deleted.
+  mk.name = "Full";
+  auto made = store_->ApplyClientOp(g_, mk);
+  ASSERT_TRUE(made.ok());
+  ClientOp mv2 = Op(ClientOp::Kind::kMoveItem);
+  mv2.folder_id = items_[0].first;
+  mv2.item_id = items_[0].second;
+  mv2.to_folder_id = uint32_t(made->id);
+  ASSERT_TRUE(store_->ApplyClientOp(g_, mv2).ok());
+  rm.folder_id = uint32_t(made->id);
+  refused(rm, ia, "deleting a folder that is not empty");
+  EXPECT_EQ(Cn(), cn + 2) << "only the two good operations counted";
+  EXPECT_EQ(store_->GetMailbox(g_)->item_count, items);
+  // Locked by a move: refused with Busy, nothing written.
+  ASSERT_TRUE(store_->TransitionMailbox(g_, {MailboxState::kActive}, MailboxState::kMovingOut).ok());
+  d.record = testing::TestRecord(7);
+  auto r = store_->ApplyClientOp(g_, d);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsBusy()) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("move in progress"), std::string::npos);
+  EXPECT_EQ(Cn(), cn + 2);
+}
+
+// Replay after a crash reproduces the change numbers: the same operations,
+// one store crashed (as after kill -9) after its last log append and before
+// its commit, the other not, give the same index and header.
+TEST(ChangeIndexReplayTest, ReplayAfterACrashReproducesTheSameChangeNumbers) {
+  TempDir t;
+  const Guid g = testing::TestGuid(3);
+  auto make = [&](const std::string& dir) {
+    ASSERT_OK(Store::Create(dir, "S", {}));
+    auto s = Store::Open(dir);
+    ASSERT_TRUE(s.ok());
+    WriteBatch b;
+    MailboxInfo m;
+    m.guid = g;
+    m.owner = "u";
+    m.folder_count = 2;
+    b.PutMailbox(m);
+    b.PutFolder(g, FolderInfo{1, 0, FolderKind::kRoot, ""});
+    b.PutFolder(g, FolderInfo{2, 1, FolderKind::kInbox, "Inbox"});
+    ASSERT_OK((*s)->Write(std::move(b)));
+  };
+  // Runs the operations; with crash_last, dies in the last one's commit.
+  auto run = [&](Store* s, bool crash_last) {
+    (void)s->TrackChanges(g, 0);
+    for (int i = 0; i < 6; ++i) {
+      ClientOp op;
+      op.kind = ClientOp::Kind::kDeliver;
+      op.folder_id = 2;
+      op.record = testing::TestRecord(100 + i);
+      if (i == 3) {
+        op.kind = ClientOp::Kind::kSetFlags;
+        op.item_id = 2;
+        op.flags = kFlagRead;
+        op.record.clear();
+      }
+      if (i == 5 && crash_last) ArmCrashPoint("log-appended", 1);
+      if (!s->ApplyClientOp(g, op).ok()) _exit(3);
+    }
+  };
+  make(t / "a");
+  make(t / "b");
+  {
+    auto s = Store::Open(t / "a");
+    ASSERT_TRUE(s.ok());
+    run(s->get(), false);
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    auto s = Store::Open(t / "b");
+    if (!s.ok()) _exit(2);
+    run(s->get(), true);
+    _exit(0);  // not reached: the crash point exits
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), kCrashExitCode);
+  auto a = Store::Open(t / "a");
+  auto b = Store::Open(t / "b");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_GE((*b)->stats().replayed_records, 1u) << "the last operation came back from the log";
+  auto ca = (*a)->ReadChanges(g, 0);
+  auto cb = (*b)->ReadChanges(g, 0);
+  ASSERT_TRUE(ca.ok() && cb.ok()) << ca.status().ToString() << cb.status().ToString();
+  EXPECT_EQ(cb->mailbox.change_number, 6u);
+  EXPECT_EQ(ca->entries, cb->entries);
+  EXPECT_EQ(ca->mailbox.change_number, cb->mailbox.change_number);
+  EXPECT_EQ(ca->mailbox.next_item_id, cb->mailbox.next_item_id);
+  // And the next operation continues from there on both.
+  ClientOp op;
+  op.kind = ClientOp::Kind::kCreateFolder;
+  op.folder_id = 2;
+  op.name = "after";
+  EXPECT_EQ((*a)->ApplyClientOp(g, op)->change_number, 7u);
+  EXPECT_EQ((*b)->ApplyClientOp(g, op)->change_number, 7u);
+}
+
+// ---------------------------------------------------------------------------
+// Online moves under load, in one process
+
+std::map<std::string, Content> ContentOf(Organization& org, const std::string& store) {
+  std::map<std::string, Content> out;
+  auto h = org.GetHandle(store);
+  EXPECT_TRUE(h.ok());
+  std::vector<MailboxInfo> boxes;
+  EXPECT_TRUE((*h)->ListMailboxes(&boxes).ok());
+  for (const auto& m : boxes) out[m.guid.ToString()] = ReadContent(*h, m.guid);
+  return out;
+}
+
+class OnlineMoveTest : public ::testing::TestWithParam<uint64_t> {};
+
+TEST_P(OnlineMoveTest, UnderLoadTheTargetHoldsEveryAcknowledgedOperation) {
+  const uint64_t seed = GetParam();
+  testing::MoveFixture f(0, {}, 8, 8u << 20);
+  const auto before = ContentOf(f.org(), "MS1");
+  ASSERT_EQ(before.size(), 8u);
+  TempDir t;
+  engine::LoadOptions lo;
+  std::vector<UserRecord> users;
+  ASSERT_OK(f.org().directory().ListUsers(&users));
+  for (const auto& u : users) lo.mailboxes.push_back(u.mailbox);
+  lo.rate = 500;
+  lo.duration_s = 60;
+  lo.seed = seed;
+  lo.threads = 3;
+  lo.pause = std::chrono::milliseconds(5);
+  lo.mix = *engine::LoadMix::Parse("deliver:40,flag:25,move:15,delete:10,folder:10");
+  lo.journal = t / "journal";
+  engine::ClientLoad load(f.org(), lo);
+  ASSERT_OK(load.Prepare());
+  std::atomic<bool> stop{false};
+  engine::LoadReport lr;
+  std::thread th([&] { lr = load.Run(&stop); });
+  // Interleavings differ by seed: when the moves start, how many passes
+  // they take, and how long the lock is held.
+  std::mt19937_64 rng(seed);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20 + rng() % 80));
+  engine::MoveOptions o;
+  o.online = true;
+  o.concurrency = 1 + int(rng() % 2);
+  o.final_delta_items = rng() % 3;
+  o.max_passes = 1 + int(rng() % 4);
+  o.batch_bytes = 64u << 10;
+  std::atomic<int> locks{0};
+  o.on_locked_for_test = [&](const Guid&) {
+    // Hold the first lock a while: clients are refused, then retry.
+    if (locks.fetch_add(1) == 0) std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  };
+  engine::MoveReport rep = f.MoveAll(o);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // load goes on at the targets
+  stop = true;
+  th.join();
+  ASSERT_EQ(rep.Completed(), 8u) << rep.ToJson().dump(2);
+  for (const auto& m : rep.mailboxes) {
+    EXPECT_TRUE(m.online);
+    EXPECT_GE(m.passes, 1);
+    EXPECT_GE(m.pass_items.size(), 3u) << "initial copy, passes, final delta";
+    EXPECT_GT(m.lock_ms, 0);
+  }
+  EXPECT_GT(lr.total.done, 50u);
+  EXPECT_EQ(lr.total.failed, 0u) << lr.ToJson().dump(2);
+  EXPECT_GT(lr.total.refused, 0u) << "the held lock refused somebody";
+  EXPECT_GT(lr.total.retried, 0u);
+  // Every mailbox is on MS2 only, homeMDB names it, content = every acknowledged op.
+  auto src = f.org().GetHandle("MS1");
+  std::vector<MailboxInfo> left;
+  ASSERT_OK((*src)->ListMailboxes(&left));
+  EXPECT_TRUE(left.empty());
+  const auto expected = ReplayJournal(lo.journal, before);
+  const auto now = ReadAll(f.org());
+  ASSERT_EQ(now.size(), 8u);
+  for (const auto& [g, c] : now) {
+    const Expected& e = expected.at(g);
+    EXPECT_FALSE(e.pending) << "the load stopped cleanly";
+    ExpectContent(g, c, e);
+  }
+  EXPECT_TRUE(f.Snapshot().problems.empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, OnlineMoveTest, ::testing::Values(1, 2, 3, 4, 5, 6));
+
+// ---------------------------------------------------------------------------
+// Crashes of `mbxmove move --online --load`: each step, and random kills
+
+
+class OnlineCrashTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    template_ = tmp_ / "template";
+    ASSERT_EQ(RunCommand(Mbxmove() + " gen --org " + template_ + " --store MS1 --preset tiny --seed 5").exit_code, 0);
+    ASSERT_EQ(RunCommand(Mbxmove() + " store create --org " + template_ + " --store MS2").exit_code, 0);
+    auto org = Organization::Open(template_);
+    ASSERT_TRUE(org.ok());
+    before_ = ContentOf(**org, "MS1");
+    ASSERT_EQ(before_.size(), 12u);
+  }
+  std::string FreshOrg(const std::string& name) {
+    const std::string dir = tmp_ / name;
+    fs::copy(template_, dir, fs::copy_options::recursive);
+    return dir;
+  }
+  std::string MoveCommand(const std::string& org, int seed) {
+    return Mbxmove() + " move --org " + org + " --from MS1 --to MS2 --online --concurrency 2 --max-passes 3 " +
+           "--final-delta-items 0 --batch-bytes 16KiB --load 300 --load-mix deliver:40,flag:25,move:15,delete:10,folder:10 " +
+           "--load-seed " + std::to_string(seed) + " --load-journal " + org + "/journal --json";
+  }
+  // After recover: every mailbox active once, where homeMDB says, holding
+  // every acknowledged operation (and at most its pending one).
+  void CheckInvariant(const std::string& org, const std::string& context) {
+    SCOPED_TRACE(context);
+    json rec = RunJson("recover --org " + org + " --json");
+    EXPECT_TRUE(rec["all_done"].get<bool>());
+    json again = RunJson("recover --org " + org + " --json");
+    EXPECT_TRUE(again["moves"].empty());
+    json v = RunJson("verify --org " + org + " --json");
+    EXPECT_TRUE(v["clean"].get<bool>()) << v["problems"].dump();
+    auto o = Organization::Open(org);
+    ASSERT_TRUE(o.ok()) << o.status().ToString();
+    std::map<std::string, int> copies;
+    for (const char* s : {"MS1", "MS2"}) {
+      auto h = (*o)->GetHandle(s);
+      ASSERT_TRUE(h.ok());
+      std::vector<MailboxInfo> boxes;
+      ASSERT_OK((*h)->ListMailboxes(&boxes));
+      for (const auto& m : boxes) {
+        EXPECT_EQ(m.state, MailboxState::kActive) << m.guid.ToString() << " in " << s;
+        EXPECT_FALSE(m.tracked) << "the change index outlived its move: " << m.guid.ToString() << " in " << s;
+        ++copies[m.guid.ToString()];
+      }
+    }
+    for (const auto& [g, c] : before_) EXPECT_EQ(copies[g], 1) << g;
+    const auto expected = ReplayJournal(org + "/journal", before_);
+    for (const auto& [g, c] : ReadAll(**o)) ExpectContent(g, c, expected.at(g));
+  }
+
+  TempDir tmp_;
+  std::string template_;
+  std::map<std::string, Content> before_;
+};
+
+TEST_F(OnlineCrashTest, CrashAtEveryStepThenRecover) {
+  const std::vector<std::string> points = {
+      "move-online-tracking:1", "move-online-tracking:5", "move-online-copied:1", "move-online-copied:6",
+      "move-online-pass:1",     "move-online-pass:7",     "move-online-locked:1", "move-online-locked:4",
+      "move-online-final-delta:2", "move-verified:3",     "move-switched:1",      "move-switched:5",
+      "move-cleaned:2",         "log-appended:20",        "lmdb-committed:60",
+  };
+  int i = 0;
+  for (const std::string& p : points) {
+    const std::string org = FreshOrg("p" + std::to_string(i));
+    auto r = RunCommand("MBX_CRASH_AT=" + p + " " + MoveCommand(org, ++i));
+    EXPECT_EQ(r.exit_code, kCrashExitCode) << p << " was not reached: " << (r.out + r.err).substr(0, 2000);
+    CheckInvariant(org, "crash at " + p);
+  }
+}
+
+
+TEST_F(OnlineCrashTest, KilledAtRandomMomentsThenRecover) {
+  int runs = 6;
+  if (const char* e = std::getenv("MBX_ONLINE_KILL_RUNS")) runs = std::max(1, std::atoi(e));
+  std::mt19937 rng(7);
+  int killed = 0;
+  for (int i = 0; i < runs; ++i) {
+    const std::string org = FreshOrg("k" + std::to_string(i));
+    const int ms = 20 + int(rng() % 160);
+    if (RunAndKillAfter(MoveCommand(org, 100 + i), ms)) ++killed;
+    CheckInvariant(org, "killed after " + std::to_string(ms) + " ms");
+  }
+  EXPECT_GT(killed, 0) << "no run was killed before it finished";
+}
+
+// ---------------------------------------------------------------------------
+// The commands' bad input
+
+TEST(OnlineCliTest, BadFlagsAreRefusedAndChangeNothing) {
+  TempDir t;
+  const std::string org = t / "o";
+  ASSERT_EQ(RunCommand(Mbxmove() + " gen --org " + org + " --store MS1 --preset tiny --seed 5").exit_code, 0);
+  ASSERT_EQ(RunCommand(Mbxmove() + " store create --org " + org + " --store MS2").exit_code, 0);
+  const json before = RunJson("stat --org " + org + " --json");
+  auto expect = [&](const std::string& args, int code, const std::string& words) {
+    auto r = RunCommand(Mbxmove() + " " + args);
+    EXPECT_EQ(r.exit_code, code) << args << "\n" << r.out << r.err;
+    EXPECT_NE((r.out + r.err).find(words), std::string::npos) << args << "\n" << r.out << r.err;
+  };
+  expect("move --org " + org + " --from MS1 --to MS2 --max-passes 3", 2, "--online");
+  expect("move --org " + org + " --from MS1 --to MS2 --online --load 10 --load-mix deliver:x", 2, "weight");
+  expect("move --org " + org + " --from MS1 --to MS2 --load-journal /tmp/j", 2, "--load");
+  expect("move --org " + org + " --from MS1 --to MS2 --online --queue", 2, "--queue");
+  expect("load --org " + org + " --all --rate 0", 2, "--rate");
+  expect("load --org " + org + " --all --mix teleport:5", 2, "unknown kind");
+  expect("load --org " + org + " --all --mix deliver:0", 2, "add up to 0");
+  expect("load --org " + org + " --mailbox nobody --rate 5 --duration 1", 1, "nobody");
+  expect("load --org " + org + " --rate 5", 2, "--all");
+  EXPECT_EQ(RunJson("stat --org " + org + " --json")["mailboxes"], before["mailboxes"]);
+}
+
+TEST(OnlineCliTest, LoadReportsEveryKindAndOnlineMoveReportsItsLockWindow) {
+  TempDir t;
+  const std::string org = t / "o";
+  ASSERT_EQ(RunCommand(Mbxmove() + " gen --org " + org + " --store MS1 --preset tiny --seed 5").exit_code, 0);
+  ASSERT_EQ(RunCommand(Mbxmove() + " store create --org " + org + " --store MS2").exit_code, 0);
+  json l = RunJson("load --org " + org + " --all --rate 200 --duration 1 --seed 3 "
+                   "--mix deliver:40,flag:20,move:20,delete:10,folder:10 --json");
+  EXPECT_EQ(l["total"]["failed"], 0);
+  EXPECT_GE(l["total"]["done"].get<int>(), 150);
+  for (const char* k : {"deliver", "flag", "move", "delete", "folder"}) {
+    EXPECT_GT(l["kinds"][k]["done"].get<int>(), 0) << k;
+  }
+  // The same seed again issues the same operations: the same counts.
+  json m = RunJson("move --org " + org + " --from MS1 --to MS2 --online --load 200 --json");
+  EXPECT_EQ(m["totals"]["mailboxes_completed"], 12);
+  EXPECT_GT(m["totals"]["lock_ms"]["max"].get<double>(), 0);
+  for (const auto& b : m["mailboxes"]) {
+    EXPECT_TRUE(b.contains("online")) << b.dump();
+    EXPECT_GE(b["online"]["items_per_pass"].size(), 3u);
+  }
+  EXPECT_EQ(m["load"]["total"]["failed"], 0);
+  json v = RunJson("verify --org " + org + " --json");
+  EXPECT_TRUE(v["clean"].get<bool>()) << v["problems"].dump();
+}
+
+}  // namespace
+}  // namespace mbx
