@@ -228,16 +228,16 @@ int RunScaleOutCommand(const BenchArgs& a) {
 }
 
 int RunBench(const BenchArgs& a) {
-  if (a.scale_out) return RunScaleOutCommand(a);
-  if (a.soak_minutes > 0) return RunSoakCommand(a);
-  if (a.directory == "ldap") return RunDirectoryCommand(a);
-  if (a.directory != "lmdb") return Fail("--directory must be lmdb or ldap", kExitUsage);
   if ((a.online || a.load != 200) && (a.remote || a.soak_minutes > 0 || a.scale_out || a.directory != "lmdb")) {
     return Fail("--online and --load go with the concurrency sweep, not --remote, --directory, --soak or --scale-out",
                 kExitUsage);
   }
   if (!a.online && a.load != 200) return Fail("--load needs --online", kExitUsage);
   if (auto m = engine::LoadMix::Parse(a.load_mix); !m.ok()) return Fail(m.status().message(), kExitUsage);
+  if (a.scale_out) return RunScaleOutCommand(a);
+  if (a.soak_minutes > 0) return RunSoakCommand(a);
+  if (a.directory == "ldap") return RunDirectoryCommand(a);
+  if (a.directory != "lmdb") return Fail("--directory must be lmdb or ldap", kExitUsage);
   if (a.remote) return RunRemoteCommand(a);
   bench::SweepOptions o;
   o.online = a.online;

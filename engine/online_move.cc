@@ -48,6 +48,7 @@ struct MailboxMover::OnlineState {
   std::vector<FolderInfo> folders;
   uint64_t stored = 0, logical = 0;
   uint64_t copied_items = 0, copied_bytes = 0;  // records written, over every pass
+  std::string header;  // the target's header as last written (EncodeMailboxInfo)
 
   void Add(uint64_t id, const ModelItem& m) {
     items[id] = m;
@@ -127,19 +128,23 @@ Status MailboxMover::ApplyDelta(const ChangeSet& cs, StoreHandle* target, int ta
   }
   // The folder tree: every folder as the source has it now; the ones it no
   // longer has deleted (their items moved or deleted above).
+  bool folders_changed = false;
   for (const FolderInfo& f : st->folders) {
     bool kept = false;
     for (const FolderInfo& n : cs.folders) kept = kept || n.id == f.id;
     if (!kept) writes.batch().Delete(Db::kFolders, keys::Folder(guid, f.id));
+    folders_changed = folders_changed || !kept;
   }
   for (const FolderInfo& f : cs.folders) {
     bool same = false;
     for (const FolderInfo& o : st->folders) same = same || o == f;
     if (!same) writes.batch().PutFolder(guid, f);
+    folders_changed = folders_changed || !same;
   }
   st->folders = cs.folders;
   // The header last, still moving-in, with the source's ids and change
-  // number and the totals of what the target holds.
+  // number and the totals of what the target holds; a pass that found
+  // nothing changes nothing.
   MailboxInfo h = cs.mailbox;
   h.state = MailboxState::kMovingIn;
   h.tracked = false;
@@ -147,7 +152,11 @@ Status MailboxMover::ApplyDelta(const ChangeSet& cs, StoreHandle* target, int ta
   h.item_count = st->items.size();
   h.stored_bytes = st->stored;
   h.logical_bytes = st->logical;
-  writes.batch().PutMailbox(h);
+  std::string header = EncodeMailboxInfo(h);
+  if (header != st->header || !cs.items.empty() || folders_changed) {
+    writes.batch().PutMailbox(h);
+    st->header = std::move(header);
+  }
   return writes.Finish();
 }
 
@@ -243,6 +252,15 @@ MailboxReport MailboxMover::MoveOnline(const MoveTask& task, std::optional<MoveR
                      std::to_string(options_.retry.bad_item_limit));
     }
     for (const auto& [id, m] : copy.kept) st.Add(id, m);
+    {
+      // The header CopyItems wrote last.
+      MailboxInfo h = info;
+      h.state = MailboxState::kMovingIn;
+      h.item_count = copy.items;
+      h.stored_bytes = copy.stored_out;
+      h.logical_bytes = copy.logical;
+      st.header = EncodeMailboxInfo(h);
+    }
     st.copied_items = copy.items;
     st.copied_bytes = copy.stored_out;
     rep.pass_items.push_back(copy.items);
@@ -265,8 +283,11 @@ MailboxReport MailboxMover::MoveOnline(const MoveTask& task, std::optional<MoveR
     }
     rep.pass_items.push_back(cs->items.size());
     synced = cs->mailbox.change_number;
-    // What the target now has, the source's index need not keep.
-    if (auto p = src->TrackChanges(guid, synced); !p.ok()) return p.status().WithContext("pruning the change index");
+    // What the target now has, the source's index need not keep (under the
+    // lock nothing changes any more, and the index goes with the clean-up).
+    if (!under_lock && !cs->entries.empty()) {
+      if (auto p = src->TrackChanges(guid, synced); !p.ok()) return p.status().WithContext("pruning the change index");
+    }
     if (options_.retry.Exceeded(int64_t(dropped.size()))) {
       return Status::Aborted(std::to_string(dropped.size()) +
                              " item(s) could not be read, more than the bad-item limit of " +

@@ -289,7 +289,9 @@ Result<uint64_t> Store::TrackChanges(const Guid& mailbox, uint64_t prune_through
         return Status::Ok();
       });
       if (!s.ok() && s.code() != Status::Code::kAborted) return s;
-      if (info.tracked && prune.empty() && info.pruned_through >= prune_through) return info.change_number;
+      // Nothing to prune: no write (pruned_through bounds what was removed,
+      // and nothing was).
+      if (info.tracked && prune.empty()) return info.change_number;
     }
   }
   WriteBatch b;
