@@ -292,13 +292,20 @@ Result<json> SweepOne(const SweepOptions& o, const std::string& preset, const st
         if (cr.exit_code != 0 && cr.exit_code != 3) return Status::Internal("online move run failed: " + cr.err);
         const json& ot = orep["totals"];
         std::vector<double> locks;
+        double largest_bytes = -1, largest_lock = 0;  // the lock window of the largest mailbox
         for (const auto& m : orep["mailboxes"]) {
-          if (m.contains("online") && m["outcome"] != "failed") locks.push_back(m["online"]["lock_ms"].get<double>());
+          if (!m.contains("online") || m["outcome"] == "failed") continue;
+          locks.push_back(m["online"]["lock_ms"].get<double>());
+          if (m["bytes_copied"].get<double>() > largest_bytes) {
+            largest_bytes = m["bytes_copied"].get<double>();
+            largest_lock = m["online"]["lock_ms"].get<double>();
+          }
         }
         row["online"] = {{"mib_per_s", ot["mib_per_s"]},
                          {"items_per_s", ot["items_per_s"]},
                          {"mailboxes_failed", ot["mailboxes_failed"]},
                          {"lock_ms", locks},
+                         {"largest_mailbox_lock_ms", largest_lock},
                          {"load", orep.contains("load") ? orep["load"]["total"] : json()}};
         Progress(o, preset + " C=" + std::to_string(c) + " run " + std::to_string(r + 1) + " online: " +
                         std::to_string(int(ot["mib_per_s"].get<double>())) + " MiB/s, lock window p95 " +
@@ -334,11 +341,13 @@ Result<json> SweepOne(const SweepOptions& o, const std::string& preset, const st
     level["repeats"] = runs.size();
     if (o.online) {
       std::vector<double> omib, locks;
+      double largest_lock = 0;
       uint64_t done = 0, refused = 0, retried = 0, failed = 0, mbx_failed = 0;
       for (const auto& r : runs) {
         const json& on = r["online"];
         omib.push_back(on["mib_per_s"].get<double>());
         for (double l : on["lock_ms"]) locks.push_back(l);
+        largest_lock = std::max(largest_lock, on["largest_mailbox_lock_ms"].get<double>());
         mbx_failed += on["mailboxes_failed"].get<uint64_t>();
         if (on["load"].is_object()) {
           done += on["load"].value("done", uint64_t(0));
@@ -354,6 +363,7 @@ Result<json> SweepOne(const SweepOptions& o, const std::string& preset, const st
                          {"lock_p50_ms", Percentile(locks, 0.5)},
                          {"lock_p95_ms", Percentile(locks, 0.95)},
                          {"lock_max_ms", Percentile(locks, 1.0)},
+                         {"largest_mailbox_lock_ms", largest_lock},
                          {"mailboxes_failed", mbx_failed},
                          {"load_ops_per_s", o.load},
                          {"load_done", done},
@@ -535,15 +545,15 @@ std::string FormatTable(const json& r) {
     for (const auto& l : ds["levels"]) online = online || l.contains("online");
     if (online) {
       s += "  online (move --online under client load):\n"
-           "    C    MiB/s (min-max)  x offline  lock p50 ms  lock p95 ms  lock max ms   load ops/s  done  refused  failed\n";
+           "    C    MiB/s (min-max)  x offline  lock p50 ms  lock p95 ms  lock max ms  largest mbx ms  load ops/s  done  refused  failed\n";
       for (const auto& l : ds["levels"]) {
         if (!l.contains("online")) continue;
         const json& on = l["online"];
-        std::snprintf(buf, sizeof buf, "%5d %7.1f (%5.0f-%5.0f) %10.2f %12.1f %12.1f %12.1f %12.0f %5llu %8llu %7llu\n",
+        std::snprintf(buf, sizeof buf, "%5d %7.1f (%5.0f-%5.0f) %10.2f %12.1f %12.1f %12.1f %15.1f %11.0f %5llu %8llu %7llu\n",
                       l["concurrency"].get<int>(), on["mib_per_s"].get<double>(), on["mib_per_s_min"].get<double>(),
                       on["mib_per_s_max"].get<double>(), on["ratio_to_offline"].get<double>(),
                       on["lock_p50_ms"].get<double>(), on["lock_p95_ms"].get<double>(), on["lock_max_ms"].get<double>(),
-                      on["load_ops_per_s"].get<double>(), (unsigned long long)on["load_done"].get<uint64_t>(),
+                      on["largest_mailbox_lock_ms"].get<double>(), on["load_ops_per_s"].get<double>(), (unsigned long long)on["load_done"].get<uint64_t>(),
                       (unsigned long long)on["load_refused"].get<uint64_t>(),
                       (unsigned long long)on["load_failed"].get<uint64_t>());
         s += buf;

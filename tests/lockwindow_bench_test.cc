@@ -38,6 +38,8 @@ TEST(LockWindowBenchTest, EveryLevelReportsTheOnlineRunBesideTheOfflineOne) {
     EXPECT_GT(on["lock_p50_ms"].get<double>(), 0);
     EXPECT_LE(on["lock_p50_ms"].get<double>(), on["lock_p95_ms"].get<double>());
     EXPECT_LE(on["lock_p95_ms"].get<double>(), on["lock_max_ms"].get<double>());
+    EXPECT_GT(on["largest_mailbox_lock_ms"].get<double>(), 0);
+    EXPECT_LE(on["largest_mailbox_lock_ms"].get<double>(), on["lock_max_ms"].get<double>());
     EXPECT_EQ(on["mailboxes_failed"].get<int>(), 0);
     EXPECT_EQ(on["load_failed"].get<int>(), 0);
     EXPECT_GT(on["load_done"].get<int>(), 0);
