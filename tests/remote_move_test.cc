@@ -22,6 +22,8 @@
 #include "rpc/tls.h"
 #include "rpc/store_server.h"
 #include "rpc/store_service.grpc.pb.h"
+#include "engine/client_load.h"
+#include "tests/load_journal.h"
 #include "tests/move_fixture.h"
 
 namespace mbx::testing {
@@ -865,6 +867,56 @@ TEST(RemoteLinkTest, StalledLinkFailsWithinTheDeadline) {
   auto report = f.MoveAll(o);  // returns: keepalive finds the stall
   EXPECT_GT(report.Failed(), 0u);
   ExpectInvariantAfterRecovery(f);
+}
+
+
+// An online move between two served stores, each behind a 5 ms link, while
+// a client load works on the moving mailboxes through the same servers: the
+// change index, the passes and the lock all cross the network; afterwards
+// every mailbox is on the target holding every acknowledged operation.
+TEST(RemoteOnlineTest, OnlineMoveAcrossServersUnderLoadKeepsEveryAcknowledgedOperation) {
+  MoveFixture f(0, {}, 6, 3u << 20);
+  const auto before = journal::ContentOf(f.org(), "MS1");
+  TempDir t;
+  const std::string certs = CertDir(t);
+  net::LinkOptions link;
+  link.delay = std::chrono::microseconds(2500);
+  Servers servers(f.org(), certs, {"SERVER1", "SERVER2"}, &link);
+  const uint64_t trips_before = rpc::RemoteRoundTrips();
+  engine::LoadOptions lo = journal::LoadOnEveryMailbox(f.org(), 150, 9, t / "journal");
+  lo.pause = std::chrono::milliseconds(10);
+  engine::ClientLoad load(f.org(), lo);
+  ASSERT_OK(load.Prepare());
+  std::atomic<bool> stop{false};
+  engine::LoadReport lr;
+  std::thread th([&] { lr = load.Run(&stop); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  engine::MoveOptions o;
+  o.online = true;
+  o.concurrency = 3;
+  o.final_delta_items = 1;
+  o.max_passes = 3;
+  engine::MoveReport rep = f.MoveAll(o);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  stop = true;
+  th.join();
+  EXPECT_EQ(rep.Completed(), 6u) << rep.ToJson().dump(2);
+  EXPECT_EQ(lr.total.failed, 0u) << lr.ToJson().dump(2);
+  EXPECT_GT(lr.total.done, 20u);
+  EXPECT_GT(rpc::RemoteRoundTrips(), trips_before);
+  for (const auto& m : rep.mailboxes) {
+    EXPECT_TRUE(m.online);
+    EXPECT_GT(m.lock_ms, 0);
+  }
+  const auto expected = journal::ReplayJournal(lo.journal, before);
+  const auto now = journal::ReadAll(f.org());
+  ASSERT_EQ(now.size(), 6u);
+  for (const auto& [g, c] : now) journal::ExpectContent(g, c, expected.at(g));
+  auto src = f.org().GetStore("MS1");
+  ASSERT_TRUE(src.ok());
+  std::vector<MailboxInfo> left;
+  ASSERT_OK((*src)->ListMailboxes(&left));
+  EXPECT_TRUE(left.empty());
 }
 
 }  // namespace
