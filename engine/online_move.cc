@@ -37,6 +37,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// A pass prunes the source's change index when it copied at least this many
+// entries.
+constexpr size_t kPruneEntries = 1024;
+
 double SecondsSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 }  // namespace
@@ -283,9 +287,11 @@ MailboxReport MailboxMover::MoveOnline(const MoveTask& task, std::optional<MoveR
     }
     rep.pass_items.push_back(cs->items.size());
     synced = cs->mailbox.change_number;
-    // What the target now has, the source's index need not keep (under the
-    // lock nothing changes any more, and the index goes with the clean-up).
-    if (!under_lock && !cs->entries.empty()) {
+    // What the target now has, the source's index need not keep; it is
+    // pruned once it holds enough to matter (each prune is a source commit,
+    // and the whole index goes with the clean-up anyway; under the lock
+    // nothing changes any more).
+    if (!under_lock && cs->entries.size() >= kPruneEntries) {
       if (auto p = src->TrackChanges(guid, synced); !p.ok()) return p.status().WithContext("pruning the change index");
     }
     if (options_.retry.Exceeded(int64_t(dropped.size()))) {
