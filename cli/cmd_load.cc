@@ -82,16 +82,18 @@ int RunLoad(const LoadArgs& a) {
 }  // namespace
 
 void PrintLoadTable(const engine::LoadReport& r) {
-  std::printf("%-14s %8s %8s %8s %7s %9s %9s %9s\n", "operation", "done", "refused", "retried", "failed", "p50 ms",
-              "p95 ms", "max ms");
+  std::printf("%-14s %8s %8s %8s %7s %9s %9s %9s %11s\n", "operation", "done", "refused", "retried", "failed",
+              "p50 ms", "p95 ms", "max ms", "lockout ms");
   auto row = [](const std::string& name, const engine::KindFigures& f) {
-    std::printf("%-14s %8llu %8llu %8llu %7llu %9.2f %9.2f %9.2f\n", name.c_str(), (unsigned long long)f.done,
+    std::printf("%-14s %8llu %8llu %8llu %7llu %9.2f %9.2f %9.2f %11.2f\n", name.c_str(), (unsigned long long)f.done,
                 (unsigned long long)f.refused, (unsigned long long)f.retried, (unsigned long long)f.failed, f.p50_ms,
-                f.p95_ms, f.max_ms);
+                f.p95_ms, f.max_ms, f.lockout_max_ms);
   };
   for (const auto& [k, f] : r.kinds) row(k, f);
   row("all", r.total);
-  std::printf("%.1f operations/s acknowledged over %.1f s\n", r.achieved_rate, r.seconds);
+  std::printf("%.1f operations/s acknowledged over %.1f s (lockout: the longest an operation was refused, first "
+              "refusal to acknowledgement)\n",
+              r.achieved_rate, r.seconds);
   for (const auto& e : r.errors) std::printf("  error: %s\n", e.c_str());
 }
 

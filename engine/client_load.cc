@@ -82,7 +82,7 @@ nlohmann::json LoadReport::ToJson() const {
   auto fig = [](const KindFigures& f) {
     return nlohmann::json{{"done", f.done},       {"refused", f.refused}, {"retried", f.retried},
                           {"failed", f.failed},   {"p50_ms", f.p50_ms},   {"p95_ms", f.p95_ms},
-                          {"max_ms", f.max_ms}};
+                          {"max_ms", f.max_ms},   {"lockout_max_ms", f.lockout_max_ms}};
   };
   nlohmann::json k = nlohmann::json::object();
   for (const auto& [name, f] : kinds) k[name] = fig(f);
@@ -277,6 +277,7 @@ LoadReport ClientLoad::Run(const std::atomic<bool>* stop) {
       // Run it, following homeMDB, retrying while the mailbox is locked.
       KindFigures& f = w.kinds[kind];
       const auto t0 = Clock::now();
+      Clock::time_point first_refusal{};
       bool refused = false;
       Result<ClientOpResult> r = Status::Aborted("not run");
       for (;;) {
@@ -321,6 +322,7 @@ LoadReport ClientLoad::Run(const std::atomic<bool>* stop) {
         if (s.IsBusy()) {
           // Locked by a move: pause, ask the directory again, retry.
           ++f.refused;
+          if (!refused) first_refusal = Clock::now();
           refused = true;
           if (Clock::now() - t0 > options_.give_up) break;
           if (stop != nullptr && stop->load()) break;
@@ -339,7 +341,11 @@ LoadReport ClientLoad::Run(const std::atomic<bool>* stop) {
         continue;
       }
       ++f.done;
-      if (refused) ++f.retried;
+      if (refused) {
+        ++f.retried;
+        f.lockout_max_ms = std::max(
+            f.lockout_max_ms, std::chrono::duration<double, std::milli>(Clock::now() - first_refusal).count());
+      }
       w.latency[kind].push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
       switch (op.kind) {
         case ClientOp::Kind::kDeliver:
@@ -375,6 +381,7 @@ LoadReport ClientLoad::Run(const std::atomic<bool>* stop) {
       t.refused += f.refused;
       t.retried += f.retried;
       t.failed += f.failed;
+      t.lockout_max_ms = std::max(t.lockout_max_ms, f.lockout_max_ms);
     }
     for (auto& [k, v] : w.latency) {
       lat[k].insert(lat[k].end(), v.begin(), v.end());
@@ -393,6 +400,7 @@ LoadReport ClientLoad::Run(const std::atomic<bool>* stop) {
     rep.total.refused += t.refused;
     rep.total.retried += t.retried;
     rep.total.failed += t.failed;
+    rep.total.lockout_max_ms = std::max(rep.total.lockout_max_ms, t.lockout_max_ms);
   }
   rep.total.p50_ms = Percentile(all, 0.5);
   rep.total.p95_ms = Percentile(all, 0.95);

@@ -70,6 +70,9 @@ struct KindFigures {
   uint64_t retried = 0;   // operations acknowledged after at least one refusal
   uint64_t failed = 0;    // other errors, or refused past give_up
   double p50_ms = 0, p95_ms = 0, max_ms = 0;
+  // What a client saw of moves: the longest time an operation was refused,
+  // from its first refusal to its acknowledgement (0 when none was).
+  double lockout_max_ms = 0;
 };
 
 struct LoadReport {

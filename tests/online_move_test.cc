@@ -381,6 +381,7 @@ TEST_P(OnlineMoveTest, UnderLoadTheTargetHoldsEveryAcknowledgedOperation) {
   EXPECT_EQ(lr.total.failed, 0u) << lr.ToJson().dump(2);
   EXPECT_GT(lr.total.refused, 0u) << "the held lock refused somebody";
   EXPECT_GT(lr.total.retried, 0u);
+  EXPECT_GT(lr.total.lockout_max_ms, 0) << "a retried operation was locked out a while";
   // Every mailbox is on MS2 only, homeMDB names it, content = every acknowledged op.
   auto src = f.org().GetHandle("MS1");
   std::vector<MailboxInfo> left;
