@@ -202,7 +202,9 @@ TEST_F(ChangeIndexTest, BadOperationsAreRefusedAndChangeNothing) {
   auto refused = [&](ClientOp op, auto pred, const char* what) {
     auto r = store_->ApplyClientOp(g_, op);
     EXPECT_FALSE(r.ok()) << what;
-    if (!r.ok()) EXPECT_TRUE(pred(r.status())) << what << ": " << r.status().ToString();
+    if (!r.ok()) {
+      EXPECT_TRUE(pred(r.status())) << what << ": " << r.status().ToString();
+    }
   };
   auto nf = [](const Status& s) { return s.IsNotFound(); };
   auto ia = [](const Status& s) { return s.code() == Status::Code::kInvalidArgument; };
