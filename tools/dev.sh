@@ -550,7 +550,14 @@ case "$cmd" in
     # backends under concurrent guarded writes (DirectoryContractTest). The
     # engine's second run with the directory in slapd ('.ldap') is left to the
     # release and ASan runs: under TSan it would repeat the engine's cases at
-    # twice the cost with no new threads of ours.
+    # twice the cost with no new threads of ours. RemoteTlsTest (handshakes
+    # refused: expired, foreign or missing client certificates) is left to
+    # them too: its threads are all gRPC's, which synchronise inside the
+    # uninstrumented libgrpc while calling our binary's instrumented
+    # std::string and shared_ptr code, so TSan reports gRPC's own frees as
+    # races (seen once in 20+ runs, under ctest -j4, every frame below ours
+    # in libgrpc); the served-store tests that run our threads stay here.
+    TSAN_EXCLUDE='\.ldap$|^RemoteTlsTest\.'
     TSAN_TESTS='Store|TxLog|Move|Directory|MailTransfer|MimeProps|Remote|Queue|Online|ChangeIndex'
     mapfile -t tsan_targets < <(test_targets tsan "$TSAN_TESTS")
     if [ ${#tsan_targets[@]} -eq 0 ]; then
@@ -560,7 +567,7 @@ case "$cmd" in
     build tsan mbxmove "${tsan_targets[@]}"
     MBX_CRASH_RUNS="${MBX_CRASH_RUNS:-12}" \
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$ROOT/tools/tsan-suppressions.txt" \
-      run_tests tsan "$SAN_TEST_JOBS" -R "$TSAN_TESTS" -E '\.ldap$'
+      run_tests tsan "$SAN_TEST_JOBS" -R "$TSAN_TESTS" -E "$TSAN_EXCLUDE"
     fuzz "${MBX_FUZZ_SECONDS:-20}" | tee "$ROOT/out/fuzz-output.txt"
     # The long campaign's short version: every lane for 20 seconds with
     # small batches; it must pass, and its figures must count what it ran.
