@@ -211,19 +211,6 @@ int RunMove(const MoveArgs& a) {
     j["load"]["rate"] = a.load_rate;
     j["load"]["mix"] = load_mix->ToString();
   }
-  if (a.online) {
-    std::vector<double> ms;
-    for (const auto& m : report.mailboxes) {
-      if (m.outcome != engine::Outcome::kFailed) ms.push_back(m.lock_ms);
-    }
-    std::sort(ms.begin(), ms.end());
-    auto pct = [&](double p) {
-      if (ms.empty()) return 0.0;
-      size_t rank = std::clamp<size_t>(size_t(p * double(ms.size()) + 0.999999), 1, ms.size());
-      return ms[rank - 1];
-    };
-    j["totals"]["lock_ms"] = {{"p50", pct(0.5)}, {"p95", pct(0.95)}, {"max", ms.empty() ? 0.0 : ms.back()}};
-  }
   // Calls to remote stores (0 when every store is local): what latency costs.
   j["rpc"] = {{"round_trips", rpc::RemoteRoundTrips()}};
   {

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "datagen/mailbox_gen.h"
+#include "engine/move_report.h"
 #include "store/item_codec.h"
 
 namespace mbx::engine {
@@ -20,14 +21,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 const char* const kKinds[] = {"deliver", "flag", "move", "delete", "folder"};
-
-double Percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t rank = size_t(p * double(v.size()) + 0.999999);
-  rank = std::clamp<size_t>(rank, 1, v.size());
-  return v[rank - 1];
-}
 
 uint64_t Mix64(uint64_t x) {
   x ^= x >> 30;
@@ -106,12 +99,24 @@ void ClientLoad::Journal(const std::string& line) {
 
 Result<StoreHandle*> ClientLoad::HomeOf(const Guid& mailbox) {
   MBX_ASSIGN_OR_RETURN(UserRecord u, org_.directory().GetUserByMailbox(mailbox));
-  std::vector<StoreRecord> stores;
-  MBX_RETURN_IF_ERROR(org_.ListStores(&stores));
-  for (const auto& s : stores) {
-    if (s.dn == u.home_mdb) return org_.GetHandle(s.name);
+  std::string name;
+  {
+    // Store DNs change only when stores are registered: the list is read
+    // again only for a DN it does not hold.
+    std::lock_guard<std::mutex> l(stores_mu_);
+    if (!store_by_dn_.count(u.home_mdb)) {
+      std::vector<StoreRecord> stores;
+      MBX_RETURN_IF_ERROR(org_.ListStores(&stores));
+      store_by_dn_.clear();
+      for (const auto& s : stores) store_by_dn_[s.dn] = s.name;
+    }
+    auto it = store_by_dn_.find(u.home_mdb);
+    if (it == store_by_dn_.end()) {
+      return Status::NotFound("homeMDB of " + u.name + " names no registered store (" + u.home_mdb + ")");
+    }
+    name = it->second;
   }
-  return Status::NotFound("homeMDB of " + u.name + " names no registered store (" + u.home_mdb + ")");
+  return org_.GetHandle(name);
 }
 
 Status ClientLoad::Prepare() {
@@ -395,7 +400,7 @@ LoadReport ClientLoad::Run(const std::atomic<bool>* stop) {
     auto& v = lat[k];
     t.p50_ms = Percentile(v, 0.5);
     t.p95_ms = Percentile(v, 0.95);
-    t.max_ms = v.empty() ? 0 : v.back();
+    t.max_ms = Percentile(v, 1.0);
     rep.total.done += t.done;
     rep.total.refused += t.refused;
     rep.total.retried += t.retried;
@@ -404,7 +409,7 @@ LoadReport ClientLoad::Run(const std::atomic<bool>* stop) {
   }
   rep.total.p50_ms = Percentile(all, 0.5);
   rep.total.p95_ms = Percentile(all, 0.95);
-  rep.total.max_ms = all.empty() ? 0 : all.back();
+  rep.total.max_ms = Percentile(all, 1.0);
   rep.achieved_rate = rep.seconds > 0 ? double(rep.total.done) / rep.seconds : 0;
   return rep;
 }

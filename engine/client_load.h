@@ -109,6 +109,8 @@ class ClientLoad {
 
   Organization& org_;
   LoadOptions options_;
+  std::mutex stores_mu_;
+  std::map<std::string, std::string> store_by_dn_;  // GUARDED_BY(stores_mu_): store DN -> name
   std::FILE* journal_ = nullptr;
   std::mutex journal_mu_;
   void Journal(const std::string& line);

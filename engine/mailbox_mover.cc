@@ -275,91 +275,126 @@ std::string MailboxMover::TargetFull() {
   return target_full_;
 }
 
-MailboxReport MailboxMover::NewReport(const MoveTask& task) const {
-  MailboxReport rep;
+bool MailboxMover::Begin(const MoveTask& task, Run* run) {
+  run->mover = this;
+  run->task = &task;
+  run->start = Clock::now();
+  MailboxReport& rep = run->rep;
   rep.mailbox = task.user.mailbox;
   rep.user = task.user.name;
   rep.display_name = task.user.display_name;
   rep.source = task.source.name;
   rep.target = task.target.name;
-  return rep;
-}
-
-MoveRecord MailboxMover::NewRecord(const MoveTask& task) const {
-  MoveRecord rec;
+  MoveRecord& rec = run->rec;
   rec.mailbox = task.user.mailbox;
   rec.user = task.user.name;
   rec.source = task.source.name;
   rec.target = task.target.name;
   rec.started = NowIso8601();
   rec.keep_source = options_.keep_source;
-  return rec;
+  auto src = org_.GetHandle(task.source.name);
+  if (!src.ok()) return (run->Fail(src.status().message()), false);
+  auto dst = org_.GetHandle(task.target.name);
+  if (!dst.ok()) return (run->Fail(dst.status().message()), false);
+  run->src = *src;
+  run->dst = *dst;
+  if (std::string full = TargetFull(); !full.empty()) return (run->Fail("not started: " + full), false);
+  if (std::string off = run->CalledOff(); !off.empty()) return (run->Fail("not started: " + off), false);
+  return true;
 }
 
-Status MailboxMover::RecordStep(MoveRecord* rec, MoveStep step, bool create) {
-  const MoveStep from = rec->step;
-  rec->step = step;
+MailboxReport MailboxMover::Run::Fail(const std::string& why) {
+  rep.outcome = Outcome::kFailed;
+  rep.reason = why;
+  rep.seconds = SecondsSince(start);
+  mover->counters_->mailboxes_done.fetch_add(1);
+  return rep;
+}
+
+MailboxReport MailboxMover::Run::Abandon(const std::string& why) {
+  Status u = RollBackMove(mover->org_, rec);
+  return Fail(u.ok() ? why : why + "; rolling back also failed: " + u.message());
+}
+
+MailboxReport MailboxMover::Run::AbandonWrite(const Status& s, const std::string& what) {
+  mover->NoteTargetFull(s);
+  return Abandon(what + s.message());
+}
+
+std::string MailboxMover::Run::CalledOff() const {
+  const std::string why = task->called_off ? task->called_off() : std::string();
+  return why.empty() ? why : "the move was called off: " + why;
+}
+
+Status MailboxMover::Run::Step(MoveStep step, bool create) {
+  const MoveStep from = rec.step;
+  rec.step = step;
   const auto t0 = Clock::now();
-  Directory& dir = org_.directory();
-  Status s = create ? dir.CreateMove(*rec) : dir.AdvanceMove(*rec, from, false);
-  counters_->directory_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
+  Directory& dir = mover->org_.directory();
+  Status s = create ? dir.CreateMove(rec) : dir.AdvanceMove(rec, from, false);
+  mover->counters_->directory_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
   return s.ok() ? s : s.WithContext("recording step '" + std::string(MoveStepName(step)) + "' in the directory");
+}
+
+std::string MailboxMover::Run::Guard(MoveStep step) {
+  // Creating the record is the guard: it fails if any move or import holds
+  // the mailbox, whichever mover or host recorded it.
+  Status s = Step(step, true);
+  if (s.ok()) return "";
+  if (s.code() == Status::Code::kAlreadyExists) {
+    return "an unfinished move of this mailbox is recorded: " + s.message() + "; run 'mbxmove recover' first";
+  }
+  return s.message();
+}
+
+std::optional<MailboxReport> MailboxMover::Run::Switch() {
+  // A move called off (its mover lost its lease: another mover may take it
+  // over) must not pass the commit point.
+  if (std::string off = CalledOff(); !off.empty()) return Abandon(off);
+  rec.step = MoveStep::kSwitched;
+  Directory& dir = mover->org_.directory();
+  const auto t0 = Clock::now();
+  Status s = dir.SwitchHome(task->user.mailbox, task->target, rec);
+  const int64_t switch_ns = NsSince(t0);
+  mover->counters_->directory_ns.fetch_add(switch_ns, std::memory_order_relaxed);
+  if (s.ok()) {
+    rep.switch_seconds = double(switch_ns) / 1e9;
+    return std::nullopt;
+  }
+  // SwitchHome is one transaction, but it can fail after its commit: when
+  // the directory cannot be synced, the switch is visible and may yet reach
+  // the disk, and rolling back would leave homeMDB naming a target we
+  // deleted. Roll back only when the directory still shows the move before
+  // its switch; otherwise (switched, or unreadable) leave the mailbox locked
+  // for 'mbxmove recover', which finishes or rolls back from what the
+  // directory durably holds.
+  auto now = dir.GetMove(task->user.mailbox);
+  if (now.ok() && !PastSwitch(now->step)) return Abandon("switching homeMDB: " + s.message());
+  return Fail("switching homeMDB: " + s.message() +
+              "; the switch may have happened: run 'mbxmove recover' to finish or roll back the move");
 }
 
 MailboxReport MailboxMover::Move(const MoveTask& task, std::optional<MoveRecord>* cleanup) {
   if (options_.online) return MoveOnline(task, cleanup);
-  const auto start = Clock::now();
-  MailboxReport rep = NewReport(task);
+  Run run;
+  if (!Begin(task, &run)) return run.rep;
+  MailboxReport& rep = run.rep;
+  MoveRecord& rec = run.rec;
+  StoreHandle* src = run.src;
+  StoreHandle* dst = run.dst;
   const Guid guid = task.user.mailbox;
   Directory& dir = org_.directory();
+  auto fail = [&](const std::string& why) { return run.Fail(why); };
+  auto abandon = [&](const std::string& why) { return run.Abandon(why); };
+  auto abandon_write = [&](const Status& s, const std::string& what) { return run.AbandonWrite(s, what); };
 
-  auto fail = [&](const std::string& why) {
-    rep.outcome = Outcome::kFailed;
-    rep.reason = why;
-    rep.seconds = SecondsSince(start);
-    counters_->mailboxes_done.fetch_add(1);
-    return rep;
-  };
-  auto src_r = org_.GetHandle(task.source.name);
-  if (!src_r.ok()) return fail(src_r.status().message());
-  auto dst_r = org_.GetHandle(task.target.name);
-  if (!dst_r.ok()) return fail(dst_r.status().message());
-  StoreHandle* src = *src_r;
-  StoreHandle* dst = *dst_r;
-
-  MoveRecord rec = NewRecord(task);
+  // 1. lock
+  auto t = Clock::now();
   // The lock record is created (guarded: no other move may hold the
   // mailbox) and durable before the source is locked; later steps before
   // the switch are guarded advances that only inform (recovery rolls back
   // either way).
-  auto record_step = [&](MoveStep step) { return RecordStep(&rec, step, step == MoveStep::kLocked); };
-  // Undo everything and report the failure.
-  auto abandon = [&](const std::string& why) {
-    Status u = RollBackMove(org_, rec);
-    return fail(u.ok() ? why : why + "; rolling back also failed: " + u.message());
-  };
-  // The same for a failed write to the target (which may have found the disk full).
-  auto abandon_write = [&](const Status& s, const std::string& what) {
-    NoteTargetFull(s);
-    return abandon(what + s.message());
-  };
-  if (std::string full = TargetFull(); !full.empty()) return fail("not started: " + full);
-  auto called_off = [&]() -> std::string {
-    const std::string why = task.called_off ? task.called_off() : std::string();
-    return why.empty() ? why : "the move was called off: " + why;
-  };
-  if (std::string off = called_off(); !off.empty()) return fail("not started: " + off);
-
-  // 1. lock
-  auto t = Clock::now();
-  // Creating the record is the guard: it fails if any move or import holds
-  // the mailbox, whichever mover or host recorded it.
-  if (Status s = record_step(MoveStep::kLocked); !s.ok()) {
-    if (s.code() == Status::Code::kAlreadyExists) {
-      return fail("an unfinished move of this mailbox is recorded: " + s.message() + "; run 'mbxmove recover' first");
-    }
-    return fail(s.message());
-  }
+  if (std::string why = run.Guard(MoveStep::kLocked); !why.empty()) return fail(why);
   if (Status s = src->TransitionMailbox(guid, {MailboxState::kActive}, MailboxState::kMovingOut); !s.ok()) {
     if (s.code() == Status::Code::kIOError) {
       // The lock's log record may be on disk (written, then neither synced
@@ -446,35 +481,13 @@ MailboxReport MailboxMover::Move(const MoveTask& task, std::optional<MoveRecord>
   // machine crash after the switch would bring the source back active next
   // to the active target.
   if (Status s = src->Flush(); !s.ok()) return abandon(s.message());
-  if (Status s = record_step(MoveStep::kVerified); !s.ok()) return abandon(s.message());
+  if (Status s = run.Step(MoveStep::kVerified, false); !s.ok()) return abandon(s.message());
   rep.phase_seconds["verify"] = SecondsSince(t);
   CrashPoint("move-verified");
 
-  // 5. switch: the commit point. A move called off (its mover lost its
-  // lease: another mover may take it over) must not pass it.
-  if (std::string off = called_off(); !off.empty()) return abandon(off);
+  // 5. switch: the commit point.
   t = Clock::now();
-  rec.step = MoveStep::kSwitched;
-  {
-    const auto t0 = Clock::now();
-    Status s = dir.SwitchHome(guid, task.target, rec);
-    const int64_t switch_ns = NsSince(t0);
-    counters_->directory_ns.fetch_add(switch_ns, std::memory_order_relaxed);
-    if (s.ok()) rep.switch_seconds = double(switch_ns) / 1e9;
-    if (!s.ok()) {
-      // SwitchHome is one transaction, but it can fail after its commit: when
-      // the directory cannot be synced, the switch is visible and may yet
-      // reach the disk, and rolling back would leave homeMDB naming a target
-      // we deleted. Roll back only when the directory still shows the move
-      // before its switch; otherwise (switched, or unreadable) leave the
-      // mailbox locked for 'mbxmove recover', which finishes or rolls back
-      // from what the directory durably holds.
-      auto now = dir.GetMove(guid);
-      if (now.ok() && !PastSwitch(now->step)) return abandon("switching homeMDB: " + s.message());
-      return fail("switching homeMDB: " + s.message() +
-                  "; the switch may have happened: run 'mbxmove recover' to finish or roll back the move");
-    }
-  }
+  if (auto failed = run.Switch()) return *failed;
   rep.phase_seconds["switch"] = SecondsSince(t);
   CrashPoint("move-switched");
 
@@ -492,7 +505,7 @@ MailboxReport MailboxMover::Move(const MoveTask& task, std::optional<MoveRecord>
     if (Status s = FinishMove(org_, rec); !s.ok()) NoteCleanupFailed(s, &rep);
     rep.phase_seconds["cleanup"] = SecondsSince(t);
   }
-  rep.seconds = SecondsSince(start);
+  rep.seconds = SecondsSince(run.start);
   counters_->mailboxes_done.fetch_add(1);
   return rep;
 }

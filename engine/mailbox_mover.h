@@ -16,6 +16,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -110,13 +111,38 @@ class MailboxMover {
     bool over_limit = false;
   };
   struct OnlineState;
-  // What every move starts from: its report (who, from where, to where) and
-  // its move record.
-  MailboxReport NewReport(const MoveTask& task) const;
-  MoveRecord NewRecord(const MoveTask& task) const;
-  // Records `step` in the directory: `create` for the first step (guarded:
-  // no other move may hold the mailbox), a guarded advance otherwise.
-  Status RecordStep(MoveRecord* rec, MoveStep step, bool create);
+  // One mailbox's move under way (Move and MoveOnline alike): the report it
+  // fills, its stores and its record, and the ways it ends early.
+  struct Run {
+    MailboxMover* mover = nullptr;
+    const MoveTask* task = nullptr;
+    std::chrono::steady_clock::time_point start;
+    MailboxReport rep;
+    MoveRecord rec;
+    StoreHandle* src = nullptr;
+    StoreHandle* dst = nullptr;
+
+    // The report of a move that failed, as things stand.
+    MailboxReport Fail(const std::string& why);
+    // Rolls back what the move did, then Fail.
+    MailboxReport Abandon(const std::string& why);
+    // The same for a failed write to the target (which may have found the disk full).
+    MailboxReport AbandonWrite(const Status& s, const std::string& what = "");
+    // Why the move is called off (MoveTask::called_off), or "".
+    std::string CalledOff() const;
+    // Records `step` in the directory: `create` for the first step (guarded:
+    // no other move may hold the mailbox), a guarded advance otherwise.
+    Status Step(MoveStep step, bool create);
+    // Creates the record at `step`: "" when done, else why not.
+    std::string Guard(MoveStep step);
+    // The commit point: homeMDB to the target. nullopt when switched; else
+    // the report of the failure (rolled back if the switch did not happen).
+    std::optional<MailboxReport> Switch();
+  };
+  // Starts a run: false (and run->rep the failure) when the stores cannot
+  // be had, an earlier target write found the disk full, or the move is
+  // called off before it starts.
+  bool Begin(const MoveTask& task, Run* run);
   MailboxReport MoveOnline(const MoveTask& task, std::optional<MoveRecord>* cleanup);
   // Applies one ChangeSet to the target (online moves).
   Status ApplyDelta(const ChangeSet& cs, StoreHandle* target, int target_level, bool recode, OnlineState* st,

@@ -78,22 +78,29 @@ nlohmann::json MoveReport::ToJson() const {
                {"recompress_s", this->time.recompress_s}, {"write_wait_s", this->time.write_wait_s},
                {"target_verify_s", this->time.target_verify_s}, {"directory_s", this->time.directory_s}};
   json out = {{"mailboxes", boxes}, {"totals", totals}, {"time", tj}, {"directory", directory.ToJson()}};
+  // Online moves: the lock windows of the mailboxes that moved.
+  std::vector<double> locks;
+  bool online = false;
+  for (const auto& m : mailboxes) {
+    online = online || m.online;
+    if (m.online && m.outcome != Outcome::kFailed) locks.push_back(m.lock_ms);
+  }
+  if (online) {
+    out["totals"]["lock_ms"] = {
+        {"p50", Percentile(locks, 0.5)}, {"p95", Percentile(locks, 0.95)}, {"max", Percentile(locks, 1.0)}};
+  }
   if (target) out["target"] = target->ToJson();
   if (source) out["source"] = source->ToJson();
   return out;
 }
 
-namespace {
-
-// Nearest-rank percentile of sorted values (0 for none).
-double Percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  size_t rank = size_t(std::ceil(p * double(sorted.size())));
-  rank = std::clamp<size_t>(rank, 1, sorted.size());
-  return sorted[rank - 1];
+double Percentile(std::vector<double> values, double p) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  size_t rank = size_t(std::ceil(p * double(values.size())));
+  rank = std::clamp<size_t>(rank, 1, values.size());
+  return values[rank - 1];
 }
-
-}  // namespace
 
 DirectoryFigures DirectoryFigures::From(const std::string& where, const std::vector<MailboxReport>& mailboxes,
                                         uint64_t operations_before, uint64_t operations_after) {
@@ -107,11 +114,10 @@ DirectoryFigures DirectoryFigures::From(const std::string& where, const std::vec
     if (m.switch_seconds > 0) ms.push_back(m.switch_seconds * 1e3);
   }
   d.operations_per_mailbox = d.mailboxes_moved ? double(d.operations) / double(d.mailboxes_moved) : 0.0;
-  std::sort(ms.begin(), ms.end());
   d.switches = ms.size();
   d.switch_p50_ms = Percentile(ms, 0.50);
   d.switch_p95_ms = Percentile(ms, 0.95);
-  d.switch_max_ms = ms.empty() ? 0.0 : ms.back();
+  d.switch_max_ms = Percentile(ms, 1.0);
   return d;
 }
 

@@ -22,6 +22,9 @@ struct DroppedItem {
 };
 
 enum class Outcome { kCompleted, kCompletedWithDroppedItems, kFailed };
+
+// Nearest-rank percentile (p in [0, 1]) of `values`, in any order; 0 for none.
+double Percentile(std::vector<double> values, double p);
 std::string_view OutcomeName(Outcome o);
 
 struct MailboxReport {
@@ -139,6 +142,7 @@ struct MoveReport {
   uint64_t ItemsDropped() const;
   uint64_t BytesCopied() const;
   uint64_t LogicalBytes() const;
+  // With online moves, totals.lock_ms holds the lock windows' p50/p95/max.
   nlohmann::json ToJson() const;
 };
 

@@ -106,8 +106,8 @@ Status MailboxMover::ApplyDelta(const ChangeSet& cs, StoreHandle* target, int ta
       writes.batch().DeleteItem(guid, d.new_folder, d.item_id);
       DroppedItem di;
       di.folder_id = d.new_folder;
-      for (const auto& f : cs.folders) {
-        if (f.id == d.new_folder) di.folder_path = f.name;
+      if (auto paths = FolderPaths(cs.folders); paths.ok() && paths->count(d.new_folder)) {
+        di.folder_path = paths->at(d.new_folder);
       }
       di.item_id = d.item_id;
       if (auto info = InspectRecord(d.record); info.ok()) di.subject = info->subject;
@@ -165,52 +165,25 @@ Status MailboxMover::ApplyDelta(const ChangeSet& cs, StoreHandle* target, int ta
 }
 
 MailboxReport MailboxMover::MoveOnline(const MoveTask& task, std::optional<MoveRecord>* cleanup) {
-  const auto start = Clock::now();
-  MailboxReport rep = NewReport(task);
+  Run run;
+  if (!Begin(task, &run)) {
+    run.rep.online = true;
+    return run.rep;
+  }
+  MailboxReport& rep = run.rep;
   rep.online = true;
+  MoveRecord& rec = run.rec;
+  StoreHandle* src = run.src;
+  StoreHandle* dst = run.dst;
   const Guid guid = task.user.mailbox;
-  Directory& dir = org_.directory();
-
-  auto fail = [&](const std::string& why) {
-    rep.outcome = Outcome::kFailed;
-    rep.reason = why;
-    rep.seconds = SecondsSince(start);
-    counters_->mailboxes_done.fetch_add(1);
-    return rep;
-  };
-  auto src_r = org_.GetHandle(task.source.name);
-  if (!src_r.ok()) return fail(src_r.status().message());
-  auto dst_r = org_.GetHandle(task.target.name);
-  if (!dst_r.ok()) return fail(dst_r.status().message());
-  StoreHandle* src = *src_r;
-  StoreHandle* dst = *dst_r;
-
-  MoveRecord rec = NewRecord(task);
-  auto record_step = [&](MoveStep step) { return RecordStep(&rec, step, step == MoveStep::kSyncing); };
-  auto abandon = [&](const std::string& why) {
-    Status u = RollBackMove(org_, rec);
-    return fail(u.ok() ? why : why + "; rolling back also failed: " + u.message());
-  };
-  auto abandon_write = [&](const Status& s) {
-    NoteTargetFull(s);
-    return abandon(s.message());
-  };
-  if (std::string full = TargetFull(); !full.empty()) return fail("not started: " + full);
-  auto called_off = [&]() -> std::string {
-    const std::string why = task.called_off ? task.called_off() : std::string();
-    return why.empty() ? why : "the move was called off: " + why;
-  };
-  if (std::string off = called_off(); !off.empty()) return fail("not started: " + off);
+  auto fail = [&](const std::string& why) { return run.Fail(why); };
+  auto abandon = [&](const std::string& why) { return run.Abandon(why); };
+  auto abandon_write = [&](const Status& s) { return run.AbandonWrite(s); };
 
   // 1. the record (the guard against any other move of the mailbox), then
   // the change index, then the initial copy from one snapshot.
   auto t = Clock::now();
-  if (Status s = record_step(MoveStep::kSyncing); !s.ok()) {
-    if (s.code() == Status::Code::kAlreadyExists) {
-      return fail("an unfinished move of this mailbox is recorded: " + s.message() + "; run 'mbxmove recover' first");
-    }
-    return fail(s.message());
-  }
+  if (std::string why = run.Guard(MoveStep::kSyncing); !why.empty()) return fail(why);
   if (auto tr = src->TrackChanges(guid, 0); !tr.ok()) return abandon("tracking the source's changes: " + tr.status().message());
   CrashPoint("move-online-tracking");
 
@@ -302,7 +275,7 @@ MailboxReport MailboxMover::MoveOnline(const MoveTask& task, std::optional<MoveR
     return Status::Ok();
   };
   for (int pass = 1; pass <= options_.max_passes; ++pass) {
-    if (std::string off = called_off(); !off.empty()) return abandon(off);
+    if (std::string off = run.CalledOff(); !off.empty()) return abandon(off);
     if (Status s = sync_pass(false); !s.ok()) {
       rep.dropped = dropped;
       return abandon(s.message());
@@ -314,9 +287,9 @@ MailboxReport MailboxMover::MoveOnline(const MoveTask& task, std::optional<MoveR
   rep.phase_seconds["sync"] = SecondsSince(t);
 
   // 3. the lock: the final delta, then verify against the source as it is now.
-  if (std::string off = called_off(); !off.empty()) return abandon(off);
+  if (std::string off = run.CalledOff(); !off.empty()) return abandon(off);
   t = Clock::now();
-  if (Status s = record_step(MoveStep::kLocked); !s.ok()) return abandon(s.message());
+  if (Status s = run.Step(MoveStep::kLocked, false); !s.ok()) return abandon(s.message());
   const auto lock_start = Clock::now();
   if (Status s = src->TransitionMailbox(guid, {MailboxState::kActive}, MailboxState::kMovingOut); !s.ok()) {
     if (s.code() == Status::Code::kIOError) {
@@ -359,27 +332,13 @@ MailboxReport MailboxMover::MoveOnline(const MoveTask& task, std::optional<MoveR
   }
   if (Status s = dst->Flush(); !s.ok()) return abandon_write(s);
   if (Status s = src->Flush(); !s.ok()) return abandon(s.message());
-  if (Status s = record_step(MoveStep::kVerified); !s.ok()) return abandon(s.message());
+  if (Status s = run.Step(MoveStep::kVerified, false); !s.ok()) return abandon(s.message());
   rep.phase_seconds["verify"] = SecondsSince(t);
   CrashPoint("move-verified");
 
   // 4. switch, then the target activated at once: the lock window ends.
-  if (std::string off = called_off(); !off.empty()) return abandon(off);
   t = Clock::now();
-  rec.step = MoveStep::kSwitched;
-  {
-    const auto t0 = Clock::now();
-    Status s = dir.SwitchHome(guid, task.target, rec);
-    const double switch_s = SecondsSince(t0);
-    counters_->directory_ns.fetch_add(int64_t(switch_s * 1e9), std::memory_order_relaxed);
-    if (!s.ok()) {
-      auto now = dir.GetMove(guid);
-      if (now.ok() && !PastSwitch(now->step)) return abandon("switching homeMDB: " + s.message());
-      return fail("switching homeMDB: " + s.message() +
-                  "; the switch may have happened: run 'mbxmove recover' to finish or roll back the move");
-    }
-    rep.switch_seconds = switch_s;
-  }
+  if (auto failed = run.Switch()) return *failed;
   CrashPoint("move-switched");
   Status activated = dst->TransitionMailbox(guid, {MailboxState::kMovingIn}, MailboxState::kActive);
   rep.lock_ms = std::chrono::duration<double, std::milli>(Clock::now() - lock_start).count();
@@ -402,7 +361,7 @@ MailboxReport MailboxMover::MoveOnline(const MoveTask& task, std::optional<MoveR
     if (Status s = FinishMove(org_, rec); !s.ok()) NoteCleanupFailed(s, &rep);
     rep.phase_seconds["cleanup"] = SecondsSince(t);
   }
-  rep.seconds = SecondsSince(start);
+  rep.seconds = SecondsSince(run.start);
   counters_->mailboxes_done.fetch_add(1);
   return rep;
 }

@@ -108,9 +108,11 @@ Result<ClientOpResult> Store::ApplyClientOp(const Guid& mailbox, const ClientOp&
   using K = ClientOp::Kind;
   const std::string who = "mailbox " + mailbox.ToString();
   // Work that needs no header: a delivered record is checked before the lock.
+  RecordInfo delivered;
   if (op.kind == K::kDeliver) {
     auto info = InspectRecord(op.record);
     if (!info.ok()) return Status::InvalidArgument("the delivered item is not a valid record: " + info.status().message());
+    delivered = std::move(*info);
   }
   std::lock_guard<std::mutex> l(header_mu_);
   MailboxInfo info;
@@ -154,11 +156,10 @@ Result<ClientOpResult> Store::ApplyClientOp(const Guid& mailbox, const ClientOp&
     switch (op.kind) {
       case K::kDeliver: {
         MBX_RETURN_IF_ERROR(need_folder(op.folder_id).status());
-        auto ri = InspectRecord(op.record);
         const uint64_t id = info.next_item_id++;
         ++info.item_count;
         info.stored_bytes += op.record.size();
-        info.logical_bytes += ri->logical_bytes;
+        info.logical_bytes += delivered.logical_bytes;
         b.PutItem(mailbox, op.folder_id, id, op.record);
         result.id = id;
         change.id = id;
