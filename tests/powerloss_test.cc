@@ -244,8 +244,11 @@ TEST_P(FailedSyncTest, AFailedSyncDropsWhatItCoveredAndTheInvariantHolds) {
   std::mt19937_64 rng(testing::CampaignSeed(20261130));
   int failed_moves = 0, hit = 0, held = 0;
   for (uint64_t i = 0; i < points; ++i) {
-    // Over the first 90% of the syncs: a move may make a few fewer than the counted one.
-    const uint64_t span = std::max<uint64_t>(1, total.syncs * 9 / 10);
+    // Over the first two thirds of the syncs: a move may make fewer than
+    // the counted one (sync batch syncs the log on a timer, so under a
+    // loaded machine's ASan run a move made 2 of its 169 counted syncs'
+    // worth fewer than 90% and the last point was never reached).
+    const uint64_t span = std::max<uint64_t>(1, total.syncs * 2 / 3);
     const uint64_t k = campaign ? 1 + rng() % span : points == 1 ? 1 : 1 + i * (span - 1) / (points - 1);
     SCOPED_TRACE("sync " + sync() + ", sync " + std::to_string(k) + " of the move failed and dropped its pages");
     const std::string org = FreshOrg("fail");
