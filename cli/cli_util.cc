@@ -1,6 +1,7 @@
 #include "cli/cli_util.h"
 
 #include <cmath>
+#include <ctime>
 #include <iostream>
 
 namespace mbx::cli {
@@ -9,6 +10,42 @@ int Fail(const Status& s) {
   int code = s.code() == Status::Code::kInvalidArgument ? kExitUsage : kExitFatal;
   std::fprintf(stderr, "mbxmove: error: %s\n", s.message().c_str());
   return code;
+}
+
+std::string TimeStamp() {
+  char buf[32];
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::strftime(buf, sizeof buf, "%H:%M:%S", &tm);
+  return buf;
+}
+
+StopSignals::StopSignals() {
+  sigemptyset(&sigs_);
+  sigaddset(&sigs_, SIGTERM);
+  sigaddset(&sigs_, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs_, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+}
+
+StopSignals::~StopSignals() { Stop(); }
+
+void StopSignals::Stop() {
+  done_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+void StopSignals::Watch(std::function<void(int, int)> on_signal) {
+  thread_ = std::thread([this, on_signal = std::move(on_signal)] {
+    const timespec tick{0, 200 * 1000 * 1000};
+    int n = 0;
+    while (!done_.load()) {
+      siginfo_t info;
+      const int sig = sigtimedwait(&sigs_, &info, &tick);
+      if (sig > 0) on_signal(sig, ++n);
+    }
+  });
 }
 
 int Fail(const std::string& message, int code) {

@@ -2,6 +2,7 @@
 // size parsing, JSON output and the progress line.
 #pragma once
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -39,6 +40,32 @@ void PrintJson(const json& j);
 
 // A live progress line on stderr, redrawn in place a few times a second while
 // the object lives; nothing when stderr is not a terminal or when quiet.
+// "HH:MM:SS" (UTC), the stamp of event lines on stderr.
+std::string TimeStamp();
+
+// SIGTERM and SIGINT, taken by a thread of their own (long-running commands:
+// mover, batch start). Construct it before any other thread starts: it
+// blocks both signals in this thread, so every thread started later
+// inherits the mask; SIGPIPE is ignored. Watch starts the thread, which
+// calls on_signal(signal, n) for the nth signal received (1, 2, ...) until
+// the watcher is destroyed.
+class StopSignals {
+ public:
+  StopSignals();
+  ~StopSignals();
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+  void Watch(std::function<void(int sig, int n)> on_signal);
+  // Stops and joins the thread (the destructor does too): call it before
+  // what on_signal uses goes away.
+  void Stop();
+
+ private:
+  sigset_t sigs_;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
 class Progress {
  public:
   using Render = std::function<std::string()>;

@@ -36,6 +36,9 @@ Result<std::unique_ptr<Organization>> OpenOrgRecovering(const std::string& dir, 
                    m.record.user.c_str(), m.record.source.c_str(), m.record.target.c_str(), std::string(MoveStepName(m.record.step)).c_str());
     }
   }
+  for (const auto& b : rec->batches) {
+    if (!quiet || b.rfind("failed", 0) == 0) std::fprintf(stderr, "mbxmove: recovery: %s\n", b.c_str());
+  }
   for (const auto& i : rec->imports) {
     if (!quiet || i.action.rfind("failed", 0) == 0) {
       std::fprintf(stderr, "mbxmove: recovery: %s the interrupted import of %s's mailbox %s in store %s\n",
@@ -299,7 +302,7 @@ int RunRecover(const RecoverArgs& a) {
       imports.push_back({{"store", i.store}, {"mailbox", i.mailbox.ToString()}, {"owner", i.owner},
                          {"action", i.action}});
     }
-    PrintJson({{"moves", moves}, {"imports", imports}, {"all_done", rec->all_done()}});
+    PrintJson({{"moves", moves}, {"imports", imports}, {"batches", rec->batches}, {"all_done", rec->all_done()}});
   } else {
     for (const auto& m : rec->moves) {
       std::printf("%s: move of %s (%s -> %s, was at step '%s')\n", m.action.c_str(), m.record.user.c_str(),
@@ -309,8 +312,9 @@ int RunRecover(const RecoverArgs& a) {
       std::printf("%s: interrupted import of %s's mailbox %s in store %s\n", i.action.c_str(), i.owner.c_str(),
                   i.mailbox.ToString().c_str(), i.store.c_str());
     }
-    std::printf("recover: %zu interrupted move(s), %zu interrupted import(s) handled\n", rec->moves.size(),
-                rec->imports.size());
+    for (const auto& b : rec->batches) std::printf("%s\n", b.c_str());
+    std::printf("recover: %zu interrupted move(s), %zu interrupted import(s), %zu batch member(s) handled\n",
+                rec->moves.size(), rec->imports.size(), rec->batches.size());
   }
   return rec->all_done() ? kExitOk : kExitFatal;
 }

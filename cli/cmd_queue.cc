@@ -29,29 +29,15 @@ struct MoverArgs {
   bool drain = false, json = false, quiet = false;
 };
 
-std::string Stamp() {
-  char buf[32];
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  std::strftime(buf, sizeof buf, "%H:%M:%S", &tm);
-  return buf;
-}
-
 int RunMover(const MoverArgs& a) {
   if (a.lease_s < 0.3 || a.lease_s > 3600) return Fail("--lease must be between 0.3 and 3600 seconds", kExitUsage);
   if (a.poll_s < 0.01 || a.poll_s > 600) return Fail("--poll must be between 0.01 and 600 seconds", kExitUsage);
   auto bb = ParseBytes(a.batch);
   if (!bb.ok()) return Fail(bb.status());
   if (*bb < 4096) return Fail("--batch-bytes must be at least 4 KiB", kExitUsage);
-  // SIGTERM/SIGINT are taken by the signal thread below: block them before
-  // any thread starts, so every thread inherits the mask.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+  // SIGTERM/SIGINT are taken by the watcher's thread: blocked before any
+  // thread starts, so every thread inherits the mask.
+  StopSignals signals;
 
   OpenOptions oo;
   if (!a.sync.empty()) {
@@ -76,32 +62,27 @@ int RunMover(const MoverArgs& a) {
   if (!a.quiet) {
     o.log = [&log_mu](const std::string& line) {
       std::lock_guard<std::mutex> l(log_mu);
-      std::fprintf(stderr, "%s %s\n", Stamp().c_str(), line.c_str());
+      std::fprintf(stderr, "%s %s\n", TimeStamp().c_str(), line.c_str());
     };
   }
-  std::atomic<bool> stop{false}, abandon{false}, finished{false};
-  std::thread signals([&] {
-    const timespec tick{0, 200 * 1000 * 1000};
-    while (!finished.load()) {
-      siginfo_t info;
-      const int sig = sigtimedwait(&sigs, &info, &tick);
-      if (sig <= 0) continue;
-      std::lock_guard<std::mutex> l(log_mu);
-      if (!stop.exchange(true)) {
-        std::fprintf(stderr,
-                     "%s mover %s: %s: finishing the moves in flight, then handing back what it holds "
-                     "(send it again to call them off now)\n",
-                     Stamp().c_str(), a.name.c_str(), sig == SIGTERM ? "SIGTERM" : "SIGINT");
-      } else if (!abandon.exchange(true)) {
-        std::fprintf(stderr, "%s mover %s: calling the moves in flight off (they roll back) and stopping\n",
-                     Stamp().c_str(), a.name.c_str());
-      }
+  std::atomic<bool> stop{false}, abandon{false};
+  signals.Watch([&](int sig, int n) {
+    std::lock_guard<std::mutex> l(log_mu);
+    if (n == 1) {
+      stop = true;
+      std::fprintf(stderr,
+                   "%s mover %s: %s: finishing the moves in flight, then handing back what it holds "
+                   "(send it again to call them off now)\n",
+                   TimeStamp().c_str(), a.name.c_str(), sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    } else if (n == 2) {
+      abandon = true;
+      std::fprintf(stderr, "%s mover %s: calling the moves in flight off (they roll back) and stopping\n",
+                   TimeStamp().c_str(), a.name.c_str());
     }
   });
   engine::QueueMover mover(**org, o);
   auto rep = mover.Run(stop, abandon);
-  finished = true;
-  signals.join();
+  signals.Stop();
   if (!rep.ok()) return Fail(rep.status());
   const engine::MoverReport& r = *rep;
   if (a.json) {

@@ -28,6 +28,7 @@ void AddDirectoryCommands(CLI::App& app, int* exit_code);  // directory export, 
 void AddDevCommands(CLI::App& app, int* exit_code);   // dev slapd start/stop
 void AddQueueCommands(CLI::App& app, int* exit_code);  // mover, queue status/list/remove/retry
 void AddLoadCommand(CLI::App& app, int* exit_code);    // load
+void AddBatchCommands(CLI::App& app, int* exit_code);  // batch create/start/status/list/complete/stop/remove
 
 // The load report as a table (load, move --load).
 void PrintLoadTable(const engine::LoadReport& r);

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   AddOrgCommands(app, &exit_code);
   AddDirectoryCommands(app, &exit_code);
   AddQueueCommands(app, &exit_code);
+  AddBatchCommands(app, &exit_code);
   AddLoadCommand(app, &exit_code);
   AddDevCommands(app, &exit_code);
   if (auto unknown = FindUnknownCommand(app, argc, argv)) {

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -90,6 +91,38 @@ class MailboxMover {
   // complete but for its "cleanup" phase and any clean-up failure.
   MailboxReport Move(const MoveTask& task, std::optional<MoveRecord>* cleanup = nullptr);
 
+  // An online move taken a step at a time (migration batches,
+  // engine/batch_runner.h); Move with options.online runs the same steps
+  // back to back. The session keeps what the move knows of the target
+  // between steps (in memory: a process that dies leaves a move record at
+  // `syncing`, which recover rolls back).
+  struct OnlineSession;
+  struct OnlineSessionDeleter {
+    void operator()(OnlineSession* s) const;
+  };
+  using OnlineSessionPtr = std::unique_ptr<OnlineSession, OnlineSessionDeleter>;
+  // The record (step syncing), the source's change index, the initial copy.
+  // On failure (rolled back) nullptr, and *failed is the report.
+  OnlineSessionPtr StartOnline(const MoveTask& task, MailboxReport* failed);
+  // One incremental pass, the source still in use. Returns the number of
+  // items it found changed; on failure the move is rolled back and the
+  // status says why (the session must then only be destroyed).
+  Result<uint64_t> SyncOnline(OnlineSession* session);
+  // Passes until one finds at most final_delta_items (or max_passes ran),
+  // then the lock, the final delta, the verification and the switch; the
+  // clean-up as for Move. The report of the whole move.
+  MailboxReport CompleteOnline(OnlineSession* session, std::optional<MoveRecord>* cleanup = nullptr);
+  // Rolls the move back (the target removed, the source untracked); the
+  // report says `why`.
+  MailboxReport AbortOnline(OnlineSession* session, const std::string& why);
+  struct OnlineProgress {
+    uint32_t passes = 0;
+    uint64_t items_copied = 0, bytes_copied = 0;  // records written to the target, every pass
+    uint64_t last_pass_items = 0;                 // items the last pass (or the initial copy) found
+    size_t dropped = 0;
+  };
+  static OnlineProgress Progress(const OnlineSession& session);
+
  private:
   struct FolderExpect {
     uint64_t items = 0;
@@ -144,6 +177,8 @@ class MailboxMover {
   // called off before it starts.
   bool Begin(const MoveTask& task, Run* run);
   MailboxReport MoveOnline(const MoveTask& task, std::optional<MoveRecord>* cleanup);
+  // One incremental pass of an online move (under_lock: the final delta).
+  Status OnlinePass(OnlineSession* session, bool under_lock);
   // Applies one ChangeSet to the target (online moves).
   Status ApplyDelta(const ChangeSet& cs, StoreHandle* target, int target_level, bool recode, OnlineState* st,
                     std::vector<DroppedItem>* dropped);

@@ -164,119 +164,213 @@ Status MailboxMover::ApplyDelta(const ChangeSet& cs, StoreHandle* target, int ta
   return writes.Finish();
 }
 
-MailboxReport MailboxMover::MoveOnline(const MoveTask& task, std::optional<MoveRecord>* cleanup) {
+struct MailboxMover::OnlineSession {
+  MoveTask task;
   Run run;
-  if (!Begin(task, &run)) {
+  OnlineState st;
+  std::vector<DroppedItem> dropped;
+  int level = 0;
+  bool recode = false;
+  uint64_t synced = 0;  // the source's change number the target holds
+  bool ended = false;   // rolled back, failed or switched: nothing more to do
+};
+
+MailboxReport MailboxMover::MoveOnline(const MoveTask& task, std::optional<MoveRecord>* cleanup) {
+  MailboxReport rep;
+  auto session = StartOnline(task, &rep);
+  if (session == nullptr) return rep;
+  return CompleteOnline(session.get(), cleanup);
+}
+
+void MailboxMover::OnlineSessionDeleter::operator()(OnlineSession* s) const { delete s; }
+
+MailboxMover::OnlineSessionPtr MailboxMover::StartOnline(const MoveTask& task, MailboxReport* failed) {
+  OnlineSessionPtr session(new OnlineSession);
+  session->task = task;
+  Run& run = session->run;
+  if (!Begin(session->task, &run)) {
     run.rep.online = true;
-    return run.rep;
+    *failed = run.rep;
+    return nullptr;
   }
   MailboxReport& rep = run.rep;
   rep.online = true;
-  MoveRecord& rec = run.rec;
   StoreHandle* src = run.src;
   StoreHandle* dst = run.dst;
+  OnlineState& st = session->st;
   const Guid guid = task.user.mailbox;
-  auto fail = [&](const std::string& why) { return run.Fail(why); };
-  auto abandon = [&](const std::string& why) { return run.Abandon(why); };
-  auto abandon_write = [&](const Status& s) { return run.AbandonWrite(s); };
+  auto fail = [&](const std::string& why) {
+    *failed = run.Fail(why);
+    return nullptr;
+  };
+  auto abandon = [&](const std::string& why) {
+    *failed = run.Abandon(why);
+    return nullptr;
+  };
 
-  // 1. the record (the guard against any other move of the mailbox), then
-  // the change index, then the initial copy from one snapshot.
+  // The record (the guard against any other move of the mailbox), then the
+  // change index, then the initial copy from one snapshot.
   auto t = Clock::now();
   if (std::string why = run.Guard(MoveStep::kSyncing); !why.empty()) return fail(why);
   if (auto tr = src->TrackChanges(guid, 0); !tr.ok()) return abandon("tracking the source's changes: " + tr.status().message());
   CrashPoint("move-online-tracking");
 
-  OnlineState st;
-  std::vector<DroppedItem> dropped;
-  const int level = options_.recompress_level.value_or(dst->zstd_level());
-  const bool recode = level != src->zstd_level() || options_.recompress_level.has_value();
-  uint64_t synced = 0;
-  {
-    auto stream = src->ReadMailbox(guid);
-    if (!stream.ok()) return abandon(stream.status().message());
-    MailboxInfo info = (*stream)->mailbox();
-    if (info.state != MailboxState::kActive) {
-      return abandon("the source mailbox is " + std::string(MailboxStateName(info.state)) + ", not active");
-    }
-    st.folders = (*stream)->folders();
-    auto paths = FolderPaths(st.folders);
-    if (!paths.ok()) return abandon("source folder tree: " + paths.status().message());
-    Result<MailboxInfo> there = dst->GetMailbox(guid);
-    if (!there.ok() && !there.status().IsNotFound()) return abandon(there.status().message());
-    if (there.ok()) {
-      if (there->state != MailboxState::kSoftDeleted) {
-        return abandon("the target store already holds this mailbox (" + std::string(MailboxStateName(there->state)) +
-                       ")");
-      }
-      if (Status s = dst->DeleteMailboxIn(guid, {MailboxState::kSoftDeleted}); !s.ok()) return abandon(s.message());
-    }
-    WriteBatch tree;
-    for (const auto& f : st.folders) tree.PutFolder(guid, f);
-    synced = info.change_number;
-    info.tracked = false;
-    info.pruned_through = info.change_number;
-    CopyResult copy;
-    copy.keep_items = true;
-    Status s = CopyItems(**stream, dst, task, *paths, level, recode, std::move(tree), info, &copy);
-    rep.retries = copy.retries;
-    rep.source_bytes = copy.source_bytes;
-    dropped = copy.dropped;
-    if (!s.ok()) return abandon_write(s);
-    if (copy.over_limit) {
-      rep.dropped = dropped;
-      return abandon(std::to_string(dropped.size()) + " item(s) could not be read, more than the bad-item limit of " +
-                     std::to_string(options_.retry.bad_item_limit));
-    }
-    for (const auto& [id, m] : copy.kept) st.Add(id, m);
-    {
-      // The header CopyItems wrote last.
-      MailboxInfo h = info;
-      h.state = MailboxState::kMovingIn;
-      h.item_count = copy.items;
-      h.stored_bytes = copy.stored_out;
-      h.logical_bytes = copy.logical;
-      st.header = EncodeMailboxInfo(h);
-    }
-    st.copied_items = copy.items;
-    st.copied_bytes = copy.stored_out;
-    rep.pass_items.push_back(copy.items);
-    rep.folders = st.folders.size();
+  session->level = options_.recompress_level.value_or(dst->zstd_level());
+  session->recode = session->level != src->zstd_level() || options_.recompress_level.has_value();
+  auto stream = src->ReadMailbox(guid);
+  if (!stream.ok()) return abandon(stream.status().message());
+  MailboxInfo info = (*stream)->mailbox();
+  if (info.state != MailboxState::kActive) {
+    return abandon("the source mailbox is " + std::string(MailboxStateName(info.state)) + ", not active");
   }
+  st.folders = (*stream)->folders();
+  auto paths = FolderPaths(st.folders);
+  if (!paths.ok()) return abandon("source folder tree: " + paths.status().message());
+  Result<MailboxInfo> there = dst->GetMailbox(guid);
+  if (!there.ok() && !there.status().IsNotFound()) return abandon(there.status().message());
+  if (there.ok()) {
+    if (there->state != MailboxState::kSoftDeleted) {
+      return abandon("the target store already holds this mailbox (" + std::string(MailboxStateName(there->state)) +
+                     ")");
+    }
+    if (Status s = dst->DeleteMailboxIn(guid, {MailboxState::kSoftDeleted}); !s.ok()) return abandon(s.message());
+  }
+  WriteBatch tree;
+  for (const auto& f : st.folders) tree.PutFolder(guid, f);
+  session->synced = info.change_number;
+  info.tracked = false;
+  info.pruned_through = info.change_number;
+  CopyResult copy;
+  copy.keep_items = true;
+  Status s = CopyItems(**stream, dst, session->task, *paths, session->level, session->recode, std::move(tree), info,
+                       &copy);
+  stream->reset();  // the snapshot is not held between passes
+  rep.retries = copy.retries;
+  rep.source_bytes = copy.source_bytes;
+  session->dropped = copy.dropped;
+  if (!s.ok()) {
+    *failed = run.AbandonWrite(s);
+    return nullptr;
+  }
+  if (copy.over_limit) {
+    rep.dropped = session->dropped;
+    return abandon(std::to_string(session->dropped.size()) +
+                   " item(s) could not be read, more than the bad-item limit of " +
+                   std::to_string(options_.retry.bad_item_limit));
+  }
+  for (const auto& [id, m] : copy.kept) st.Add(id, m);
+  {
+    // The header CopyItems wrote last.
+    MailboxInfo h = info;
+    h.state = MailboxState::kMovingIn;
+    h.item_count = copy.items;
+    h.stored_bytes = copy.stored_out;
+    h.logical_bytes = copy.logical;
+    st.header = EncodeMailboxInfo(h);
+  }
+  st.copied_items = copy.items;
+  st.copied_bytes = copy.stored_out;
+  rep.pass_items.push_back(copy.items);
+  rep.folders = st.folders.size();
   rep.phase_seconds["copy"] = SecondsSince(t);
   CrashPoint("move-online-copied");
+  return session;
+}
 
-  // 2. incremental passes while clients go on.
-  t = Clock::now();
-  auto sync_pass = [&](bool under_lock) -> Status {
-    auto cs = src->ReadChanges(guid, synced);
-    if (!cs.ok()) return cs.status().WithContext("reading the source's changes");
-    if (!under_lock && cs->mailbox.state != MailboxState::kActive) {
-      return Status::Busy("the source mailbox is " + std::string(MailboxStateName(cs->mailbox.state)) + ", not active");
+// One pass: what changed on the source since the last one, onto the target.
+// Under the lock the source is moving-out and nothing changes any more.
+Status MailboxMover::OnlinePass(OnlineSession* session, bool under_lock) {
+  StoreHandle* src = session->run.src;
+  const Guid guid = session->task.user.mailbox;
+  MailboxReport& rep = session->run.rep;
+  auto cs = src->ReadChanges(guid, session->synced);
+  if (!cs.ok()) return cs.status().WithContext("reading the source's changes");
+  if (!under_lock && cs->mailbox.state != MailboxState::kActive) {
+    return Status::Busy("the source mailbox is " + std::string(MailboxStateName(cs->mailbox.state)) + ", not active");
+  }
+  if (Status s = ApplyDelta(*cs, session->run.dst, session->level, session->recode, &session->st, &session->dropped);
+      !s.ok()) {
+    NoteTargetFull(s);
+    return s.WithContext("writing the target");
+  }
+  rep.pass_items.push_back(cs->items.size());
+  session->synced = cs->mailbox.change_number;
+  // What the target now has, the source's index need not keep; it is
+  // pruned once it holds enough to matter (each prune is a source commit,
+  // and the whole index goes with the clean-up anyway).
+  if (!under_lock && cs->entries.size() >= kPruneEntries) {
+    if (auto p = src->TrackChanges(guid, session->synced); !p.ok()) {
+      return p.status().WithContext("pruning the change index");
     }
-    if (Status s = ApplyDelta(*cs, dst, level, recode, &st, &dropped); !s.ok()) {
-      NoteTargetFull(s);
-      return s.WithContext("writing the target");
-    }
-    rep.pass_items.push_back(cs->items.size());
-    synced = cs->mailbox.change_number;
-    // What the target now has, the source's index need not keep; it is
-    // pruned once it holds enough to matter (each prune is a source commit,
-    // and the whole index goes with the clean-up anyway; under the lock
-    // nothing changes any more).
-    if (!under_lock && cs->entries.size() >= kPruneEntries) {
-      if (auto p = src->TrackChanges(guid, synced); !p.ok()) return p.status().WithContext("pruning the change index");
-    }
-    if (options_.retry.Exceeded(int64_t(dropped.size()))) {
-      return Status::Aborted(std::to_string(dropped.size()) +
-                             " item(s) could not be read, more than the bad-item limit of " +
-                             std::to_string(options_.retry.bad_item_limit));
-    }
-    return Status::Ok();
-  };
-  for (int pass = 1; pass <= options_.max_passes; ++pass) {
+  }
+  if (options_.retry.Exceeded(int64_t(session->dropped.size()))) {
+    return Status::Aborted(std::to_string(session->dropped.size()) +
+                           " item(s) could not be read, more than the bad-item limit of " +
+                           std::to_string(options_.retry.bad_item_limit));
+  }
+  return Status::Ok();
+}
+
+Result<uint64_t> MailboxMover::SyncOnline(OnlineSession* session) {
+  if (session->ended) return Status::InvalidArgument("the online move has ended");
+  Run& run = session->run;
+  if (std::string off = run.CalledOff(); !off.empty()) {
+    session->ended = true;
+    run.Abandon(off);
+    return Status::Aborted(off);
+  }
+  const auto t = Clock::now();
+  if (Status s = OnlinePass(session, false); !s.ok()) {
+    session->ended = true;
+    run.rep.dropped = session->dropped;
+    run.Abandon(s.message());
+    return s;
+  }
+  ++run.rep.passes;
+  run.rep.phase_seconds["sync"] += SecondsSince(t);
+  CrashPoint("move-online-pass");
+  return run.rep.pass_items.back();
+}
+
+MailboxMover::OnlineProgress MailboxMover::Progress(const OnlineSession& session) {
+  OnlineProgress p;
+  p.passes = session.run.rep.passes;
+  p.items_copied = session.st.copied_items;
+  p.bytes_copied = session.st.copied_bytes;
+  p.last_pass_items = session.run.rep.pass_items.empty() ? 0 : session.run.rep.pass_items.back();
+  p.dropped = session.dropped.size();
+  return p;
+}
+
+MailboxReport MailboxMover::AbortOnline(OnlineSession* session, const std::string& why) {
+  if (session->ended) return session->run.rep;
+  session->ended = true;
+  session->run.rep.dropped = session->dropped;
+  return session->run.Abandon(why);
+}
+
+MailboxReport MailboxMover::CompleteOnline(OnlineSession* session, std::optional<MoveRecord>* cleanup) {
+  Run& run = session->run;
+  if (session->ended) return run.rep;
+  session->ended = true;
+  MailboxReport& rep = run.rep;
+  MoveRecord& rec = run.rec;
+  StoreHandle* src = run.src;
+  StoreHandle* dst = run.dst;
+  OnlineState& st = session->st;
+  std::vector<DroppedItem>& dropped = session->dropped;
+  const Guid guid = session->task.user.mailbox;
+  const bool recode = session->recode;
+  auto fail = [&](const std::string& why) { return run.Fail(why); };
+  auto abandon = [&](const std::string& why) { return run.Abandon(why); };
+  auto abandon_write = [&](const Status& s) { return run.AbandonWrite(s); };
+
+  // Incremental passes while clients go on, until one finds little.
+  auto t = Clock::now();
+  const bool small = !rep.pass_items.empty() && rep.passes > 0 && rep.pass_items.back() <= options_.final_delta_items;
+  for (int pass = 1; pass <= options_.max_passes && !small; ++pass) {
     if (std::string off = run.CalledOff(); !off.empty()) return abandon(off);
-    if (Status s = sync_pass(false); !s.ok()) {
+    if (Status s = OnlinePass(session, false); !s.ok()) {
       rep.dropped = dropped;
       return abandon(s.message());
     }
@@ -284,9 +378,9 @@ MailboxReport MailboxMover::MoveOnline(const MoveTask& task, std::optional<MoveR
     CrashPoint("move-online-pass");
     if (rep.pass_items.back() <= options_.final_delta_items) break;
   }
-  rep.phase_seconds["sync"] = SecondsSince(t);
+  rep.phase_seconds["sync"] += SecondsSince(t);
 
-  // 3. the lock: the final delta, then verify against the source as it is now.
+  // The lock: the final delta, then verify against the source as it is now.
   if (std::string off = run.CalledOff(); !off.empty()) return abandon(off);
   t = Clock::now();
   if (Status s = run.Step(MoveStep::kLocked, false); !s.ok()) return abandon(s.message());
@@ -299,7 +393,7 @@ MailboxReport MailboxMover::MoveOnline(const MoveTask& task, std::optional<MoveR
   }
   CrashPoint("move-online-locked");
   if (options_.on_locked_for_test) options_.on_locked_for_test(guid);
-  if (Status s = sync_pass(true); !s.ok()) {
+  if (Status s = OnlinePass(session, true); !s.ok()) {
     rep.dropped = dropped;
     return abandon(s.message());
   }

@@ -1,5 +1,8 @@
 #include "engine/recovery.h"
 
+#include <map>
+
+#include "engine/batch_runner.h"
 #include "engine/mailbox_mover.h"
 #include "engine/move_state.h"
 #include "engine/queue_mover.h"
@@ -12,6 +15,9 @@ bool RecoveryReport::all_done() const {
   }
   for (const auto& i : imports) {
     if (i.action != "activated" && i.action != "removed") return false;
+  }
+  for (const auto& b : batches) {
+    if (b.rfind("failed", 0) == 0) return false;
   }
   return true;
 }
@@ -43,6 +49,22 @@ Result<RecoveryReport> Recover(Organization& org) {
   RecoveryReport rep;
   std::vector<MoveRecord> records;
   MBX_RETURN_IF_ERROR(org.directory().ListMoves(&records));
+  // The batches with members in flight, and which mailbox is whose.
+  std::vector<BatchRecord> batches;
+  std::vector<std::string> damaged;
+  MBX_RETURN_IF_ERROR(org.directory().ListBatches(&batches, &damaged));
+  std::map<Guid, std::string> batch_of;
+  std::vector<std::string> unsettled;
+  for (const BatchRecord& b : batches) {
+    bool any = false;
+    for (const BatchMember& m : b.members) {
+      if (m.state == MemberState::kSyncing || m.state == MemberState::kSynced || m.state == MemberState::kCompleting) {
+        batch_of[m.mailbox] = b.name;
+        any = true;
+      }
+    }
+    if (any) unsettled.push_back(b.name);
+  }
   for (const MoveRecord& r : records) {
     if (r.step == MoveStep::kImporting) {
       RecoveredImport imp{r.target, r.mailbox, r.user, ""};
@@ -67,6 +89,11 @@ Result<RecoveryReport> Recover(Organization& org) {
       rep.moves.push_back(std::move(m));
       continue;
     }
+    if (auto b = batch_of.find(r.mailbox); b != batch_of.end() && BatchRunnerLive(org, b->second)) {
+      m.action = "skipped: the runner of batch " + b->second + " holds it under a lease";
+      rep.moves.push_back(std::move(m));
+      continue;
+    }
     // Stores held by another process: that process is moving this mailbox.
     auto src = org.GetHandle(r.source);
     auto dst = org.GetHandle(r.target);
@@ -79,6 +106,11 @@ Result<RecoveryReport> Recover(Organization& org) {
     Status s = finish ? FinishMove(org, r) : RollBackMove(org, r);
     m.action = s.ok() ? (finish ? "finished" : "rolled back") : "failed: " + s.message();
     rep.moves.push_back(std::move(m));
+  }
+  for (const std::string& name : unsettled) {
+    if (Status s = ReconcileBatch(org, name, &rep.batches); !s.ok()) {
+      rep.batches.push_back("failed: batch " + name + ": " + s.message());
+    }
   }
   return rep;
 }

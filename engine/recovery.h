@@ -7,6 +7,11 @@
 // if the user is registered with homeMDB naming the store, the import had
 // written all of the mailbox (users are registered only after that) and the
 // mailbox is made active; otherwise the partial mailbox is deleted.
+//
+// A migration batch's member moves are left alone while the batch's runner
+// holds its lease; once it has lapsed they are rolled back (or finished)
+// like any other, and the batch's members are put back to queued (or
+// completed) for the next `batch start`.
 #pragma once
 
 #include <string>
@@ -31,6 +36,10 @@ struct RecoveredImport {
 struct RecoveryReport {
   std::vector<RecoveredMove> moves;
   std::vector<RecoveredImport> imports;
+  // Migration batches whose runner is gone (engine/batch_runner.h): one
+  // line per member put back to queued (copied again at the next `batch
+  // start`) or found completed; "failed: ..." when a batch could not be.
+  std::vector<std::string> batches;
   bool all_done() const;
 };
 

@@ -1,7 +1,10 @@
 #include "store/directory.h"
 
-#include <nlohmann/json.hpp>
+#include <cmath>
+#include <limits>
+#include <type_traits>
 
+#include <nlohmann/json.hpp>
 
 namespace mbx {
 
@@ -51,14 +54,71 @@ std::optional<QueueState> ParseQueueState(std::string_view name) {
   return std::nullopt;
 }
 
-Status ValidateLeaseName(const std::string& name) {
-  bool ok = !name.empty() && name.size() <= 128;
+std::string_view BatchStateName(BatchState s) {
+  switch (s) {
+    case BatchState::kCreated: return "created";
+    case BatchState::kRunning: return "running";
+    case BatchState::kCompleting: return "completing";
+    case BatchState::kCompleted: return "completed";
+    case BatchState::kStopping: return "stopping";
+    case BatchState::kStopped: return "stopped";
+  }
+  return "unknown";
+}
+
+std::optional<BatchState> ParseBatchState(std::string_view name) {
+  for (BatchState s : {BatchState::kCreated, BatchState::kRunning, BatchState::kCompleting, BatchState::kCompleted,
+                       BatchState::kStopping, BatchState::kStopped}) {
+    if (BatchStateName(s) == name) return s;
+  }
+  return std::nullopt;
+}
+
+std::string_view MemberStateName(MemberState s) {
+  switch (s) {
+    case MemberState::kQueued: return "queued";
+    case MemberState::kSyncing: return "syncing";
+    case MemberState::kSynced: return "synced";
+    case MemberState::kCompleting: return "completing";
+    case MemberState::kCompleted: return "completed";
+    case MemberState::kFailed: return "failed";
+    case MemberState::kStopped: return "stopped";
+  }
+  return "unknown";
+}
+
+std::optional<MemberState> ParseMemberState(std::string_view name) {
+  for (MemberState s : {MemberState::kQueued, MemberState::kSyncing, MemberState::kSynced, MemberState::kCompleting,
+                        MemberState::kCompleted, MemberState::kFailed, MemberState::kStopped}) {
+    if (MemberStateName(s) == name) return s;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+// True if `name` is 1-`max_bytes` of [A-Za-z0-9._-].
+bool IsRecordName(const std::string& name, size_t max_bytes) {
+  bool ok = !name.empty() && name.size() <= max_bytes;
   for (char c : name) {
     ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
                 c == '_' || c == '-');
   }
-  return ok ? Status::Ok()
-            : Status::InvalidArgument("lease name '" + name + "': 1-128 of letters, digits, '.', '_', '-'");
+  return ok;
+}
+
+}  // namespace
+
+Status ValidateLeaseName(const std::string& name) {
+  return IsRecordName(name, 128)
+             ? Status::Ok()
+             : Status::InvalidArgument("lease name '" + name + "': 1-128 of letters, digits, '.', '_', '-'");
+}
+
+Status ValidateBatchName(const std::string& name) {
+  return IsRecordName(name, 64)
+             ? Status::Ok()
+             : Status::InvalidArgument("batch name '" + name + "': 1-64 of letters, digits, '.', '_', '-'");
 }
 
 namespace {
@@ -86,6 +146,80 @@ json ToJson(const QueueEntry& e) {
 }
 json ToJson(const Lease& l) {
   return {{"name", l.name}, {"owner", l.owner}, {"until_ms", l.until_ms}, {"holds", l.holds}, {"version", l.version}};
+}
+json ToJson(const BatchMember& m) {
+  // A NaN or infinite lock window would be written as null, which no
+  // reader accepts: it is recorded as 0 instead.
+  const double lock_ms = std::isfinite(m.lock_ms) ? m.lock_ms : 0.0;
+  return {{"mailbox", m.mailbox.ToString()},
+          {"user", m.user},
+          {"source", m.source},
+          {"state", MemberStateName(m.state)},
+          {"passes", m.passes},
+          {"items_copied", m.items_copied},
+          {"bytes_copied", m.bytes_copied},
+          {"items_behind", m.items_behind},
+          {"last_sync_ms", m.last_sync_ms},
+          {"lock_ms", lock_ms},
+          {"dropped", m.dropped},
+          {"attempts", m.attempts},
+          {"result", m.result}};
+}
+json ToJson(const BatchRecord& b) {
+  json members = json::array();
+  for (const BatchMember& m : b.members) members.push_back(ToJson(m));
+  return {{"name", b.name},
+          {"target", b.target},
+          {"state", BatchStateName(b.state)},
+          {"concurrency", b.concurrency},
+          {"bad_item_limit", b.bad_item_limit},
+          {"keep_source", b.keep_source},
+          {"sync_interval_ms", b.sync_interval_ms},
+          {"complete_at_ms", b.complete_at_ms},
+          {"complete_delay_ms", b.complete_delay_ms},
+          {"cancel_after_ms", b.cancel_after_ms},
+          {"created", b.created},
+          {"started_ms", b.started_ms},
+          {"finished_ms", b.finished_ms},
+          {"runner", b.runner},
+          {"result", b.result},
+          {"members", std::move(members)},
+          {"version", b.version}};
+}
+// Batch records hold text from outside (a member's result quotes an
+// error): bytes that are not UTF-8 are written as U+FFFD rather than make
+// dump() throw.
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// A number field that holds a value of T exactly: false for a string, a
+// fraction, or a value out of T's range (which get<T>() would wrap), so a
+// damaged number is Corruption.
+template <typename T>
+bool ReadNumber(const json& j, const char* key, T* out) {
+  const json& v = j.at(key);
+  if constexpr (std::is_floating_point_v<T>) {
+    if (!v.is_number()) return false;
+    *out = v.get<T>();
+    return std::isfinite(*out);
+  } else if constexpr (std::is_unsigned_v<T>) {
+    if (!v.is_number_unsigned()) return false;  // a non-negative integer parses as unsigned
+    const uint64_t u = v.get<uint64_t>();
+    if (u > std::numeric_limits<T>::max()) return false;
+    *out = static_cast<T>(u);
+    return true;
+  } else {
+    if (v.is_number_unsigned()) {
+      const uint64_t u = v.get<uint64_t>();
+      if (u > static_cast<uint64_t>(std::numeric_limits<T>::max())) return false;
+      *out = static_cast<T>(u);
+      return true;
+    }
+    if (!v.is_number_integer()) return false;
+    const int64_t i = v.get<int64_t>();
+    if (i < std::numeric_limits<T>::min() || i > std::numeric_limits<T>::max()) return false;
+    *out = static_cast<T>(i);
+    return true;
+  }
 }
 
 // Parses a directory record; any damage is Corruption naming the record
@@ -191,6 +325,55 @@ Result<Lease> ParseLease(std::string_view t) {
   });
 }
 
+// One member object; false when a field holds a value this version cannot
+// read (json::exception for a missing field or a wrong type).
+bool FillMember(const json& j, BatchMember* m) {
+  if (!j.is_object()) return false;
+  auto g = Guid::Parse(j.at("mailbox").get<std::string>());
+  if (!g) return false;
+  m->mailbox = *g;
+  m->user = j.at("user").get<std::string>();
+  m->source = j.at("source").get<std::string>();
+  auto st = ParseMemberState(j.at("state").get<std::string>());
+  if (!st) return false;
+  m->state = *st;
+  m->result = j.at("result").get<std::string>();
+  return ReadNumber(j, "passes", &m->passes) && ReadNumber(j, "items_copied", &m->items_copied) &&
+         ReadNumber(j, "bytes_copied", &m->bytes_copied) && ReadNumber(j, "items_behind", &m->items_behind) &&
+         ReadNumber(j, "last_sync_ms", &m->last_sync_ms) && ReadNumber(j, "lock_ms", &m->lock_ms) &&
+         ReadNumber(j, "dropped", &m->dropped) && ReadNumber(j, "attempts", &m->attempts);
+}
+
+Result<BatchRecord> ParseBatch(std::string_view t) {
+  return Parse<BatchRecord>(t, "batch", [](const json& j, BatchRecord* b) {
+    b->name = j.at("name").get<std::string>();
+    if (!ValidateBatchName(b->name).ok()) return false;
+    b->target = j.at("target").get<std::string>();
+    auto st = ParseBatchState(j.at("state").get<std::string>());
+    if (!st) return false;
+    b->state = *st;
+    b->keep_source = j.at("keep_source").get<bool>();
+    b->created = j.at("created").get<std::string>();
+    b->runner = j.at("runner").get<std::string>();
+    b->result = j.at("result").get<std::string>();
+    if (!(ReadNumber(j, "concurrency", &b->concurrency) && ReadNumber(j, "bad_item_limit", &b->bad_item_limit) &&
+          ReadNumber(j, "sync_interval_ms", &b->sync_interval_ms) &&
+          ReadNumber(j, "complete_at_ms", &b->complete_at_ms) &&
+          ReadNumber(j, "complete_delay_ms", &b->complete_delay_ms) &&
+          ReadNumber(j, "cancel_after_ms", &b->cancel_after_ms) && ReadNumber(j, "started_ms", &b->started_ms) &&
+          ReadNumber(j, "finished_ms", &b->finished_ms) && ReadNumber(j, "version", &b->version))) {
+      return false;
+    }
+    const json& members = j.at("members");
+    if (!members.is_array()) return false;
+    b->members.reserve(members.size());
+    for (const json& m : members) {
+      if (!FillMember(m, &b->members.emplace_back())) return false;
+    }
+    return b->version > 0;
+  });
+}
+
 }  // namespace
 
 std::optional<uint64_t> RecordVersionJson(std::string_view text) {
@@ -205,6 +388,23 @@ std::string QueueEntryToJson(const QueueEntry& e) { return ToJson(e).dump(); }
 std::string LeaseToJson(const Lease& l) { return ToJson(l).dump(); }
 Result<QueueEntry> ParseQueueEntryJson(std::string_view text) { return ParseQueueEntry(text); }
 Result<Lease> ParseLeaseJson(std::string_view text) { return ParseLease(text); }
+std::string BatchToJson(const BatchRecord& b) { return Dump(ToJson(b)); }
+Result<BatchRecord> ParseBatchJson(std::string_view text) { return ParseBatch(text); }
+
+std::string BatchMemberToJson(const BatchMember& m, size_t index) {
+  json j = ToJson(m);
+  j["index"] = index;
+  return Dump(j);
+}
+
+Result<BatchMember> ParseBatchMemberJson(std::string_view text, size_t* index) {
+  return Parse<BatchMember>(text, "batch member", [index](const json& j, BatchMember* m) {
+    uint64_t i = 0;
+    if (!ReadNumber(j, "index", &i) || i > std::numeric_limits<size_t>::max()) return false;
+    *index = static_cast<size_t>(i);
+    return FillMember(j, m);
+  });
+}
 
 std::string UserToJson(const UserRecord& u) { return ToJson(u).dump(); }
 std::string StoreToJson(const StoreRecord& s) { return ToJson(s).dump(); }

@@ -9,6 +9,10 @@
 //   moves   mailbox GUID -> MoveRecord (JSON): the move state machine's
 //           durable state
 //   servers server name -> ServerRecord (JSON): its network address
+//   queue   mailbox GUID -> QueueEntry (JSON), versioned
+//   leases  lease name -> Lease (JSON), versioned
+//   batches batch name -> BatchRecord (JSON), versioned
+//   (the last three made on first use in a directory made without them)
 //
 // (The LDAP backend keeps the same records as entries; tools/ldap/mbxmove.schema.)
 #pragma once
@@ -109,6 +113,63 @@ struct Lease {
   uint64_t version = 0;  // bumped by every write: the guard of UpdateLease
 };
 
+// A migration batch (`mbxmove batch`, engine/batch_runner.h): mailboxes
+// moved online to one target, kept in sync until the batch is completed.
+// One runner at a time (lease "batch.NAME") writes its members' states;
+// `batch complete` and `batch stop` write the batch's state. Every write is
+// guarded by the record's version, as for queue entries.
+enum class BatchState : uint8_t { kCreated, kRunning, kCompleting, kCompleted, kStopping, kStopped };
+std::string_view BatchStateName(BatchState s);
+std::optional<BatchState> ParseBatchState(std::string_view name);
+// queued: not started (or started over after a kill); syncing: its initial
+// copy; synced: incremental passes keep the target current; completing: its
+// final delta and switch; completed: homeMDB names the target; failed: see
+// result; stopped: `batch stop` or --cancel-after rolled it back.
+enum class MemberState : uint8_t { kQueued, kSyncing, kSynced, kCompleting, kCompleted, kFailed, kStopped };
+std::string_view MemberStateName(MemberState s);
+std::optional<MemberState> ParseMemberState(std::string_view name);
+inline bool MemberDone(MemberState s) {
+  return s == MemberState::kCompleted || s == MemberState::kFailed || s == MemberState::kStopped;
+}
+
+struct BatchMember {
+  Guid mailbox;
+  std::string user;
+  std::string source;  // store name at creation
+  MemberState state = MemberState::kQueued;
+  uint32_t passes = 0;          // incremental passes so far
+  uint64_t items_copied = 0;    // records written to the target, every pass
+  uint64_t bytes_copied = 0;
+  uint64_t items_behind = 0;    // items the last pass found changed
+  int64_t last_sync_ms = 0;     // Unix ms of the last pass (or the initial copy's end)
+  double lock_ms = 0;           // completed: the lock window
+  uint32_t dropped = 0;         // unreadable items dropped
+  uint32_t attempts = 0;        // initial copies started (a restart after a kill is one more)
+  std::string result;           // failed/stopped: why; completed: what was moved
+};
+
+struct BatchRecord {
+  std::string name;    // 1-64 of [A-Za-z0-9._-]
+  std::string target;  // store name
+  BatchState state = BatchState::kCreated;
+  uint32_t concurrency = 4;        // initial copies at once
+  uint32_t bad_item_limit = 0;
+  bool keep_source = false;
+  int64_t sync_interval_ms = 300000;  // between incremental passes of a synced member
+  int64_t complete_at_ms = 0;         // Unix ms: complete then (0: not set)
+  int64_t complete_delay_ms = -1;     // complete this long after the start (-1: not set)
+  int64_t cancel_after_ms = 0;        // stop the batch this long after the start (0: never)
+  std::string created;                // ISO 8601 UTC
+  int64_t started_ms = 0;             // Unix ms of the first `batch start` (0: not started)
+  int64_t finished_ms = 0;            // Unix ms it reached completed or stopped
+  std::string runner;                 // host:pid of the last runner, for people
+  std::string result;                 // stopped: why
+  std::vector<BatchMember> members;   // in the order given
+  uint64_t version = 0;               // bumped by every write: the guard of UpdateBatch
+};
+// InvalidArgument unless `name` is 1-64 of [A-Za-z0-9._-].
+Status ValidateBatchName(const std::string& name);
+
 // The directory's interface. Two backends implement it: the embedded LMDB
 // one (ORG/directory/, the default) and LDAP (an OpenLDAP server, see
 // store/ldap_directory.h). Every backend gives the same guarantees:
@@ -198,6 +259,14 @@ class Directory {
   virtual Status UpdateLease(Lease* l) = 0;
   virtual Status DeleteLease(const std::string& name, uint64_t version) = 0;
 
+  // Migration batches: the same, by name. ListBatches skips and describes
+  // damaged records when `damaged` is given, as ListQueue does.
+  virtual Status AddBatch(BatchRecord* b) = 0;
+  virtual Result<BatchRecord> GetBatch(const std::string& name) = 0;
+  virtual Status ListBatches(std::vector<BatchRecord>* out, std::vector<std::string>* damaged = nullptr) = 0;
+  virtual Status UpdateBatch(BatchRecord* b) = 0;
+  virtual Status DeleteBatch(const std::string& name, uint64_t version) = 0;
+
   // Operations sent to the directory since it was opened (an LMDB
   // transaction, an LDAP request): the move report's directory cost.
   uint64_t operations() const { return operations_.load(std::memory_order_relaxed); }
@@ -228,8 +297,15 @@ std::string QueueEntryToJson(const QueueEntry& e);
 std::string LeaseToJson(const Lease& l);
 Result<QueueEntry> ParseQueueEntryJson(std::string_view text);
 Result<Lease> ParseLeaseJson(std::string_view text);
-// The "version" of a queue entry or lease record, read even when the rest
-// of the record is damaged; nullopt when it has none.
+std::string BatchToJson(const BatchRecord& b);
+Result<BatchRecord> ParseBatchJson(std::string_view text);
+// One member of a batch as the LDAP backend keeps it (a value of
+// mbxBatchMember): BatchToJson's member object plus "index", its position
+// in BatchRecord::members (LDAP keeps no order among an attribute's values).
+std::string BatchMemberToJson(const BatchMember& m, size_t index);
+Result<BatchMember> ParseBatchMemberJson(std::string_view text, size_t* index);
+// The "version" of a queue entry, lease or batch record, read even when the
+// rest of the record is damaged; nullopt when it has none.
 std::optional<uint64_t> RecordVersionJson(std::string_view text);
 // InvalidArgument unless `name` is 1-128 of [A-Za-z0-9._-].
 Status ValidateLeaseName(const std::string& name);

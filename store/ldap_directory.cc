@@ -13,8 +13,8 @@
 // retried once on a new connection when repeating it cannot do harm: reads,
 // and the unguarded writes that replace a record with the same content. A
 // guarded write (CreateMove, AdvanceMove, SwitchHome, and every write of a
-// queue entry or lease) is not repeated: its outcome is unknown, and it is
-// an IOError naming the server; the engine's recovery re-reads the
+// queue entry, lease or batch) is not repeated: its outcome is unknown, and
+// it is an IOError naming the server; the engine's recovery re-reads the
 // directory.
 //
 // Durability: slapd's back-mdb commits each write durably before it answers
@@ -35,6 +35,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "store/file_io.h"
 
@@ -255,6 +256,32 @@ AttrList LeaseAttrs(const Lease& l, uint64_t version) {
           {"mbxLeaseHolds", Opt(l.holds)},
           {"mbxVersion", {std::to_string(version)}}};
 }
+// A batch at `version`. The target, keep-source and creation time reuse
+// the move record's and the store's attributes; each member is one value
+// of mbxBatchMember (BatchMemberToJson, with its index).
+AttrList BatchAttrs(const BatchRecord& b, uint64_t version) {
+  Values members;
+  members.reserve(b.members.size());
+  for (size_t i = 0; i < b.members.size(); ++i) members.push_back(BatchMemberToJson(b.members[i], i));
+  return {{"objectClass", {"top", "mbxBatch"}},
+          {"cn", {b.name}},
+          {"mbxMoveTarget", Opt(b.target)},
+          {"mbxBatchState", {std::string(BatchStateName(b.state))}},
+          {"mbxBatchConcurrency", {std::to_string(b.concurrency)}},
+          {"mbxBatchBadItemLimit", {std::to_string(b.bad_item_limit)}},
+          {"mbxMoveKeepSource", {b.keep_source ? "TRUE" : "FALSE"}},
+          {"mbxBatchSyncInterval", {std::to_string(b.sync_interval_ms)}},
+          {"mbxBatchCompleteAt", {std::to_string(b.complete_at_ms)}},
+          {"mbxBatchCompleteDelay", {std::to_string(b.complete_delay_ms)}},
+          {"mbxBatchCancelAfter", {std::to_string(b.cancel_after_ms)}},
+          {"mbxCreated", Opt(b.created)},
+          {"mbxBatchStarted", {std::to_string(b.started_ms)}},
+          {"mbxBatchFinished", {std::to_string(b.finished_ms)}},
+          {"mbxBatchRunner", Opt(b.runner)},
+          {"mbxBatchResult", Opt(b.result)},
+          {"mbxBatchMember", std::move(members)},
+          {"mbxVersion", {std::to_string(version)}}};
+}
 // The assertion that a versioned entry is still at `version`.
 std::string VersionAssertion(uint64_t version) { return "(mbxVersion=" + std::to_string(version) + ")"; }
 
@@ -278,6 +305,12 @@ class Reader {
     }
     if (it->second.size() != 1) Fail(attr, "holds " + std::to_string(it->second.size()) + " values, not one");
     return it->second[0];
+  }
+  // Every value of a multi-valued attribute; none when absent.
+  const Values& All(const std::string& attr) {
+    static const Values kNone;
+    auto it = e_.attrs.find(Lower(attr));
+    return it == e_.attrs.end() ? kNone : it->second;
   }
   Guid GuidOf(const std::string& attr) {
     const std::string v = One(attr, true);
@@ -446,6 +479,66 @@ Result<Lease> ToLease(const Entry& e) {
   return l;
 }
 
+Result<BatchRecord> ToBatch(const Entry& e) {
+  Reader r(e);
+  BatchRecord b;
+  b.name = r.One("cn", true);
+  if (r.status().ok() && !ValidateBatchName(b.name).ok()) {
+    r.Fail("cn", "('" + b.name + "') is not a batch name (1-64 of letters, digits, '.', '_', '-')");
+  }
+  b.target = r.One("mbxMoveTarget", false);
+  const std::string state = r.One("mbxBatchState", true);
+  if (r.status().ok()) {
+    auto st = ParseBatchState(state);
+    if (!st) {
+      r.Fail("mbxBatchState", "holds an unknown state '" + state + "'");
+    } else {
+      b.state = *st;
+    }
+  }
+  b.concurrency = r.Number<uint32_t>("mbxBatchConcurrency", true);
+  b.bad_item_limit = r.Number<uint32_t>("mbxBatchBadItemLimit", true);
+  b.keep_source = r.Boolean("mbxMoveKeepSource", true);
+  b.sync_interval_ms = r.Number<int64_t>("mbxBatchSyncInterval", true);
+  b.complete_at_ms = r.Number<int64_t>("mbxBatchCompleteAt", true);
+  b.complete_delay_ms = r.Number<int64_t>("mbxBatchCompleteDelay", true);
+  b.cancel_after_ms = r.Number<int64_t>("mbxBatchCancelAfter", true);
+  b.created = r.One("mbxCreated", false);
+  b.started_ms = r.Number<int64_t>("mbxBatchStarted", true);
+  b.finished_ms = r.Number<int64_t>("mbxBatchFinished", true);
+  b.runner = r.One("mbxBatchRunner", false);
+  b.result = r.One("mbxBatchResult", false);
+  // The members, in the order of their indexes, which must be 0..n-1.
+  const Values& values = r.All("mbxBatchMember");
+  std::vector<std::optional<BatchMember>> members(values.size());
+  for (const std::string& v : values) {
+    if (!r.status().ok()) break;
+    size_t index = 0;
+    auto m = ParseBatchMemberJson(v, &index);
+    if (!m.ok()) {
+      r.Fail("mbxBatchMember", "holds a value this version cannot read (" + m.status().message() + ")");
+    } else if (index >= members.size() || members[index].has_value()) {
+      r.Fail("mbxBatchMember", "holds index " + std::to_string(index) + " twice or out of 0-" +
+                                   std::to_string(members.size() - 1));
+    } else {
+      members[index] = std::move(m).value();
+    }
+  }
+  if (r.status().ok()) {
+    b.members.reserve(members.size());
+    for (auto& m : members) b.members.push_back(std::move(*m));
+  }
+  b.version = r.Number<uint64_t>("mbxVersion", true);
+  if (r.status().ok() && b.version == 0) r.Fail("mbxVersion", "is 0 (versions start at 1)");
+  if (!r.status().ok()) return r.status();
+  return b;
+}
+
+// NotFound for a batch, as every backend words it.
+Status NoBatch(const Status& s, const std::string& name) {
+  return s.IsNotFound() ? Status::NotFound("no batch named '" + name + "' in the directory") : s;
+}
+
 // How a listing names an entry it skips as damaged: its cn (for a queue
 // entry, the mailbox GUID), else its DN.
 std::string NameOf(const Entry& e) {
@@ -509,6 +602,11 @@ class LdapDirectory final : public Directory {
   Status ListLeases(std::vector<Lease>* out) override;
   Status UpdateLease(Lease* l) override;
   Status DeleteLease(const std::string& name, uint64_t version) override;
+  Status AddBatch(BatchRecord* b) override;
+  Result<BatchRecord> GetBatch(const std::string& name) override;
+  Status ListBatches(std::vector<BatchRecord>* out, std::vector<std::string>* damaged) override;
+  Status UpdateBatch(BatchRecord* b) override;
+  Status DeleteBatch(const std::string& name, uint64_t version) override;
 
  private:
   std::string Container(const char* ou) const { return std::string("ou=") + ou + "," + config_.base_dn; }
@@ -518,6 +616,7 @@ class LdapDirectory final : public Directory {
   std::string MoveDn(const Guid& g) const { return "cn=" + g.ToString() + "," + Container("moves"); }
   std::string QueueDn(const Guid& g) const { return "cn=" + g.ToString() + "," + Container("queue"); }
   std::string LeaseDn(const std::string& n) const { return "cn=" + EscapeDnValue(n) + "," + Container("leases"); }
+  std::string BatchDn(const std::string& n) const { return "cn=" + EscapeDnValue(n) + "," + Container("batches"); }
 
   // Connects and binds (mu_ held).
   Status ConnectLocked();
@@ -544,14 +643,14 @@ class LdapDirectory final : public Directory {
   // Every entry one level under container `ou` matching filter; none when
   // the container is missing (a base made by a version without it).
   Status SearchContainer(const char* ou, const std::string& filter, std::vector<Entry>* out);
-  // The versioned entries (queue entries, leases), the compare-and-swap of
-  // the embedded backend's AddVersioned/ReplaceVersioned: an add at version
-  // 1 (AlreadyExists if present), creating container `ou` if a base made by
-  // an older version lacks it; and a replace (attrs) or delete (null) that
-  // asserts (mbxVersion=expected) -- Conflict when another writer came
-  // first, NotFound when the entry is gone. A delete at version 0 asserts
-  // nothing. Guarded, so never repeated: a connection lost in flight is
-  // IOError, the write may or may not have happened.
+  // The versioned entries (queue entries, leases, batches), the
+  // compare-and-swap of the embedded backend's AddVersioned/ReplaceVersioned:
+  // an add at version 1 (AlreadyExists if present), creating container `ou`
+  // if a base made by an older version lacks it; and a replace (attrs) or
+  // delete (null) that asserts (mbxVersion=expected) -- Conflict when another
+  // writer came first, NotFound when the entry is gone. A delete at version 0
+  // asserts nothing. Guarded, so never repeated: a connection lost in flight
+  // is IOError, the write may or may not have happened.
   Status AddVersioned(const char* ou, const std::string& dn, const std::string& what, const std::string& shown,
                       const AttrList& attrs);
   Status ReplaceVersioned(const std::string& dn, const std::string& what, const std::string& shown, uint64_t expected,
@@ -967,7 +1066,7 @@ Status LdapDirectory::SwitchHome(const Guid& mailbox, const StoreRecord& target,
                          MoveDn(mailbox) + " failed: " + ldap_err2string(rc) + "; run 'mbxmove recover'");
 }
 
-// --- the queue and leases ---------------------------------------------------
+// --- the queue, leases and batches ------------------------------------------
 
 int LdapDirectory::GuardedDelete(const std::string& dn, const std::string& assertion) {
   std::lock_guard<std::mutex> l(mu_);
@@ -1123,6 +1222,51 @@ Status LdapDirectory::DeleteLease(const std::string& name, uint64_t version) {
   return ReplaceVersioned(LeaseDn(name), "lease", name, version, nullptr);
 }
 
+Status LdapDirectory::AddBatch(BatchRecord* b) {
+  MBX_RETURN_IF_ERROR(ValidateBatchName(b->name));
+  MBX_RETURN_IF_ERROR(AddVersioned("batches", BatchDn(b->name), "batch", b->name, BatchAttrs(*b, 1)));
+  b->version = 1;
+  return Status::Ok();
+}
+
+Result<BatchRecord> LdapDirectory::GetBatch(const std::string& name) {
+  MBX_RETURN_IF_ERROR(ValidateBatchName(name));
+  auto e = Read(BatchDn(name), "batch", name);
+  if (!e.ok()) return NoBatch(e.status(), name);
+  return ToBatch(*e);
+}
+
+Status LdapDirectory::ListBatches(std::vector<BatchRecord>* out, std::vector<std::string>* damaged) {
+  out->clear();
+  std::vector<Entry> es;
+  MBX_RETURN_IF_ERROR(SearchContainer("batches", "(objectClass=mbxBatch)", &es));
+  for (const Entry& e : es) {
+    auto b = ToBatch(e);
+    if (!b.ok()) {
+      if (damaged == nullptr) return b.status();
+      damaged->push_back(NameOf(e) + ": " + b.status().message());
+      continue;
+    }
+    out->push_back(std::move(b).value());
+  }
+  // The embedded backend's order (by name), not the server's.
+  std::sort(out->begin(), out->end(), [](const BatchRecord& a, const BatchRecord& b) { return a.name < b.name; });
+  return Status::Ok();
+}
+
+Status LdapDirectory::UpdateBatch(BatchRecord* b) {
+  MBX_RETURN_IF_ERROR(ValidateBatchName(b->name));
+  const AttrList attrs = BatchAttrs(*b, b->version + 1);
+  MBX_RETURN_IF_ERROR(NoBatch(ReplaceVersioned(BatchDn(b->name), "batch", b->name, b->version, &attrs), b->name));
+  ++b->version;
+  return Status::Ok();
+}
+
+Status LdapDirectory::DeleteBatch(const std::string& name, uint64_t version) {
+  MBX_RETURN_IF_ERROR(ValidateBatchName(name));
+  return NoBatch(ReplaceVersioned(BatchDn(name), "batch", name, version, nullptr), name);
+}
+
 Status LdapDirectory::CheckSchema() {
   std::vector<Entry> root;
   MBX_RETURN_IF_ERROR(Search("", LDAP_SCOPE_BASE, "(objectClass=*)", &root));
@@ -1165,9 +1309,9 @@ Status LdapDirectory::CheckSchema() {
                                      "): load tools/ldap/mbxmove.schema into it");
     }
   }
-  // The queue's classes came later: a server with an older copy of the
-  // schema is told to load this version's.
-  for (const char* name : {"'mbxQueueEntry'", "'mbxLease'"}) {
+  // The queue's and the batches' classes came later: a server with an older
+  // copy of the schema is told to load this version's.
+  for (const char* name : {"'mbxQueueEntry'", "'mbxLease'", "'mbxBatch'"}) {
     if (all.find(name) == std::string::npos) {
       return Status::InvalidArgument("the directory server " + config_.url +
                                      " has an older version of mbxmove's schema (no object class " + name +
@@ -1198,7 +1342,7 @@ Status LdapDirectory::CreateBase() {
                                    "' must start with ou=, o= or dc= for mbxmove to create it");
   }
   MBX_RETURN_IF_ERROR(AddIfMissing(config_.base_dn, {{"objectClass", {"top", cls}}, {type, {value}}}));
-  for (const char* ou : {"users", "stores", "servers", "moves", "queue", "leases"}) {
+  for (const char* ou : {"users", "stores", "servers", "moves", "queue", "leases", "batches"}) {
     MBX_RETURN_IF_ERROR(AddContainer(ou));
   }
   return Status::Ok();

@@ -71,6 +71,16 @@ std::string Describe(const MoveRecord& m) {
                                 std::string(MoveStepName(m.step)) + ")";
 }
 
+// Named databases this process may open in the directory: 8 in use (the
+// five Open opens, and queue, leases and batches), the rest room to grow.
+// A per-process limit, not kept on disk: any value opens any directory.
+constexpr unsigned kMaxDbs = 16;
+
+// NotFound for a batch, as every backend words it.
+Status NoBatch(const Status& s, const std::string& name) {
+  return s.IsNotFound() ? Status::NotFound("no batch named '" + name + "' in the directory") : s;
+}
+
 class LmdbDirectory final : public Directory {
  public:
   Status Open(const std::string& dir, bool create);
@@ -104,19 +114,24 @@ class LmdbDirectory final : public Directory {
   Status ListLeases(std::vector<Lease>* out) override;
   Status UpdateLease(Lease* l) override;
   Status DeleteLease(const std::string& name, uint64_t version) override;
+  Status AddBatch(BatchRecord* b) override;
+  Result<BatchRecord> GetBatch(const std::string& name) override;
+  Status ListBatches(std::vector<BatchRecord>* out, std::vector<std::string>* damaged) override;
+  Status UpdateBatch(BatchRecord* b) override;
+  Status DeleteBatch(const std::string& name, uint64_t version) override;
 
  private:
-  // The versioned records (queue entries, leases): add at version 1, or
-  // replace / delete when the stored version is `expected` -- one write
-  // transaction each, so LMDB's single writer makes it compare-and-swap.
-  // `to_json` renders the record at the version given.
+  // The versioned records (queue entries, leases, batches): add at version
+  // 1, or replace / delete when the stored version is `expected` -- one
+  // write transaction each, so LMDB's single writer makes it
+  // compare-and-swap. `to_json` renders the record at the version given.
   Status AddVersioned(MDB_dbi dbi, std::string_view key, std::string_view what, const std::string& shown,
                       const std::function<std::string(uint64_t)>& to_json);
   Status ReplaceVersioned(MDB_dbi dbi, std::string_view key, std::string_view what, const std::string& shown,
                           uint64_t expected, const std::function<std::string(uint64_t)>* to_json);
-  // The queue and lease databases, created on first use in a directory made
-  // by a version without them.
-  Status OpenQueueDbs();
+  // The queue, lease and batch databases, created on first use in a
+  // directory made by a version without them.
+  Status OpenVersionedDbs();
   Result<std::string> Get(MDB_dbi dbi, std::string_view k, std::string_view what, std::string_view shown);
   // Begins a write transaction, unless a sync failed (see Sync).
   Status BeginWrite(LmdbTxn& txn);
@@ -150,9 +165,9 @@ class LmdbDirectory final : public Directory {
   std::atomic<bool> is_broken_{false};  // set (after broken_) when it is
   LmdbEnv env_;
   MDB_dbi users_ = 0, by_mbx_ = 0, stores_ = 0, moves_ = 0, servers_ = 0;
-  std::mutex queue_dbs_mu_;
-  std::atomic<bool> queue_dbs_open_{false};
-  MDB_dbi queue_ = 0, leases_ = 0;  // valid once queue_dbs_open_
+  std::mutex versioned_dbs_mu_;
+  std::atomic<bool> versioned_dbs_open_{false};
+  MDB_dbi queue_ = 0, leases_ = 0, batches_ = 0;  // valid once versioned_dbs_open_
 };
 
 Status LmdbDirectory::Open(const std::string& dir, bool create) {
@@ -169,7 +184,8 @@ Status LmdbDirectory::Open(const std::string& dir, bool create) {
   // NOMETASYNC: every commit syncs its data, the meta page follows with the
   // next commit; operations that must survive a machine crash at once (the
   // homeMDB switch, a move's lock record) sync the meta page too.
-  MBX_RETURN_IF_ERROR(env_.Open(dir, MDB_NOMETASYNC, 8, 1ull << 30).WithContext("opening the directory"));
+  MBX_RETURN_IF_ERROR(
+      env_.Open(dir, MDB_NOMETASYNC, kMaxDbs, 1ull << 30).WithContext("opening the directory"));
   LmdbTxn txn;
   MBX_RETURN_IF_ERROR(txn.Begin(env_.get(), create ? 0 : MDB_RDONLY));
   const unsigned flags = create ? MDB_CREATE : 0;
@@ -419,18 +435,19 @@ Status LmdbDirectory::DeleteMove(const Guid& mailbox) {
   return CommitWrite(txn);
 }
 
-Status LmdbDirectory::OpenQueueDbs() {
-  if (queue_dbs_open_.load(std::memory_order_acquire)) return Status::Ok();
-  std::lock_guard<std::mutex> l(queue_dbs_mu_);
-  if (queue_dbs_open_.load(std::memory_order_relaxed)) return Status::Ok();
+Status LmdbDirectory::OpenVersionedDbs() {
+  if (versioned_dbs_open_.load(std::memory_order_acquire)) return Status::Ok();
+  std::lock_guard<std::mutex> l(versioned_dbs_mu_);
+  if (versioned_dbs_open_.load(std::memory_order_relaxed)) return Status::Ok();
   LmdbTxn txn;
   MBX_RETURN_IF_ERROR(BeginWrite(txn));
-  for (auto [name, dbi] : {std::pair{"queue", &queue_}, std::pair{"leases", &leases_}}) {
+  for (auto [name, dbi] :
+       {std::pair{"queue", &queue_}, std::pair{"leases", &leases_}, std::pair{"batches", &batches_}}) {
     int rc = mdb_dbi_open(txn.get(), name, MDB_CREATE, dbi);
     if (rc != 0) return LmdbStatus(rc, std::string("opening the directory's ") + name + " database");
   }
   MBX_RETURN_IF_ERROR(CommitWrite(txn));
-  queue_dbs_open_.store(true, std::memory_order_release);
+  versioned_dbs_open_.store(true, std::memory_order_release);
   return Status::Ok();
 }
 
@@ -479,7 +496,7 @@ Status LmdbDirectory::ReplaceVersioned(MDB_dbi dbi, std::string_view key, std::s
 }
 
 Status LmdbDirectory::AddQueueEntry(QueueEntry* e) {
-  MBX_RETURN_IF_ERROR(OpenQueueDbs());
+  MBX_RETURN_IF_ERROR(OpenVersionedDbs());
   const std::function<std::string(uint64_t)> js = AtVersion(*e, QueueEntryToJson);
   MBX_RETURN_IF_ERROR(AddVersioned(queue_, e->mailbox.AsKey(), "queue entry", e->mailbox.ToString(), js));
   e->version = 1;
@@ -487,13 +504,13 @@ Status LmdbDirectory::AddQueueEntry(QueueEntry* e) {
 }
 
 Result<QueueEntry> LmdbDirectory::GetQueueEntry(const Guid& mailbox) {
-  MBX_RETURN_IF_ERROR(OpenQueueDbs());
+  MBX_RETURN_IF_ERROR(OpenVersionedDbs());
   MBX_ASSIGN_OR_RETURN(std::string v, Get(queue_, mailbox.AsKey(), "queue entry", mailbox.ToString()));
   return ParseQueueEntryJson(v);
 }
 
 Status LmdbDirectory::ListQueue(std::vector<QueueEntry>* out, std::vector<std::string>* damaged) {
-  MBX_RETURN_IF_ERROR(OpenQueueDbs());
+  MBX_RETURN_IF_ERROR(OpenVersionedDbs());
   CountOperations();
   out->clear();
   LmdbTxn txn;
@@ -518,7 +535,7 @@ Status LmdbDirectory::ListQueue(std::vector<QueueEntry>* out, std::vector<std::s
 }
 
 Status LmdbDirectory::UpdateQueueEntry(QueueEntry* e) {
-  MBX_RETURN_IF_ERROR(OpenQueueDbs());
+  MBX_RETURN_IF_ERROR(OpenVersionedDbs());
   const std::function<std::string(uint64_t)> js = AtVersion(*e, QueueEntryToJson);
   MBX_RETURN_IF_ERROR(ReplaceVersioned(queue_, e->mailbox.AsKey(), "queue entry", e->mailbox.ToString(),
                                        e->version, &js));
@@ -527,13 +544,13 @@ Status LmdbDirectory::UpdateQueueEntry(QueueEntry* e) {
 }
 
 Status LmdbDirectory::DeleteQueueEntry(const Guid& mailbox, uint64_t version) {
-  MBX_RETURN_IF_ERROR(OpenQueueDbs());
+  MBX_RETURN_IF_ERROR(OpenVersionedDbs());
   return ReplaceVersioned(queue_, mailbox.AsKey(), "queue entry", mailbox.ToString(), version, nullptr);
 }
 
 Status LmdbDirectory::AddLease(Lease* l) {
   MBX_RETURN_IF_ERROR(ValidateLeaseName(l->name));
-  MBX_RETURN_IF_ERROR(OpenQueueDbs());
+  MBX_RETURN_IF_ERROR(OpenVersionedDbs());
   const std::function<std::string(uint64_t)> js = AtVersion(*l, LeaseToJson);
   MBX_RETURN_IF_ERROR(AddVersioned(leases_, l->name, "lease", l->name, js));
   l->version = 1;
@@ -542,20 +559,20 @@ Status LmdbDirectory::AddLease(Lease* l) {
 
 Result<Lease> LmdbDirectory::GetLease(const std::string& name) {
   MBX_RETURN_IF_ERROR(ValidateLeaseName(name));
-  MBX_RETURN_IF_ERROR(OpenQueueDbs());
+  MBX_RETURN_IF_ERROR(OpenVersionedDbs());
   MBX_ASSIGN_OR_RETURN(std::string v, Get(leases_, name, "lease", name));
   return ParseLeaseJson(v);
 }
 
 Status LmdbDirectory::ListLeases(std::vector<Lease>* out) {
-  MBX_RETURN_IF_ERROR(OpenQueueDbs());
+  MBX_RETURN_IF_ERROR(OpenVersionedDbs());
   CountOperations();
   return List<Lease>(leases_, ParseLeaseJson, out);
 }
 
 Status LmdbDirectory::UpdateLease(Lease* l) {
   MBX_RETURN_IF_ERROR(ValidateLeaseName(l->name));
-  MBX_RETURN_IF_ERROR(OpenQueueDbs());
+  MBX_RETURN_IF_ERROR(OpenVersionedDbs());
   const std::function<std::string(uint64_t)> js = AtVersion(*l, LeaseToJson);
   MBX_RETURN_IF_ERROR(ReplaceVersioned(leases_, l->name, "lease", l->name, l->version, &js));
   ++l->version;
@@ -564,8 +581,68 @@ Status LmdbDirectory::UpdateLease(Lease* l) {
 
 Status LmdbDirectory::DeleteLease(const std::string& name, uint64_t version) {
   MBX_RETURN_IF_ERROR(ValidateLeaseName(name));
-  MBX_RETURN_IF_ERROR(OpenQueueDbs());
+  MBX_RETURN_IF_ERROR(OpenVersionedDbs());
   return ReplaceVersioned(leases_, name, "lease", name, version, nullptr);
+}
+
+Status LmdbDirectory::AddBatch(BatchRecord* b) {
+  MBX_RETURN_IF_ERROR(ValidateBatchName(b->name));
+  MBX_RETURN_IF_ERROR(OpenVersionedDbs());
+  const std::function<std::string(uint64_t)> js = AtVersion(*b, BatchToJson);
+  MBX_RETURN_IF_ERROR(AddVersioned(batches_, b->name, "batch", b->name, js));
+  b->version = 1;
+  return Status::Ok();
+}
+
+Result<BatchRecord> LmdbDirectory::GetBatch(const std::string& name) {
+  MBX_RETURN_IF_ERROR(ValidateBatchName(name));
+  MBX_RETURN_IF_ERROR(OpenVersionedDbs());
+  auto v = Get(batches_, name, "batch", name);
+  if (!v.ok()) return NoBatch(v.status(), name);
+  return ParseBatchJson(*v);
+}
+
+Status LmdbDirectory::ListBatches(std::vector<BatchRecord>* out, std::vector<std::string>* damaged) {
+  MBX_RETURN_IF_ERROR(OpenVersionedDbs());
+  CountOperations();
+  out->clear();
+  LmdbTxn txn;
+  MBX_RETURN_IF_ERROR(BeginRead(txn));
+  LmdbCursor cur;
+  MBX_RETURN_IF_ERROR(cur.Open(txn.get(), batches_));
+  MDB_val k, v;
+  int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
+  for (; rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
+    auto b = ParseBatchJson(FromVal(v));
+    if (!b.ok()) {
+      if (damaged == nullptr) return b.status();
+      // The key is the batch's name; shown printable whatever it holds.
+      std::string name(FromVal(k).substr(0, 64));
+      for (char& c : name) {
+        if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
+      }
+      damaged->push_back(name + ": " + b.status().message());
+      continue;
+    }
+    out->push_back(std::move(b).value());
+  }
+  if (rc != MDB_NOTFOUND) return LmdbStatus(rc, "listing the batches");
+  return Status::Ok();
+}
+
+Status LmdbDirectory::UpdateBatch(BatchRecord* b) {
+  MBX_RETURN_IF_ERROR(ValidateBatchName(b->name));
+  MBX_RETURN_IF_ERROR(OpenVersionedDbs());
+  const std::function<std::string(uint64_t)> js = AtVersion(*b, BatchToJson);
+  MBX_RETURN_IF_ERROR(NoBatch(ReplaceVersioned(batches_, b->name, "batch", b->name, b->version, &js), b->name));
+  ++b->version;
+  return Status::Ok();
+}
+
+Status LmdbDirectory::DeleteBatch(const std::string& name, uint64_t version) {
+  MBX_RETURN_IF_ERROR(ValidateBatchName(name));
+  MBX_RETURN_IF_ERROR(OpenVersionedDbs());
+  return NoBatch(ReplaceVersioned(batches_, name, "batch", name, version, nullptr), name);
 }
 
 }  // namespace

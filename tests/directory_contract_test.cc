@@ -55,6 +55,20 @@ class RawLdap {
     return ldap_modify_ext_s(ld_, dn.c_str(), mods, nullptr, nullptr);
   }
   int Delete(const std::string& dn) { return ldap_delete_ext_s(ld_, dn.c_str(), nullptr, nullptr); }
+  // Replaces every value of a multi-valued attribute; the LDAP result code.
+  int ReplaceAll(const std::string& dn, const std::string& attr, const std::vector<std::string>& values) {
+    std::vector<berval> bvs;
+    for (const std::string& v : values) bvs.push_back(berval{v.size(), const_cast<char*>(v.data())});
+    std::vector<berval*> vals;
+    for (berval& b : bvs) vals.push_back(&b);
+    vals.push_back(nullptr);
+    LDAPMod mod{};
+    mod.mod_op = LDAP_MOD_REPLACE | LDAP_MOD_BVALUES;
+    mod.mod_type = const_cast<char*>(attr.c_str());
+    mod.mod_bvalues = vals.data();
+    LDAPMod* mods[] = {&mod, nullptr};
+    return ldap_modify_ext_s(ld_, dn.c_str(), mods, nullptr, nullptr);
+  }
 
  private:
   LDAP* ld_ = nullptr;
@@ -135,6 +149,45 @@ class DirectoryContractTest : public ::testing::TestWithParam<std::string> {
     l.holds = "host1:4242";
     return l;
   }
+  // A member with every field set (n picks the mailbox and the values).
+  static BatchMember Member(int n, MemberState state) {
+    BatchMember m;
+    m.mailbox = TestGuid(uint8_t(n));
+    m.user = "user" + std::to_string(n);
+    m.source = "MS1";
+    m.state = state;
+    m.passes = uint32_t(n * 3);
+    m.items_copied = uint64_t(n) * 1000;
+    m.bytes_copied = uint64_t(n) * 1'000'000'007;
+    m.items_behind = uint64_t(n);
+    m.last_sync_ms = 1'790'000'000'000 + n;
+    m.lock_ms = 12.5 * n;
+    m.dropped = uint32_t(n % 2);
+    m.attempts = uint32_t(n % 3 + 1);
+    m.result = "member " + std::to_string(n);
+    return m;
+  }
+  // A batch with every field away from its default and three members.
+  static BatchRecord MakeBatch(const std::string& name) {
+    BatchRecord b;
+    b.name = name;
+    b.target = "MS2";
+    b.state = BatchState::kRunning;
+    b.concurrency = 6;
+    b.bad_item_limit = 25;
+    b.keep_source = true;
+    b.sync_interval_ms = 60'000;
+    b.complete_at_ms = 1'790'000'900'000;
+    b.complete_delay_ms = 3'600'000;
+    b.cancel_after_ms = 86'400'000;
+    b.created = "2026-11-29T10:00:00Z";
+    b.started_ms = 1'790'000'000'000;
+    b.finished_ms = 0;
+    b.runner = "host1:4242";
+    b.result = "";
+    b.members = {Member(1, MemberState::kQueued), Member(2, MemberState::kSyncing), Member(3, MemberState::kSynced)};
+    return b;
+  }
   // Directories for `n` concurrent writers: LDAP, one per writer, each its
   // own connection (as separate mover processes have); the embedded one,
   // which a process opens once, shared.
@@ -176,6 +229,7 @@ class DirectoryContractTest : public ::testing::TestWithParam<std::string> {
   }
   std::string QueueDn(const Guid& g) const { return "cn=" + g.ToString() + ",ou=queue," + ldap_.base_dn; }
   std::string LeaseDn(const std::string& n) const { return "cn=" + n + ",ou=leases," + ldap_.base_dn; }
+  std::string BatchDn(const std::string& n) const { return "cn=" + n + ",ou=batches," + ldap_.base_dn; }
 
   TempDir tmp_;
   LdapConfig ldap_;  // the "ldap" backend's base
@@ -937,6 +991,430 @@ TEST_P(DirectoryContractTest, EachQueueAndLeaseCallIsOneDirectoryOperation) {
   one("ListLeases", [&] { return dir_->ListLeases(&leases); });
   one("UpdateLease", [&] { return dir_->UpdateLease(&l); });
   one("DeleteLease", [&] { return dir_->DeleteLease(l.name, l.version); });
+}
+
+void ExpectSameMember(const BatchMember& a, const BatchMember& b) {
+  EXPECT_EQ(a.mailbox, b.mailbox);
+  EXPECT_EQ(a.user, b.user);
+  EXPECT_EQ(a.source, b.source);
+  EXPECT_EQ(MemberStateName(a.state), MemberStateName(b.state));
+  EXPECT_EQ(a.passes, b.passes);
+  EXPECT_EQ(a.items_copied, b.items_copied);
+  EXPECT_EQ(a.bytes_copied, b.bytes_copied);
+  EXPECT_EQ(a.items_behind, b.items_behind);
+  EXPECT_EQ(a.last_sync_ms, b.last_sync_ms);
+  EXPECT_EQ(a.lock_ms, b.lock_ms);  // exactly: JSON keeps every bit of a double
+  EXPECT_EQ(a.dropped, b.dropped);
+  EXPECT_EQ(a.attempts, b.attempts);
+  EXPECT_EQ(a.result, b.result);
+}
+
+void ExpectSameBatch(const BatchRecord& a, const BatchRecord& b) {
+  EXPECT_EQ(a.name, b.name);
+  EXPECT_EQ(a.target, b.target);
+  EXPECT_EQ(BatchStateName(a.state), BatchStateName(b.state));
+  EXPECT_EQ(a.concurrency, b.concurrency);
+  EXPECT_EQ(a.bad_item_limit, b.bad_item_limit);
+  EXPECT_EQ(a.keep_source, b.keep_source);
+  EXPECT_EQ(a.sync_interval_ms, b.sync_interval_ms);
+  EXPECT_EQ(a.complete_at_ms, b.complete_at_ms);
+  EXPECT_EQ(a.complete_delay_ms, b.complete_delay_ms);
+  EXPECT_EQ(a.cancel_after_ms, b.cancel_after_ms);
+  EXPECT_EQ(a.created, b.created);
+  EXPECT_EQ(a.started_ms, b.started_ms);
+  EXPECT_EQ(a.finished_ms, b.finished_ms);
+  EXPECT_EQ(a.runner, b.runner);
+  EXPECT_EQ(a.result, b.result);
+  EXPECT_EQ(a.version, b.version);
+  ASSERT_EQ(a.members.size(), b.members.size()) << a.name;
+  for (size_t i = 0; i < a.members.size(); ++i) {
+    SCOPED_TRACE(a.name + " member " + std::to_string(i));
+    ExpectSameMember(a.members[i], b.members[i]);
+  }
+}
+
+TEST_P(DirectoryContractTest, BatchesRoundTripEveryField) {
+  std::vector<BatchRecord> all;
+  ASSERT_OK(dir_->ListBatches(&all));
+  EXPECT_TRUE(all.empty());
+  Status s = dir_->GetBatch("wave1").status();
+  EXPECT_TRUE(s.IsNotFound()) << s.ToString();
+  EXPECT_NE(s.message().find("no batch named 'wave1'"), std::string::npos) << s.message();
+  // Every field away from its default, at the edges of its type.
+  BatchRecord full = MakeBatch("wave-1.2026_11");
+  full.concurrency = 4'294'967'295u;
+  full.bad_item_limit = 4'294'967'295u;
+  full.sync_interval_ms = 9'223'372'036'854'775'807;
+  full.complete_delay_ms = -9'223'372'036'854'775'807 - 1;
+  full.finished_ms = 1'790'000'999'999;
+  full.result = "stopped: Zoë's \"batch\" (3)\nsecond line, * and = and , and {\"json\": [1]}";
+  full.members[0].items_copied = 18'446'744'073'709'551'615u;
+  full.members[0].bytes_copied = 18'446'744'073'709'551'615u;
+  full.members[0].last_sync_ms = -1;
+  full.members[0].lock_ms = 0.1 + 0.2;  // not a short decimal
+  full.members[1].result = "failed: \"item\" 7 of Zoë,\n\t* = ( ) \\";
+  full.members[1].passes = 4'294'967'295u;
+  full.members[2].user = full.members[2].source = full.members[2].result = "";
+  // Members in an order that is not the GUIDs' order.
+  std::swap(full.members[0], full.members[2]);
+  // Every optional field empty, no members, the defaults (complete_delay_ms
+  // -1: not set).
+  BatchRecord bare;
+  bare.name = "b";
+  // The other member states, and a name that sorts before both.
+  BatchRecord late = MakeBatch("Zed");
+  late.state = BatchState::kCompleting;
+  late.members = {Member(7, MemberState::kCompleting), Member(8, MemberState::kCompleted),
+                  Member(9, MemberState::kFailed), Member(10, MemberState::kStopped)};
+  for (BatchRecord* b : {&full, &bare, &late}) {
+    b->version = 77;  // ignored: an add is at version 1
+    ASSERT_OK(dir_->AddBatch(b));
+    EXPECT_EQ(b->version, 1u);
+  }
+  for (const BatchRecord* b : {&full, &bare, &late}) {
+    auto got = dir_->GetBatch(b->name);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    ExpectSameBatch(*got, *b);
+  }
+  // By name (bytewise), on both backends.
+  std::vector<std::string> damaged;
+  ASSERT_OK(dir_->ListBatches(&all, &damaged));
+  EXPECT_TRUE(damaged.empty());
+  ASSERT_EQ(all.size(), 3u);
+  ExpectSameBatch(all[0], late);
+  ExpectSameBatch(all[1], bare);
+  ExpectSameBatch(all[2], full);
+  // Every batch state and every member state, written by updates.
+  const BatchState batch_states[] = {BatchState::kCreated,   BatchState::kRunning,  BatchState::kCompleting,
+                                     BatchState::kCompleted, BatchState::kStopping, BatchState::kStopped};
+  const MemberState member_states[] = {MemberState::kQueued,     MemberState::kSyncing,   MemberState::kSynced,
+                                       MemberState::kCompleting, MemberState::kCompleted, MemberState::kFailed,
+                                       MemberState::kStopped};
+  for (size_t i = 0; i < 7; ++i) {
+    full.state = batch_states[i % 6];
+    full.members[i % 3].state = member_states[i];
+    ++full.members[i % 3].passes;
+    ASSERT_OK(dir_->UpdateBatch(&full));
+    EXPECT_EQ(full.version, i + 2);
+    auto got = dir_->GetBatch(full.name);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    ExpectSameBatch(*got, full);
+  }
+}
+
+TEST_P(DirectoryContractTest, AddBatchTwiceIsAlreadyExistsAndKeepsTheFirst) {
+  BatchRecord first = MakeBatch("wave1");
+  ASSERT_OK(dir_->AddBatch(&first));
+  BatchRecord second = MakeBatch("wave1");
+  second.target = "MS9";
+  second.members.pop_back();
+  Status s = dir_->AddBatch(&second);
+  EXPECT_EQ(s.code(), Status::Code::kAlreadyExists) << s.ToString();
+  EXPECT_NE(s.message().find("wave1"), std::string::npos) << s.message();
+  auto got = dir_->GetBatch("wave1");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ExpectSameBatch(*got, first);
+}
+
+TEST_P(DirectoryContractTest, UpdateBatchIsCompareAndSwap) {
+  BatchRecord b = MakeBatch("wave1");
+  ASSERT_OK(dir_->AddBatch(&b));
+  const BatchRecord stale = b;
+  // The runner advances a member: the right version succeeds and bumps it.
+  b.members[0].state = MemberState::kSyncing;
+  b.members[0].attempts = 2;
+  ASSERT_OK(dir_->UpdateBatch(&b));
+  EXPECT_EQ(b.version, 2u);
+  auto got = dir_->GetBatch(b.name);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ExpectSameBatch(*got, b);
+  // `batch stop` read before it: Conflict, nothing changed, its version
+  // left as it was.
+  BatchRecord late = stale;
+  late.state = BatchState::kStopping;
+  late.result = "stopped by admin";
+  Status s = dir_->UpdateBatch(&late);
+  EXPECT_TRUE(s.IsConflict()) << s.ToString();
+  EXPECT_NE(s.message().find("another writer came first"), std::string::npos) << s.message();
+  EXPECT_EQ(late.version, 1u);
+  got = dir_->GetBatch(b.name);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ExpectSameBatch(*got, b);
+  // Fields emptied by an update come back empty, members too.
+  b.target = b.runner = b.created = "";
+  b.members.clear();
+  b.result = "";
+  ASSERT_OK(dir_->UpdateBatch(&b));
+  EXPECT_EQ(b.version, 3u);
+  got = dir_->GetBatch(b.name);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ExpectSameBatch(*got, b);
+  // And members added back.
+  b.members = {Member(5, MemberState::kQueued)};
+  ASSERT_OK(dir_->UpdateBatch(&b));
+  got = dir_->GetBatch(b.name);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ExpectSameBatch(*got, b);
+  // No batch: NotFound, naming it.
+  BatchRecord none = MakeBatch("none");
+  none.version = 1;
+  s = dir_->UpdateBatch(&none);
+  EXPECT_TRUE(s.IsNotFound()) << s.ToString();
+  EXPECT_NE(s.message().find("no batch named 'none'"), std::string::npos) << s.message();
+  EXPECT_EQ(none.version, 1u);
+}
+
+TEST_P(DirectoryContractTest, DeleteBatchIsGuardedByTheVersion) {
+  BatchRecord a = MakeBatch("wave1"), b = MakeBatch("wave2");
+  ASSERT_OK(dir_->AddBatch(&a));
+  ASSERT_OK(dir_->AddBatch(&b));
+  a.state = BatchState::kCompleted;
+  ASSERT_OK(dir_->UpdateBatch(&a));  // now version 2
+  Status s = dir_->DeleteBatch(a.name, 1);
+  EXPECT_TRUE(s.IsConflict()) << s.ToString();
+  auto got = dir_->GetBatch(a.name);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ExpectSameBatch(*got, a);
+  ASSERT_OK(dir_->DeleteBatch(a.name, 2));
+  EXPECT_TRUE(dir_->GetBatch(a.name).status().IsNotFound());
+  s = dir_->DeleteBatch(a.name, 2);
+  EXPECT_TRUE(s.IsNotFound()) << s.ToString();
+  EXPECT_NE(s.message().find("no batch named 'wave1'"), std::string::npos) << s.message();
+  // Version 0: whatever is there.
+  ASSERT_OK(dir_->DeleteBatch(b.name, 0));
+  EXPECT_TRUE(dir_->GetBatch(b.name).status().IsNotFound());
+  EXPECT_TRUE(dir_->DeleteBatch(b.name, 0).IsNotFound());
+  EXPECT_TRUE(dir_->DeleteBatch("never", 0).IsNotFound());
+  std::vector<BatchRecord> all;
+  ASSERT_OK(dir_->ListBatches(&all));
+  EXPECT_TRUE(all.empty());
+  // Gone, the name can be used again, at version 1.
+  BatchRecord again = MakeBatch("wave1");
+  ASSERT_OK(dir_->AddBatch(&again));
+  EXPECT_EQ(again.version, 1u);
+}
+
+TEST_P(DirectoryContractTest, InvalidBatchNamesAreInvalidArgument) {
+  for (const std::string& name : {std::string(), std::string("a b"), std::string("x/y"), std::string("cn=x,ou=y"),
+                                  std::string("ümlaut"), std::string("tab\t"), std::string(65, 'a')}) {
+    SCOPED_TRACE("'" + name + "'");
+    BatchRecord b = MakeBatch(name);
+    EXPECT_EQ(dir_->AddBatch(&b).code(), Status::Code::kInvalidArgument);
+    EXPECT_EQ(b.version, 0u);
+    EXPECT_EQ(dir_->GetBatch(name).status().code(), Status::Code::kInvalidArgument);
+    b.version = 1;
+    EXPECT_EQ(dir_->UpdateBatch(&b).code(), Status::Code::kInvalidArgument);
+    EXPECT_EQ(dir_->DeleteBatch(name, 1).code(), Status::Code::kInvalidArgument);
+    EXPECT_EQ(dir_->DeleteBatch(name, 0).code(), Status::Code::kInvalidArgument);
+  }
+  EXPECT_NE(ValidateBatchName("a b").message().find("1-64"), std::string::npos);
+  std::vector<BatchRecord> all;
+  ASSERT_OK(dir_->ListBatches(&all));
+  EXPECT_TRUE(all.empty());
+  BatchRecord longest = MakeBatch(std::string(64, 'z'));
+  ASSERT_OK(dir_->AddBatch(&longest));
+  auto got = dir_->GetBatch(longest.name);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ExpectSameBatch(*got, longest);
+}
+
+TEST_P(DirectoryContractTest, ConcurrentBatchUpdatesHaveExactlyOneWinner) {
+  constexpr int kThreads = 2;
+  std::vector<Directory*> writers = Writers(kThreads);
+  ASSERT_EQ(writers.size(), size_t(kThreads));
+  BatchRecord b = MakeBatch("wave1");
+  ASSERT_OK(dir_->AddBatch(&b));
+  for (int round = 0; round < 10; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    std::vector<Status> results(kThreads);
+    std::barrier all_read(kThreads);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        // Both read the same version (a runner, `batch stop`), then both
+        // write it.
+        auto cur = writers[size_t(t)]->GetBatch("wave1");
+        all_read.arrive_and_wait();
+        if (!cur.ok()) {
+          results[size_t(t)] = cur.status();
+          return;
+        }
+        BatchRecord next = *cur;
+        next.runner = "writer." + std::to_string(t);
+        next.members[size_t(t)].passes += 1;
+        results[size_t(t)] = writers[size_t(t)]->UpdateBatch(&next);
+      });
+    }
+    for (auto& th : threads) th.join();
+    int winners = 0, winner = -1;
+    for (int t = 0; t < kThreads; ++t) {
+      if (results[size_t(t)].ok()) {
+        ++winners;
+        winner = t;
+      } else {
+        EXPECT_TRUE(results[size_t(t)].IsConflict()) << results[size_t(t)].ToString();
+      }
+    }
+    ASSERT_EQ(winners, 1);
+    b.runner = "writer." + std::to_string(winner);
+    b.members[size_t(winner)].passes += 1;
+    ++b.version;
+    auto got = dir_->GetBatch("wave1");
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    ExpectSameBatch(*got, b);  // the winner's write, whole; nothing of the loser's
+  }
+}
+
+TEST_P(DirectoryContractTest, DamagedBatchIsSkippedAndReportedWhileTheOthersList) {
+  BatchRecord a = MakeBatch("wave1"), bad = MakeBatch("wave2"), c = MakeBatch("wave3");
+  for (BatchRecord* b : {&a, &bad, &c}) ASSERT_OK(dir_->AddBatch(b));
+  if (GetParam() == "ldap") {
+    RawLdap raw(ldap_);
+    ASSERT_TRUE(raw.ok());
+    ASSERT_EQ(raw.ReplaceAll(BatchDn(bad.name), "mbxBatchMember", {"{\"index\":0,\"mailbox\":", "[1,2]"}),
+              LDAP_SUCCESS);
+  } else {
+    RawLmdbPut("batches", bad.name, "{\"name\":\"wave2\",\"members\":[{\"mailbox\":\"not a guid\"}],\"version\":1}");
+  }
+  Status s = dir_->GetBatch(bad.name).status();
+  EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+  if (GetParam() == "ldap") {
+    EXPECT_NE(s.message().find(BatchDn(bad.name)), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find("mbxBatchMember"), std::string::npos) << s.message();
+  } else {
+    EXPECT_NE(s.message().find("damaged directory batch record"), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find("not a guid"), std::string::npos) << s.message();
+  }
+  std::vector<BatchRecord> all;
+  s = dir_->ListBatches(&all);
+  EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+  std::vector<std::string> damaged;
+  ASSERT_OK(dir_->ListBatches(&all, &damaged));
+  ASSERT_EQ(all.size(), 2u);
+  ExpectSameBatch(all[0], a);
+  ExpectSameBatch(all[1], c);
+  ASSERT_EQ(damaged.size(), 1u);
+  EXPECT_EQ(damaged[0].rfind("wave2: ", 0), 0u) << damaged[0];
+  // The good batches still take writes; the damaged one (whose version is
+  // still readable) is replaced by a guarded write, or removed unguarded.
+  ASSERT_OK(dir_->UpdateBatch(&a));
+  BatchRecord repaired = MakeBatch("wave2");
+  repaired.version = 1;
+  ASSERT_OK(dir_->UpdateBatch(&repaired));
+  auto got = dir_->GetBatch("wave2");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ExpectSameBatch(*got, repaired);
+  if (GetParam() == "ldap") {
+    RawLdap raw(ldap_);
+    ASSERT_TRUE(raw.ok());
+    ASSERT_EQ(raw.Replace(BatchDn(bad.name), "mbxBatchState", "flying"), LDAP_SUCCESS);
+  } else {
+    RawLmdbPut("batches", bad.name, "not json at all");
+  }
+  s = dir_->GetBatch(bad.name).status();
+  EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+  ASSERT_OK(dir_->DeleteBatch(bad.name, 0));
+  damaged.clear();
+  ASSERT_OK(dir_->ListBatches(&all, &damaged));
+  EXPECT_EQ(all.size(), 2u);
+  EXPECT_TRUE(damaged.empty());
+  ASSERT_OK(dir_->ListBatches(&all));
+}
+
+// LDAP keeps the members as values of one attribute, in no order: they are
+// read back in the order of their indexes, and indexes that do not number
+// the members 0..n-1 are a damaged entry.
+TEST_P(DirectoryContractTest, BatchMembersComeBackInTheirOrder) {
+  BatchRecord b = MakeBatch("wave1");
+  b.members.clear();
+  for (int i = 0; i < 20; ++i) b.members.push_back(Member(40 - i, MemberState::kSynced));
+  ASSERT_OK(dir_->AddBatch(&b));
+  auto got = dir_->GetBatch(b.name);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ExpectSameBatch(*got, b);
+  if (GetParam() != "ldap") return;
+  RawLdap raw(ldap_);
+  ASSERT_TRUE(raw.ok());
+  // Written in reverse: read in index order all the same.
+  std::vector<std::string> values;
+  for (size_t i = b.members.size(); i-- > 0;) values.push_back(BatchMemberToJson(b.members[i], i));
+  ASSERT_EQ(raw.ReplaceAll(BatchDn(b.name), "mbxBatchMember", values), LDAP_SUCCESS);
+  got = dir_->GetBatch(b.name);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ExpectSameBatch(*got, b);
+  // An index twice (a member lost), or one past the end.
+  const std::vector<std::vector<std::string>> damaged = {
+      {BatchMemberToJson(b.members[0], 0), BatchMemberToJson(b.members[1], 0)},
+      {BatchMemberToJson(b.members[0], 0), BatchMemberToJson(b.members[1], 2)},
+      {BatchMemberToJson(b.members[0], 1)}};
+  for (const auto& vs : damaged) {
+    ASSERT_EQ(raw.ReplaceAll(BatchDn(b.name), "mbxBatchMember", vs), LDAP_SUCCESS);
+    Status s = dir_->GetBatch(b.name).status();
+    EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+    EXPECT_NE(s.message().find("mbxBatchMember"), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find("index"), std::string::npos) << s.message();
+  }
+}
+
+// A directory made before batches existed: the embedded one lacks the
+// batches database, an LDAP base the ou=batches container. Reads find
+// nothing; the first add makes what is missing.
+TEST_P(DirectoryContractTest, BatchesWorkOnADirectoryMadeWithoutThem) {
+  if (GetParam() == "ldap") {
+    RawLdap raw(ldap_);
+    ASSERT_TRUE(raw.ok());
+    ASSERT_EQ(raw.Delete("ou=batches," + ldap_.base_dn), LDAP_SUCCESS);
+    auto again = OpenLdapDirectory(ldap_, false);
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+  } else {
+    // The queue and leases databases made as an older version made them,
+    // without batches.
+    dir_.reset();
+    {
+      LmdbEnv env;
+      ASSERT_OK(env.Open(tmp_ / "directory", 0, 8, 1ull << 30));
+      LmdbTxn txn;
+      ASSERT_OK(txn.Begin(env.get(), 0));
+      MDB_dbi dbi;
+      ASSERT_EQ(mdb_dbi_open(txn.get(), "batches", 0, &dbi), MDB_NOTFOUND);
+      for (const char* db : {"queue", "leases"}) ASSERT_EQ(mdb_dbi_open(txn.get(), db, MDB_CREATE, &dbi), 0);
+      ASSERT_OK(txn.Commit());
+    }
+    auto d = Directory::OpenLmdb(tmp_ / "directory", false);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    dir_ = std::move(d).value();
+  }
+  std::vector<BatchRecord> all;
+  std::vector<std::string> damaged;
+  ASSERT_OK(dir_->ListBatches(&all, &damaged));
+  EXPECT_TRUE(all.empty());
+  EXPECT_TRUE(dir_->GetBatch("wave1").status().IsNotFound());
+  BatchRecord b = MakeBatch("wave1");
+  b.version = 1;
+  EXPECT_TRUE(dir_->UpdateBatch(&b).IsNotFound());
+  EXPECT_TRUE(dir_->DeleteBatch(b.name, 1).IsNotFound());
+  EXPECT_TRUE(dir_->DeleteBatch(b.name, 0).IsNotFound());
+  ASSERT_OK(dir_->AddBatch(&b));
+  auto got = dir_->GetBatch(b.name);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ExpectSameBatch(*got, b);
+}
+
+TEST_P(DirectoryContractTest, EachBatchCallIsOneDirectoryOperation) {
+  auto one = [&](const char* what, const std::function<Status()>& call) {
+    const uint64_t before = dir_->operations();
+    EXPECT_OK(call());
+    EXPECT_EQ(dir_->operations() - before, 1u) << what;
+  };
+  // (The embedded directory's first such call also opens its databases.)
+  std::vector<BatchRecord> all;
+  ASSERT_OK(dir_->ListBatches(&all));
+  BatchRecord b = MakeBatch("wave1");
+  one("AddBatch", [&] { return dir_->AddBatch(&b); });
+  one("GetBatch", [&] { return dir_->GetBatch(b.name).status(); });
+  one("ListBatches", [&] { return dir_->ListBatches(&all); });
+  one("UpdateBatch", [&] { return dir_->UpdateBatch(&b); });
+  one("DeleteBatch", [&] { return dir_->DeleteBatch(b.name, b.version); });
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, DirectoryContractTest, ::testing::Values("lmdb", "ldap"),

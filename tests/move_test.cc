@@ -536,6 +536,13 @@ class InterposedDirectory final : public Directory {
   Status ListLeases(std::vector<Lease>* o) override { return inner_->ListLeases(o); }
   Status UpdateLease(Lease* l) override { return inner_->UpdateLease(l); }
   Status DeleteLease(const std::string& n, uint64_t v) override { return inner_->DeleteLease(n, v); }
+  Status AddBatch(BatchRecord* b) override { return inner_->AddBatch(b); }
+  Result<BatchRecord> GetBatch(const std::string& n) override { return inner_->GetBatch(n); }
+  Status ListBatches(std::vector<BatchRecord>* o, std::vector<std::string>* d) override {
+    return inner_->ListBatches(o, d);
+  }
+  Status UpdateBatch(BatchRecord* b) override { return inner_->UpdateBatch(b); }
+  Status DeleteBatch(const std::string& n, uint64_t v) override { return inner_->DeleteBatch(n, v); }
 
  private:
   Directory& Before(std::string_view call) {

@@ -131,6 +131,59 @@ inline bool RunAndKillAfter(const std::string& cmd, int ms) {
   return WIFSIGNALED(status);
 }
 
+// A process started with /bin/sh -c "exec CMD >out 2>err".
+struct Child {
+  pid_t pid = -1;
+  std::string out, err;
+  int exit_code = -1;
+
+  static Child Spawn(const std::string& cmd, const std::string& out, const std::string& err) {
+    Child c;
+    c.out = out;
+    c.err = err;
+    const std::string line = "exec " + cmd + " >" + out + " 2>" + err;
+    const char* argv[] = {"/bin/sh", "-c", line.c_str(), nullptr};
+    if (posix_spawn(&c.pid, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ) != 0) c.pid = -1;
+    return c;
+  }
+  bool Running() {
+    if (pid < 0) return false;
+    int st = 0;
+    if (waitpid(pid, &st, WNOHANG) == 0) return true;
+    exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    pid = -1;
+    return false;
+  }
+  // Waits up to `limit`; then SIGKILL and -1.
+  int Wait(std::chrono::seconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (Running()) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        kill(pid, SIGKILL);
+        int st = 0;
+        waitpid(pid, &st, 0);
+        pid = -1;
+        return exit_code = -1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return exit_code;
+  }
+  void Kill() {
+    if (pid < 0) return;
+    kill(pid, SIGKILL);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    pid = -1;
+    exit_code = 137;
+  }
+  ~Child() { Kill(); }
+  Child() = default;
+  Child(Child&& o) noexcept : pid(o.pid), out(std::move(o.out)), err(std::move(o.err)), exit_code(o.exit_code) {
+    o.pid = -1;
+  }
+};
+
 inline CommandResult RunCommand(const std::string& cmdline) {
   TempDir t;
   std::string cmd = cmdline + " >" + t.path() + "/out 2>" + t.path() + "/err";

@@ -558,7 +558,7 @@ case "$cmd" in
     # races (seen once in 20+ runs, under ctest -j4, every frame below ours
     # in libgrpc); the served-store tests that run our threads stay here.
     TSAN_EXCLUDE='\.ldap$|^RemoteTlsTest\.'
-    TSAN_TESTS='Store|TxLog|Move|Directory|MailTransfer|MimeProps|Remote|Queue|Online|ChangeIndex'
+    TSAN_TESTS='Store|TxLog|Move|Directory|MailTransfer|MimeProps|Remote|Queue|Online|ChangeIndex|Batch'
     mapfile -t tsan_targets < <(test_targets tsan "$TSAN_TESTS")
     if [ ${#tsan_targets[@]} -eq 0 ]; then
       echo "error: no test executable holds tests matching '$TSAN_TESTS'" >&2
