@@ -408,14 +408,15 @@ struct Runner {
     if (Status s = SaveLocked(state_edit); !s.ok()) Log("cannot record the batch's state: " + s.message());
   }
 
-  MoveTask TaskFor(const BatchMember& m, std::string* why) {
+  // (rec is not read here: the caller copied what it needs under mu.)
+  MoveTask TaskFor(const BatchMember& m, const std::string& target, std::string* why) {
     MoveTask t;
     auto user = dir().GetUserByMailbox(m.mailbox);
     if (!user.ok()) {
       *why = user.status().message();
       return t;
     }
-    auto dst = dir().GetStore(rec.target);
+    auto dst = dir().GetStore(target);
     if (!dst.ok()) {
       *why = dst.status().message();
       return t;
@@ -430,7 +431,7 @@ struct Runner {
       if (s.dn == user->home_mdb) src = &s;
     }
     if (user->home_mdb == dst->dn) {
-      *why = "already in " + rec.target;
+      *why = "already in " + target;
     } else if (src == nullptr) {
       *why = "homeMDB of " + user->name + " names no registered store (" + user->home_mdb + ")";
     } else {
@@ -476,8 +477,10 @@ struct Runner {
 
   void Initial(size_t i) {
     BatchMember m;
+    std::string target;
     {
       std::lock_guard<std::mutex> l(mu);
+      target = rec.target;
       BatchMember& rm = rec.members[i];
       rm.state = MemberState::kSyncing;
       ++rm.attempts;
@@ -486,7 +489,7 @@ struct Runner {
       (void)SaveLocked();
     }
     std::string why;
-    MoveTask task = TaskFor(m, &why);
+    MoveTask task = TaskFor(m, target, &why);
     if (!why.empty()) {
       if (why.rfind("already in ", 0) == 0) {
         std::lock_guard<std::mutex> l(mu);
