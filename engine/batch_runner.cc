@@ -195,11 +195,21 @@ Result<bool> ResetMembers(Organization& org, BatchRecord* b, const std::function
       continue;
     }
     auto rec = dir.GetMove(m.mailbox);
-    if (rec.ok() && rec->target == b->target) {
+    if (rec.ok() && rec->target != b->target) {
+      // Not the batch's move: another one holds the mailbox.
+      const MemberState was = m.state;
+      m.state = MemberState::kFailed;
+      m.result = "the mailbox has another move recorded (" + rec->source + " -> " + rec->target + ", step " +
+                 std::string(MoveStepName(rec->step)) + ")";
+      changed = true;
+      if (note) note(m.user + ": " + std::string(MemberStateName(was)) + " -> failed: " + m.result);
+      continue;
+    }
+    if (rec.ok()) {
       Status s = PastSwitch(rec->step) ? FinishMove(org, *rec) : RollBackMove(org, *rec);
       MBX_RETURN_IF_ERROR(s.WithContext((PastSwitch(rec->step) ? "finishing" : "rolling back") +
                                         std::string(" the move of ") + m.user));
-    } else if (!rec.ok() && !rec.status().IsNotFound()) {
+    } else if (!rec.status().IsNotFound()) {
       return rec.status();
     }
     MBX_ASSIGN_OR_RETURN(UserRecord user, dir.GetUserByMailbox(m.mailbox));
@@ -691,8 +701,16 @@ Result<BatchRunReport> Runner::Run() {
     for (int kind = 0; kind < 3; ++kind) {
       for (size_t i = 0; i < rec.members.size() && busy.size() < rec.concurrency; ++i) {
         if (busy.count(i)) continue;
-        const BatchMember& m = rec.members[i];
+        BatchMember& m = rec.members[i];
         auto s = sessions.find(i);
+        if (kind == 0 && s == sessions.end() &&
+            (m.state == MemberState::kSyncing || m.state == MemberState::kSynced ||
+             m.state == MemberState::kCompleting)) {
+          // (Cannot happen: such a member has a job or a session. Were it
+          // so, it would wait for ever; copied again instead.)
+          Log(m.user + ": " + std::string(MemberStateName(m.state)) + " with no move in this runner; copied again");
+          m.state = MemberState::kQueued;
+        }
         if (kind == 0 && completing && m.state == MemberState::kSynced && s != sessions.end()) {
           Launch(i, [this, i, p = s->second.get()] { Complete(i, p); });
         } else if (kind == 1 && m.state == MemberState::kSynced && s != sessions.end() && !completing) {
