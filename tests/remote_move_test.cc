@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "engine/batch_runner.h"
 #include "engine/org_check.h"
 #include "engine/recovery.h"
 
@@ -917,6 +918,60 @@ TEST(RemoteOnlineTest, OnlineMoveAcrossServersUnderLoadKeepsEveryAcknowledgedOpe
   std::vector<MailboxInfo> left;
   ASSERT_OK((*src)->ListMailboxes(&left));
   EXPECT_TRUE(left.empty());
+}
+
+// A migration batch whose stores are served across an emulated link: synced
+// by passes under load, completed by itself, every acknowledged operation
+// on the target.
+TEST(RemoteOnlineTest, BatchAcrossServersSyncsAndCompletesUnderLoad) {
+  MoveFixture f(0, {}, 5, 2u << 20);
+  const auto before = journal::ContentOf(f.org(), "MS1");
+  TempDir t;
+  const std::string certs = CertDir(t);
+  net::LinkOptions link;
+  link.delay = std::chrono::microseconds(2500);
+  Servers servers(f.org(), certs, {"SERVER1", "SERVER2"}, &link);
+  engine::LoadOptions lo = journal::LoadOnEveryMailbox(f.org(), 100, 4, t / "journal");
+  lo.pause = std::chrono::milliseconds(10);
+  engine::ClientLoad load(f.org(), lo);
+  ASSERT_OK(load.Prepare());
+  std::atomic<bool> stop{false};
+  engine::LoadReport lr;
+  std::thread th([&] { lr = load.Run(&stop); });
+  engine::MoveRequest req;
+  req.from_store = "MS1";
+  req.options.target = "MS2";
+  auto plan = engine::PlanMoves(f.org(), req);
+  ASSERT_TRUE(plan.ok());
+  BatchRecord b;
+  b.name = "remote-wave";
+  b.target = "MS2";
+  b.concurrency = 3;
+  b.sync_interval_ms = 50;
+  b.complete_delay_ms = 600;
+  ASSERT_OK(engine::CreateBatch(f.org(), &b, *plan));
+  engine::BatchRunOptions o;
+  o.name = b.name;
+  o.poll_ms = 20;
+  o.move.final_delta_items = 1;
+  o.move.max_passes = 3;
+  std::atomic<bool> runner_stop{false};
+  auto rep = engine::RunBatch(f.org(), o, runner_stop);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  stop = true;
+  th.join();
+  ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+  EXPECT_EQ(rep->ended, "completed");
+  EXPECT_EQ(rep->moves.Completed(), 5u);
+  EXPECT_EQ(lr.total.failed, 0u) << lr.ToJson().dump(2);
+  for (const auto& m : rep->batch.members) {
+    EXPECT_EQ(m.state, MemberState::kCompleted) << m.user << ": " << m.result;
+    EXPECT_GE(m.passes, 2u);
+  }
+  const auto expected = journal::ReplayJournal(lo.journal, before);
+  const auto now = journal::ReadAll(f.org());
+  ASSERT_EQ(now.size(), 5u);
+  for (const auto& [g, c] : now) journal::ExpectContent(g, c, expected.at(g));
 }
 
 }  // namespace
