@@ -181,12 +181,20 @@ Status RequestComplete(Organization& org, const std::string& name) {
   });
 }
 
+bool KeptForResume(const BatchRecord& b, const BatchMember& m, const MoveRecord& rec) {
+  return (b.state == BatchState::kRunning || b.state == BatchState::kCompleting) && m.state == MemberState::kSynced &&
+         m.dropped == 0 && rec.step == MoveStep::kSyncing && rec.target == b.target;
+}
+
 namespace {
 
 // Members left syncing, synced or completing by a runner that is gone: the
 // move finished if it passed its switch, rolled back if not; the member then
-// completed (homeMDB names the target) or queued. True if any changed.
-Result<bool> ResetMembers(Organization& org, BatchRecord* b, const std::function<void(const std::string&)>& note) {
+// completed (homeMDB names the target) or queued. With keep_synced, a synced
+// member whose move is still at `syncing` is left for the next runner to
+// resume (KeptForResume). True if any changed.
+Result<bool> ResetMembers(Organization& org, BatchRecord* b, bool keep_synced,
+                          const std::function<void(const std::string&)>& note) {
   Directory& dir = org.directory();
   MBX_ASSIGN_OR_RETURN(StoreRecord target, dir.GetStore(b->target));
   bool changed = false;
@@ -205,6 +213,7 @@ Result<bool> ResetMembers(Organization& org, BatchRecord* b, const std::function
       if (note) note(m.user + ": " + std::string(MemberStateName(was)) + " -> failed: " + m.result);
       continue;
     }
+    if (rec.ok() && keep_synced && KeptForResume(*b, m, *rec)) continue;
     if (rec.ok()) {
       Status s = PastSwitch(rec->step) ? FinishMove(org, *rec) : RollBackMove(org, *rec);
       MBX_RETURN_IF_ERROR(s.WithContext((PastSwitch(rec->step) ? "finishing" : "rolling back") +
@@ -234,7 +243,7 @@ Status ReconcileBatch(Organization& org, const std::string& name, std::vector<st
   Directory& dir = org.directory();
   if (BatchRunnerLive(org, name)) return Status::Ok();
   MBX_ASSIGN_OR_RETURN(BatchRecord b, dir.GetBatch(name));
-  MBX_ASSIGN_OR_RETURN(bool changed, ResetMembers(org, &b, [&](const std::string& line) {
+  MBX_ASSIGN_OR_RETURN(bool changed, ResetMembers(org, &b, /*keep_synced=*/true, [&](const std::string& line) {
     if (notes != nullptr) notes->push_back("batch " + name + ": " + line);
   }));
   if (!changed) return Status::Ok();
@@ -603,7 +612,7 @@ Result<BatchRunReport> Runner::Run() {
   // What an earlier runner left, then the batch as this runner's.
   {
     MBX_ASSIGN_OR_RETURN(BatchRecord b, dir().GetBatch(o.name));
-    MBX_ASSIGN_OR_RETURN(bool changed, ResetMembers(org, &b, [this](const std::string& line) {
+    MBX_ASSIGN_OR_RETURN(bool changed, ResetMembers(org, &b, /*keep_synced=*/true, [this](const std::string& line) {
       Log("left by an earlier runner: " + line);
     }));
     (void)changed;
@@ -611,9 +620,6 @@ Result<BatchRunReport> Runner::Run() {
     rec = b;
     rec.runner = HostPid();
     if (rec.started_ms == 0) rec.started_ms = UnixMillis();
-    MBX_RETURN_IF_ERROR(SaveLocked([](BatchRecord& r) {
-      if (r.state == BatchState::kCreated) r.state = BatchState::kRunning;
-    }));
   }
   MoveOptions mo = o.move;
   mo.target = rec.target;
@@ -622,6 +628,42 @@ Result<BatchRunReport> Runner::Run() {
   mo.keep_source = rec.keep_source;
   mo.retry.bad_item_limit = int(rec.bad_item_limit);
   mover = std::make_unique<MailboxMover>(org, mo, &counters);
+  // Synced members whose moves an earlier runner left at `syncing`: taken up
+  // from what their targets hold, instead of copied again.
+  for (size_t i = 0; i < rec.members.size(); ++i) {
+    BatchMember& m = rec.members[i];
+    if (m.state != MemberState::kSynced) continue;
+    auto mr = dir().GetMove(m.mailbox);
+    std::string why;
+    MoveTask task;
+    if (mr.ok()) task = TaskFor(m, rec.target, &why);
+    MailboxMover::OnlineSessionPtr session;
+    if (!mr.ok()) {
+      why = mr.status().message();
+    } else if (why.empty()) {
+      MailboxReport failed;
+      session = mover->ResumeOnline(task, *mr, &failed);
+      if (session == nullptr) why = failed.reason;
+    }
+    if (session == nullptr) {
+      Log(m.user + ": not resumed (" + why + "); copied again");
+      m.state = MemberState::kQueued;
+      m.result = "not resumed after its runner stopped: " + why;
+      continue;
+    }
+    Log(m.user + ": resumed from its target (" + std::to_string(MailboxMover::Progress(*session).items_copied) +
+        " items there)");
+    m.last_sync_ms = 0;  // a pass at once
+    m.result.clear();
+    std::lock_guard<std::mutex> l(mu);
+    sessions[i] = std::move(session);
+  }
+  {
+    std::lock_guard<std::mutex> l(mu);
+    MBX_RETURN_IF_ERROR(SaveLocked([](BatchRecord& r) {
+      if (r.state == BatchState::kCreated) r.state = BatchState::kRunning;
+    }));
+  }
   Log("running: " + std::to_string(rec.members.size()) + " mailbox(es) to " + rec.target + ", " +
       std::to_string(rec.concurrency) + " at a time, a pass every " + FormatMs(rec.sync_interval_ms));
   const auto t0 = Clock::now();
@@ -666,13 +708,16 @@ Result<BatchRunReport> Runner::Run() {
       for (auto& t : threads) t.join();
       threads.clear();
       l.lock();
-      for (auto& [i, s] : sessions) {
-        l.unlock();
-        MailboxReport r = mover->AbortOnline(s.get(), stop_reason);
-        l.lock();
-        BatchMember& m = rec.members[i];
-        m.state = resumable_stop ? MemberState::kQueued : MemberState::kStopped;
-        m.result = resumable_stop ? "rolled back when its runner stopped; copied again at the next start" : stop_reason;
+      // Told to stop (or the lease lost): the synced members' moves stay at
+      // `syncing` for the next runner to resume. Stopped: rolled back.
+      if (!resumable_stop) {
+        for (auto& [i, s] : sessions) {
+          l.unlock();
+          mover->AbortOnline(s.get(), stop_reason);
+          l.lock();
+          rec.members[i].state = MemberState::kStopped;
+          rec.members[i].result = stop_reason;
+        }
       }
       sessions.clear();
       if (!resumable_stop) {

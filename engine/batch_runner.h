@@ -15,12 +15,15 @@
 //   status, list, complete, stop, remove
 //
 // The runner keeps what each synced member's move knows of its target in
-// memory (MailboxMover::OnlineSession). A runner that dies leaves its
-// members' move records at `syncing`: `recover` (which every command runs
-// first) rolls those back once the runner's lease has lapsed and puts the
-// members back to queued, and the next `batch start` copies them again.
-// The batch's own state (created, running, completing, ...) and the members
-// already completed survive.
+// memory (MailboxMover::OnlineSession). A runner that stops (SIGTERM, a kill,
+// a crash) leaves its synced members' moves at `syncing`; the next runner
+// resumes them from what their targets hold (MailboxMover::ResumeOnline:
+// the target's items are read and verified, not copied) and its first pass
+// catches up with what changed meanwhile. `recover`, which every command
+// runs first, leaves those moves alone while the batch is running; it rolls
+// back what cannot be resumed (an initial copy cut short, a member in its
+// final delta: the source is unlocked) and puts those members back to
+// queued. The batch's own state and its completed members survive.
 //
 // Clocks: lease and schedule times are Unix milliseconds (wall clock).
 #pragma once
@@ -62,11 +65,16 @@ Status RemoveBatch(Organization& org, const std::string& name);
 
 // Members whose runner is gone (lease lapsed or never taken): a member move
 // past its switch is finished (completed), one before it rolled back
-// (queued again); a member with no move record is completed if homeMDB
-// names the target, else queued. Writes the batch when anything changed.
+// (queued again) unless KeptForResume; a member with no move record is
+// completed if homeMDB names the target, else queued. Writes the batch when anything changed.
 // `notes` gets one line per member changed. Does nothing while a runner's
 // lease is live.
 Status ReconcileBatch(Organization& org, const std::string& name, std::vector<std::string>* notes);
+
+// True when the move `rec` of member `m` is left for the batch's next runner
+// to resume: a running batch, a synced member without dropped items, its
+// move at `syncing` into the batch's target.
+bool KeptForResume(const BatchRecord& b, const BatchMember& m, const MoveRecord& rec);
 
 // The lease name of a batch's runner.
 std::string BatchLeaseName(const std::string& batch);

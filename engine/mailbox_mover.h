@@ -104,6 +104,15 @@ class MailboxMover {
   // The record (step syncing), the source's change index, the initial copy.
   // On failure (rolled back) nullptr, and *failed is the report.
   OnlineSessionPtr StartOnline(const MoveTask& task, MailboxReport* failed);
+  // Takes up an online move a process that died left at `syncing` (its
+  // record `record`), from what its target holds: the target's header
+  // names the source's change number its last pass reached, and the
+  // target's items (read and verified, not copied) rebuild what the move
+  // knows of them. Refused, and rolled back, unless the target holds
+  // exactly what its header counts (a pass or the initial copy cut short
+  // does not), the source is active and still tracked from at most that
+  // change number. nullptr and *failed then.
+  OnlineSessionPtr ResumeOnline(const MoveTask& task, const MoveRecord& record, MailboxReport* failed);
   // One incremental pass, the source still in use. Returns the number of
   // items it found changed; on failure the move is rolled back and the
   // status says why (the session must then only be destroyed).

@@ -277,6 +277,74 @@ MailboxMover::OnlineSessionPtr MailboxMover::StartOnline(const MoveTask& task, M
   return session;
 }
 
+MailboxMover::OnlineSessionPtr MailboxMover::ResumeOnline(const MoveTask& task, const MoveRecord& record,
+                                                          MailboxReport* failed) {
+  OnlineSessionPtr session(new OnlineSession);
+  session->task = task;
+  Run& run = session->run;
+  if (!Begin(session->task, &run)) {
+    run.rep.online = true;
+    *failed = run.rep;
+    return nullptr;
+  }
+  run.rec = record;
+  MailboxReport& rep = run.rep;
+  rep.online = true;
+  StoreHandle* src = run.src;
+  StoreHandle* dst = run.dst;
+  OnlineState& st = session->st;
+  const Guid guid = task.user.mailbox;
+  auto abandon = [&](const std::string& why) {
+    *failed = run.Abandon("cannot resume the move: " + why);
+    return nullptr;
+  };
+  if (record.step != MoveStep::kSyncing || record.source != task.source.name || record.target != task.target.name) {
+    *failed = run.Fail("cannot resume the move: its record is another move's (" + record.source + " -> " +
+                       record.target + ", step " + std::string(MoveStepName(record.step)) + ")");
+    return nullptr;
+  }
+  const auto t = Clock::now();
+  auto from = src->GetMailbox(guid);
+  if (!from.ok()) return abandon("the source: " + from.status().message());
+  auto stream = dst->ReadMailbox(guid);
+  if (!stream.ok()) return abandon("the target: " + stream.status().message());
+  const MailboxInfo h = (*stream)->mailbox();
+  if (h.state != MailboxState::kMovingIn) {
+    return abandon("the target mailbox is " + std::string(MailboxStateName(h.state)) + ", not moving in");
+  }
+  if (from->state != MailboxState::kActive || !from->tracked || from->pruned_through > h.change_number ||
+      from->change_number < h.change_number) {
+    return abandon("the source's change index does not reach back to the target's change number " +
+                   std::to_string(h.change_number));
+  }
+  st.folders = (*stream)->folders();
+  ItemChunk chunk;
+  for (;;) {
+    if (Status s = (*stream)->Next(options_.batch_bytes, &chunk); !s.ok()) return abandon("the target: " + s.message());
+    if (chunk.items.empty()) break;
+    for (const ItemRef& r : chunk.items) {
+      auto v = VerifyRecordWithSize(r.record);
+      if (!v.ok()) return abandon("the target's item " + std::to_string(r.item_id) + ": " + v.status().message());
+      st.Add(r.item_id, ModelItem{r.folder_id, MixItemHash(v->content_hash), r.record.size(), v->logical_bytes});
+      (*stream)->Release(r.record);
+    }
+  }
+  if (st.items.size() != h.item_count || st.stored != h.stored_bytes || st.logical != h.logical_bytes) {
+    return abandon("the target holds " + std::to_string(st.items.size()) + " items, its header counts " +
+                   std::to_string(h.item_count) + " (a pass or the initial copy was cut short)");
+  }
+  stream->reset();
+  session->level = options_.recompress_level.value_or(dst->zstd_level());
+  session->recode = session->level != src->zstd_level() || options_.recompress_level.has_value();
+  session->synced = h.change_number;
+  st.header = EncodeMailboxInfo(h);
+  st.copied_items = st.items.size();
+  st.copied_bytes = st.stored;
+  rep.folders = st.folders.size();
+  rep.phase_seconds["resume"] = SecondsSince(t);
+  return session;
+}
+
 // One pass: what changed on the source since the last one, onto the target.
 // Under the lock the source is moving-out and nothing changes any more.
 Status MailboxMover::OnlinePass(OnlineSession* session, bool under_lock) {

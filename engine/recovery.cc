@@ -11,7 +11,7 @@ namespace mbx::engine {
 
 bool RecoveryReport::all_done() const {
   for (const auto& m : moves) {
-    if (m.action != "finished" && m.action != "rolled back") return false;
+    if (m.action != "finished" && m.action != "rolled back" && m.action.rfind("kept:", 0) != 0) return false;
   }
   for (const auto& i : imports) {
     if (i.action != "activated" && i.action != "removed") return false;
@@ -53,13 +53,13 @@ Result<RecoveryReport> Recover(Organization& org) {
   std::vector<BatchRecord> batches;
   std::vector<std::string> damaged;
   MBX_RETURN_IF_ERROR(org.directory().ListBatches(&batches, &damaged));
-  std::map<Guid, std::string> batch_of;
+  std::map<Guid, std::pair<const BatchRecord*, const BatchMember*>> batch_of;
   std::vector<std::string> unsettled;
   for (const BatchRecord& b : batches) {
     bool any = false;
     for (const BatchMember& m : b.members) {
       if (m.state == MemberState::kSyncing || m.state == MemberState::kSynced || m.state == MemberState::kCompleting) {
-        batch_of[m.mailbox] = b.name;
+        batch_of[m.mailbox] = {&b, &m};
         any = true;
       }
     }
@@ -89,10 +89,18 @@ Result<RecoveryReport> Recover(Organization& org) {
       rep.moves.push_back(std::move(m));
       continue;
     }
-    if (auto b = batch_of.find(r.mailbox); b != batch_of.end() && BatchRunnerLive(org, b->second)) {
-      m.action = "skipped: the runner of batch " + b->second + " holds it under a lease";
-      rep.moves.push_back(std::move(m));
-      continue;
+    if (auto b = batch_of.find(r.mailbox); b != batch_of.end()) {
+      const BatchRecord& batch = *b->second.first;
+      if (BatchRunnerLive(org, batch.name)) {
+        m.action = "skipped: the runner of batch " + batch.name + " holds it under a lease";
+        rep.moves.push_back(std::move(m));
+        continue;
+      }
+      if (KeptForResume(batch, *b->second.second, r)) {
+        m.action = "kept: batch " + batch.name + "'s next runner resumes it";
+        rep.moves.push_back(std::move(m));
+        continue;
+      }
     }
     // Stores held by another process: that process is moving this mailbox.
     auto src = org.GetHandle(r.source);

@@ -23,7 +23,7 @@ namespace mbx::engine {
 
 struct RecoveredMove {
   MoveRecord record;
-  std::string action;  // "finished", "rolled back", "skipped: ..." or "failed: ..."
+  std::string action;  // "finished", "rolled back", "kept: ..." (a batch resumes it), "skipped: ..." or "failed: ..."
 };
 
 struct RecoveredImport {

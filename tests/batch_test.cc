@@ -319,33 +319,40 @@ TEST_F(BatchTest, BadInputIsRefusedAndChangesNothing) {
   ExpectAllInSource(f_.org(), 6);
 }
 
-// A runner that dies (no clean-up at all) leaves members synced; once its
-// lease lapses, recover rolls them back and queues them; the next start
-// copies them again and completes.
-TEST_F(BatchTest, RecoverAfterARunnerDiedRequeuesItsMembers) {
+// A runner that dies (no clean-up at all) leaves its synced members' moves
+// at `syncing`. recover leaves them alone (while the runner's lease is live,
+// and after it, for the next runner); it rolls back an initial copy cut
+// short. The next runner resumes the synced members from their targets
+// (catching up with what clients did meanwhile), copies again the one whose
+// target does not hold what its header counts, and completes.
+TEST_F(BatchTest, ADeadRunnersSyncedMembersAreResumedByTheNextRunner) {
   BatchRecord b = NewBatch("wave5");
   ASSERT_OK(engine::CreateBatch(f_.org(), &b, PlanAll(f_.org())));
-  // What a dead runner leaves: members synced with their moves at
-  // `syncing`, its lease lapsed. Made by starting a runner and abandoning
-  // its sessions is not possible in process, so the records are made here:
-  // the first two members get a real partial move by an online move's start.
+  // What a dead runner leaves, made with the engine's own steps: three
+  // members with their initial copies done and their moves at `syncing`.
   engine::MoveOptions mo;
   mo.target = "MS2";
   mo.online = true;
   engine::MoveCounters counters;
   engine::MailboxMover mover(f_.org(), mo, &counters);
   std::vector<engine::MailboxMover::OnlineSessionPtr> leaked;
+  std::vector<BatchMember> members = Members(dir(), "wave5");
   auto plan = PlanAll(f_.org());
-  for (int i = 0; i < 2; ++i) {
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(plan[i].task.user.mailbox, members[i].mailbox);
     engine::MailboxReport failed;
     auto s = mover.StartOnline(plan[i].task, &failed);
     ASSERT_NE(s, nullptr) << failed.reason;
+    ASSERT_TRUE(mover.SyncOnline(s.get()).ok());
     leaked.push_back(std::move(s));  // never completed nor aborted: as if the process died
   }
   auto cur = dir().GetBatch("wave5");
   cur->state = BatchState::kRunning;
   cur->started_ms = engine::UnixMillis();
-  for (int i = 0; i < 2; ++i) cur->members[i].state = MemberState::kSynced;
+  cur->members[0].state = MemberState::kSynced;
+  cur->members[1].state = MemberState::kSynced;
+  cur->members[2].state = MemberState::kSyncing;  // (its runner died before recording it synced)
+  for (int i = 0; i < 3; ++i) cur->members[i].attempts = 1;
   ASSERT_OK(dir().UpdateBatch(&*cur));
   Lease dead;
   dead.name = engine::BatchLeaseName("wave5");
@@ -353,26 +360,59 @@ TEST_F(BatchTest, RecoverAfterARunnerDiedRequeuesItsMembers) {
   dead.holds = "gone:1";
   dead.until_ms = engine::UnixMillis() + 60000;
   ASSERT_OK(dir().AddLease(&dead));
-  // While the lease is live, recover leaves the members' moves alone.
+  // While the lease is live, recover leaves every member's move alone.
   auto r1 = engine::Recover(f_.org());
   ASSERT_TRUE(r1.ok());
-  ASSERT_EQ(r1->moves.size(), 2u);
+  ASSERT_EQ(r1->moves.size(), 3u);
   for (const auto& m : r1->moves) EXPECT_EQ(m.action.rfind("skipped: the runner of batch wave5", 0), 0u) << m.action;
   EXPECT_TRUE(r1->batches.empty());
-  // Lapsed: rolled back, members queued.
+  // Lapsed: the synced members' moves are kept; the other is rolled back.
   dead.until_ms = engine::UnixMillis() - 1;
   ASSERT_OK(dir().UpdateLease(&dead));
   auto r2 = engine::Recover(f_.org());
   ASSERT_TRUE(r2.ok());
   EXPECT_TRUE(r2->all_done());
-  EXPECT_EQ(r2->moves.size(), 2u);
-  EXPECT_EQ(r2->batches.size(), 2u);
-  for (const auto& m : Members(dir(), "wave5")) EXPECT_EQ(m.state, MemberState::kQueued);
+  ASSERT_EQ(r2->moves.size(), 3u);
+  int kept = 0;
+  for (const auto& m : r2->moves) kept += m.action.rfind("kept: batch wave5", 0) == 0;
+  EXPECT_EQ(kept, 2);
+  ASSERT_EQ(r2->batches.size(), 1u);
+  members = Members(dir(), "wave5");
+  EXPECT_EQ(members[0].state, MemberState::kSynced);
+  EXPECT_EQ(members[1].state, MemberState::kSynced);
+  EXPECT_EQ(members[2].state, MemberState::kQueued);
   EXPECT_EQ(dir().GetBatch("wave5")->state, BatchState::kRunning) << "the batch's own state survives";
   leaked.clear();  // (destroying a session does nothing to the stores)
-  ExpectAllInSource(f_.org(), 6);
-  // The next runner finishes the batch.
-  b.complete_delay_ms = 0;
+  // Meanwhile a client works on member 0, and member 1's target loses an
+  // item (so it holds less than its header counts: not resumable).
+  auto ms1 = f_.org().GetHandle("MS1");
+  auto ms2 = f_.org().GetHandle("MS2");
+  ASSERT_TRUE(ms1.ok() && ms2.ok());
+  uint32_t inbox = 0;
+  {
+    auto stream = (*ms1)->ReadMailbox(members[0].mailbox);
+    ASSERT_TRUE(stream.ok());
+    for (const auto& fo : (*stream)->folders()) {
+      if (fo.kind == FolderKind::kInbox) inbox = fo.id;
+    }
+  }
+  ClientOp d;
+  d.kind = ClientOp::Kind::kDeliver;
+  d.folder_id = inbox;
+  d.record = testing::TestRecord(4242);
+  ASSERT_TRUE((*ms1)->ApplyClientOp(members[0].mailbox, d).ok());
+  const uint64_t want0 = (*ms1)->GetMailbox(members[0].mailbox)->item_count;
+  {
+    auto stream = (*ms2)->ReadMailbox(members[1].mailbox);
+    ASSERT_TRUE(stream.ok());
+    ItemChunk chunk;
+    ASSERT_OK((*stream)->Next(1 << 20, &chunk));
+    ASSERT_FALSE(chunk.items.empty());
+    WriteBatch wb;
+    wb.DeleteItem(members[1].mailbox, chunk.items[0].folder_id, chunk.items[0].item_id);
+    ASSERT_OK((*ms2)->WriteAsync(std::move(wb)).get());
+  }
+  // The next runner: members 0 resumed, 1 and 2 copied again; completed.
   cur = dir().GetBatch("wave5");
   cur->complete_delay_ms = 0;
   ASSERT_OK(dir().UpdateBatch(&*cur));
@@ -380,7 +420,12 @@ TEST_F(BatchTest, RecoverAfterARunnerDiedRequeuesItsMembers) {
   auto rep = Wait();
   ASSERT_TRUE(rep.ok()) << rep.status().ToString();
   EXPECT_EQ(rep->ended, "completed");
-  for (const auto& m : Members(dir(), "wave5")) EXPECT_EQ(m.state, MemberState::kCompleted) << m.result;
+  members = Members(dir(), "wave5");
+  for (const auto& m : members) EXPECT_EQ(m.state, MemberState::kCompleted) << m.result;
+  EXPECT_EQ(members[0].attempts, 1u) << "resumed, not copied again";
+  EXPECT_EQ(members[1].attempts, 2u) << "its target was short: copied again";
+  EXPECT_EQ(members[2].attempts, 2u) << "its initial copy was rolled back: copied again";
+  EXPECT_EQ((*ms2)->GetMailbox(members[0].mailbox)->item_count, want0) << "the resumed pass caught up";
   EXPECT_TRUE(f_.Snapshot().problems.empty());
 }
 
@@ -411,7 +456,7 @@ class BatchCliTest : public ::testing::Test {
   std::string org_;
 };
 
-TEST_F(BatchCliTest, StateSurvivesKillNineAndRecoverResumesTheBatch) {
+TEST_F(BatchCliTest, StateSurvivesKillNineAndTheNextRunnerResumesTheBatch) {
   json created = RunJson("batch create --org " + org_ + " --name wave --to MS2 --from MS1 --sync-interval 100ms "
                          "--manual --concurrency 3 --json");
   EXPECT_EQ(created["state"], "created");
@@ -425,32 +470,36 @@ TEST_F(BatchCliTest, StateSurvivesKillNineAndRecoverResumesTheBatch) {
   json st = Status("wave");
   EXPECT_EQ(st["state"], "running");
   EXPECT_TRUE(AllIn(st, "synced"));
-  // Once the runner's lease (1 s) has lapsed, recover puts the members back.
+  // Once the runner's lease (1 s) has lapsed, recover keeps the synced
+  // members' moves for the next runner (the sources stay in use meanwhile).
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));
   json rec = RunJson("recover --org " + org_ + " --json");
   EXPECT_TRUE(rec["all_done"].get<bool>()) << rec.dump(2);
-  EXPECT_EQ(rec["moves"].size(), 12u);
-  EXPECT_EQ(rec["batches"].size(), 12u);
+  ASSERT_EQ(rec["moves"].size(), 12u);
+  for (const auto& m : rec["moves"]) {
+    EXPECT_EQ(m["action"].get<std::string>().rfind("kept: batch wave", 0), 0u) << m.dump();
+  }
   st = Status("wave");
   EXPECT_EQ(st["state"], "running");
-  EXPECT_TRUE(AllIn(st, "queued")) << st.dump(2);
+  EXPECT_TRUE(AllIn(st, "synced")) << st.dump(2);
   EXPECT_FALSE(st["runner_live"].get<bool>());
-  // Completing it now is refused: nothing is synced.
-  auto r = RunCommand(Mbxmove() + " batch complete --org " + org_ + " --name wave");
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("not synced"), std::string::npos) << r.err;
   json v = RunJson("verify --org " + org_ + " --json");
   EXPECT_TRUE(v["clean"].get<bool>()) << v["problems"].dump();
-  // A second runner resumes: synced again, then completed on request.
-  Child c2 = StartRunner("wave", "r2");
-  ASSERT_TRUE(WaitFor([&] { return AllIn(Status("wave"), "synced"); })) << Status("wave").dump(2);
-  r = RunCommand(Mbxmove() + " batch complete --org " + org_ + " --name wave");
+  // Completed while no runner holds it: the next runner resumes every
+  // member from its target (no copy again) and completes them.
+  auto r = RunCommand(Mbxmove() + " batch complete --org " + org_ + " --name wave");
   EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("no runner holds it now"), std::string::npos) << r.out;
+  Child c2 = StartRunner("wave", "r2");
   EXPECT_EQ(c2.Wait(std::chrono::seconds(120)), 0) << Slurp(tmp_ / "r2.err");
+  EXPECT_NE(Slurp(tmp_ / "r2.err").find("resumed from its target"), std::string::npos) << Slurp(tmp_ / "r2.err");
   st = Status("wave");
   EXPECT_EQ(st["state"], "completed");
   EXPECT_TRUE(AllIn(st, "completed")) << st.dump(2);
-  for (const auto& m : st["members"]) EXPECT_GT(m["lock_ms"].get<double>(), 0);
+  for (const auto& m : st["members"]) {
+    EXPECT_GT(m["lock_ms"].get<double>(), 0);
+    EXPECT_EQ(m["attempts"], 1) << "copied again instead of resumed: " << m.dump();
+  }
   v = RunJson("verify --org " + org_ + " --json");
   EXPECT_TRUE(v["clean"].get<bool>()) << v["problems"].dump();
   json stat = RunJson("stat --org " + org_ + " --json");
@@ -461,6 +510,29 @@ TEST_F(BatchCliTest, StateSurvivesKillNineAndRecoverResumesTheBatch) {
   EXPECT_NE(human.out.find("batch wave: completed, 12 mailbox(es) to MS2"), std::string::npos) << human.out;
   auto list = RunCommand(Mbxmove() + " batch list --org " + org_);
   EXPECT_NE(list.out.find("wave"), std::string::npos) << list.out;
+}
+
+TEST_F(BatchCliTest, SigtermLeavesTheBatchForTheNextStart) {
+  ASSERT_EQ(RunCommand(Mbxmove() + " batch create --org " + org_ + " --name w --to MS2 --from MS1 "
+                       "--sync-interval 50ms --complete-after 1s")
+                .exit_code,
+            0);
+  Child c = StartRunner("w", "t1");
+  ASSERT_TRUE(WaitFor([&] { return AllIn(Status("w"), "synced"); })) << Status("w").dump(2);
+  kill(c.pid, SIGTERM);
+  EXPECT_EQ(c.Wait(std::chrono::seconds(60)), 1) << "interrupted: " << Slurp(tmp_ / "t1.err");
+  json st = Status("w");
+  EXPECT_EQ(st["state"], "running");
+  EXPECT_FALSE(st["runner_live"].get<bool>()) << "the lease was released";
+  // (A member the signal caught mid-completion was rolled back and queued.)
+  for (const auto& m : st["members"]) {
+    EXPECT_TRUE(m["state"] == "synced" || m["state"] == "queued") << m.dump();
+  }
+  Child c2 = StartRunner("w", "t2");
+  EXPECT_EQ(c2.Wait(std::chrono::seconds(120)), 0) << Slurp(tmp_ / "t2.err");
+  EXPECT_TRUE(AllIn(Status("w"), "completed")) << Status("w").dump(2);
+  json v = RunJson("verify --org " + org_ + " --json");
+  EXPECT_TRUE(v["clean"].get<bool>()) << v["problems"].dump();
 }
 
 TEST_F(BatchCliTest, BadInputIsRefusedWithClearErrorsAndChangesNothing) {
