@@ -34,6 +34,7 @@ struct BatchArgs {
   uint64_t final_delta_items = 50;
   int max_passes = 10, retries = 1, recompress = -1;
   std::string batch_bytes = "1MiB", sync, report, why;
+  LoadFlags load;
 };
 
 std::string Clock(int64_t unix_ms) {
@@ -259,6 +260,7 @@ int RunStart(const BatchArgs& a) {
   auto bb = ParseBytes(a.batch_bytes);
   if (!bb.ok()) return Fail(bb.status());
   if (*bb < 4096) return Fail("--batch-bytes must be at least 4 KiB", kExitUsage);
+  if (Status s = BackgroundLoad::Check(a.load); !s.ok()) return Fail(s);
   StopSignals signals;  // before any thread starts
   OpenOptions oo;
   if (!a.sync.empty()) {
@@ -294,19 +296,33 @@ int RunStart(const BatchArgs& a) {
                  "stays running for the next 'batch start'\n",
                  TimeStamp().c_str(), a.name.c_str());
   });
+  // Client load on the batch's mailboxes, in this process, while it runs.
+  BackgroundLoad load;
+  if (a.load.rate > 0) {
+    auto b = (*org)->directory().GetBatch(a.name);
+    if (!b.ok()) return Fail(b.status());
+    std::vector<Guid> boxes;
+    for (const auto& m : b->members) boxes.push_back(m.mailbox);
+    if (Status s = load.Start(**org, boxes, a.load); !s.ok()) return Fail(s);
+  }
   auto rep = engine::RunBatch(**org, o, stop);
+  const bool loaded = load.running();
+  json load_json = load.Stop();
   signals.Stop();
   if (!rep.ok()) return Fail(rep.status());
   const BatchRecord& b = rep->batch;
   json report = rep->moves.ToJson();
   if (!a.report.empty()) {
     json j = {{"batch", BatchJson(**org, b)}, {"ended", rep->ended}, {"passes", rep->passes}, {"report", report}};
+    if (loaded) j["load"] = load_json;
     if (Status s = Env::Default()->WriteFileAtomic(a.report, j.dump(2) + "\n"); !s.ok()) {
       return Fail(s.WithContext("cannot write the report to " + a.report));
     }
   }
   if (a.json) {
-    PrintJson({{"batch", BatchJson(**org, b)}, {"ended", rep->ended}, {"passes", rep->passes}, {"report", report}});
+    json j = {{"batch", BatchJson(**org, b)}, {"ended", rep->ended}, {"passes", rep->passes}, {"report", report}};
+    if (loaded) j["load"] = load_json;
+    PrintJson(j);
   } else {
     std::printf("batch %s %s: %s\n", b.name.c_str(), rep->ended.c_str(), CountLine(b).c_str());
     PrintMembers(b);
@@ -316,6 +332,10 @@ int RunStart(const BatchArgs& a) {
                   "p95 %.1f ms, max %.1f ms\n",
                   (unsigned long long)rep->moves.Completed(), (unsigned long long)rep->moves.ItemsCopied(),
                   (unsigned long long)rep->passes, l.value("p50", 0.0), l.value("p95", 0.0), l.value("max", 0.0));
+    }
+    if (loaded) {
+      std::printf("client load during the batch:\n");
+      PrintLoadTable(load.report());
     }
   }
   if (rep->ended.rfind("interrupted", 0) == 0) return kExitFatal;
@@ -388,6 +408,7 @@ void AddBatchCommands(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   s->add_option("--poll", st->poll_s, "Seconds between reads of the batch's state ('batch complete', 'batch stop')")
       ->capture_default_str();
+  AddLoadFlags(s, &st->load, "the batch's mailboxes while it runs (local stores are open in one process at a time)");
   s->add_option("--report", st->report, "Write the final report (JSON) to this file");
   s->add_flag("--json", st->json, "Print the final report as JSON");
   s->add_flag("--quiet", st->quiet, "No event lines on stderr");

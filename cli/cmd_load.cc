@@ -13,6 +13,57 @@
 
 namespace mbx::cli {
 
+void AddLoadFlags(CLI::App* c, LoadFlags* f, const std::string& what) {
+  c->add_option("--load", f->rate, "Put client load (mbxmove load) of OPS operations/s on " + what)
+      ->check(CLI::NonNegativeNumber);
+  c->add_option("--load-mix", f->mix, "With --load: weights of deliver, flag, move, delete, folder")
+      ->capture_default_str();
+  c->add_option("--load-seed", f->seed, "With --load: seed of the operations")->capture_default_str();
+  c->add_option("--load-journal", f->journal, "With --load: append every operation and acknowledgement to FILE");
+}
+
+Status BackgroundLoad::Check(const LoadFlags& f) {
+  auto mix = engine::LoadMix::Parse(f.mix);
+  if (!mix.ok()) return Status::InvalidArgument(mix.status().message());
+  if (f.rate < 0 || f.rate > 100000) return Status::InvalidArgument("--load must be from 0 to 100000 operations/s");
+  if (!f.journal.empty() && f.rate == 0) return Status::InvalidArgument("--load-journal needs --load OPS");
+  return Status::Ok();
+}
+
+Status BackgroundLoad::Start(Organization& org, const std::vector<Guid>& mailboxes, const LoadFlags& f) {
+  MBX_RETURN_IF_ERROR(Check(f));
+  if (f.rate == 0) return Status::Ok();
+  flags_ = f;
+  engine::LoadOptions lo;
+  lo.mailboxes = mailboxes;
+  lo.rate = f.rate;
+  lo.duration_s = 86400 * 30;  // until stopped
+  lo.mix = *engine::LoadMix::Parse(f.mix);
+  lo.seed = f.seed;
+  lo.journal = f.journal;
+  auto load = std::make_unique<engine::ClientLoad>(org, lo);
+  MBX_RETURN_IF_ERROR(load->Prepare().WithContext("preparing the client load"));
+  load_ = std::move(load);
+  thread_ = std::thread([this] { report_ = load_->Run(&stop_); });
+  return Status::Ok();
+}
+
+nlohmann::json BackgroundLoad::Stop() {
+  if (load_ == nullptr) return nullptr;
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  load_.reset();
+  nlohmann::json j = report_.ToJson();
+  j["rate"] = flags_.rate;
+  j["mix"] = engine::LoadMix::Parse(flags_.mix)->ToString();
+  return j;
+}
+
+BackgroundLoad::~BackgroundLoad() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
 namespace {
 
 struct LoadArgs {

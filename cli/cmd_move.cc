@@ -63,15 +63,13 @@ struct MoveArgs {
   bool online = false;
   uint64_t final_delta_items = 50;
   int max_passes = 10;
-  double load_rate = 0;
-  std::string load_mix = "deliver:60,flag:25,move:10,delete:5", load_journal;
-  uint64_t load_seed = 1;
+  LoadFlags load;
 };
 
 // move --queue: the planned moves become queue entries for the movers.
 int QueueMoves(Organization& org, const std::vector<engine::PlannedMove>& plan, const engine::MoveOptions& o,
                const MoveArgs& a) {
-  if (a.online || a.load_rate > 0) {
+  if (a.online || a.load.rate > 0) {
     return Fail("--queue does not take --online or --load (the movers run offline moves)", kExitUsage);
   }
   if (a.fault_rate > 0 || a.recompress >= 0 || !a.sync.empty() || !a.report.empty()) {
@@ -139,10 +137,7 @@ int RunMove(const MoveArgs& a) {
   if (!a.online && (a.final_delta_items != 50 || a.max_passes != 10)) {
     return Fail("--final-delta-items and --max-passes are for --online moves", kExitUsage);
   }
-  auto load_mix = engine::LoadMix::Parse(a.load_mix);
-  if (!load_mix.ok()) return Fail(load_mix.status().message(), kExitUsage);
-  if (a.load_rate < 0 || a.load_rate > 100000) return Fail("--load must be from 0 to 100000 operations/s", kExitUsage);
-  if (!a.load_journal.empty() && a.load_rate == 0) return Fail("--load-journal needs --load OPS", kExitUsage);
+  if (Status s = BackgroundLoad::Check(a.load); !s.ok()) return Fail(s);
   if (!a.report.empty()) {
     // Checked now, not after the moves: a report that cannot be written
     // would otherwise be found out only when the work is done.
@@ -186,34 +181,18 @@ int RunMove(const MoveArgs& a) {
     return std::string(buf);
   });
   // Client load on the moving mailboxes, in this process, while they move.
-  std::unique_ptr<engine::ClientLoad> load;
-  std::atomic<bool> load_stop{false};
-  std::thread load_thread;
-  engine::LoadReport load_report;
-  if (a.load_rate > 0) {
-    engine::LoadOptions lo;
-    for (const auto& p : *plan) lo.mailboxes.push_back(p.task.user.mailbox);
-    lo.rate = a.load_rate;
-    lo.duration_s = 86400;  // until the moves end (stopped below)
-    lo.mix = *load_mix;
-    lo.seed = a.load_seed;
-    lo.journal = a.load_journal;
-    load = std::make_unique<engine::ClientLoad>(**org, lo);
-    if (Status s = load->Prepare(); !s.ok()) return Fail(s.WithContext("preparing the client load"));
-    load_thread = std::thread([&] { load_report = load->Run(&load_stop); });
+  BackgroundLoad load;
+  {
+    std::vector<Guid> boxes;
+    for (const auto& p : *plan) boxes.push_back(p.task.user.mailbox);
+    if (Status s = load.Start(**org, boxes, a.load); !s.ok()) return Fail(s);
   }
+  const bool loaded = load.running();
   engine::MoveReport report = engine::RunMoves(**org, *plan, req.options, &counters);
-  if (load) {
-    load_stop = true;
-    load_thread.join();
-  }
+  json load_json = load.Stop();
   line.Stop();
   json j = report.ToJson();
-  if (load) {
-    j["load"] = load_report.ToJson();
-    j["load"]["rate"] = a.load_rate;
-    j["load"]["mix"] = load_mix->ToString();
-  }
+  if (loaded) j["load"] = load_json;
   // Calls to remote stores (0 when every store is local): what latency costs.
   j["rpc"] = {{"round_trips", rpc::RemoteRoundTrips()}};
   {
@@ -267,9 +246,9 @@ int RunMove(const MoveArgs& a) {
       std::printf("  online: lock window p50 %.1f ms, p95 %.1f ms, max %.1f ms (clients refused only then)\n",
                   l["p50"].get<double>(), l["p95"].get<double>(), l["max"].get<double>());
     }
-    if (load) {
+    if (loaded) {
       std::printf("  client load during the moves:\n");
-      PrintLoadTable(load_report);
+      PrintLoadTable(load.report());
     }
     if (report.ItemsDropped() || report.Failed()) {
       std::printf("  %llu items dropped, %llu mailboxes failed%s\n", (unsigned long long)report.ItemsDropped(),
@@ -364,13 +343,7 @@ void AddMoveCommands(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   c->add_option("--max-passes", a->max_passes, "With --online: incremental passes before locking regardless")
       ->check(CLI::Range(0, 1000))->capture_default_str();
-  c->add_option("--load", a->load_rate,
-                "Put client load (mbxmove load) of OPS operations/s on the moving mailboxes while they move")
-      ->check(CLI::NonNegativeNumber);
-  c->add_option("--load-mix", a->load_mix, "With --load: weights of deliver, flag, move, delete, folder")
-      ->capture_default_str();
-  c->add_option("--load-seed", a->load_seed, "With --load: seed of the operations")->capture_default_str();
-  c->add_option("--load-journal", a->load_journal, "With --load: append every operation and acknowledgement to FILE");
+  AddLoadFlags(c, &a->load, "the moving mailboxes while they move");
   c->callback([a, exit_code] { *exit_code = RunMove(*a); });
 
   auto r = std::make_shared<RecoverArgs>();

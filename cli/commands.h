@@ -3,8 +3,12 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "engine/client_load.h"
 #include "rpc/remote_store.h"
@@ -30,8 +34,41 @@ void AddQueueCommands(CLI::App& app, int* exit_code);  // mover, queue status/li
 void AddLoadCommand(CLI::App& app, int* exit_code);    // load
 void AddBatchCommands(CLI::App& app, int* exit_code);  // batch create/start/status/list/complete/stop/remove
 
-// The load report as a table (load, move --load).
+// The load report as a table (load, move --load, batch start --load).
 void PrintLoadTable(const engine::LoadReport& r);
+
+// Client load run in this process on the mailboxes a command moves (`move
+// --online --load`, `batch start --load`): local stores are open in one
+// process at a time, so load beside a move on them must come from the
+// moving process.
+struct LoadFlags {
+  double rate = 0;  // operations/s; 0: no load
+  std::string mix = "deliver:60,flag:25,move:10,delete:5";
+  uint64_t seed = 1;
+  std::string journal;
+};
+// --load, --load-mix, --load-seed, --load-journal on `c`; `what` names the
+// mailboxes loaded ("the moving mailboxes while they move").
+void AddLoadFlags(CLI::App* c, LoadFlags* f, const std::string& what);
+class BackgroundLoad {
+ public:
+  ~BackgroundLoad();  // stops it
+  // Checks the flags (InvalidArgument saying which); an error before anything runs.
+  static Status Check(const LoadFlags& f);
+  // Starts the load on `mailboxes` (no-op when f.rate is 0).
+  Status Start(Organization& org, const std::vector<Guid>& mailboxes, const LoadFlags& f);
+  bool running() const { return load_ != nullptr; }
+  // Stops it; its report as JSON (with the rate and mix); null if it never ran.
+  nlohmann::json Stop();
+  const engine::LoadReport& report() const { return report_; }
+
+ private:
+  LoadFlags flags_;
+  std::unique_ptr<engine::ClientLoad> load_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  engine::LoadReport report_;
+};
 
 // How this program reaches remote stores: client certificates from
 // $MBX_CERTS, else ORG/certs.

@@ -535,6 +535,36 @@ TEST_F(BatchCliTest, SigtermLeavesTheBatchForTheNextStart) {
   EXPECT_TRUE(v["clean"].get<bool>()) << v["problems"].dump();
 }
 
+TEST_F(BatchCliTest, StartWithLoadKeepsEveryAcknowledgedOperation) {
+  std::map<std::string, Content> before;
+  {
+    auto o = Organization::Open(org_);
+    ASSERT_TRUE(o.ok());
+    before = ContentOf(**o, "MS1");
+  }
+  ASSERT_EQ(RunCommand(Mbxmove() + " batch create --org " + org_ + " --name l --to MS2 --from MS1 "
+                       "--sync-interval 100ms --complete-after 1500ms")
+                .exit_code,
+            0);
+  const std::string journal = tmp_ / "journal";
+  json r = RunJson("batch start --org " + org_ + " --name l --quiet --json --load 150 --load-seed 3 "
+                   "--load-mix deliver:40,flag:25,move:15,delete:10,folder:10 --load-journal " + journal);
+  EXPECT_EQ(r["ended"], "completed");
+  EXPECT_EQ(r["report"]["totals"]["mailboxes_completed"], 12);
+  EXPECT_GT(r["load"]["total"]["done"].get<int>(), 50);
+  EXPECT_EQ(r["load"]["total"]["failed"], 0);
+  EXPECT_GT(r["report"]["totals"]["lock_ms"]["max"].get<double>(), 0);
+  auto o = Organization::Open(org_);
+  ASSERT_TRUE(o.ok());
+  const auto expected = ReplayJournal(journal, before);
+  const auto now = ReadAll(**o);
+  ASSERT_EQ(now.size(), 12u);
+  for (const auto& [g, c] : now) {
+    EXPECT_FALSE(expected.at(g).pending);
+    ExpectContent(g, c, expected.at(g));
+  }
+}
+
 TEST_F(BatchCliTest, BadInputIsRefusedWithClearErrorsAndChangesNothing) {
   auto expect = [&](const std::string& args, int code, const std::string& words) {
     auto r = RunCommand(Mbxmove() + " " + args);
