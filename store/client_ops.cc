@@ -11,6 +11,7 @@
 //
 // Change-index value: kind u8, id varint, before fixed32, after fixed32.
 #include <algorithm>
+#include <limits>
 #include <map>
 
 #include "store/coding.h"
@@ -153,9 +154,15 @@ Result<ClientOpResult> Store::ApplyClientOp(const Guid& mailbox, const ClientOp&
       }
       return false;
     };
+    if (info.change_number == std::numeric_limits<uint64_t>::max()) {
+      return Status::InvalidArgument(who + "'s change number is at its limit");
+    }
     switch (op.kind) {
       case K::kDeliver: {
         MBX_RETURN_IF_ERROR(need_folder(op.folder_id).status());
+        if (info.next_item_id == std::numeric_limits<uint64_t>::max()) {
+          return Status::InvalidArgument(who + " has no item id left");
+        }
         const uint64_t id = info.next_item_id++;
         ++info.item_count;
         info.stored_bytes += op.record.size();
@@ -216,10 +223,14 @@ Result<ClientOpResult> Store::ApplyClientOp(const Guid& mailbox, const ClientOp&
         if (sibling_named(op.folder_id, op.name, 0)) {
           return Status::AlreadyExists("a folder named '" + op.name + "' is there already");
         }
-        uint32_t next = 1;
-        for (const auto& f : folders) next = std::max(next, f.id + 1);
+        uint64_t next = 1;
+        for (const auto& f : folders) next = std::max<uint64_t>(next, uint64_t(f.id) + 1);
+        if (next > std::numeric_limits<uint32_t>::max()) {
+          return Status::InvalidArgument(who + " has no folder id left (its highest is " +
+                                         std::to_string(next - 1) + ")");
+        }
         FolderInfo f;
-        f.id = next;
+        f.id = uint32_t(next);
         f.parent_id = op.folder_id;
         f.kind = FolderKind::kUser;
         f.name = op.name;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
@@ -257,6 +258,41 @@ TEST_F(ChangeIndexTest, BadOperationsAreRefusedAndChangeNothing) {
 // Replay after a crash reproduces the change numbers: the same operations,
 // one store crashed (as after kill -9) after its last log append and before
 // its commit, the other not, give the same index and header.
+TEST_F(ChangeIndexTest, NumbersAtTheirLimitAreRefusedNotWrapped) {
+  // A folder with the highest id there is: a new folder has no id left.
+  {
+    FolderInfo top;
+    top.id = std::numeric_limits<uint32_t>::max();
+    top.parent_id = inbox_;
+    top.kind = FolderKind::kUser;
+    top.name = "top";
+    WriteBatch b;
+    b.PutFolder(g_, top);
+    ASSERT_OK(store_->WriteAsync(std::move(b)).get());
+  }
+  ClientOp c = Op(ClientOp::Kind::kCreateFolder);
+  c.folder_id = inbox_;
+  c.name = "another";
+  auto r = store_->ApplyClientOp(g_, c);
+  EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("no folder id left"), std::string::npos);
+  // A change number at its limit: refused, not wrapped to 0.
+  MailboxInfo h = *store_->GetMailbox(g_);
+  h.change_number = std::numeric_limits<uint64_t>::max();
+  {
+    WriteBatch b;
+    b.PutMailbox(h);
+    ASSERT_OK(store_->WriteAsync(std::move(b)).get());
+  }
+  ClientOp d = Op(ClientOp::Kind::kDeliver);
+  d.folder_id = inbox_;
+  d.record = testing::TestRecord(77);
+  r = store_->ApplyClientOp(g_, d);
+  EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument) << r.status().ToString();
+  EXPECT_EQ(Cn(), std::numeric_limits<uint64_t>::max());
+  EXPECT_EQ(store_->GetMailbox(g_)->item_count, h.item_count) << "nothing delivered";
+}
+
 TEST(ChangeIndexReplayTest, ReplayAfterACrashReproducesTheSameChangeNumbers) {
   const Guid g = testing::TestGuid(3);
   // Runs the operations; with crash_last, dies in the last one's commit.

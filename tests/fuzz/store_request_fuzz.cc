@@ -2,13 +2,25 @@
 // behind the transport: every call a client can make, with arbitrary
 // request bytes, against a real store holding two generated mailboxes.
 //
-// Input: byte 0 picks the call, the rest is its protobuf request (inputs that
-// do not parse are dropped, as gRPC would drop them). A one-byte mailbox
-// field names one of the store's mailboxes by index, so the fuzzer reaches
-// real mailboxes without guessing GUIDs. Properties: no crash, no
-// out-of-bounds access, no leak; every answer is a status, never an
-// exception; the store stays readable (its generated mailboxes' headers,
-// checked every call).
+// Input: byte 0 picks the call (modulo kCalls), the rest is its protobuf
+// request (inputs that do not parse are dropped, as gRPC would drop them). A
+// one-byte mailbox field names one of the store's mailboxes by index, so the
+// fuzzer reaches real mailboxes without guessing GUIDs; likewise a one-byte
+// record field of a client operation names one of the generated mailboxes'
+// item records, so deliveries carry valid records as well as garbage.
+// Properties: no crash, no out-of-bounds access, no leak; every answer is a
+// status, never an exception (the server answers one as Internal); the
+// store stays readable (its generated mailboxes' headers, checked every
+// call); a generated mailbox's change number changes only by a raw Write of
+// its header or by one for a client operation that succeeded, never going
+// back; what TrackChanges and ReadChanges answer agrees with the header.
+// One generated mailbox is tracked from the start, so that ReadChanges
+// reaches a change index without an input starting one first.
+//
+// The named inputs of corpus/store_request are seeds made by hand: byte 0,
+// then the request protoc encodes from text, e.g. (from the source tree)
+//   { printf '\x09'; echo 'store: "MS1" mailbox: "\001" prune_through: 3' |
+//     protoc -Irpc --encode=mbx.rpc.TrackRequest store_service.proto; } >track_prune_ahead
 //
 // The store keeps what inputs write, so every kResetEvery executions it is
 // built afresh: otherwise the mailboxes, items and log an hour of inputs
@@ -18,6 +30,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include <google/protobuf/stubs/logging.h>
@@ -28,15 +41,47 @@
 
 namespace {
 
+namespace r = mbx::rpc;
+
+// The calls byte 0 picks (all but ReadMailbox, whose answer is a stream,
+// and Flush). The inputs kept in the corpus before the last three were added
+// (when byte 0 picked modulo 8) have a byte 0 below 8, so they keep theirs.
+enum Call : uint8_t {
+  kOpen,
+  kGetMailbox,
+  kListMailboxes,
+  kWrite,
+  kTransition,
+  kDeleteMailbox,
+  kGetChecksums,
+  kGetFigures,
+  kApplyClientOp,
+  kTrackChanges,
+  kReadChanges,
+  kCalls,
+};
+
 struct Fixture {
   std::unique_ptr<mbx::Organization> org;
   mbx::Store* store = nullptr;
-  std::unique_ptr<mbx::rpc::StoreService::Service> service;
+  std::unique_ptr<r::StoreService::Service> service;
   std::vector<std::string> guids;
   std::vector<mbx::Guid> boxes;
+  // Each generated mailbox's change number after the previous call (none:
+  // an input deleted it).
+  std::vector<std::optional<uint64_t>> change_numbers;
+  std::vector<std::string> records;  // valid item records, for deliveries
 };
 
 constexpr uint64_t kResetEvery = 20000;
+// The server's message limit, small here so that inputs reach ReadChanges'
+// refusal of a change set larger than a message (the generated mailboxes
+// hold 100 KiB each).
+constexpr size_t kMaxMessageBytes = 64u << 10;
+// Deliveries' records: the first generated mailbox's first records of at
+// most kMaxRecordBytes.
+constexpr size_t kRecords = 16;
+constexpr size_t kMaxRecordBytes = 8u << 10;
 
 Fixture* Setup() {
   auto* f = new Fixture();
@@ -56,21 +101,76 @@ Fixture* Setup() {
   if (!mbx::datagen::Populate(*f->org, "MS1", po, nullptr).ok()) std::abort();
   f->store = *f->org->GetStore("MS1");
   std::vector<mbx::MailboxInfo> boxes;
-  if (!f->store->ListMailboxes(&boxes).ok()) std::abort();
+  if (!f->store->ListMailboxes(&boxes).ok() || boxes.empty()) std::abort();
   for (const auto& m : boxes) {
     f->guids.emplace_back(m.guid.AsKey());
     f->boxes.push_back(m.guid);
+    f->change_numbers.emplace_back(m.change_number);
   }
-  f->service = mbx::rpc::MakeStoreService("SERVER1", {{"MS1", f->store}});
+  // The last mailbox's changes are tracked from the start (see above); the
+  // others start untracked.
+  if (!f->store->TrackChanges(f->boxes.back(), 0).ok()) std::abort();
+  auto stream = f->store->ReadMailbox(f->boxes[0]);
+  if (!stream.ok()) std::abort();
+  mbx::ItemChunk c;
+  while (f->records.size() < kRecords) {
+    if (!(*stream)->Next(64u << 10, &c).ok()) std::abort();
+    if (c.items.empty()) break;
+    for (const mbx::ItemRef& i : c.items) {
+      if (f->records.size() < kRecords && i.record.size() <= kMaxRecordBytes) f->records.emplace_back(i.record);
+    }
+  }
+  if (f->records.empty()) std::abort();
+  f->service = r::MakeStoreService("SERVER1", {{"MS1", f->store}}, 4u << 20, kMaxMessageBytes);
   return f;
 }
 
 // One-byte mailbox fields name a real mailbox.
 template <typename Req>
-void MapMailbox(const Fixture& f, Req* r) {
-  if (r->mailbox().size() == 1 && !f.guids.empty()) {
-    r->set_mailbox(f.guids[uint8_t(r->mailbox()[0]) % f.guids.size()]);
+void MapMailbox(const Fixture& f, Req* q) {
+  if (q->mailbox().size() == 1 && !f.guids.empty()) {
+    q->set_mailbox(f.guids[uint8_t(q->mailbox()[0]) % f.guids.size()]);
   }
+}
+
+// A one-byte record field names a valid record.
+void MapRecord(const Fixture& f, r::ClientOpRequest* q) {
+  if (q->record().size() == 1) q->set_record(f.records[uint8_t(q->record()[0]) % f.records.size()]);
+}
+
+// The generated mailbox a request names: its index, or -1.
+int BoxOf(const Fixture& f, const std::string& mailbox) {
+  for (size_t i = 0; i < f.guids.size(); ++i) {
+    if (f.guids[i] == mailbox) return int(i);
+  }
+  return -1;
+}
+
+// ReadChanges' answer as the protocol describes it: the header of the
+// mailbox asked about, tracked and with `since` between its prune point and
+// its change number; the entries after `since` in change-number order; the
+// items in id order, each with its record exactly when it is still there;
+// no larger than a message. Returns the header's change number.
+uint64_t CheckChanges(const r::ChangesRequest& q, const r::Changes& c) {
+  if (c.header().mailbox() != q.mailbox()) std::abort();
+  auto m = mbx::DecodeMailboxInfo(c.header().mailbox(), c.header().value());
+  if (!m.ok() || !m->tracked || q.since() < m->pruned_through || q.since() > m->change_number) std::abort();
+  uint64_t last = q.since();
+  for (const r::Change& e : c.entries()) {
+    if (e.change_number() <= last) std::abort();
+    last = e.change_number();
+  }
+  uint64_t id = 0;
+  for (int i = 0; i < c.items_size(); ++i) {
+    const r::ItemChange& d = c.items(i);
+    if ((i > 0 && d.item_id() <= id) || (d.old_folder() == 0 && d.new_folder() == 0) ||
+        (d.new_folder() == 0) != d.record().empty()) {
+      std::abort();
+    }
+    id = d.item_id();
+  }
+  if (c.ByteSizeLong() > kMaxMessageBytes) std::abort();
+  return m->change_number;
 }
 
 }  // namespace
@@ -88,76 +188,134 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     f = Setup();
   }
   if (size < 1) return 0;
-  const uint8_t op = data[0] % 8;
+  const Call call = static_cast<Call>(data[0] % kCalls);
   const void* body = data + 1;
   const int n = int(size - 1);
   grpc::ServerContext ctx;
   auto* svc = f->service.get();
-  namespace r = mbx::rpc;
-  switch (op) {
-    case 0: {
+  grpc::Status st;
+  // What a change-tracking call answered: the generated mailbox it named
+  // (-1: another, or none) and the change number it gave; TrackChanges'
+  // tracking after it.
+  int box = -1;
+  uint64_t change_number = 0;
+  bool tracked = false;
+  switch (call) {
+    case kOpen: {
       r::StoreRef q;
       r::StoreInfo out;
-      if (q.ParseFromArray(body, n)) (void)svc->Open(&ctx, &q, &out);
+      if (q.ParseFromArray(body, n)) st = svc->Open(&ctx, &q, &out);
       break;
     }
-    case 1: {
+    case kGetMailbox: {
       r::MailboxRef q;
       r::MailboxHeader out;
       if (!q.ParseFromArray(body, n)) break;
       MapMailbox(*f, &q);
-      (void)svc->GetMailbox(&ctx, &q, &out);
+      st = svc->GetMailbox(&ctx, &q, &out);
       break;
     }
-    case 2: {
+    case kListMailboxes: {
       r::StoreRef q;
       r::MailboxList out;
-      if (q.ParseFromArray(body, n)) (void)svc->ListMailboxes(&ctx, &q, &out);
+      if (q.ParseFromArray(body, n)) st = svc->ListMailboxes(&ctx, &q, &out);
       break;
     }
-    case 3: {
+    case kWrite: {
       r::WriteRequest q;
       r::Empty out;
-      if (q.ParseFromArray(body, n)) (void)svc->Write(&ctx, &q, &out);
+      if (q.ParseFromArray(body, n)) st = svc->Write(&ctx, &q, &out);
       break;
     }
-    case 4: {
+    case kTransition: {
       r::TransitionRequest q;
       r::Empty out;
       if (!q.ParseFromArray(body, n)) break;
       MapMailbox(*f, &q);
-      (void)svc->Transition(&ctx, &q, &out);
+      st = svc->Transition(&ctx, &q, &out);
       break;
     }
-    case 5: {
+    case kDeleteMailbox: {
       r::DeleteRequest q;
       r::Empty out;
       if (!q.ParseFromArray(body, n)) break;
       MapMailbox(*f, &q);
-      (void)svc->DeleteMailbox(&ctx, &q, &out);
+      st = svc->DeleteMailbox(&ctx, &q, &out);
       break;
     }
-    case 6: {
+    case kGetChecksums: {
       r::MailboxRef q;
       r::Checksums out;
       if (!q.ParseFromArray(body, n)) break;
       MapMailbox(*f, &q);
-      (void)svc->GetChecksums(&ctx, &q, &out);
+      st = svc->GetChecksums(&ctx, &q, &out);
       break;
     }
-    default: {
+    case kGetFigures: {
       r::StoreRef q;
       r::Figures out;
-      if (q.ParseFromArray(body, n)) (void)svc->GetFigures(&ctx, &q, &out);
+      if (q.ParseFromArray(body, n)) st = svc->GetFigures(&ctx, &q, &out);
       break;
     }
+    case kApplyClientOp: {
+      r::ClientOpRequest q;
+      r::ClientOpReply out;
+      if (!q.ParseFromArray(body, n)) break;
+      MapMailbox(*f, &q);
+      MapRecord(*f, &q);
+      st = svc->ApplyClientOp(&ctx, &q, &out);
+      box = BoxOf(*f, q.mailbox());
+      change_number = out.change_number();
+      break;
+    }
+    case kTrackChanges: {
+      r::TrackRequest q;
+      r::TrackReply out;
+      if (!q.ParseFromArray(body, n)) break;
+      MapMailbox(*f, &q);
+      st = svc->TrackChanges(&ctx, &q, &out);
+      box = BoxOf(*f, q.mailbox());
+      change_number = out.change_number();
+      tracked = q.prune_through() != mbx::StoreHandle::kStopTracking;
+      break;
+    }
+    case kReadChanges: {
+      r::ChangesRequest q;
+      r::Changes out;
+      if (!q.ParseFromArray(body, n)) break;
+      MapMailbox(*f, &q);
+      st = svc->ReadChanges(&ctx, &q, &out);
+      box = BoxOf(*f, q.mailbox());
+      if (st.ok()) change_number = CheckChanges(q, out);
+      break;
+    }
+    case kCalls:
+      std::abort();
   }
+  // A failure is the store's own Status, never an exception the server
+  // caught (answered as Internal; so is nothing else a request can cause).
+  if (st.error_details() == std::string(1, char(mbx::Status::Code::kInternal))) std::abort();
   // The store is still readable: the generated mailboxes' headers (not a
   // listing: the store keeps what earlier inputs wrote, so a listing would
   // grow with the run and slow every execution down).
-  for (const mbx::Guid& g : f->boxes) {
-    auto m = f->store->GetMailbox(g);
-    if (!m.ok() && !m.status().IsNotFound()) std::abort();  // (an input may delete it)
+  for (size_t i = 0; i < f->boxes.size(); ++i) {
+    auto m = f->store->GetMailbox(f->boxes[i]);
+    if (!m.ok()) {
+      if (!m.status().IsNotFound()) std::abort();  // (an input may delete it)
+      f->change_numbers[i].reset();
+      continue;
+    }
+    const bool named = st.ok() && box == int(i);
+    if (named && (change_number != m->change_number || (call == kTrackChanges && m->tracked != tracked))) {
+      std::abort();
+    }
+    // Only a raw Write may set a header's change number (or bring back a
+    // deleted mailbox); a client operation adds one when it succeeds.
+    if (const auto& before = f->change_numbers[i]; before && call != kWrite) {
+      const uint64_t want = *before + (named && call == kApplyClientOp ? 1 : 0);
+      if (m->change_number < *before || m->change_number != want) std::abort();
+    }
+    f->change_numbers[i] = m->change_number;
   }
   return 0;
 }
