@@ -305,8 +305,24 @@ struct Runner {
   BatchRunOptions o;
   const std::atomic<bool>& stop;
   std::string token;
-  std::unique_ptr<MailboxMover> mover;
-  MoveCounters counters;
+  // Each member's moves have a mover of their own, so that its counters
+  // are the member's progress (the initial copy's items and bytes so far).
+  // Kept until the runner ends: a session refers to its mover.
+  struct MemberMover {
+    MoveCounters counters;
+    std::unique_ptr<MailboxMover> mover;
+  };
+  MoveOptions move_options;
+  std::map<size_t, std::unique_ptr<MemberMover>> movers;  // GUARDED_BY(mu); a MemberMover is the member's job's
+  MailboxMover* MoverFor(size_t i) {
+    std::lock_guard<std::mutex> l(mu);
+    auto& mm = movers[i];
+    if (mm == nullptr) {
+      mm = std::make_unique<MemberMover>();
+      mm->mover = std::make_unique<MailboxMover>(org, move_options, &mm->counters);
+    }
+    return mm->mover.get();
+  }
 
   std::mutex lease_mu;
   Lease lease;  // GUARDED_BY(lease_mu)
@@ -521,6 +537,7 @@ struct Runner {
     }
     Log(m.user + ": initial copy (" + task.source.name + " -> " + task.target.name + ")");
     MailboxReport failed;
+    MailboxMover* mover = MoverFor(i);
     auto session = mover->StartOnline(task, &failed);
     if (session == nullptr) return Failed(i, failed.reason, false, &failed);
     // The changes made during the copy, at once.
@@ -538,7 +555,7 @@ struct Runner {
   }
 
   void Pass(size_t i, MailboxMover::OnlineSession* s) {
-    auto n = mover->SyncOnline(s);
+    auto n = MoverFor(i)->SyncOnline(s);
     if (!n.ok()) return Failed(i, n.status().message(), true, nullptr);
     std::lock_guard<std::mutex> l(mu);
     ++passes;
@@ -552,7 +569,7 @@ struct Runner {
       rec.members[i].state = MemberState::kCompleting;
       (void)SaveLocked();
     }
-    MailboxReport r = mover->CompleteOnline(s);
+    MailboxReport r = MoverFor(i)->CompleteOnline(s);
     if (r.outcome == Outcome::kFailed) return Failed(i, r.reason, false, &r);
     std::lock_guard<std::mutex> l(mu);
     BatchMember& m = rec.members[i];
@@ -627,7 +644,7 @@ Result<BatchRunReport> Runner::Run() {
   mo.online = true;
   mo.keep_source = rec.keep_source;
   mo.retry.bad_item_limit = int(rec.bad_item_limit);
-  mover = std::make_unique<MailboxMover>(org, mo, &counters);
+  move_options = mo;
   // Synced members whose moves an earlier runner left at `syncing`: taken up
   // from what their targets hold, instead of copied again.
   for (size_t i = 0; i < rec.members.size(); ++i) {
@@ -642,7 +659,7 @@ Result<BatchRunReport> Runner::Run() {
       why = mr.status().message();
     } else if (why.empty()) {
       MailboxReport failed;
-      session = mover->ResumeOnline(task, *mr, &failed);
+      session = MoverFor(i)->ResumeOnline(task, *mr, &failed);
       if (session == nullptr) why = failed.reason;
     }
     if (session == nullptr) {
@@ -688,6 +705,20 @@ Result<BatchRunReport> Runner::Run() {
       } else {
         Log("cannot read the batch: " + fresh.status().message());
       }
+      // The initial copies' progress, for `batch status`.
+      bool progressed = false;
+      for (size_t i : busy) {
+        BatchMember& m = rec.members[i];
+        auto it = movers.find(i);
+        if (m.state != MemberState::kSyncing || it == movers.end()) continue;
+        const uint64_t items = it->second->counters.items_done.load(std::memory_order_relaxed);
+        if (items != m.items_copied) {
+          m.items_copied = items;
+          m.bytes_copied = it->second->counters.bytes_done.load(std::memory_order_relaxed);
+          progressed = true;
+        }
+      }
+      if (progressed) (void)SaveLocked();
     }
     if (stop_reason.empty()) {
       if (stop.load()) {
@@ -713,7 +744,7 @@ Result<BatchRunReport> Runner::Run() {
       if (!resumable_stop) {
         for (auto& [i, s] : sessions) {
           l.unlock();
-          mover->AbortOnline(s.get(), stop_reason);
+          MoverFor(i)->AbortOnline(s.get(), stop_reason);
           l.lock();
           rec.members[i].state = MemberState::kStopped;
           rec.members[i].result = stop_reason;
