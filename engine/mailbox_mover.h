@@ -186,6 +186,8 @@ class MailboxMover {
   // called off before it starts.
   bool Begin(const MoveTask& task, Run* run);
   MailboxReport MoveOnline(const MoveTask& task, std::optional<MoveRecord>* cleanup);
+  // A session with its stores (Begin); nullptr and *failed when they cannot be had.
+  OnlineSessionPtr NewOnlineSession(const MoveTask& task, MailboxReport* failed);
   // One incremental pass of an online move (under_lock: the final delta).
   Status OnlinePass(OnlineSession* session, bool under_lock);
   // Applies one ChangeSet to the target (online moves).

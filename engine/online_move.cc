@@ -184,17 +184,22 @@ MailboxReport MailboxMover::MoveOnline(const MoveTask& task, std::optional<MoveR
 
 void MailboxMover::OnlineSessionDeleter::operator()(OnlineSession* s) const { delete s; }
 
-MailboxMover::OnlineSessionPtr MailboxMover::StartOnline(const MoveTask& task, MailboxReport* failed) {
+MailboxMover::OnlineSessionPtr MailboxMover::NewOnlineSession(const MoveTask& task, MailboxReport* failed) {
   OnlineSessionPtr session(new OnlineSession);
   session->task = task;
-  Run& run = session->run;
-  if (!Begin(session->task, &run)) {
-    run.rep.online = true;
-    *failed = run.rep;
+  session->run.rep.online = true;
+  if (!Begin(session->task, &session->run)) {
+    *failed = session->run.rep;
     return nullptr;
   }
+  return session;
+}
+
+MailboxMover::OnlineSessionPtr MailboxMover::StartOnline(const MoveTask& task, MailboxReport* failed) {
+  OnlineSessionPtr session = NewOnlineSession(task, failed);
+  if (session == nullptr) return nullptr;
+  Run& run = session->run;
   MailboxReport& rep = run.rep;
-  rep.online = true;
   StoreHandle* src = run.src;
   StoreHandle* dst = run.dst;
   OnlineState& st = session->st;
@@ -279,17 +284,11 @@ MailboxMover::OnlineSessionPtr MailboxMover::StartOnline(const MoveTask& task, M
 
 MailboxMover::OnlineSessionPtr MailboxMover::ResumeOnline(const MoveTask& task, const MoveRecord& record,
                                                           MailboxReport* failed) {
-  OnlineSessionPtr session(new OnlineSession);
-  session->task = task;
+  OnlineSessionPtr session = NewOnlineSession(task, failed);
+  if (session == nullptr) return nullptr;
   Run& run = session->run;
-  if (!Begin(session->task, &run)) {
-    run.rep.online = true;
-    *failed = run.rep;
-    return nullptr;
-  }
   run.rec = record;
   MailboxReport& rep = run.rep;
-  rep.online = true;
   StoreHandle* src = run.src;
   StoreHandle* dst = run.dst;
   OnlineState& st = session->st;
