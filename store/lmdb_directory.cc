@@ -132,6 +132,13 @@ class LmdbDirectory final : public Directory {
   // The queue, lease and batch databases, created on first use in a
   // directory made by a version without them.
   Status OpenVersionedDbs();
+  // Every record of versioned database `dbi`, parsed, in key order. A
+  // damaged one fails the list (`what` names it), or with `damaged` is
+  // described there ("<key as `key_text` shows it>: why") and skipped.
+  template <typename T>
+  Status ListVersioned(MDB_dbi dbi, const char* what, Result<T> (*parse)(std::string_view),
+                       std::string (*key_text)(std::string_view), std::vector<T>* out,
+                       std::vector<std::string>* damaged);
   Result<std::string> Get(MDB_dbi dbi, std::string_view k, std::string_view what, std::string_view shown);
   // Begins a write transaction, unless a sync failed (see Sync).
   Status BeginWrite(LmdbTxn& txn);
@@ -509,29 +516,38 @@ Result<QueueEntry> LmdbDirectory::GetQueueEntry(const Guid& mailbox) {
   return ParseQueueEntryJson(v);
 }
 
-Status LmdbDirectory::ListQueue(std::vector<QueueEntry>* out, std::vector<std::string>* damaged) {
-  MBX_RETURN_IF_ERROR(OpenVersionedDbs());
+template <typename T>
+Status LmdbDirectory::ListVersioned(MDB_dbi dbi, const char* what, Result<T> (*parse)(std::string_view),
+                                    std::string (*key_text)(std::string_view), std::vector<T>* out,
+                                    std::vector<std::string>* damaged) {
+  // (The caller opened the databases: `dbi` is one of them.)
   CountOperations();
   out->clear();
   LmdbTxn txn;
   MBX_RETURN_IF_ERROR(BeginRead(txn));
   LmdbCursor cur;
-  MBX_RETURN_IF_ERROR(cur.Open(txn.get(), queue_));
+  MBX_RETURN_IF_ERROR(cur.Open(txn.get(), dbi));
   MDB_val k, v;
   int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
   for (; rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
-    auto e = ParseQueueEntryJson(FromVal(v));
+    auto e = parse(FromVal(v));
     if (!e.ok()) {
       if (damaged == nullptr) return e.status();
-      const std::string_view key = FromVal(k);
-      damaged->push_back((key.size() == 16 ? Guid::FromKey(key).ToString() : std::string("?")) + ": " +
-                         e.status().message());
+      damaged->push_back(key_text(FromVal(k)) + ": " + e.status().message());
       continue;
     }
     out->push_back(std::move(e).value());
   }
-  if (rc != MDB_NOTFOUND) return LmdbStatus(rc, "listing the queue");
+  if (rc != MDB_NOTFOUND) return LmdbStatus(rc, std::string("listing the ") + what);
   return Status::Ok();
+}
+
+Status LmdbDirectory::ListQueue(std::vector<QueueEntry>* out, std::vector<std::string>* damaged) {
+  MBX_RETURN_IF_ERROR(OpenVersionedDbs());
+  return ListVersioned<QueueEntry>(
+      queue_, "queue", ParseQueueEntryJson,
+      [](std::string_view key) { return key.size() == 16 ? Guid::FromKey(key).ToString() : std::string("?"); }, out,
+      damaged);
 }
 
 Status LmdbDirectory::UpdateQueueEntry(QueueEntry* e) {
@@ -604,30 +620,17 @@ Result<BatchRecord> LmdbDirectory::GetBatch(const std::string& name) {
 
 Status LmdbDirectory::ListBatches(std::vector<BatchRecord>* out, std::vector<std::string>* damaged) {
   MBX_RETURN_IF_ERROR(OpenVersionedDbs());
-  CountOperations();
-  out->clear();
-  LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(BeginRead(txn));
-  LmdbCursor cur;
-  MBX_RETURN_IF_ERROR(cur.Open(txn.get(), batches_));
-  MDB_val k, v;
-  int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
-  for (; rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
-    auto b = ParseBatchJson(FromVal(v));
-    if (!b.ok()) {
-      if (damaged == nullptr) return b.status();
-      // The key is the batch's name; shown printable whatever it holds.
-      std::string name(FromVal(k).substr(0, 64));
-      for (char& c : name) {
-        if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
-      }
-      damaged->push_back(name + ": " + b.status().message());
-      continue;
-    }
-    out->push_back(std::move(b).value());
-  }
-  if (rc != MDB_NOTFOUND) return LmdbStatus(rc, "listing the batches");
-  return Status::Ok();
+  return ListVersioned<BatchRecord>(
+      batches_, "batches", ParseBatchJson,
+      [](std::string_view key) {
+        // The key is the batch's name; shown printable whatever it holds.
+        std::string name(key.substr(0, 64));
+        for (char& c : name) {
+          if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
+        }
+        return name;
+      },
+      out, damaged);
 }
 
 Status LmdbDirectory::UpdateBatch(BatchRecord* b) {
