@@ -292,8 +292,8 @@ int RunStart(const BatchArgs& a) {
     stop = true;
     std::lock_guard<std::mutex> l(log_mu);
     std::fprintf(stderr,
-                 "%s batch %s: told to stop: the mailboxes in flight are rolled back and queued again; the batch "
-                 "stays running for the next 'batch start'\n",
+                 "%s batch %s: told to stop: copies and completions in flight are rolled back; synced mailboxes are "
+                 "left for the next 'batch start' to resume\n",
                  TimeStamp().c_str(), a.name.c_str());
   });
   // Client load on the batch's mailboxes, in this process, while it runs.
@@ -389,8 +389,8 @@ void AddBatchCommands(CLI::App& app, int* exit_code) {
       "start",
       "Run the batch in this process until it is completed or stopped: initial copies (C at a time), a pass "
       "per mailbox every sync interval, the final delta and switch once completing. One runner per batch (a "
-      "lease in the directory). SIGTERM/Ctrl-C rolls back the mailboxes in flight and leaves the batch for the "
-      "next start. Exit 0 when every mailbox completed, 3 when some failed or were stopped, 1 if interrupted.");
+      "lease in the directory). SIGTERM/Ctrl-C stops it: synced mailboxes are left for the next start to resume, "
+      "copies and completions in flight are rolled back. Exit 0 when every mailbox completed, 3 when some failed or were stopped, 1 if interrupted.");
   org_name(s, st.get());
   s->add_option("--final-delta-items", st->final_delta_items,
                 "At completion, passes run until one finds at most this many changed items; then the lock")
