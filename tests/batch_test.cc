@@ -8,6 +8,7 @@
 
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <thread>
 
 #include "engine/batch_runner.h"
@@ -563,6 +564,76 @@ TEST_F(BatchCliTest, StartWithLoadKeepsEveryAcknowledgedOperation) {
     EXPECT_FALSE(expected.at(g).pending);
     ExpectContent(g, c, expected.at(g));
   }
+}
+
+// `batch start --load` killed at random moments (initial copies, passes,
+// completions): after recover and a second start, every mailbox is where
+// homeMDB says, once, holding every acknowledged operation (and at most
+// the one each had in flight at the kill).
+TEST_F(BatchCliTest, KilledAtRandomMomentsThenResumedKeepsEveryAcknowledgedOperation) {
+  int runs = 4;
+  if (const char* e = std::getenv("MBX_BATCH_KILL_RUNS")) runs = std::max(1, std::atoi(e));
+  std::map<std::string, Content> before;
+  {
+    auto o = Organization::Open(org_);
+    ASSERT_TRUE(o.ok());
+    before = ContentOf(**o, "MS1");
+  }
+  std::mt19937 rng(11);
+  int killed = 0;
+  for (int i = 0; i < runs; ++i) {
+    const std::string org = tmp_ / ("k" + std::to_string(i));
+    fs::copy(org_, org, fs::copy_options::recursive);
+    const std::string journal = org + "/journal";
+    ASSERT_EQ(RunCommand(Mbxmove() + " batch create --org " + org + " --name k --to MS2 --from MS1 "
+                         "--sync-interval 50ms --complete-after 400ms --concurrency 3")
+                  .exit_code,
+              0);
+    const int ms = 30 + int(rng() % 450);
+    SCOPED_TRACE("killed after " + std::to_string(ms) + " ms");
+    if (testing::RunAndKillAfter(Mbxmove() + " batch start --org " + org + " --name k --lease 0.5 --poll 0.02 " +
+                                     "--max-passes 3 --final-delta-items 0 --load 200 --load-seed " +
+                                     std::to_string(i + 1) + " --load-journal " + journal,
+                                 ms)) {
+      ++killed;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));  // the runner's lease lapses
+    json rec = RunJson("recover --org " + org + " --json");
+    EXPECT_TRUE(rec["all_done"].get<bool>()) << rec.dump(2);
+    json v = RunJson("verify --org " + org + " --json");
+    EXPECT_TRUE(v["clean"].get<bool>()) << v["problems"].dump();
+    // A second runner finishes it (its completion time has passed), unless
+    // the first finished before the kill.
+    json st = RunJson("batch status --org " + org + " --name k --json");
+    if (st["state"] != "completed") {
+      auto r = RunCommand(Mbxmove() + " batch start --org " + org + " --name k --quiet --max-passes 3");
+      EXPECT_EQ(r.exit_code, 0) << r.err;
+      st = RunJson("batch status --org " + org + " --name k --json");
+    }
+    EXPECT_EQ(st["state"], "completed");
+    for (const auto& m : st["members"]) EXPECT_EQ(m["state"], "completed") << m.dump();
+    v = RunJson("verify --org " + org + " --json");
+    EXPECT_TRUE(v["clean"].get<bool>()) << v["problems"].dump();
+    auto o = Organization::Open(org);
+    ASSERT_TRUE(o.ok());
+    std::map<std::string, int> copies;
+    for (const char* name : {"MS1", "MS2"}) {
+      auto h = (*o)->GetHandle(name);
+      ASSERT_TRUE(h.ok());
+      std::vector<MailboxInfo> boxes;
+      ASSERT_OK((*h)->ListMailboxes(&boxes));
+      for (const auto& m : boxes) {
+        EXPECT_EQ(std::string(name), "MS2") << m.guid.ToString() << " left in " << name;
+        EXPECT_EQ(m.state, MailboxState::kActive);
+        EXPECT_FALSE(m.tracked);
+        ++copies[m.guid.ToString()];
+      }
+    }
+    for (const auto& [g, c] : before) EXPECT_EQ(copies[g], 1) << g;
+    const auto expected = ReplayJournal(journal, before);
+    for (const auto& [g, c] : ReadAll(**o)) ExpectContent(g, c, expected.at(g));
+  }
+  EXPECT_GT(killed, 0) << "no run was killed before it finished";
 }
 
 TEST_F(BatchCliTest, BadInputIsRefusedWithClearErrorsAndChangesNothing) {
