@@ -262,13 +262,7 @@ int RunStart(const BatchArgs& a) {
   if (*bb < 4096) return Fail("--batch-bytes must be at least 4 KiB", kExitUsage);
   if (Status s = BackgroundLoad::Check(a.load); !s.ok()) return Fail(s);
   StopSignals signals;  // before any thread starts
-  OpenOptions oo;
-  if (!a.sync.empty()) {
-    auto s = ParseSyncMode(a.sync);
-    if (!s.ok()) return Fail(s.status());
-    oo.sync_override = *s;
-  }
-  auto org = OpenOrgRecovering(a.org, oo, /*quiet=*/true);
+  auto org = OpenOrgForRunner(a.org, a.sync);
   if (!org.ok()) return Fail(org.status());
   engine::BatchRunOptions o;
   o.name = a.name;

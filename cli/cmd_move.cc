@@ -48,6 +48,16 @@ Result<std::unique_ptr<Organization>> OpenOrgRecovering(const std::string& dir, 
   return org;
 }
 
+Result<std::unique_ptr<Organization>> OpenOrgForRunner(const std::string& dir, const std::string& sync) {
+  OpenOptions oo;
+  if (!sync.empty()) {
+    auto s = ParseSyncMode(sync);
+    if (!s.ok()) return s.status();
+    oo.sync_override = *s;
+  }
+  return OpenOrgRecovering(dir, oo, /*quiet=*/true);
+}
+
 namespace {
 
 struct MoveArgs {

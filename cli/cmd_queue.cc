@@ -39,13 +39,7 @@ int RunMover(const MoverArgs& a) {
   // thread starts, so every thread inherits the mask.
   StopSignals signals;
 
-  OpenOptions oo;
-  if (!a.sync.empty()) {
-    auto s = ParseSyncMode(a.sync);
-    if (!s.ok()) return Fail(s.status());
-    oo.sync_override = *s;
-  }
-  auto org = OpenOrgRecovering(a.org, oo, /*quiet=*/true);
+  auto org = OpenOrgForRunner(a.org, a.sync);
   if (!org.ok()) return Fail(org.status());
 
   engine::MoverOptions o;

@@ -82,5 +82,8 @@ rpc::RemoteOptions DefaultRemoteOptions(const std::string& org_dir);
 Result<std::unique_ptr<Organization>> OpenOrgRecovering(const std::string& dir, const OpenOptions& options,
                                                         bool quiet, bool create = false,
                                                         const LdapConfig* ldap = nullptr);
+// The same, quietly, for a long-running command (mover, batch start) with
+// its --sync flag ("" for the stores' own durability).
+Result<std::unique_ptr<Organization>> OpenOrgForRunner(const std::string& dir, const std::string& sync);
 
 }  // namespace mbx::cli

@@ -36,16 +36,11 @@ bool Terminal(BatchState s) { return s == BatchState::kCompleted || s == BatchSt
 // Re-reads the batch and applies `edit` until the guarded write goes
 // through (another writer may come first: the runner, `batch complete`).
 // `edit` returns a status to give up with (nothing written), or OK.
-Status EditBatch(Directory& dir, const std::string& name, const std::function<Status(BatchRecord&)>& edit,
-                 BatchRecord* out = nullptr) {
+Status EditBatch(Directory& dir, const std::string& name, const std::function<Status(BatchRecord&)>& edit) {
   for (int attempt = 0; attempt < 50; ++attempt) {
     MBX_ASSIGN_OR_RETURN(BatchRecord b, dir.GetBatch(name));
     MBX_RETURN_IF_ERROR(edit(b));
     Status s = dir.UpdateBatch(&b);
-    if (s.ok()) {
-      if (out != nullptr) *out = b;
-      return s;
-    }
     if (s.code() != Status::Code::kConflict) return s;
   }
   return Status::Conflict("batch '" + name + "' kept changing under 50 attempts to write it");
@@ -436,11 +431,6 @@ struct Runner {
       if (state_edit) state_edit(want);
     }
     return Status::Conflict("batch '" + o.name + "' kept changing under 50 attempts to write it");
-  }
-
-  void Save(const std::function<void(BatchRecord&)>& state_edit = nullptr) {
-    std::lock_guard<std::mutex> l(mu);
-    if (Status s = SaveLocked(state_edit); !s.ok()) Log("cannot record the batch's state: " + s.message());
   }
 
   // (rec is not read here: the caller copied what it needs under mu.)
