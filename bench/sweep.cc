@@ -99,18 +99,22 @@ void Progress(const SweepOptions& o, const std::string& line) {
 }
 
 // The store of `org` holding the most mailboxes.
-Result<std::string> BusiestStore(const SweepOptions& o, const std::string& org, const std::string& scratch) {
+// The store of a given organisation the sweep moves from (--source-store,
+// else the one with most mailboxes), and its figures for the table.
+Result<json> SourceStoreFigures(const SweepOptions& o, const std::string& org, const std::string& scratch) {
   ChildResult cr;
   MBX_ASSIGN_OR_RETURN(json s, RunJsonChild({o.self_exe, "stat", "--org", org, "--json"}, scratch, &cr));
-  std::string best;
-  int most = -1;
+  json best;
   for (const auto& st : s["stores"]) {
-    if (st["mailboxes"].get<int>() > most) {
-      most = st["mailboxes"].get<int>();
-      best = st["name"].get<std::string>();
+    if (!o.source_store.empty() ? st["name"] == o.source_store
+                                : (best.is_null() || st["mailboxes"].get<int>() > best["mailboxes"].get<int>())) {
+      best = st;
     }
   }
-  if (most <= 0) return Status::InvalidArgument(org + " holds no mailboxes to move");
+  if (best.is_null()) return Status::NotFound("no store " + o.source_store + " in " + org);
+  if (best["mailboxes"].get<int>() <= 0) {
+    return Status::InvalidArgument(org + " holds no mailboxes to move in " + best["name"].get<std::string>());
+  }
   return best;
 }
 
@@ -153,10 +157,10 @@ Result<json> SweepOne(const SweepOptions& o, const std::string& preset, const st
   std::string pristine, source = o.source_store;
   if (!o.org.empty()) {
     pristine = o.org;
-    if (source.empty()) {
-      MBX_ASSIGN_OR_RETURN(source, BusiestStore(o, pristine, scratch));
-    }
-    ds = {{"org", pristine}, {"preset", "(given organisation)"}};
+    MBX_ASSIGN_OR_RETURN(json st, SourceStoreFigures(o, pristine, scratch));
+    source = st["name"].get<std::string>();
+    ds = {{"org", pristine},       {"preset", "(given organisation)"}, {"store", source},
+          {"mailboxes", st["mailboxes"]}, {"items", st["items"]},       {"bytes", st["logical_bytes"]}};
   } else {
     pristine = o.out_dir + "/data-" + preset;
     source = "SOURCE";

@@ -1,5 +1,6 @@
 // The mbxmove program end to end: bad input gives a clear error, a non-zero
 // exit and changes nothing; gen/stat/verify/logs/backup/restore work.
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "tests/test_util.h"
@@ -235,6 +236,35 @@ TEST(CliTest, BenchRefusesAnOutputFolderHoldingOtherFiles) {
     EXPECT_NE(r.err.find("did not write"), std::string::npos) << r.err;
     EXPECT_TRUE(fs::exists(t / "mine/thesis.txt"));
   }
+}
+
+// `bench --org` sweeps an organisation of the user's own: the table names
+// its source store's mailboxes, items and logical size (it printed "?"), and
+// the organisation itself is left as it was.
+TEST(CliTest, BenchOnAGivenOrganisationReportsItsFigures) {
+  TempDir t;
+  const std::string org = t / "org";
+  ASSERT_EQ(RunCommand(Mbxmove() + " gen --org " + org + " --store MS1 --preset tiny --seed 2").exit_code, 0);
+  json st = RunJson("stat --org " + org + " --json");
+  const json& ms1 = st["stores"][0];
+  auto r = RunCommand(Mbxmove() + " bench --org " + org + " --repeat 1 --concurrency 1 --out " + t / "b");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string want = "dataset (given organisation): " + ms1["mailboxes"].dump() + " mailboxes, " +
+                           ms1["items"].dump() + " items";
+  EXPECT_NE(r.out.find(want), std::string::npos) << r.out;
+  std::ifstream in(t / "b/results.json");
+  json j = json::parse(in);
+  const json& d = j["datasets"][0]["dataset"];
+  EXPECT_EQ(d["store"], "MS1");
+  EXPECT_EQ(d["bytes"], ms1["logical_bytes"]);
+  EXPECT_EQ(d["items"], ms1["items"]);
+  // The given organisation is not moved: every mailbox still in MS1.
+  json after = RunJson("stat --org " + org + " --json");
+  EXPECT_EQ(after["stores"][0]["mailboxes"], ms1["mailboxes"]);
+  // A store it does not have is refused.
+  auto bad = RunCommand(Mbxmove() + " bench --org " + org + " --from NOPE --repeat 1 --concurrency 1 --out " + t / "c");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("NOPE"), std::string::npos) << bad.err;
 }
 
 TEST(CliTest, ShortSoakKeepsEveryMailboxWhole) {
