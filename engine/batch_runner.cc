@@ -2,12 +2,15 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <map>
 #include <mutex>
 #include <set>
+#include <string_view>
 #include <thread>
 
 #include "engine/queue_mover.h"
@@ -89,6 +92,14 @@ Result<int64_t> ParseDurationMs(const std::string& text, int64_t unit_ms) {
   return int64_t(ms);
 }
 
+namespace {
+bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+}  // namespace
+
 Status CreateBatch(Organization& org, BatchRecord* b, const std::vector<PlannedMove>& plan) {
   Directory& dir = org.directory();
   MBX_RETURN_IF_ERROR(ValidateBatchName(b->name));
@@ -123,6 +134,12 @@ Status CreateBatch(Organization& org, BatchRecord* b, const std::vector<PlannedM
     if (Status s = dir.ListBatches(&all, &damaged); !s.ok()) return "listing batches: " + s.message();
     for (const BatchRecord& other : all) {
       if (other.name == b->name) continue;
+      if (!after && EqualsIgnoringCase(other.name, b->name)) {
+        // The LDAP directory compares names (cn) without case; the LMDB one
+        // is made to refuse the same names, so a batch name means one batch
+        // whichever backend holds it.
+        return "a batch named '" + other.name + "' exists; batch names are compared without regard to case";
+      }
       for (const BatchMember& om : other.members) {
         if (seen.count(om.mailbox)) {
           return "mailbox of " + om.user + " is already in batch '" + other.name + "' (" +
@@ -530,11 +547,13 @@ struct Runner {
     MailboxMover* mover = MoverFor(i);
     auto session = mover->StartOnline(task, &failed);
     if (session == nullptr) return Failed(i, failed.reason, false, &failed);
-    // The changes made during the copy, at once.
+    // The changes made during the copy, at once (unless the runner is
+    // stopping: the copy is whole, its header last, so it is kept as synced
+    // like any other, for the next runner or the roll-back of a stop).
     auto n = mover->SyncOnline(session.get());
-    if (!n.ok()) return Failed(i, n.status().message(), true, nullptr);
+    if (!n.ok() && MailboxMover::Ended(*session)) return Failed(i, n.status().message(), true, nullptr);
     std::lock_guard<std::mutex> l(mu);
-    ++passes;
+    if (n.ok()) ++passes;
     BatchMember& rm = rec.members[i];
     Note(*session, rm);
     rm.state = MemberState::kSynced;
@@ -546,6 +565,9 @@ struct Runner {
 
   void Pass(size_t i, MailboxMover::OnlineSession* s) {
     auto n = MoverFor(i)->SyncOnline(s);
+    // Called off before the pass: the member stays synced, its move as it
+    // was (the runner's exit keeps or rolls back every such move).
+    if (!n.ok() && !MailboxMover::Ended(*s)) return;
     if (!n.ok()) return Failed(i, n.status().message(), true, nullptr);
     std::lock_guard<std::mutex> l(mu);
     ++passes;

@@ -115,8 +115,13 @@ class MailboxMover {
   OnlineSessionPtr ResumeOnline(const MoveTask& task, const MoveRecord& record, MailboxReport* failed);
   // One incremental pass, the source still in use. Returns the number of
   // items it found changed; on failure the move is rolled back and the
-  // status says why (the session must then only be destroyed).
+  // status says why (the session has ended: it must then only be
+  // destroyed). Called off (MoveTask::called_off) before the pass starts:
+  // Aborted, nothing written and the session as it was (not ended), for the
+  // caller to roll back (AbortOnline) or to leave at `syncing`.
   Result<uint64_t> SyncOnline(OnlineSession* session);
+  // Whether the move has ended (completed, failed or rolled back).
+  static bool Ended(const OnlineSession& session);
   // Passes until one finds at most final_delta_items (or max_passes ran),
   // then the lock, the final delta, the verification and the switch; the
   // clean-up as for Move. The report of the whole move.

@@ -184,6 +184,8 @@ MailboxReport MailboxMover::MoveOnline(const MoveTask& task, std::optional<MoveR
 
 void MailboxMover::OnlineSessionDeleter::operator()(OnlineSession* s) const { delete s; }
 
+bool MailboxMover::Ended(const OnlineSession& session) { return session.ended; }
+
 MailboxMover::OnlineSessionPtr MailboxMover::NewOnlineSession(const MoveTask& task, MailboxReport* failed) {
   OnlineSessionPtr session(new OnlineSession);
   session->task = task;
@@ -381,11 +383,9 @@ Status MailboxMover::OnlinePass(OnlineSession* session, bool under_lock) {
 Result<uint64_t> MailboxMover::SyncOnline(OnlineSession* session) {
   if (session->ended) return Status::InvalidArgument("the online move has ended");
   Run& run = session->run;
-  if (std::string off = run.CalledOff(); !off.empty()) {
-    session->ended = true;
-    run.Abandon(off);
-    return Status::Aborted(off);
-  }
+  // Called off before the pass: nothing written, the session as it was; its
+  // owner rolls it back or leaves it at `syncing` for another runner.
+  if (std::string off = run.CalledOff(); !off.empty()) return Status::Aborted(off);
   const auto t = Clock::now();
   if (Status s = OnlinePass(session, false); !s.ok()) {
     session->ended = true;

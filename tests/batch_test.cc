@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -278,6 +279,11 @@ TEST_F(BatchTest, BadInputIsRefusedAndChangesNothing) {
   EXPECT_NE(clash.message().find("already in batch 'first'"), std::string::npos) << clash.ToString();
   BatchRecord dup = NewBatch("first");
   EXPECT_EQ(engine::CreateBatch(f_.org(), &dup, {plan.begin() + 3, plan.end()}).code(), Status::Code::kAlreadyExists);
+  // Names are compared without case, in both backends (LDAP's cn is).
+  BatchRecord upper = NewBatch("FIRST");
+  Status cased = engine::CreateBatch(f_.org(), &upper, {plan.begin() + 3, plan.end()});
+  EXPECT_EQ(cased.code(), Status::Code::kAlreadyExists) << cased.ToString();
+  EXPECT_NE(cased.message().find("batch named 'first' exists"), std::string::npos) << cased.ToString();
   all.clear();
   ASSERT_OK(dir().ListBatches(&all));
   ASSERT_EQ(all.size(), 1u);
@@ -318,6 +324,60 @@ TEST_F(BatchTest, BadInputIsRefusedAndChangesNothing) {
   EXPECT_NE(busy.status().message().find("otherhost:1"), std::string::npos);
   EXPECT_EQ(dir().GetBatch("rest")->state, BatchState::kCreated);
   ExpectAllInSource(f_.org(), 6);
+}
+
+// A pass called off before it starts (a runner told to stop) writes
+// nothing and leaves the move as it was, synced, for the runner to keep or
+// roll back: the next pass, once no longer called off, catches up.
+TEST_F(BatchTest, APassCalledOffWritesNothingAndLeavesTheMoveSynced) {
+  engine::MoveOptions mo;
+  mo.target = "MS2";
+  mo.online = true;
+  engine::MoveCounters counters;
+  engine::MailboxMover mover(f_.org(), mo, &counters);
+  auto plan = PlanAll(f_.org());
+  std::atomic<bool> off{false};
+  engine::MoveTask task = plan[0].task;
+  task.called_off = [&off] { return off.load() ? std::string("told to stop") : std::string(); };
+  const Guid g = task.user.mailbox;
+  engine::MailboxReport failed;
+  auto s = mover.StartOnline(task, &failed);
+  ASSERT_NE(s, nullptr) << failed.reason;
+  auto ms1 = f_.org().GetHandle("MS1");
+  auto ms2 = f_.org().GetHandle("MS2");
+  ASSERT_TRUE(ms1.ok() && ms2.ok());
+  const uint64_t copied = (*ms2)->GetMailbox(g)->item_count;
+  uint32_t inbox = 0;
+  for (const auto& fo : (*(*ms1)->ReadMailbox(g))->folders()) {
+    if (fo.kind == FolderKind::kInbox) inbox = fo.id;
+  }
+  ClientOp d;
+  d.kind = ClientOp::Kind::kDeliver;
+  d.folder_id = inbox;
+  d.record = testing::TestRecord(777);
+  ASSERT_TRUE((*ms1)->ApplyClientOp(g, d).ok());
+
+  off = true;
+  auto n = mover.SyncOnline(s.get());
+  EXPECT_EQ(n.status().code(), Status::Code::kAborted) << n.status().ToString();
+  EXPECT_FALSE(engine::MailboxMover::Ended(*s));
+  EXPECT_EQ((*ms2)->GetMailbox(g)->item_count, copied) << "a pass called off wrote to the target";
+  auto rec = dir().GetMove(g);
+  ASSERT_TRUE(rec.ok());
+  EXPECT_EQ(rec->step, MoveStep::kSyncing);
+  EXPECT_EQ((*ms1)->GetMailbox(g)->state, MailboxState::kActive);
+
+  off = false;
+  n = mover.SyncOnline(s.get());
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, 1u);
+  EXPECT_EQ((*ms2)->GetMailbox(g)->item_count, copied + 1);
+  // Rolled back by its owner: nothing left on the target, no record.
+  engine::MailboxReport r = mover.AbortOnline(s.get(), "stopped: test");
+  EXPECT_TRUE(engine::MailboxMover::Ended(*s));
+  EXPECT_TRUE((*ms2)->GetMailbox(g).status().IsNotFound());
+  EXPECT_TRUE(dir().GetMove(g).status().IsNotFound());
+  EXPECT_EQ((*ms1)->GetMailbox(g)->state, MailboxState::kActive);
 }
 
 // A runner that dies (no clean-up at all) leaves its synced members' moves
