@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <thread>
@@ -43,7 +44,9 @@ Status LmdbStatus(int rc, std::string_view what) {
   }
 }
 
-void ReleaseMappedPages(std::string_view bytes) {
+namespace {
+// The whole pages `bytes` may give up: [*begin, *end), empty if none.
+void ReleasablePages(std::string_view bytes, uintptr_t* begin, uintptr_t* end) {
   static const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
   // A value larger than half a page cannot fit in a leaf node (LMDB's node
   // limit is about half a page), so it lives in overflow pages that hold
@@ -51,16 +54,50 @@ void ReleaseMappedPages(std::string_view bytes) {
   // be released whole, first and last included. A smaller one shares a leaf
   // page with other records: only pages wholly inside it (none) would go.
   const bool overflow = bytes.size() > page / 2;
-  uintptr_t begin = uintptr_t(bytes.data());
-  uintptr_t end = begin + bytes.size();
+  *begin = uintptr_t(bytes.data());
+  *end = *begin + bytes.size();
   if (overflow) {
-    begin &= ~(page - 1);
-    end = (end + page - 1) & ~(page - 1);
+    *begin &= ~(page - 1);
+    *end = (*end + page - 1) & ~(page - 1);
   } else {
-    begin = (begin + page - 1) & ~(page - 1);
-    end &= ~(page - 1);
+    *begin = (*begin + page - 1) & ~(page - 1);
+    *end &= ~(page - 1);
   }
+  if (*end < *begin) *end = *begin;
+}
+}  // namespace
+
+void ReleaseMappedPages(std::string_view bytes) {
+  uintptr_t begin, end;
+  ReleasablePages(bytes, &begin, &end);
   if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
+void MappedPageReleaser::Add(std::string_view record) {
+  constexpr uintptr_t kGap = 256u << 10, kRun = 4u << 20;
+  uintptr_t begin, end;
+  ReleasablePages(record, &begin, &end);
+  if (end == begin) return;
+  if (hi_ == lo_) {
+    lo_ = begin;
+    hi_ = end;
+  } else if (begin <= hi_ + kGap && end + kGap >= lo_) {
+    lo_ = std::min(lo_, begin);
+    hi_ = std::max(hi_, end);
+  } else {
+    Flush();
+    lo_ = begin;
+    hi_ = end;
+  }
+  if (hi_ - lo_ >= kRun) Flush();
+}
+
+void MappedPageReleaser::Flush() {
+  if (hi_ > lo_) {
+    ::madvise(reinterpret_cast<void*>(lo_), hi_ - lo_, MADV_DONTNEED);
+    ++calls_;
+  }
+  lo_ = hi_ = 0;
 }
 
 Status CopyEnvInto(MDB_env* env, unsigned flags, WritableFile* out, uint64_t* bytes, uint64_t* xxh3,

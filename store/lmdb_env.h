@@ -37,6 +37,31 @@ inline std::string_view FromVal(const MDB_val& v) {
 // grow with the data it streams through (LMDB reads through mmap).
 void ReleaseMappedPages(std::string_view bytes);
 
+// ReleaseMappedPages for a stream of records, one madvise per run of them:
+// the pages of records that lie near one another in the map (a gap of at
+// most 256 KiB between them) are gathered into one range, released when the
+// range reaches 4 MiB, when a record lies far from it, and at Flush or
+// destruction. A madvise per record made a move's C=2 run 12% slower
+// (8,757 calls for the 'small' preset's 10,421 items, each a TLB shootdown
+// across the process's threads). Pages of other records inside a range are
+// dropped too: harmless, a read faults them back in from the page cache (the
+// map is read-only). Not thread-safe; every range must be inside a map that
+// stays where it is until Flush (hold a read transaction).
+class MappedPageReleaser {
+ public:
+  MappedPageReleaser() = default;
+  MappedPageReleaser(const MappedPageReleaser&) = delete;
+  MappedPageReleaser& operator=(const MappedPageReleaser&) = delete;
+  ~MappedPageReleaser() { Flush(); }
+  void Add(std::string_view record);
+  void Flush();
+  uint64_t madvise_calls() const { return calls_; }
+
+ private:
+  uintptr_t lo_ = 0, hi_ = 0;  // the range gathered so far; empty when equal
+  uint64_t calls_ = 0;
+};
+
 // Copies the environment `env` (one consistent snapshot: LMDB's own read
 // transaction) into `out` through the Env seam: mdb_env_copyfd2 writes into a
 // pipe from a helper thread and this thread appends what comes out to `out`

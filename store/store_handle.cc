@@ -2,6 +2,8 @@
 // implementation: the store is open in this process).
 #include "store/store_handle.h"
 
+#include <mutex>
+
 #include "store/checksum.h"
 #include "store/item_codec.h"
 #include "store/lmdb_env.h"
@@ -78,7 +80,12 @@ class LocalReadStream final : public MailboxReadStream {
     return Status::Ok();
   }
 
-  void Release(std::string_view record) override { ReleaseMappedPages(record); }
+  // Called by the copy's transform threads at once: one lock around the
+  // gathering (a madvise per record cost more than the lock does).
+  void Release(std::string_view record) override {
+    std::lock_guard<std::mutex> l(release_mu_);
+    release_.Add(record);
+  }
 
  private:
   StoreReader reader_;
@@ -86,6 +93,8 @@ class LocalReadStream final : public MailboxReadStream {
   std::vector<FolderInfo> folders_;
   size_t fi_ = 0;         // folder being read
   uint64_t last_id_ = 0;  // last item id read in it
+  std::mutex release_mu_;
+  MappedPageReleaser release_;  // declared after reader_: flushed while its snapshot holds the map
 };
 
 }  // namespace
@@ -112,12 +121,13 @@ Result<std::unique_ptr<MailboxReadStream>> Store::ReadMailbox(const Guid& mailbo
 Result<MailboxChecksums> Store::Checksums(const Guid& mailbox) {
   MBX_ASSIGN_OR_RETURN(StoreReader r, BeginRead());
   MailboxChecksums out;
+  MappedPageReleaser release;  // destroyed before r
   MBX_RETURN_IF_ERROR(r.ListFolders(mailbox, &out.folders));
   for (const FolderInfo& f : out.folders) {
     FolderSum sum;
     MBX_RETURN_IF_ERROR(r.ForEachItem(mailbox, f.id, [&](uint64_t id, std::string_view rec) {
       auto info = InspectRecord(rec);
-      ReleaseMappedPages(rec);
+      release.Add(rec);
       if (!info.ok()) {
         return Status::Corruption("item " + std::to_string(id) + " of folder '" + f.name +
                                   "' is damaged: " + info.status().message());

@@ -1,9 +1,16 @@
 // Store: create/open, reads and snapshots, the group-commit writer under many
 // threads, map growth, mailbox deletion, locking and bad stores.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
 #include <thread>
 #include <vector>
 
 #include "store/keys.h"
+#include "store/lmdb_env.h"
 #include "store/store.h"
 #include "tests/test_util.h"
 
@@ -268,6 +275,90 @@ TEST(StoreTest, NewerFormatVersionIsRefused) {
   auto s = Store::Open(t / "s");
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.status().message().find("newer"), std::string::npos) << s.status().ToString();
+}
+
+// The resident kB of the mapping that starts at `base`, from /proc/self/smaps.
+long ResidentKb(const void* base) {
+  FILE* f = std::fopen("/proc/self/smaps", "r");
+  if (!f) return -1;
+  char line[512];
+  bool in = false;
+  long kb = -1;
+  while (std::fgets(line, sizeof line, f)) {
+    unsigned long lo = 0, hi = 0;
+    if (std::sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && std::strchr(line, '-') != nullptr &&
+        std::strchr(line, ':') != nullptr && line[0] != ' ') {
+      in = lo == reinterpret_cast<uintptr_t>(base);
+      continue;
+    }
+    if (in && std::sscanf(line, "Rss: %ld kB", &kb) == 1) break;
+  }
+  std::fclose(f);
+  return kb;
+}
+
+// MappedPageReleaser gathers records' pages into runs: one madvise per run of
+// nearby records, a new run for a record far away, none for records smaller
+// than half a page; the pages leave the resident set and read back the same.
+TEST(MappedPageReleaserTest, ReleasesRunsOfRecordsAndTheyReadBackTheSame) {
+  TempDir t;
+  const size_t page = size_t(::sysconf(_SC_PAGESIZE));
+  const size_t bytes = 32u << 20;
+  const std::string path = t / "map";
+  {
+    int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0600);
+    ASSERT_GE(fd, 0);
+    std::string block(1u << 20, 0);
+    for (size_t i = 0; i < bytes / block.size(); ++i) {
+      for (size_t j = 0; j < block.size(); ++j) block[j] = char((i * 131 + j) % 251);
+      ASSERT_EQ(::write(fd, block.data(), block.size()), ssize_t(block.size()));
+    }
+    ::close(fd);
+  }
+  int fd = ::open(path.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  void* m = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  ASSERT_NE(m, MAP_FAILED);
+  const char* base = static_cast<const char*>(m);
+  auto touch = [&] {
+    unsigned sum = 0;
+    for (size_t i = 0; i < bytes; i += page) sum += unsigned(base[i]);
+    return sum;
+  };
+  const unsigned before = touch();
+  ASSERT_GE(ResidentKb(m), long(bytes / 1024) - 64);
+  {
+    MappedPageReleaser r;
+    // Records of 10 KiB every 12 KiB over the first 3 MiB: one run.
+    for (size_t off = 0; off + 10240 <= (3u << 20); off += 12288) r.Add({base + off, 10240});
+    EXPECT_EQ(r.madvise_calls(), 0u) << "a run below 4 MiB waits";
+    // A small record (inside a leaf page) gives up no page and leaves the run open.
+    r.Add({base + (3u << 20) + 100, 200});
+    EXPECT_EQ(r.madvise_calls(), 0u);
+    // A record 20 MiB away: the first run goes, a second one starts.
+    r.Add({base + (24u << 20), 64 * 1024});
+    EXPECT_EQ(r.madvise_calls(), 1u);
+    // Growing the second run past 4 MiB releases it at once.
+    for (size_t off = 64 * 1024; off < (5u << 20); off += 64 * 1024) r.Add({base + (24u << 20) + off, 64 * 1024});
+    EXPECT_EQ(r.madvise_calls(), 2u);
+    // The last MiB began a third run; Flush releases it, and a second Flush
+    // has nothing left.
+    r.Flush();
+    EXPECT_EQ(r.madvise_calls(), 3u);
+    r.Flush();
+    EXPECT_EQ(r.madvise_calls(), 3u);
+  }
+  // About 3 + 5 MiB left the resident set; the rest stayed.
+  const long kb = ResidentKb(m);
+  EXPECT_LE(kb, long(bytes / 1024) - 7 * 1024) << kb;
+  EXPECT_GE(kb, long(bytes / 1024) - 9 * 1024) << kb;
+  // And every byte reads back as it was.
+  EXPECT_EQ(touch(), before);
+  for (size_t off = 0; off < bytes; off += 4099) {
+    ASSERT_EQ(base[off], char(((off >> 20) * 131 + (off & ((1u << 20) - 1))) % 251)) << off;
+  }
+  ::munmap(m, bytes);
 }
 
 }  // namespace
