@@ -336,6 +336,14 @@ Status MailboxMover::Run::Step(MoveStep step, bool create) {
   return s.ok() ? s : s.WithContext("recording step '" + std::string(MoveStepName(step)) + "' in the directory");
 }
 
+Status MailboxMover::Run::StepVerified() {
+  // Only a switch made of two writes needs it on record (Directory::
+  // SwitchIsOneWrite); elsewhere recovery rolls back every step before the
+  // switch alike, and the step would cost a directory commit per mailbox.
+  if (mover->org_.directory().SwitchIsOneWrite()) return Status::Ok();
+  return Step(MoveStep::kVerified, false);
+}
+
 std::string MailboxMover::Run::Guard(MoveStep step) {
   // Creating the record is the guard: it fails if any move or import holds
   // the mailbox, whichever mover or host recorded it.
@@ -412,9 +420,10 @@ MailboxReport MailboxMover::Move(const MoveTask& task, std::optional<MoveRecord>
   // 2. hierarchy
   // (The directory is told only of the lock, the verified copy and the
   // switch: each record update is a directory round trip, and recovery rolls
-  // back every step before the switch alike. 'verified' is kept because it
-  // says the target holds the whole copy: the LDAP directory's two-write
-  // switch relies on it, see store/ldap_directory.h.)
+  // back every step before the switch alike. 'verified' says the target
+  // holds the whole copy: the LDAP directory's two-write switch relies on
+  // it, see store/ldap_directory.h; the embedded one, whose switch is one
+  // transaction, goes without.)
   t = Clock::now();
   MailboxInfo info;
   std::vector<FolderInfo> folders;
@@ -481,7 +490,7 @@ MailboxReport MailboxMover::Move(const MoveTask& task, std::optional<MoveRecord>
   // machine crash after the switch would bring the source back active next
   // to the active target.
   if (Status s = src->Flush(); !s.ok()) return abandon(s.message());
-  if (Status s = run.Step(MoveStep::kVerified, false); !s.ok()) return abandon(s.message());
+  if (Status s = run.StepVerified(); !s.ok()) return abandon(s.message());
   rep.phase_seconds["verify"] = SecondsSince(t);
   CrashPoint("move-verified");
 

@@ -180,6 +180,9 @@ class MailboxMover {
     // Records `step` in the directory: `create` for the first step (guarded:
     // no other move may hold the mailbox), a guarded advance otherwise.
     Status Step(MoveStep step, bool create);
+    // Records 'verified' where the directory's switch needs it (see
+    // Directory::SwitchIsOneWrite).
+    Status StepVerified();
     // Creates the record at `step`: "" when done, else why not.
     std::string Guard(MoveStep step);
     // The commit point: homeMDB to the target. nullopt when switched; else

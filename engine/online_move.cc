@@ -493,7 +493,7 @@ MailboxReport MailboxMover::CompleteOnline(OnlineSession* session, std::optional
   }
   if (Status s = dst->Flush(); !s.ok()) return abandon_write(s);
   if (Status s = src->Flush(); !s.ok()) return abandon(s.message());
-  if (Status s = run.Step(MoveStep::kVerified, false); !s.ok()) return abandon(s.message());
+  if (Status s = run.StepVerified(); !s.ok()) return abandon(s.message());
   rep.phase_seconds["verify"] = SecondsSince(t);
   CrashPoint("move-verified");
 

@@ -216,6 +216,11 @@ class Directory {
   // move record is still this move's (same source and target, before the
   // switch). Otherwise Conflict, and nothing is changed.
   virtual Status SwitchHome(const Guid& mailbox, const StoreRecord& target, const MoveRecord& record) = 0;
+  // Whether SwitchHome is one atomic write (LMDB: one transaction). Where it
+  // is two (LDAP: homeMDB, then the record), a move records 'verified' first,
+  // which is what lets recovery finish a switch cut between its writes; with
+  // one write that step would only cost a commit per mailbox.
+  virtual bool SwitchIsOneWrite() const = 0;
 
   // Creates the move record of a mailbox; AlreadyExists (naming the move
   // that holds it) if the mailbox already has one. Durable on return.

@@ -585,6 +585,7 @@ class LdapDirectory final : public Directory {
   Result<UserRecord> GetUserByMailbox(const Guid& mailbox) override;
   Status ListUsers(std::vector<UserRecord>* out) override;
   Status SwitchHome(const Guid& mailbox, const StoreRecord& target, const MoveRecord& record) override;
+  bool SwitchIsOneWrite() const override { return false; }  // homeMDB, then the record: see the file's head
   Status CreateMove(const MoveRecord& m) override;
   Status AdvanceMove(const MoveRecord& m, MoveStep from, bool sync) override;
   Status PutMove(const MoveRecord& m, bool sync) override;

@@ -99,6 +99,7 @@ class LmdbDirectory final : public Directory {
   Status SwitchHome(const Guid& mailbox, const StoreRecord& target, const MoveRecord& record) override;
   Status CreateMove(const MoveRecord& m) override;
   Status AdvanceMove(const MoveRecord& m, MoveStep from, bool sync) override;
+  bool SwitchIsOneWrite() const override { return true; }
   Status PutMove(const MoveRecord& m, bool sync) override;
   Result<MoveRecord> GetMove(const Guid& mailbox) override;
   Status ListMoves(std::vector<MoveRecord>* out) override;
