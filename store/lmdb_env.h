@@ -41,9 +41,11 @@ void ReleaseMappedPages(std::string_view bytes);
 // the pages of records that lie near one another in the map (a gap of at
 // most 256 KiB between them) are gathered into one range, released when the
 // range reaches 4 MiB, when a record lies far from it, and at Flush or
-// destruction. A madvise per record made a move's C=2 run 12% slower
-// (8,757 calls for the 'small' preset's 10,421 items, each a TLB shootdown
-// across the process's threads). Pages of other records inside a range are
+// destruction. A madvise per record is a system call and a TLB shootdown
+// across the process's threads each: 8,757 of them in a move of the 'small'
+// preset (10,421 items), 1,553 with the source's stream gathered in runs
+// (C=2 MiB/s means over alternated runs: +7% and +10% in two, equal in a
+// third; see perf/README.md). Pages of other records inside a range are
 // dropped too: harmless, a read faults them back in from the page cache (the
 // map is read-only). Not thread-safe; every range must be inside a map that
 // stays where it is until Flush (hold a read transaction).

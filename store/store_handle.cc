@@ -121,13 +121,15 @@ Result<std::unique_ptr<MailboxReadStream>> Store::ReadMailbox(const Guid& mailbo
 Result<MailboxChecksums> Store::Checksums(const Guid& mailbox) {
   MBX_ASSIGN_OR_RETURN(StoreReader r, BeginRead());
   MailboxChecksums out;
-  MappedPageReleaser release;  // destroyed before r
   MBX_RETURN_IF_ERROR(r.ListFolders(mailbox, &out.folders));
   for (const FolderInfo& f : out.folders) {
     FolderSum sum;
     MBX_RETURN_IF_ERROR(r.ForEachItem(mailbox, f.id, [&](uint64_t id, std::string_view rec) {
       auto info = InspectRecord(rec);
-      release.Add(rec);
+      // A record at a time here: gathered into runs, the target's pages
+      // stayed resident longer (peak RSS of a medium move 265 -> 368 MiB,
+      // the target's map 157 -> 294 MiB), for no measured speed.
+      ReleaseMappedPages(rec);
       if (!info.ok()) {
         return Status::Corruption("item " + std::to_string(id) + " of folder '" + f.name +
                                   "' is damaged: " + info.status().message());
