@@ -348,8 +348,12 @@ TEST_F(BatchTest, APassCalledOffWritesNothingAndLeavesTheMoveSynced) {
   ASSERT_TRUE(ms1.ok() && ms2.ok());
   const uint64_t copied = (*ms2)->GetMailbox(g)->item_count;
   uint32_t inbox = 0;
-  for (const auto& fo : (*(*ms1)->ReadMailbox(g))->folders()) {
-    if (fo.kind == FolderKind::kInbox) inbox = fo.id;
+  {
+    auto stream = (*ms1)->ReadMailbox(g);
+    ASSERT_TRUE(stream.ok());
+    for (const auto& fo : (*stream)->folders()) {
+      if (fo.kind == FolderKind::kInbox) inbox = fo.id;
+    }
   }
   ClientOp d;
   d.kind = ClientOp::Kind::kDeliver;
