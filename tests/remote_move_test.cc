@@ -9,7 +9,9 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "engine/batch_runner.h"
@@ -948,7 +950,6 @@ TEST(RemoteOnlineTest, BatchAcrossServersSyncsAndCompletesUnderLoad) {
   b.target = "MS2";
   b.concurrency = 3;
   b.sync_interval_ms = 50;
-  b.complete_delay_ms = 600;
   ASSERT_OK(engine::CreateBatch(f.org(), &b, *plan));
   engine::BatchRunOptions o;
   o.name = b.name;
@@ -956,15 +957,33 @@ TEST(RemoteOnlineTest, BatchAcrossServersSyncsAndCompletesUnderLoad) {
   o.move.final_delta_items = 1;
   o.move.max_passes = 3;
   std::atomic<bool> runner_stop{false};
-  auto rep = engine::RunBatch(f.org(), o, runner_stop);
+  std::optional<Result<engine::BatchRunReport>> rep;
+  std::thread runner([&] { rep.emplace(engine::RunBatch(f.org(), o, runner_stop)); });
+  // Completed once every member is synced and has run a pass of its own
+  // under the load (a --complete-after raced the initial copies under TSan).
+  bool passed = false;
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+       !passed && std::chrono::steady_clock::now() < deadline;) {
+    auto cur = f.org().directory().GetBatch(b.name);
+    passed = cur.ok() && std::all_of(cur->members.begin(), cur->members.end(), [](const BatchMember& m) {
+               return m.state == MemberState::kSynced && m.passes >= 2;
+             });
+    if (!passed) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(passed) << "not every member synced with a pass of its own within 60 s";
+  Status asked = engine::RequestComplete(f.org(), b.name);
+  EXPECT_OK(asked);
+  if (!asked.ok()) runner_stop = true;
+  runner.join();
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   stop = true;
   th.join();
-  ASSERT_TRUE(rep.ok()) << rep.status().ToString();
-  EXPECT_EQ(rep->ended, "completed");
-  EXPECT_EQ(rep->moves.Completed(), 5u);
+  ASSERT_TRUE(rep.has_value());
+  ASSERT_TRUE(rep->ok()) << rep->status().ToString();
+  EXPECT_EQ((*rep)->ended, "completed");
+  EXPECT_EQ((*rep)->moves.Completed(), 5u);
   EXPECT_EQ(lr.total.failed, 0u) << lr.ToJson().dump(2);
-  for (const auto& m : rep->batch.members) {
+  for (const auto& m : (*rep)->batch.members) {
     EXPECT_EQ(m.state, MemberState::kCompleted) << m.user << ": " << m.result;
     EXPECT_GE(m.passes, 2u);
   }
