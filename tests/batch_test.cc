@@ -326,6 +326,20 @@ TEST_F(BatchTest, BadInputIsRefusedAndChangesNothing) {
   ExpectAllInSource(f_.org(), 6);
 }
 
+// A client's delivery of test record `seed` into the mailbox's inbox.
+Status DeliverToInbox(StoreHandle* store, const Guid& mailbox, int seed) {
+  auto stream = store->ReadMailbox(mailbox);
+  if (!stream.ok()) return stream.status();
+  ClientOp d;
+  d.kind = ClientOp::Kind::kDeliver;
+  for (const auto& fo : (*stream)->folders()) {
+    if (fo.kind == FolderKind::kInbox) d.folder_id = fo.id;
+  }
+  if (d.folder_id == 0) return Status::NotFound("no inbox");
+  d.record = testing::TestRecord(seed);
+  return store->ApplyClientOp(mailbox, d).status();
+}
+
 // A pass called off before it starts (a runner told to stop) writes
 // nothing and leaves the move as it was, synced, for the runner to keep or
 // roll back: the next pass, once no longer called off, catches up.
@@ -347,19 +361,7 @@ TEST_F(BatchTest, APassCalledOffWritesNothingAndLeavesTheMoveSynced) {
   auto ms2 = f_.org().GetHandle("MS2");
   ASSERT_TRUE(ms1.ok() && ms2.ok());
   const uint64_t copied = (*ms2)->GetMailbox(g)->item_count;
-  uint32_t inbox = 0;
-  {
-    auto stream = (*ms1)->ReadMailbox(g);
-    ASSERT_TRUE(stream.ok());
-    for (const auto& fo : (*stream)->folders()) {
-      if (fo.kind == FolderKind::kInbox) inbox = fo.id;
-    }
-  }
-  ClientOp d;
-  d.kind = ClientOp::Kind::kDeliver;
-  d.folder_id = inbox;
-  d.record = testing::TestRecord(777);
-  ASSERT_TRUE((*ms1)->ApplyClientOp(g, d).ok());
+  ASSERT_OK(DeliverToInbox(*ms1, g, 777));
 
   off = true;
   auto n = mover.SyncOnline(s.get());
@@ -453,19 +455,7 @@ TEST_F(BatchTest, ADeadRunnersSyncedMembersAreResumedByTheNextRunner) {
   auto ms1 = f_.org().GetHandle("MS1");
   auto ms2 = f_.org().GetHandle("MS2");
   ASSERT_TRUE(ms1.ok() && ms2.ok());
-  uint32_t inbox = 0;
-  {
-    auto stream = (*ms1)->ReadMailbox(members[0].mailbox);
-    ASSERT_TRUE(stream.ok());
-    for (const auto& fo : (*stream)->folders()) {
-      if (fo.kind == FolderKind::kInbox) inbox = fo.id;
-    }
-  }
-  ClientOp d;
-  d.kind = ClientOp::Kind::kDeliver;
-  d.folder_id = inbox;
-  d.record = testing::TestRecord(4242);
-  ASSERT_TRUE((*ms1)->ApplyClientOp(members[0].mailbox, d).ok());
+  ASSERT_OK(DeliverToInbox(*ms1, members[0].mailbox, 4242));
   const uint64_t want0 = (*ms1)->GetMailbox(members[0].mailbox)->item_count;
   {
     auto stream = (*ms2)->ReadMailbox(members[1].mailbox);
