@@ -581,7 +581,9 @@ std::vector<Status> FinishMoves(Organization& org, const std::vector<MoveRecord>
   for (const auto& [name, store] : touched) {
     flushed[name] = store->Flush().WithContext("flushing store " + name);
   }
-  // ... then the records.
+  // ... then the records, in one directory write.
+  std::vector<size_t> done;
+  std::vector<Guid> mailboxes;
   for (size_t i = 0; i < records.size(); ++i) {
     if (!results[i].ok()) continue;
     for (const std::string* store : {&records[i].target, &records[i].source}) {
@@ -592,7 +594,13 @@ std::vector<Status> FinishMoves(Organization& org, const std::vector<MoveRecord>
     }
     if (!results[i].ok()) continue;
     CrashPoint("move-cleaned");
-    results[i] = org.directory().DeleteMove(records[i].mailbox).WithContext("deleting the move record");
+    done.push_back(i);
+    mailboxes.push_back(records[i].mailbox);
+  }
+  if (mailboxes.empty()) return results;
+  const std::vector<Status> deleted = org.directory().DeleteMoves(mailboxes);
+  for (size_t k = 0; k < done.size(); ++k) {
+    results[done[k]] = deleted[k].WithContext("deleting the move record");
   }
   return results;
 }

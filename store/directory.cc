@@ -415,4 +415,11 @@ Result<StoreRecord> ParseStoreJson(std::string_view text) { return ParseStore(te
 Result<MoveRecord> ParseMoveJson(std::string_view text) { return ParseMove(text); }
 Result<ServerRecord> ParseServerJson(std::string_view text) { return ParseServer(text); }
 
+std::vector<Status> Directory::DeleteMoves(const std::vector<Guid>& mailboxes) {
+  std::vector<Status> out;
+  out.reserve(mailboxes.size());
+  for (const Guid& g : mailboxes) out.push_back(DeleteMove(g));
+  return out;
+}
+
 }  // namespace mbx

@@ -235,6 +235,9 @@ class Directory {
   virtual Result<MoveRecord> GetMove(const Guid& mailbox) = 0;
   virtual Status ListMoves(std::vector<MoveRecord>* out) = 0;
   virtual Status DeleteMove(const Guid& mailbox) = 0;
+  // DeleteMove of each, an outcome each (the clean-up of several moves at
+  // once). The embedded directory deletes them in one write.
+  virtual std::vector<Status> DeleteMoves(const std::vector<Guid>& mailboxes);
   virtual Status Sync() = 0;  // makes every committed change durable
 
   // The move queue and leases (issue 15). Every write is guarded by the

@@ -1,15 +1,22 @@
 // The embedded directory: one LMDB environment (ORG/directory/) with the
 // databases store/directory.h lists, records as JSON.
 //
-// Every method is one LMDB transaction; the guarded ones (CreateMove,
-// AdvanceMove, SwitchHome) check and write in the same write transaction, so
-// LMDB's single writer makes them compare-and-swap. PutUsers, SwitchHome,
-// CreateMove and AdvanceMove(sync) are fully synced before they return;
-// other commits sync their data and leave the meta page to the next.
+// Every write method is one write request (Write): a function run in a
+// write transaction, which checks and writes in it, so LMDB's single writer
+// makes the guarded ones (CreateMove, AdvanceMove, SwitchHome, the versioned
+// records) compare-and-swap. Requests that arrive while another group
+// commits are committed together (group commit: one transaction, one data
+// sync, at most one meta sync), each in a nested transaction of its own, so
+// that one that fails leaves no trace. PutUsers, SwitchHome, CreateMove,
+// AdvanceMove(sync) and the versioned records are fully synced before they
+// return; other writes sync their data and leave the meta page to the next.
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <mutex>
 
@@ -104,6 +111,7 @@ class LmdbDirectory final : public Directory {
   Result<MoveRecord> GetMove(const Guid& mailbox) override;
   Status ListMoves(std::vector<MoveRecord>* out) override;
   Status DeleteMove(const Guid& mailbox) override;
+  std::vector<Status> DeleteMoves(const std::vector<Guid>& mailboxes) override;
   Status Sync() override;
   Status AddQueueEntry(QueueEntry* e) override;
   Result<QueueEntry> GetQueueEntry(const Guid& mailbox) override;
@@ -143,6 +151,25 @@ class LmdbDirectory final : public Directory {
   Result<std::string> Get(MDB_dbi dbi, std::string_view k, std::string_view what, std::string_view shown);
   // Begins a write transaction, unless a sync failed (see Sync).
   Status BeginWrite(LmdbTxn& txn);
+  // One write request: `body` runs in a write transaction and either
+  // writes in it or fails (then it leaves no trace). Requests handed in
+  // while a group is committing form the next group: its first request's
+  // thread runs every body in one transaction (each in a nested one when
+  // there are several), commits once and syncs the meta page once if any
+  // request is `durable`. Returns the request's own outcome, or the
+  // group's commit failure.
+  Status Write(const std::function<Status(MDB_txn*)>& body, bool durable);
+  struct Request {
+    const std::function<Status(MDB_txn*)>* body;
+    bool durable;
+    Status status;
+    bool done = false;
+    std::condition_variable cv;
+  };
+  void CommitGroup(const std::vector<Request*>& group);
+  static constexpr size_t kMaxGroup = 64;
+  std::mutex group_mu_;
+  std::deque<Request*> requests_;  // GUARDED_BY(group_mu_): the front one leads
   // Reads are refused too once a sync failed: the dropped page may be the
   // last commit's meta page, and LMDB's readers pick the meta page by the
   // last committed transaction's number (kept in lock.mdb), so they would
@@ -220,10 +247,11 @@ Result<std::string> LmdbDirectory::Get(MDB_dbi dbi, std::string_view k, std::str
 
 Status LmdbDirectory::PutStore(const StoreRecord& s) {
   CountOperations();
-  LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(BeginWrite(txn));
-  MBX_RETURN_IF_ERROR(Put(txn.get(), stores_, s.name, StoreToJson(s)));
-  return CommitWrite(txn);
+  return Write(
+      [&](MDB_txn* txn) -> Status {
+        return Put(txn, stores_, s.name, StoreToJson(s));
+      },
+      false);
 }
 
 Result<StoreRecord> LmdbDirectory::GetStore(const std::string& name) {
@@ -238,11 +266,11 @@ Status LmdbDirectory::ListStores(std::vector<StoreRecord>* out) {
 
 Status LmdbDirectory::PutServer(const ServerRecord& s) {
   CountOperations();
-  LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(BeginWrite(txn));
-  MBX_RETURN_IF_ERROR(Put(txn.get(), servers_, s.name, ServerToJson(s)));
-  MBX_RETURN_IF_ERROR(CommitWrite(txn));
-  return Sync();
+  return Write(
+      [&](MDB_txn* txn) -> Status {
+        return Put(txn, servers_, s.name, ServerToJson(s));
+      },
+      true);
 }
 
 Result<ServerRecord> LmdbDirectory::GetServer(const std::string& name) {
@@ -257,14 +285,15 @@ Status LmdbDirectory::ListServers(std::vector<ServerRecord>* out) {
 
 Status LmdbDirectory::PutUsers(const std::vector<UserRecord>& users) {
   CountOperations();
-  LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(BeginWrite(txn));
-  for (const UserRecord& u : users) {
-    MBX_RETURN_IF_ERROR(Put(txn.get(), users_, u.name, UserToJson(u)));
-    MBX_RETURN_IF_ERROR(Put(txn.get(), by_mbx_, u.mailbox.AsKey(), u.name));
-  }
-  MBX_RETURN_IF_ERROR(CommitWrite(txn));
-  return Sync();
+  return Write(
+      [&](MDB_txn* txn) -> Status {
+        for (const UserRecord& u : users) {
+          MBX_RETURN_IF_ERROR(Put(txn, users_, u.name, UserToJson(u)));
+          MBX_RETURN_IF_ERROR(Put(txn, by_mbx_, u.mailbox.AsKey(), u.name));
+        }
+        return Status::Ok();
+      },
+      true);
 }
 
 Result<UserRecord> LmdbDirectory::GetUser(const std::string& name) {
@@ -294,36 +323,37 @@ Status LmdbDirectory::ListUsers(std::vector<UserRecord>* out) {
 
 Status LmdbDirectory::SwitchHome(const Guid& mailbox, const StoreRecord& target, const MoveRecord& record) {
   CountOperations();
-  LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(BeginWrite(txn));
-  MBX_ASSIGN_OR_RETURN(std::string user, GetIn(txn.get(), by_mbx_, mailbox.AsKey(), "mailbox", mailbox.ToString()));
-  MBX_ASSIGN_OR_RETURN(std::string uv, GetIn(txn.get(), users_, user, "user", user));
-  MBX_ASSIGN_OR_RETURN(UserRecord u, ParseUserJson(uv));
-  // The guard: homeMDB still names the source, and the move is still ours.
-  MBX_ASSIGN_OR_RETURN(std::string sv, GetIn(txn.get(), stores_, record.source, "store", record.source));
-  MBX_ASSIGN_OR_RETURN(StoreRecord source, ParseStoreJson(sv));
-  if (u.home_mdb != source.dn) {
-    return Status::Conflict("homeMDB of " + u.name + " no longer names the source store " + record.source +
-                            " (another writer set it to " + u.home_mdb + "); the move did not switch");
-  }
-  auto mv = GetIn(txn.get(), moves_, mailbox.AsKey(), "move", mailbox.ToString());
-  if (!mv.ok()) {
-    if (mv.status().IsNotFound()) {
-      return Status::Conflict("the move record of " + mailbox.ToString() + " is gone; the move did not switch");
-    }
-    return mv.status();
-  }
-  MBX_ASSIGN_OR_RETURN(MoveRecord current, ParseMoveJson(*mv));
-  if (current.source != record.source || current.target != record.target || PastSwitch(current.step)) {
-    return Status::Conflict("the move record of " + mailbox.ToString() + " is now " + mbx::Describe(current) +
-                            "; the move did not switch");
-  }
-  u.home_mdb = target.dn;
-  u.home_server = target.server;
-  MBX_RETURN_IF_ERROR(Put(txn.get(), users_, u.name, UserToJson(u)));
-  MBX_RETURN_IF_ERROR(Put(txn.get(), moves_, mailbox.AsKey(), MoveToJson(record)));
-  MBX_RETURN_IF_ERROR(CommitWrite(txn));
-  return Sync();
+  return Write(
+      [&](MDB_txn* txn) -> Status {
+        MBX_ASSIGN_OR_RETURN(std::string user, GetIn(txn, by_mbx_, mailbox.AsKey(), "mailbox", mailbox.ToString()));
+        MBX_ASSIGN_OR_RETURN(std::string uv, GetIn(txn, users_, user, "user", user));
+        MBX_ASSIGN_OR_RETURN(UserRecord u, ParseUserJson(uv));
+        // The guard: homeMDB still names the source, and the move is still ours.
+        MBX_ASSIGN_OR_RETURN(std::string sv, GetIn(txn, stores_, record.source, "store", record.source));
+        MBX_ASSIGN_OR_RETURN(StoreRecord source, ParseStoreJson(sv));
+        if (u.home_mdb != source.dn) {
+          return Status::Conflict("homeMDB of " + u.name + " no longer names the source store " + record.source +
+                                  " (another writer set it to " + u.home_mdb + "); the move did not switch");
+        }
+        auto mv = GetIn(txn, moves_, mailbox.AsKey(), "move", mailbox.ToString());
+        if (!mv.ok()) {
+          if (mv.status().IsNotFound()) {
+            return Status::Conflict("the move record of " + mailbox.ToString() + " is gone; the move did not switch");
+          }
+          return mv.status();
+        }
+        MBX_ASSIGN_OR_RETURN(MoveRecord current, ParseMoveJson(*mv));
+        if (current.source != record.source || current.target != record.target || PastSwitch(current.step)) {
+          return Status::Conflict("the move record of " + mailbox.ToString() + " is now " + mbx::Describe(current) +
+                                  "; the move did not switch");
+        }
+        u.home_mdb = target.dn;
+        u.home_server = target.server;
+        MBX_RETURN_IF_ERROR(Put(txn, users_, u.name, UserToJson(u)));
+        MBX_RETURN_IF_ERROR(Put(txn, moves_, mailbox.AsKey(), MoveToJson(record)));
+        return Status::Ok();
+      },
+      true);
 }
 
 Status LmdbDirectory::BeginRead(LmdbTxn& txn) {
@@ -360,6 +390,75 @@ Status LmdbDirectory::CommitWrite(LmdbTxn& txn) {
   return s;
 }
 
+Status LmdbDirectory::Write(const std::function<Status(MDB_txn*)>& body, bool durable) {
+  Request me;
+  me.body = &body;
+  me.durable = durable;
+  std::unique_lock<std::mutex> l(group_mu_);
+  requests_.push_back(&me);
+  me.cv.wait(l, [&] { return me.done || requests_.front() == &me; });
+  if (me.done) return me.status;  // a leader committed it
+  // This thread leads: it commits the requests waiting now, its own first.
+  const std::vector<Request*> group(requests_.begin(),
+                                    requests_.begin() + std::ptrdiff_t(std::min(requests_.size(), kMaxGroup)));
+  l.unlock();
+  CommitGroup(group);
+  l.lock();
+  requests_.erase(requests_.begin(), requests_.begin() + std::ptrdiff_t(group.size()));
+  for (Request* r : group) {
+    if (r == &me) continue;
+    r->done = true;
+    r->cv.notify_one();
+  }
+  if (!requests_.empty()) requests_.front()->cv.notify_one();  // the next group's leader
+  return me.status;
+}
+
+void LmdbDirectory::CommitGroup(const std::vector<Request*>& group) {
+  LmdbTxn txn;
+  if (Status s = BeginWrite(txn); !s.ok()) {
+    for (Request* r : group) r->status = s;
+    return;
+  }
+  bool durable = false;
+  size_t written = 0;
+  if (group.size() == 1) {
+    // Alone: in the transaction itself (a failure aborts it below).
+    group[0]->status = (*group[0]->body)(txn.get());
+    if (group[0]->status.ok()) {
+      durable = group[0]->durable;
+      written = 1;
+    }
+  } else {
+    for (Request* r : group) {
+      MDB_txn* child = nullptr;
+      int rc = mdb_txn_begin(env_.get(), txn.get(), 0, &child);
+      if (rc != 0) {
+        r->status = LmdbStatus(rc, "beginning a directory write");
+        continue;
+      }
+      r->status = (*r->body)(child);
+      if (!r->status.ok()) {
+        mdb_txn_abort(child);  // leaves the group's transaction as it was
+        continue;
+      }
+      rc = mdb_txn_commit(child);  // into the group's transaction
+      if (rc != 0) {
+        r->status = LmdbStatus(rc, "writing to the directory");
+        continue;
+      }
+      durable = durable || r->durable;
+      ++written;
+    }
+  }
+  if (written == 0) return;  // nothing to commit: the transaction is aborted
+  Status s = CommitWrite(txn);
+  if (s.ok() && durable) s = Sync();
+  for (Request* r : group) {
+    if (r->status.ok()) r->status = s;
+  }
+}
+
 Status LmdbDirectory::Sync() {
   std::lock_guard<std::mutex> l(broken_mu_);
   if (!broken_.ok()) return broken_;
@@ -374,49 +473,52 @@ Status LmdbDirectory::Sync() {
 
 Status LmdbDirectory::CreateMove(const MoveRecord& m) {
   CountOperations();
-  LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(BeginWrite(txn));
-  auto existing = GetIn(txn.get(), moves_, m.mailbox.AsKey(), "move", m.mailbox.ToString());
-  if (existing.ok()) {
-    auto cur = ParseMoveJson(*existing);
-    return Status::AlreadyExists("mailbox " + m.mailbox.ToString() + " already has " +
-                                 (cur.ok() ? mbx::Describe(*cur) : std::string("a move record")) +
-                                 " recorded in the directory");
-  }
-  if (!existing.status().IsNotFound()) return existing.status();
-  MBX_RETURN_IF_ERROR(Put(txn.get(), moves_, m.mailbox.AsKey(), MoveToJson(m)));
-  MBX_RETURN_IF_ERROR(CommitWrite(txn));
-  return Sync();
+  return Write(
+      [&](MDB_txn* txn) -> Status {
+        auto existing = GetIn(txn, moves_, m.mailbox.AsKey(), "move", m.mailbox.ToString());
+        if (existing.ok()) {
+          auto cur = ParseMoveJson(*existing);
+          return Status::AlreadyExists("mailbox " + m.mailbox.ToString() + " already has " +
+                                       (cur.ok() ? mbx::Describe(*cur) : std::string("a move record")) +
+                                       " recorded in the directory");
+        }
+        if (!existing.status().IsNotFound()) return existing.status();
+        MBX_RETURN_IF_ERROR(Put(txn, moves_, m.mailbox.AsKey(), MoveToJson(m)));
+        return Status::Ok();
+      },
+      true);
 }
 
 Status LmdbDirectory::AdvanceMove(const MoveRecord& m, MoveStep from, bool sync) {
   CountOperations();
-  LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(BeginWrite(txn));
-  auto existing = GetIn(txn.get(), moves_, m.mailbox.AsKey(), "move", m.mailbox.ToString());
-  if (!existing.ok()) {
-    if (existing.status().IsNotFound()) {
-      return Status::NotFound("no move record for " + m.mailbox.ToString() + " (another mover removed it)");
-    }
-    return existing.status();
-  }
-  MBX_ASSIGN_OR_RETURN(MoveRecord cur, ParseMoveJson(*existing));
-  if (cur.step != from || cur.source != m.source || cur.target != m.target) {
-    return Status::Conflict("the move record of " + m.mailbox.ToString() + " is now " + mbx::Describe(cur) +
-                            ", not at step '" + std::string(MoveStepName(from)) + "' as this move expected");
-  }
-  MBX_RETURN_IF_ERROR(Put(txn.get(), moves_, m.mailbox.AsKey(), MoveToJson(m)));
-  MBX_RETURN_IF_ERROR(CommitWrite(txn));
-  return sync ? Sync() : Status::Ok();
+  return Write(
+      [&](MDB_txn* txn) -> Status {
+        auto existing = GetIn(txn, moves_, m.mailbox.AsKey(), "move", m.mailbox.ToString());
+        if (!existing.ok()) {
+          if (existing.status().IsNotFound()) {
+            return Status::NotFound("no move record for " + m.mailbox.ToString() + " (another mover removed it)");
+          }
+          return existing.status();
+        }
+        MBX_ASSIGN_OR_RETURN(MoveRecord cur, ParseMoveJson(*existing));
+        if (cur.step != from || cur.source != m.source || cur.target != m.target) {
+          return Status::Conflict("the move record of " + m.mailbox.ToString() + " is now " + mbx::Describe(cur) +
+                                  ", not at step '" + std::string(MoveStepName(from)) + "' as this move expected");
+        }
+        MBX_RETURN_IF_ERROR(Put(txn, moves_, m.mailbox.AsKey(), MoveToJson(m)));
+        return Status::Ok();
+      },
+      sync);
 }
 
 Status LmdbDirectory::PutMove(const MoveRecord& m, bool sync) {
   CountOperations();
-  LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(BeginWrite(txn));
-  MBX_RETURN_IF_ERROR(Put(txn.get(), moves_, m.mailbox.AsKey(), MoveToJson(m)));
-  MBX_RETURN_IF_ERROR(CommitWrite(txn));
-  return sync ? Sync() : Status::Ok();
+  return Write(
+      [&](MDB_txn* txn) -> Status {
+        MBX_RETURN_IF_ERROR(Put(txn, moves_, m.mailbox.AsKey(), MoveToJson(m)));
+        return Status::Ok();
+      },
+      sync);
 }
 
 Result<MoveRecord> LmdbDirectory::GetMove(const Guid& mailbox) {
@@ -433,14 +535,21 @@ Status LmdbDirectory::ListMoves(std::vector<MoveRecord>* out) {
   return List<MoveRecord>(moves_, ParseMoveJson, out);
 }
 
-Status LmdbDirectory::DeleteMove(const Guid& mailbox) {
-  CountOperations();
-  LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(BeginWrite(txn));
-  MDB_val k = ToVal(mailbox.AsKey());
-  int rc = mdb_del(txn.get(), moves_, &k, nullptr);
-  if (rc != 0 && rc != MDB_NOTFOUND) return LmdbStatus(rc, "deleting move record");
-  return CommitWrite(txn);
+Status LmdbDirectory::DeleteMove(const Guid& mailbox) { return DeleteMoves({mailbox}).front(); }
+
+std::vector<Status> LmdbDirectory::DeleteMoves(const std::vector<Guid>& mailboxes) {
+  CountOperations(mailboxes.size());
+  const Status s = Write(
+      [&](MDB_txn* txn) -> Status {
+        for (const Guid& g : mailboxes) {
+          MDB_val k = ToVal(g.AsKey());
+          int rc = mdb_del(txn, moves_, &k, nullptr);
+          if (rc != 0 && rc != MDB_NOTFOUND) return LmdbStatus(rc, "deleting move record");
+        }
+        return Status::Ok();
+      },
+      false);
+  return std::vector<Status>(mailboxes.size(), s);
 }
 
 Status LmdbDirectory::OpenVersionedDbs() {
@@ -462,45 +571,47 @@ Status LmdbDirectory::OpenVersionedDbs() {
 Status LmdbDirectory::AddVersioned(MDB_dbi dbi, std::string_view key, std::string_view what,
                                    const std::string& shown, const std::function<std::string(uint64_t)>& to_json) {
   CountOperations();
-  LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(BeginWrite(txn));
-  auto existing = GetIn(txn.get(), dbi, key, what, shown);
-  if (existing.ok()) {
-    return Status::AlreadyExists(std::string(what) + " '" + shown + "' is already in the directory");
-  }
-  if (!existing.status().IsNotFound()) return existing.status();
-  MBX_RETURN_IF_ERROR(Put(txn.get(), dbi, key, to_json(1)));
-  MBX_RETURN_IF_ERROR(CommitWrite(txn));
-  return Sync();
+  return Write(
+      [&](MDB_txn* txn) -> Status {
+        auto existing = GetIn(txn, dbi, key, what, shown);
+        if (existing.ok()) {
+          return Status::AlreadyExists(std::string(what) + " '" + shown + "' is already in the directory");
+        }
+        if (!existing.status().IsNotFound()) return existing.status();
+        MBX_RETURN_IF_ERROR(Put(txn, dbi, key, to_json(1)));
+        return Status::Ok();
+      },
+      true);
 }
 
 Status LmdbDirectory::ReplaceVersioned(MDB_dbi dbi, std::string_view key, std::string_view what,
                                        const std::string& shown, uint64_t expected,
                                        const std::function<std::string(uint64_t)>* to_json) {
   CountOperations();
-  LmdbTxn txn;
-  MBX_RETURN_IF_ERROR(BeginWrite(txn));
-  MBX_ASSIGN_OR_RETURN(std::string cur, GetIn(txn.get(), dbi, key, what, shown));
-  // Only the version is read: a damaged record can still be replaced or
-  // deleted by a writer that read its version (queue remove).
-  auto j = RecordVersionJson(cur);
-  if (expected == 0 && to_json == nullptr) j = 0;  // an unguarded delete (of a damaged record)
-  if (!j.has_value()) {
-    return Status::Corruption("damaged directory " + std::string(what) + " record '" + shown + "' (no version)");
-  }
-  if (*j != expected) {
-    return Status::Conflict(std::string(what) + " '" + shown + "' changed (version " + std::to_string(*j) +
-                            ", expected " + std::to_string(expected) + "): another writer came first");
-  }
-  if (to_json == nullptr) {
-    MDB_val k = ToVal(key);
-    int rc = mdb_del(txn.get(), dbi, &k, nullptr);
-    if (rc != 0) return LmdbStatus(rc, "deleting directory record");
-  } else {
-    MBX_RETURN_IF_ERROR(Put(txn.get(), dbi, key, (*to_json)(expected + 1)));
-  }
-  MBX_RETURN_IF_ERROR(CommitWrite(txn));
-  return Sync();
+  return Write(
+      [&](MDB_txn* txn) -> Status {
+        MBX_ASSIGN_OR_RETURN(std::string cur, GetIn(txn, dbi, key, what, shown));
+        // Only the version is read: a damaged record can still be replaced or
+        // deleted by a writer that read its version (queue remove).
+        auto j = RecordVersionJson(cur);
+        if (expected == 0 && to_json == nullptr) j = 0;  // an unguarded delete (of a damaged record)
+        if (!j.has_value()) {
+          return Status::Corruption("damaged directory " + std::string(what) + " record '" + shown + "' (no version)");
+        }
+        if (*j != expected) {
+          return Status::Conflict(std::string(what) + " '" + shown + "' changed (version " + std::to_string(*j) +
+                                  ", expected " + std::to_string(expected) + "): another writer came first");
+        }
+        if (to_json == nullptr) {
+          MDB_val k = ToVal(key);
+          int rc = mdb_del(txn, dbi, &k, nullptr);
+          if (rc != 0) return LmdbStatus(rc, "deleting directory record");
+        } else {
+          MBX_RETURN_IF_ERROR(Put(txn, dbi, key, (*to_json)(expected + 1)));
+        }
+        return Status::Ok();
+      },
+      true);
 }
 
 Status LmdbDirectory::AddQueueEntry(QueueEntry* e) {

@@ -493,6 +493,70 @@ TEST_P(DirectoryContractTest, ConcurrentCreateMoveHasExactlyOneWinner) {
   }
 }
 
+TEST_P(DirectoryContractTest, DeleteMovesDeletesEachAndSkipsTheMissing) {
+  Populate();
+  ASSERT_OK(dir_->CreateMove(Move(users_[0], "MS1", "MS2", MoveStep::kSwitched)));
+  ASSERT_OK(dir_->CreateMove(Move(users_[2], "MS1", "MS2", MoveStep::kLocked)));
+  const std::vector<Status> out = dir_->DeleteMoves({users_[0].mailbox, users_[1].mailbox, users_[2].mailbox});
+  ASSERT_EQ(out.size(), 3u);
+  for (const Status& s : out) EXPECT_OK(s);
+  std::vector<MoveRecord> moves;
+  ASSERT_OK(dir_->ListMoves(&moves));
+  EXPECT_TRUE(moves.empty());
+  EXPECT_TRUE(dir_->DeleteMoves({}).empty());
+}
+
+// Writers at once (the embedded directory commits them in groups): each
+// gets its own outcome, and a refused one leaves no trace beside the
+// others' writes.
+TEST_P(DirectoryContractTest, ConcurrentMovesOfDifferentMailboxesEachGetTheirOwnOutcome) {
+  Populate();
+  constexpr int kThreads = 3;  // one per user
+  constexpr int kRounds = 8;
+  std::vector<std::string> failures(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const UserRecord& u = users_[size_t(t)];
+      auto fail = [&](const std::string& what, const Status& s) {
+        if (failures[size_t(t)].empty()) failures[size_t(t)] = what + ": " + s.ToString();
+      };
+      for (int r = 0; r < kRounds; ++r) {
+        // Back and forth: MS1 -> MS2 on even rounds, MS2 -> MS1 on odd ones.
+        const bool out = r % 2 == 0;
+        MoveRecord m = Move(u, out ? "MS1" : "MS2", out ? "MS2" : "MS1", MoveStep::kLocked);
+        if (Status s = dir_->CreateMove(m); !s.ok()) return fail("create", s);
+        if (Status s = dir_->CreateMove(m); s.code() != Status::Code::kAlreadyExists) return fail("create again", s);
+        MoveRecord wrong = m;
+        wrong.step = MoveStep::kCopying;
+        if (Status s = dir_->AdvanceMove(wrong, MoveStep::kHierarchy, true); !s.IsConflict()) {
+          return fail("advance from the wrong step", s);
+        }
+        MoveRecord verified = m;
+        verified.step = MoveStep::kVerified;
+        if (Status s = dir_->AdvanceMove(verified, MoveStep::kLocked, r % 3 == 0); !s.ok()) return fail("advance", s);
+        MoveRecord switched = verified;
+        switched.step = MoveStep::kSwitched;
+        if (Status s = dir_->SwitchHome(u.mailbox, out ? ms2_ : ms1_, switched); !s.ok()) return fail("switch", s);
+        if (Status s = dir_->SwitchHome(u.mailbox, out ? ms2_ : ms1_, switched); !s.IsConflict()) {
+          return fail("switch again", s);
+        }
+        if (Status s = dir_->DeleteMove(u.mailbox); !s.ok()) return fail("delete", s);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(failures[size_t(t)], "") << "thread " << t;
+  std::vector<MoveRecord> moves;
+  ASSERT_OK(dir_->ListMoves(&moves));
+  EXPECT_TRUE(moves.empty());
+  for (const UserRecord& u : users_) {
+    auto got = dir_->GetUser(u.name);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(got->home_mdb, ms1_.dn) << u.name;  // an even number of moves: back home
+  }
+}
+
 TEST_P(DirectoryContractTest, ConcurrentAdvanceMoveHasExactlyOneWinner) {
   Populate();
   MoveRecord m = Move(users_[0], "MS1", "MS2", MoveStep::kLocked);
