@@ -124,21 +124,24 @@ Status CreateBatch(Organization& org, BatchRecord* b, const std::vector<PlannedM
     b->members.push_back(std::move(m));
   }
   if (!errors.empty()) return Status::InvalidArgument("the batch cannot take these mailboxes:" + errors);
-  // A mailbox belongs to one batch at a time. The check is made before the
-  // add and again after it: a batch that finds, after its own add, another
-  // batch holding one of its mailboxes takes itself back, so of two batches
-  // created at once at least one gives way.
+  // A mailbox belongs to one batch at a time, and a name (without regard to
+  // case) to one batch. The check is made before the add and again after
+  // it: a batch that finds, after its own add, another batch holding one of
+  // its mailboxes or its name in another case takes itself back, so of two
+  // batches created at once at least one gives way.
   auto clash = [&](bool after) -> std::string {
     std::vector<BatchRecord> all;
     std::vector<std::string> damaged;
     if (Status s = dir.ListBatches(&all, &damaged); !s.ok()) return "listing batches: " + s.message();
     for (const BatchRecord& other : all) {
       if (other.name == b->name) continue;
-      if (!after && EqualsIgnoringCase(other.name, b->name)) {
+      if (EqualsIgnoringCase(other.name, b->name)) {
         // The LDAP directory compares names (cn) without case; the LMDB one
         // is made to refuse the same names, so a batch name means one batch
-        // whichever backend holds it.
-        return "a batch named '" + other.name + "' exists; batch names are compared without regard to case";
+        // whichever backend holds it. (After the add: one created at the
+        // same moment under the name in another case; this one gives way.)
+        return "a batch named '" + other.name + "' exists" + (after ? " (created at the same moment as this one)" : "") +
+               "; batch names are compared without regard to case";
       }
       for (const BatchMember& om : other.members) {
         if (seen.count(om.mailbox)) {

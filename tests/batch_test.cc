@@ -16,6 +16,7 @@
 #include "engine/client_load.h"
 #include "engine/queue_mover.h"
 #include "engine/recovery.h"
+#include "tests/interposed_directory.h"
 #include "tests/load_journal.h"
 #include "tests/move_fixture.h"
 #include "tests/test_util.h"
@@ -324,6 +325,37 @@ TEST_F(BatchTest, BadInputIsRefusedAndChangesNothing) {
   EXPECT_NE(busy.status().message().find("otherhost:1"), std::string::npos);
   EXPECT_EQ(dir().GetBatch("rest")->state, BatchState::kCreated);
   ExpectAllInSource(f_.org(), 6);
+}
+
+// Two batches named alike but for case, created at the same moment: each
+// passes the check before its add, so the check after it must catch the
+// other (the embedded directory's keys are case-sensitive), and the later
+// one gives way. The other creator is a hook run just before this add.
+TEST_F(BatchTest, ABatchNamedAlikeCreatedAtTheSameMomentGivesWay) {
+  const auto plan = PlanAll(f_.org());
+  testing::Interpose(f_, [&](std::string_view call, int n, Directory& inner) {
+    if (call != "AddBatch" || n != 0) return;
+    BatchRecord other = NewBatch("WAVE1");
+    other.state = BatchState::kCreated;
+    ASSERT_OK(inner.AddBatch(&other));
+  });
+  BatchRecord mine = NewBatch("wave1");
+  Status s = engine::CreateBatch(f_.org(), &mine, {plan.begin(), plan.begin() + 2});
+  EXPECT_EQ(s.code(), Status::Code::kAlreadyExists) << s.ToString();
+  // The embedded directory takes the add and the check after it finds the
+  // other; the LDAP one refuses the add itself (cn ignores case).
+  const bool embedded = dir().SwitchIsOneWrite();
+  EXPECT_NE(s.message().find(embedded ? "batch named 'WAVE1' exists (created at the same moment"
+                                      : "batch 'wave1' is already in the directory"),
+            std::string::npos)
+      << s.ToString();
+  std::vector<BatchRecord> all;
+  ASSERT_OK(dir().ListBatches(&all));
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].name, "WAVE1");
+  // Its mailboxes are free for a batch of another name.
+  BatchRecord next = NewBatch("wave2");
+  ASSERT_OK(engine::CreateBatch(f_.org(), &next, {plan.begin(), plan.begin() + 2}));
 }
 
 // A client's delivery of test record `seed` into the mailbox's inbox.
