@@ -94,12 +94,61 @@ std::string CountLine(const BatchRecord& b) {
   return s;
 }
 
+// The batch's figures summed over its mailboxes (what status prints
+// below its header, and "totals" in --json).
+struct BatchTotals {
+  uint64_t items_copied = 0, bytes_copied = 0, items_behind = 0, passes = 0, dropped = 0;
+  size_t completed = 0;
+  double lock_ms_p50 = 0, lock_ms_max = 0;  // over the completed mailboxes
+};
+
+BatchTotals Totals(const BatchRecord& b) {
+  BatchTotals t;
+  std::vector<double> locks;
+  for (const BatchMember& m : b.members) {
+    t.items_copied += m.items_copied;
+    t.bytes_copied += m.bytes_copied;
+    t.items_behind += m.items_behind;
+    t.passes += m.passes;
+    t.dropped += m.dropped;
+    if (m.state == MemberState::kCompleted) locks.push_back(m.lock_ms);
+  }
+  t.completed = locks.size();
+  if (!locks.empty()) {
+    std::sort(locks.begin(), locks.end());
+    t.lock_ms_p50 = locks[(locks.size() - 1) / 2];
+    t.lock_ms_max = locks.back();
+  }
+  return t;
+}
+
+std::string TotalsLine(const BatchRecord& b) {
+  const BatchTotals t = Totals(b);
+  char buf[320];
+  std::snprintf(buf, sizeof buf, "totals: %llu items (%s) copied, %llu passes, %llu behind at the last passes, %llu dropped",
+                static_cast<unsigned long long>(t.items_copied), FormatBytes(double(t.bytes_copied)).c_str(),
+                static_cast<unsigned long long>(t.passes), static_cast<unsigned long long>(t.items_behind),
+                static_cast<unsigned long long>(t.dropped));
+  std::string line = buf;
+  if (t.completed > 0) {
+    std::snprintf(buf, sizeof buf, "; lock window p50 %.1f ms, max %.1f ms over %zu completed", t.lock_ms_p50,
+                  t.lock_ms_max, t.completed);
+    line += buf;
+  }
+  return line;
+}
+
 json BatchJson(Organization& org, const BatchRecord& b) {
   json j = json::parse(BatchToJson(b));
   j["runner_live"] = engine::BatchRunnerLive(org, b.name);
   json counts = json::object();
   for (const auto& [st, n] : Counts(b)) counts[std::string(MemberStateName(st))] = n;
   j["counts"] = counts;
+  const BatchTotals t = Totals(b);
+  j["totals"] = {{"items_copied", t.items_copied}, {"bytes_copied", t.bytes_copied},
+                 {"items_behind", t.items_behind},   {"passes", t.passes},
+                 {"dropped", t.dropped},             {"completed", t.completed},
+                 {"lock_ms_p50", t.lock_ms_p50},     {"lock_ms_max", t.lock_ms_max}};
   return j;
 }
 
@@ -193,6 +242,7 @@ int RunStatus(const BatchArgs& a) {
                           : std::string("none"))
                          .c_str());
   if (!b->result.empty()) std::printf("  %s\n", b->result.c_str());
+  std::printf("  %s\n", TotalsLine(*b).c_str());
   PrintMembers(*b);
   return kExitOk;
 }

@@ -560,8 +560,9 @@ struct Runner {
     BatchMember& rm = rec.members[i];
     Note(*session, rm);
     rm.state = MemberState::kSynced;
-    Log(rm.user + ": synced (" + std::to_string(rm.items_copied) + " items; the first pass found " +
-        std::to_string(rm.items_behind) + " changed)");
+    Log(rm.user + ": synced (" + std::to_string(rm.items_copied) + " items; " +
+        (n.ok() ? "the first pass found " + std::to_string(rm.items_behind) + " changed)"
+                : "no first pass: " + n.status().message() + ")"));
     sessions[i] = std::move(session);
     (void)SaveLocked();
   }

@@ -583,10 +583,22 @@ TEST_F(BatchCliTest, StateSurvivesKillNineAndTheNextRunnerResumesTheBatch) {
   st = Status("wave");
   EXPECT_EQ(st["state"], "completed");
   EXPECT_TRUE(AllIn(st, "completed")) << st.dump(2);
+  uint64_t items = 0, passes = 0;
+  double lock_max = 0;
   for (const auto& m : st["members"]) {
     EXPECT_GT(m["lock_ms"].get<double>(), 0);
     EXPECT_EQ(m["attempts"], 1) << "copied again instead of resumed: " << m.dump();
+    items += m["items_copied"].get<uint64_t>();
+    passes += m["passes"].get<uint64_t>();
+    lock_max = std::max(lock_max, m["lock_ms"].get<double>());
   }
+  // The totals are the members' figures summed.
+  EXPECT_GT(items, 0u);
+  EXPECT_EQ(st["totals"]["items_copied"].get<uint64_t>(), items) << st["totals"].dump();
+  EXPECT_EQ(st["totals"]["passes"].get<uint64_t>(), passes) << st["totals"].dump();
+  EXPECT_EQ(st["totals"]["completed"].get<size_t>(), 12u) << st["totals"].dump();
+  EXPECT_DOUBLE_EQ(st["totals"]["lock_ms_max"].get<double>(), lock_max) << st["totals"].dump();
+  EXPECT_LE(st["totals"]["lock_ms_p50"].get<double>(), lock_max) << st["totals"].dump();
   v = RunJson("verify --org " + org_ + " --json");
   EXPECT_TRUE(v["clean"].get<bool>()) << v["problems"].dump();
   json stat = RunJson("stat --org " + org_ + " --json");
@@ -595,6 +607,8 @@ TEST_F(BatchCliTest, StateSurvivesKillNineAndTheNextRunnerResumesTheBatch) {
   auto human = RunCommand(Mbxmove() + " batch status --org " + org_ + " --name wave");
   EXPECT_EQ(human.exit_code, 0);
   EXPECT_NE(human.out.find("batch wave: completed, 12 mailbox(es) to MS2"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("totals: " + std::to_string(items) + " items ("), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("over 12 completed"), std::string::npos) << human.out;
   auto list = RunCommand(Mbxmove() + " batch list --org " + org_);
   EXPECT_NE(list.out.find("wave"), std::string::npos) << list.out;
 }
