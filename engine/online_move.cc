@@ -22,6 +22,7 @@
 #include <chrono>
 #include <future>
 #include <map>
+#include <optional>
 #include <unordered_map>
 
 #include "engine/mailbox_mover.h"
@@ -81,6 +82,7 @@ Status MailboxMover::ApplyDelta(const ChangeSet& cs, StoreHandle* target, int ta
   const Guid guid = cs.mailbox.guid;
   BatchWriter writes(target, options_.batch_bytes, options_.inflight_batches);
   const int attempts = options_.retry.attempts();
+  std::optional<Result<std::map<uint32_t, std::string>>> paths;
   for (const ItemDelta& d : cs.items) {
     if (auto it = st->items.find(d.item_id); it != st->items.end()) {
       // The target holds it where the last pass put it: gone or elsewhere
@@ -106,9 +108,8 @@ Status MailboxMover::ApplyDelta(const ChangeSet& cs, StoreHandle* target, int ta
       writes.batch().DeleteItem(guid, d.new_folder, d.item_id);
       DroppedItem di;
       di.folder_id = d.new_folder;
-      if (auto paths = FolderPaths(cs.folders); paths.ok() && paths->count(d.new_folder)) {
-        di.folder_path = paths->at(d.new_folder);
-      }
+      if (!paths) paths = FolderPaths(cs.folders);  // once a pass, when an item is dropped
+      if (paths->ok() && (*paths)->count(d.new_folder)) di.folder_path = (*paths)->at(d.new_folder);
       di.item_id = d.item_id;
       if (auto info = InspectRecord(d.record); info.ok()) di.subject = info->subject;
       di.reason = v.status().message();
@@ -133,17 +134,23 @@ Status MailboxMover::ApplyDelta(const ChangeSet& cs, StoreHandle* target, int ta
   // The folder tree: every folder as the source has it now; the ones it no
   // longer has deleted (their items moved or deleted above).
   bool folders_changed = false;
-  for (const FolderInfo& f : st->folders) {
-    bool kept = false;
-    for (const FolderInfo& n : cs.folders) kept = kept || n.id == f.id;
-    if (!kept) writes.batch().Delete(Db::kFolders, keys::Folder(guid, f.id));
-    folders_changed = folders_changed || !kept;
-  }
-  for (const FolderInfo& f : cs.folders) {
-    bool same = false;
-    for (const FolderInfo& o : st->folders) same = same || o == f;
-    if (!same) writes.batch().PutFolder(guid, f);
-    folders_changed = folders_changed || !same;
+  {
+    std::unordered_map<uint32_t, const FolderInfo*> now;  // by id: a pass is linear in the folders
+    for (const FolderInfo& n : cs.folders) now.emplace(n.id, &n);
+    std::unordered_map<uint32_t, const FolderInfo*> before;
+    for (const FolderInfo& o : st->folders) {
+      before.emplace(o.id, &o);
+      if (now.count(o.id) == 0) {
+        writes.batch().Delete(Db::kFolders, keys::Folder(guid, o.id));
+        folders_changed = true;
+      }
+    }
+    for (const FolderInfo& f : cs.folders) {
+      auto o = before.find(f.id);
+      if (o != before.end() && *o->second == f) continue;
+      writes.batch().PutFolder(guid, f);
+      folders_changed = true;
+    }
   }
   st->folders = cs.folders;
   // The header last, still moving-in, with the source's ids and change
