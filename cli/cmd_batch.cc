@@ -16,6 +16,7 @@
 #include "cli/commands.h"
 #include "engine/batch_runner.h"
 #include "engine/move_engine.h"
+#include "engine/move_report.h"
 #include "engine/queue_mover.h"
 #include "store/organization.h"
 
@@ -114,11 +115,8 @@ BatchTotals Totals(const BatchRecord& b) {
     if (m.state == MemberState::kCompleted) locks.push_back(m.lock_ms);
   }
   t.completed = locks.size();
-  if (!locks.empty()) {
-    std::sort(locks.begin(), locks.end());
-    t.lock_ms_p50 = locks[(locks.size() - 1) / 2];
-    t.lock_ms_max = locks.back();
-  }
+  t.lock_ms_p50 = engine::Percentile(locks, 0.5);
+  t.lock_ms_max = engine::Percentile(locks, 1.0);
   return t;
 }
 

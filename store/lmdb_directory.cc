@@ -423,7 +423,8 @@ void LmdbDirectory::CommitGroup(const std::vector<Request*>& group) {
   bool durable = false;
   size_t written = 0;
   if (group.size() == 1) {
-    // Alone: in the transaction itself (a failure aborts it below).
+    // Alone: in the transaction itself, with no nested one to set up (a
+    // failure aborts it below).
     group[0]->status = (*group[0]->body)(txn.get());
     if (group[0]->status.ok()) {
       durable = group[0]->durable;
@@ -538,6 +539,7 @@ Status LmdbDirectory::ListMoves(std::vector<MoveRecord>* out) {
 Status LmdbDirectory::DeleteMove(const Guid& mailbox) { return DeleteMoves({mailbox}).front(); }
 
 std::vector<Status> LmdbDirectory::DeleteMoves(const std::vector<Guid>& mailboxes) {
+  if (mailboxes.empty()) return {};  // no write, no sync
   CountOperations(mailboxes.size());
   const Status s = Write(
       [&](MDB_txn* txn) -> Status {

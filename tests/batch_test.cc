@@ -30,23 +30,13 @@ using testing::Mbxmove;
 using testing::RunCommand;
 using testing::RunJson;
 using testing::TempDir;
+using testing::WaitFor;
 using namespace testing::journal;
 namespace fs = std::filesystem;
 
 std::string Slurp(const std::string& path) {
   std::ifstream f(path);
   return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
-// Waits (bounded) until `pred` holds; false if it never did.
-template <typename Pred>
-bool WaitFor(Pred pred, std::chrono::milliseconds limit = std::chrono::seconds(60)) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return pred();
 }
 
 std::vector<engine::PlannedMove> PlanAll(Organization& org) {

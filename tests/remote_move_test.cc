@@ -961,15 +961,12 @@ TEST(RemoteOnlineTest, BatchAcrossServersSyncsAndCompletesUnderLoad) {
   std::thread runner([&] { rep.emplace(engine::RunBatch(f.org(), o, runner_stop)); });
   // Completed once every member is synced and has run a pass of its own
   // under the load (a --complete-after raced the initial copies under TSan).
-  bool passed = false;
-  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-       !passed && std::chrono::steady_clock::now() < deadline;) {
+  const bool passed = testing::WaitFor([&] {
     auto cur = f.org().directory().GetBatch(b.name);
-    passed = cur.ok() && std::all_of(cur->members.begin(), cur->members.end(), [](const BatchMember& m) {
-               return m.state == MemberState::kSynced && m.passes >= 2;
-             });
-    if (!passed) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+    return cur.ok() && std::all_of(cur->members.begin(), cur->members.end(), [](const BatchMember& m) {
+             return m.state == MemberState::kSynced && m.passes >= 2;
+           });
+  });
   EXPECT_TRUE(passed) << "not every member synced with a pass of its own within 60 s";
   Status asked = engine::RequestComplete(f.org(), b.name);
   EXPECT_OK(asked);

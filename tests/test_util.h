@@ -105,6 +105,17 @@ inline std::string RandomRecord(uint64_t n, size_t body_bytes) {
   return rec;
 }
 
+// Waits (bounded) until `pred` holds; false if it never did.
+template <typename Pred>
+bool WaitFor(Pred pred, std::chrono::milliseconds limit = std::chrono::seconds(60)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return pred();
+}
+
 struct CommandResult {
   int exit_code = -1;
   std::string out;  // stdout
