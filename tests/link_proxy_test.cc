@@ -227,7 +227,13 @@ TEST(LinkProxyTest, BytesArriveIntactAndInOrderBothWays) {
     EXPECT_TRUE(results[i].data == payloads[i]) << "connection " << i << ": bytes differ";
   }
   EXPECT_EQ(proxy->connections_accepted(), 2u);
-  EXPECT_GE(proxy->bytes_forwarded(), 4u * (4u << 20));
+  // The proxy counts a chunk when its write completes, which can be just
+  // after the peer has read it: wait (bounded) for the count to catch up.
+  const uint64_t want = 4u * (4u << 20);
+  for (const auto until = Clock::now() + 10s; proxy->bytes_forwarded() < want && Clock::now() < until;) {
+    std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_GE(proxy->bytes_forwarded(), want);
   proxy->Stop();
 }
 
