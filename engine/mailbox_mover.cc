@@ -48,6 +48,7 @@ Status MailboxMover::CopyItems(MailboxReadStream& stream, StoreHandle* target, c
   struct Chunk {
     ItemChunk in;  // records as read from the source
     WriteBatch batch;
+    std::vector<std::string_view> release;  // source records the batch borrows
     std::map<uint32_t, FolderExpect> expect;
     std::vector<DroppedItem> dropped;
     std::vector<std::pair<uint64_t, ModelItem>> kept;
@@ -67,6 +68,14 @@ Status MailboxMover::CopyItems(MailboxReadStream& stream, StoreHandle* target, c
   // with zero counts (moving-in: what a roll-back finds the copy by).
   // (The output stage's alone.)
   WriteBatch held = std::move(tree);
+  std::vector<std::string_view> held_release;  // the source records `held` borrows
+  // Lets go of a written batch's source pages (local stores: drops them from
+  // the resident set; the bytes stay readable, so this is only a hint).
+  auto release_when_written = [&stream](std::vector<std::string_view> records) {
+    return [&stream, records = std::move(records)] {
+      for (std::string_view r : records) stream.Release(r);
+    };
+  };
   bool held_has_chunk = false;
   bool header_written = false;
   auto moving_in = [&](uint64_t items, uint64_t stored, uint64_t logical) {
@@ -140,8 +149,9 @@ Status MailboxMover::CopyItems(MailboxReadStream& stream, StoreHandle* target, c
         c->dropped.push_back(std::move(d));
         continue;
       }
-      std::string value;
+      size_t stored = 0;
       if (recode) {
+        std::string value;
         const auto t0 = Clock::now();
         Status s = RecodeItem(r.record, CodecOptions{target_level}, &value);
         counters_->recompress_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
@@ -149,23 +159,31 @@ Status MailboxMover::CopyItems(MailboxReadStream& stream, StoreHandle* target, c
           c->error = s.WithContext("recompressing item " + std::to_string(r.item_id));
           return c;
         }
+        stored = value.size();
+        stream.Release(r.record);  // the batch has its own bytes
+        c->batch.PutItem(guid, r.folder_id, r.item_id, std::move(value));
       } else {
-        value.assign(r.record);
+        // Not copied: the target's writer logs and stores the source's own
+        // bytes (the chunk's owner, or the stream's snapshot, which outlives
+        // every batch of this copy), and their pages are let go once the
+        // batch is written.
+        stored = r.record.size();
+        c->release.push_back(r.record);
+        c->batch.PutItemBorrowed(guid, r.folder_id, r.item_id, r.record);
       }
-      stream.Release(r.record);  // the batch has its own copy now
       FolderExpect& e = c->expect[r.folder_id];
       ++e.items;
       e.hash_sum += MixItemHash(v->content_hash);
       ++c->items;
-      c->stored_out += value.size();
+      c->stored_out += stored;
       c->logical += v->logical_bytes;
       if (out->keep_items) {
-        c->kept.emplace_back(r.item_id, ModelItem{r.folder_id, MixItemHash(v->content_hash), value.size(),
+        c->kept.emplace_back(r.item_id, ModelItem{r.folder_id, MixItemHash(v->content_hash), stored,
                                                   v->logical_bytes});
       }
-      c->batch.PutItem(guid, r.folder_id, r.item_id, std::move(value));
     }
-    c->in = ItemChunk{};  // the source's bytes are no longer needed
+    c->batch.KeepAlive(std::move(c->in.owner));  // what the borrowed records point into, if not the snapshot
+    c->in = ItemChunk{};
     return c;
   };
 
@@ -190,8 +208,6 @@ Status MailboxMover::CopyItems(MailboxReadStream& stream, StoreHandle* target, c
     out->source_bytes += c->source_bytes;
     out->retries += c->retries;
     counters_->bytes_done.fetch_add(c->source_bytes, std::memory_order_relaxed);
-    // Without recoding, every stored byte was copied from the source into the batch.
-    if (!recode) counters_->copied_bytes.fetch_add(c->stored_out, std::memory_order_relaxed);
     counters_->items_done.fetch_add(c->items + c->dropped.size(), std::memory_order_relaxed);
     if (options_.retry.Exceeded(int64_t(out->dropped.size()))) {
       out->over_limit = true;
@@ -203,12 +219,14 @@ Status MailboxMover::CopyItems(MailboxReadStream& stream, StoreHandle* target, c
       if (!header_written) held.PutMailbox(moving_in(0, 0, 0));
       header_written = true;
       const auto t0 = Clock::now();
-      s = writes.Submit(std::move(held));
+      s = writes.Submit(std::move(held), release_when_written(std::move(held_release)));
       CrashPoint("move-copy-batch");
       counters_->write_wait_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
       held = WriteBatch();
+      held_release.clear();
     }
     held.Append(std::move(c->batch));
+    held_release.insert(held_release.end(), c->release.begin(), c->release.end());
     held_has_chunk = true;
     if (!s.ok() && write_error.ok()) {
       write_error = s;
@@ -231,7 +249,7 @@ Status MailboxMover::CopyItems(MailboxReadStream& stream, StoreHandle* target, c
     // The last batch (or the tree alone, for a mailbox without items) with
     // the header's final counts; still moving-in.
     held.PutMailbox(moving_in(out->items, out->stored_out, out->logical));
-    write_error = writes.Submit(std::move(held));
+    write_error = writes.Submit(std::move(held), release_when_written(std::move(held_release)));
     if (held_has_chunk) CrashPoint("move-copy-batch");
   }
   if (Status s = writes.Drain(); !s.ok() && write_error.ok()) write_error = s;

@@ -127,8 +127,10 @@ struct MoveReport {
   // one (its lock and delete commits, and their syncs).
   std::optional<TargetFigures> source;
   DirectoryFigures directory;
-  // Item bytes the movers copied in memory (each record into its write
-  // batch; a recompressed record is written by the encoder, not copied).
+  // Item bytes the movers copied in memory: an online move's incremental
+  // passes copy each changed record into a write batch; a copy's batches
+  // borrow the source's records, and a recompressed record is written by
+  // the encoder, not copied.
   uint64_t mover_copied_bytes = 0;
 
   // Bytes copied in memory on the way from the source's pages to the

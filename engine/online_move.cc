@@ -121,7 +121,8 @@ Status MailboxMover::ApplyDelta(const ChangeSet& cs, StoreHandle* target, int ta
       MBX_RETURN_IF_ERROR(RecodeItem(d.record, CodecOptions{target_level}, &value)
                               .WithContext("recompressing item " + std::to_string(d.item_id)));
     } else {
-      value = d.record;
+      value = d.record;  // an incremental pass copies (the initial copy's batches borrow)
+      counters_->copied_bytes.fetch_add(value.size(), std::memory_order_relaxed);
     }
     st->Add(d.item_id, ModelItem{d.new_folder, MixItemHash(v->content_hash), value.size(), v->logical_bytes});
     ++st->copied_items;
@@ -434,7 +435,6 @@ MailboxReport MailboxMover::CompleteOnline(OnlineSession* session, std::optional
   OnlineState& st = session->st;
   std::vector<DroppedItem>& dropped = session->dropped;
   const Guid guid = session->task.user.mailbox;
-  const bool recode = session->recode;
   auto fail = [&](const std::string& why) { return run.Fail(why); };
   auto abandon = [&](const std::string& why) { return run.Abandon(why); };
   auto abandon_write = [&](const Status& s) { return run.AbandonWrite(s); };
@@ -518,7 +518,6 @@ MailboxReport MailboxMover::CompleteOnline(OnlineSession* session, std::optional
   rep.logical_bytes = st.logical;
   rep.dropped = dropped;
   rep.outcome = dropped.empty() ? Outcome::kCompleted : Outcome::kCompletedWithDroppedItems;
-  counters_->copied_bytes.fetch_add(recode ? 0 : st.copied_bytes, std::memory_order_relaxed);
   if (!activated.ok()) {
     // FinishMove activates it again (or recover does).
     NoteCleanupFailed(activated, &rep);

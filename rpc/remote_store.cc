@@ -149,7 +149,11 @@ class RemoteStore final : public StoreHandle {
       o->set_op(uint32_t(m.op));
       o->set_db(uint32_t(m.db));
       o->set_key(std::move(m.key));
-      o->set_value(std::move(m.value));
+      if (m.borrows) {
+        o->set_value(m.borrowed.data(), m.borrowed.size());  // the request owns what it sends
+      } else {
+        o->set_value(std::move(m.value));
+      }
     }
     p->ctx.set_deadline(In(o_.call_timeout));
     auto fut = p->done.get_future();

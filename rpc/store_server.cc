@@ -47,7 +47,8 @@ Status WithStates(const google::protobuf::RepeatedField<uint32_t>& from, Fn fn) 
 
 // The batch a remote writer may hand over: mailbox headers, folders and
 // item records, each key of its own database's shape; item records must
-// pass their checksum on arrival. Never the store's meta database.
+// pass their checksum on arrival. Never the store's meta database. The
+// batch borrows the values from `req`, which must outlive its write.
 Result<WriteBatch> ToBatch(const WriteRequest& req) {
   WriteBatch b;
   for (const Mutation& m : req.mutations()) {
@@ -85,7 +86,7 @@ Result<WriteBatch> ToBatch(const WriteRequest& req) {
                                   " arrived damaged: " + info.status().message());
       }
     }
-    b.Put(db, m.key(), m.value());
+    b.PutBorrowed(db, m.key(), m.value());
   }
   return b;
 }
@@ -220,7 +221,7 @@ class StoreServiceImpl final : public StoreService::Service {
     return Serve([&]() -> Status {
       MBX_ASSIGN_OR_RETURN(Store * s, Find(req->store()));
       MBX_ASSIGN_OR_RETURN(WriteBatch b, ToBatch(*req));
-      return s->Write(std::move(b));
+      return s->Write(std::move(b));  // waits for the write: *req outlives what the batch borrows
     });
   }
 

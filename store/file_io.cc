@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -16,6 +17,8 @@ namespace mbx {
 namespace {
 
 class PosixWritableFile final : public WritableFile {
+  static constexpr int kMaxIov = 1024;  // IOV_MAX on Linux
+
  public:
   PosixWritableFile(std::string path, int fd, uint64_t size)
       : path_(std::move(path)), fd_(fd), size_(size) {}
@@ -34,6 +37,38 @@ class PosixWritableFile final : public WritableFile {
       p += n;
       left -= size_t(n);
       size_ += uint64_t(n);
+    }
+    return Status::Ok();
+  }
+  Status AppendV(std::span<const std::string_view> pieces) override {
+    // Up to IOV_MAX pieces a call; a short write resumes mid-piece.
+    iovec iov[kMaxIov];
+    size_t next = 0;      // first piece not wholly written
+    size_t done_in = 0;   // bytes of pieces[next] already written
+    while (next < pieces.size()) {
+      int n = 0;
+      for (size_t i = next; i < pieces.size() && n < kMaxIov; ++i) {
+        const std::string_view p = i == next ? pieces[i].substr(done_in) : pieces[i];
+        if (p.empty()) continue;
+        iov[n].iov_base = const_cast<char*>(p.data());
+        iov[n].iov_len = p.size();
+        ++n;
+      }
+      if (n == 0) break;
+      ssize_t w = ::pwritev(fd_, iov, n, off_t(size_));
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return PosixError("writing", path_, errno);
+      }
+      if (w == 0) return PosixError("writing", path_, EIO);  // no progress: never loop on it
+      size_ += uint64_t(w);
+      size_t left = size_t(w);
+      while (next < pieces.size() && left >= pieces[next].size() - done_in) {
+        left -= pieces[next].size() - done_in;
+        ++next;
+        done_in = 0;
+      }
+      done_in += left;
     }
     return Status::Ok();
   }

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,12 @@ class WritableFile {
  public:
   virtual ~WritableFile() = default;
   virtual Status Append(std::string_view data) = 0;
+  // Appends the pieces in order: one gathered write where the file can
+  // (pwritev), else one Append each. A failure may leave a prefix written.
+  virtual Status AppendV(std::span<const std::string_view> pieces) {
+    for (std::string_view p : pieces) MBX_RETURN_IF_ERROR(Append(p));
+    return Status::Ok();
+  }
   virtual Status Sync() = 0;                    // fdatasync
   virtual Status Truncate(uint64_t size) = 0;   // also moves the append point
   virtual uint64_t Size() const = 0;

@@ -310,7 +310,8 @@ class Store final : public StoreHandle {
   LmdbEnv env_;
   MDB_dbi dbi_[kNumDbs] = {};
   uint64_t map_bytes_ = 0;  // writer thread (and open) only
-  std::string payload_buffer_;  // log thread only: the group's redo payload
+  std::string payload_buffer_;  // log thread only: the framing of the group's redo payload
+  std::vector<std::string_view> payload_pieces_;  // log thread only: that payload as a gather list
   // Where data.mdb is mapped, for ReleaseResidentPages, and the map size it
   // was found for.
   std::mutex mapping_mu_;

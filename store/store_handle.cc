@@ -18,11 +18,16 @@ Status BatchWriter::Flush() {
   return Submit(std::move(b));
 }
 
-Status BatchWriter::Submit(WriteBatch batch) {
-  if (!first_error_.ok()) return first_error_;
-  if (!batch.empty()) inflight_.push_back(store_->WriteAsync(std::move(batch)));
+Status BatchWriter::Submit(WriteBatch batch, std::function<void()> done) {
+  if (!first_error_.ok() || batch.empty()) {
+    batch.Clear();
+    if (done) done();
+    return first_error_;
+  }
+  inflight_.push_back(InFlight{store_->WriteAsync(std::move(batch)), std::move(done)});
   while (inflight_.size() > depth_) {
-    Status s = inflight_.front().get();
+    Status s = inflight_.front().result.get();
+    if (inflight_.front().done) inflight_.front().done();
     inflight_.erase(inflight_.begin());
     if (!s.ok() && first_error_.ok()) first_error_ = s;
   }
@@ -31,7 +36,8 @@ Status BatchWriter::Submit(WriteBatch batch) {
 
 Status BatchWriter::Drain() {
   for (auto& f : inflight_) {
-    Status s = f.get();
+    Status s = f.result.get();
+    if (f.done) f.done();
     if (!s.ok() && first_error_.ok()) first_error_ = s;
   }
   inflight_.clear();

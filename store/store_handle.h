@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <initializer_list>
 #include <map>
@@ -236,7 +237,10 @@ class BatchWriter {
   // Submits the batch being filled now (nothing if empty).
   Status Flush();
   // Submits a batch the caller built (after the one being filled, if any).
-  Status Submit(WriteBatch batch);
+  // `done`, if given, runs once the batch has been written or has failed
+  // (in a later Submit, Drain or the destructor, on the caller's thread):
+  // e.g. to let go of the bytes the batch borrowed.
+  Status Submit(WriteBatch batch, std::function<void()> done = {});
   // Flush, then wait for every batch in flight: the first failure of all.
   Status Finish();
   // Waits for every batch in flight; the first failure among them. The
@@ -249,7 +253,11 @@ class BatchWriter {
   size_t batch_bytes_;
   size_t depth_;
   WriteBatch batch_;
-  std::vector<std::future<Status>> inflight_;  // oldest first
+  struct InFlight {
+    std::future<Status> result;
+    std::function<void()> done;
+  };
+  std::vector<InFlight> inflight_;  // oldest first
   Status first_error_;
 };
 

@@ -98,15 +98,12 @@ Status Store::GrowMap() {
 }
 
 Status Store::PrepareGroup(const std::vector<const WriteBatch*>& batches, GroupCommitWriter::Token* token) {
-  // The buffer is kept across groups (log thread only): no fresh pages to
-  // fault in and zero for every group.
-  std::string& payload = payload_buffer_;
-  payload.clear();
-  size_t reserve = 16;
-  for (const WriteBatch* b : batches) reserve += b->ApproximateBytes();
-  payload.reserve(reserve);
-  txlog::EncodePayload(batches, &payload);
-  copied_bytes_.fetch_add(payload.size(), std::memory_order_relaxed);
+  // The payload as a gather list: its framing (and small values) copied
+  // into a buffer kept across groups (log thread only), the large values
+  // written to the log from where the batches hold them.
+  std::string& frame = payload_buffer_;
+  txlog::EncodePayloadPieces(batches, &frame, &payload_pieces_);
+  copied_bytes_.fetch_add(frame.size(), std::memory_order_relaxed);
 
   {
     std::lock_guard<std::mutex> l(log_mu_);
@@ -116,13 +113,13 @@ Status Store::PrepareGroup(const std::vector<const WriteBatch*>& batches, GroupC
     // again. (Holding it again here would let one store take back the
     // space another store on the same disk just gave up for its rollbacks.)
     if (!frees_space && !out_of_space_.ok()) return out_of_space_;
-    Result<LogPosition> appended = log_->Append(payload, frees_space);
+    Result<LogPosition> appended = log_->Append(payload_pieces_, frees_space);
     if (!appended.ok() && appended.status().IsNoSpace()) {
       // The failed append was cut back out of the log. A space-freeing
       // group goes again, into the space the reserve gave back.
       const Status full = RunOnReserve(appended.status());
       if (!frees_space) return full;
-      appended = log_->Append(payload, frees_space);
+      appended = log_->Append(payload_pieces_, frees_space);
     }
     MBX_ASSIGN_OR_RETURN(LogPosition pos, std::move(appended));
     token->start_lsn = pos.start_lsn;
@@ -130,7 +127,7 @@ Status Store::PrepareGroup(const std::vector<const WriteBatch*>& batches, GroupC
     token->log_epoch = log_epoch_;
   }
   CrashPoint("log-appended");
-  if (payload.capacity() > (64u << 20)) std::string().swap(payload);  // do not hoard a huge one
+  if (frame.capacity() > (64u << 20)) std::string().swap(frame);  // do not hoard a huge one
   return Status::Ok();
 }
 
@@ -167,9 +164,9 @@ Status Store::ApplyGroup(const std::vector<const WriteBatch*>& batches, const Gr
     if (s.ok()) {
       for (const WriteBatch* b : batches) {
         for (const Mutation& m : b->mutations()) {
-          s = ApplyMutation(txn.get(), dbi_, m.op, m.db, m.key, m.value, &rc);
+          s = ApplyMutation(txn.get(), dbi_, m.op, m.db, m.key, m.bytes(), &rc);
           if (!s.ok()) break;
-          if (m.op == Mutation::Op::kPut) put_bytes += m.key.size() + m.value.size();
+          if (m.op == Mutation::Op::kPut) put_bytes += m.key.size() + m.bytes().size();
         }
         if (!s.ok()) break;
       }

@@ -26,18 +26,51 @@ uint64_t ParseFileName(std::string_view name) {
   return g;
 }
 
-void EncodePayload(const std::vector<const WriteBatch*>& batches, std::string* out) {
+void EncodePayloadPieces(const std::vector<const WriteBatch*>& batches, std::string* frame,
+                         std::vector<std::string_view>* pieces) {
+  frame->clear();
+  pieces->clear();
+  // First the frame, noting where each large value goes in it (offsets: the
+  // frame may move while it grows), then the list.
+  struct Cut {
+    size_t at;
+    std::string_view value;
+  };
+  std::vector<Cut> cuts;
   uint64_t n = 0;
   for (const WriteBatch* b : batches) n += b->size();
-  PutVarint64(out, n);
+  PutVarint64(frame, n);
   for (const WriteBatch* b : batches) {
     for (const Mutation& m : b->mutations()) {
-      out->push_back(char(m.op));
-      out->push_back(char(m.db));
-      PutLengthPrefixed(out, m.key);
-      if (m.op == Mutation::Op::kPut) PutLengthPrefixed(out, m.value);
+      frame->push_back(char(m.op));
+      frame->push_back(char(m.db));
+      PutLengthPrefixed(frame, m.key);
+      if (m.op != Mutation::Op::kPut) continue;
+      const std::string_view v = m.bytes();
+      if (v.size() < kGatherMinValueBytes) {
+        PutLengthPrefixed(frame, v);
+      } else {
+        PutVarint64(frame, v.size());
+        cuts.push_back(Cut{frame->size(), v});
+      }
     }
   }
+  pieces->reserve(2 * cuts.size() + 1);
+  const std::string_view f(*frame);
+  size_t from = 0;
+  for (const Cut& c : cuts) {
+    if (c.at > from) pieces->push_back(f.substr(from, c.at - from));
+    pieces->push_back(c.value);
+    from = c.at;
+  }
+  if (from < f.size()) pieces->push_back(f.substr(from));
+}
+
+void EncodePayload(const std::vector<const WriteBatch*>& batches, std::string* out) {
+  std::string frame;
+  std::vector<std::string_view> pieces;
+  EncodePayloadPieces(batches, &frame, &pieces);
+  for (std::string_view p : pieces) out->append(p);
 }
 
 void FrameRecord(uint64_t lsn, std::string_view payload, std::string* out) {
@@ -51,14 +84,21 @@ void FrameRecord(uint64_t lsn, std::string_view payload, std::string* out) {
 }
 
 void FrameHeader(uint64_t lsn, std::string_view payload, std::string* header, std::string* trailer) {
+  FrameHeader(lsn, std::span<const std::string_view>(&payload, 1), header, trailer);
+}
+
+void FrameHeader(uint64_t lsn, std::span<const std::string_view> payload, std::string* header,
+                 std::string* trailer) {
+  uint64_t size = 0;
+  for (std::string_view p : payload) size += p.size();
   header->clear();
   PutFixed32(header, kLogRecordMagic);
-  PutFixed32(header, uint32_t(payload.size()));
+  PutFixed32(header, uint32_t(size));
   PutFixed64(header, lsn);
   XXH3_state_t st;
   XXH3_64bits_reset(&st);
   XXH3_64bits_update(&st, header->data(), header->size());
-  XXH3_64bits_update(&st, payload.data(), payload.size());
+  for (std::string_view p : payload) XXH3_64bits_update(&st, p.data(), p.size());
   trailer->clear();
   PutFixed64(trailer, XXH3_64bits_digest(&st));
 }

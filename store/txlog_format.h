@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -51,10 +52,23 @@ inline constexpr const char* kGapFile = "E00.gap";
 
 // Appends the payload form of these mutations to *out.
 void EncodePayload(const std::vector<const WriteBatch*>& batches, std::string* out);
+// The same payload as a gather list, without copying the large values: the
+// framing (counts, ops, keys, lengths, small values) goes into *frame, and
+// *pieces is the payload in order, each piece a view into *frame or into a
+// mutation's value (valid while the batches and *frame are unchanged).
+// Their concatenation is what EncodePayload appends.
+void EncodePayloadPieces(const std::vector<const WriteBatch*>& batches, std::string* frame,
+                         std::vector<std::string_view>* pieces);
+// Values shorter than this are copied into the frame: a piece of its own
+// would cost more (an iovec, a hash update) than the copy.
+inline constexpr size_t kGatherMinValueBytes = 512;
 // Frames a payload as a record starting at `lsn`.
 void FrameRecord(uint64_t lsn, std::string_view payload, std::string* out);
 // The same record as header + payload + trailer, without copying the payload.
 void FrameHeader(uint64_t lsn, std::string_view payload, std::string* header, std::string* trailer);
+// As FrameHeader, for a payload given as pieces (EncodePayloadPieces).
+void FrameHeader(uint64_t lsn, std::span<const std::string_view> payload, std::string* header,
+                 std::string* trailer);
 // Visits each mutation of a payload; Corruption if it does not parse.
 template <typename Fn>
 Status ForEachMutation(std::string_view payload, Fn&& fn);

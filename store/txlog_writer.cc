@@ -117,11 +117,17 @@ Status TxLogWriter::Fail(const Status& cause, uint64_t start_lsn) {
 }
 
 Result<LogPosition> TxLogWriter::Append(std::string_view payload, bool use_reserve) {
+  return Append(std::span<const std::string_view>(&payload, 1), use_reserve);
+}
+
+Result<LogPosition> TxLogWriter::Append(std::span<const std::string_view> payload, bool use_reserve) {
   if (!broken_.ok()) return broken_;
-  if (payload.size() > txlog::kMaxPayloadBytes) {
-    return Status::InvalidArgument("log record too large: " + std::to_string(payload.size()) + " bytes");
+  uint64_t payload_bytes = 0;
+  for (std::string_view p : payload) payload_bytes += p.size();
+  if (payload_bytes > txlog::kMaxPayloadBytes) {
+    return Status::InvalidArgument("log record too large: " + std::to_string(payload_bytes) + " bytes");
   }
-  const uint64_t record_bytes = payload.size() + txlog::kRecordOverheadBytes;
+  const uint64_t record_bytes = payload_bytes + txlog::kRecordOverheadBytes;
   const uint64_t limit = options_.quota_bytes + (use_reserve ? kReserveBytes : 0);
   if (options_.quota_bytes != 0 && disk_bytes() + record_bytes > limit) {
     return Status::QuotaExceeded(
@@ -129,27 +135,45 @@ Result<LogPosition> TxLogWriter::Append(std::string_view payload, bool use_reser
         std::to_string(disk_bytes()) + " bytes, quota " + std::to_string(options_.quota_bytes) +
         " bytes, this commit needs " + std::to_string(record_bytes) + " more)");
   }
-  // The record is written as three pieces (header, payload, trailer), so the
-  // payload is never copied here.
+  // The record is written as header, the payload's pieces, trailer: the
+  // payload is never copied here. One gathered write per log file it touches.
   std::string header, trailer;
   txlog::FrameHeader(end_lsn_, payload, &header, &trailer);
   LogPosition pos{end_lsn_, end_lsn_ + record_bytes};
-  for (std::string_view left : {std::string_view(header), payload, std::string_view(trailer)}) {
-    while (!left.empty()) {
-      uint64_t off = end_lsn_ % options_.file_bytes;
-      uint64_t gen = txlog::GenerationOf(end_lsn_, options_.file_bytes);
-      if (gen != current_gen_ || !current_) {
-        Status s = OpenCurrent(gen);
-        if (!s.ok()) return Fail(s, pos.start_lsn);
-      }
-      size_t n = size_t(std::min<uint64_t>(left.size(), options_.file_bytes - off));
-      Status s = current_->Append(left.substr(0, n));
+  std::vector<std::string_view>& all = pieces_;
+  all.clear();
+  all.reserve(payload.size() + 2);
+  all.push_back(header);
+  for (std::string_view p : payload) {
+    if (!p.empty()) all.push_back(p);
+  }
+  all.push_back(trailer);
+  std::vector<std::string_view>& segment = segment_;
+  size_t i = 0;
+  while (i < all.size()) {
+    const uint64_t off = end_lsn_ % options_.file_bytes;
+    const uint64_t gen = txlog::GenerationOf(end_lsn_, options_.file_bytes);
+    if (gen != current_gen_ || !current_) {
+      Status s = OpenCurrent(gen);
       if (!s.ok()) return Fail(s, pos.start_lsn);
-      files_[gen] = current_->Size();
-      unsynced_ = true;
-      end_lsn_ += n;
-      left.remove_prefix(n);
     }
+    // The pieces (or the part of one) that fit in this file.
+    uint64_t room = options_.file_bytes - off, n = 0;
+    segment.clear();
+    while (i < all.size() && room > 0) {
+      std::string_view& p = all[i];
+      const size_t take = size_t(std::min<uint64_t>(p.size(), room));
+      segment.push_back(p.substr(0, take));
+      room -= take;
+      n += take;
+      p.remove_prefix(take);
+      if (p.empty()) ++i;
+    }
+    Status s = current_->AppendV(segment);
+    if (!s.ok()) return Fail(s, pos.start_lsn);
+    files_[gen] = current_->Size();
+    unsynced_ = true;
+    end_lsn_ += n;
   }
   bool sync_now = options_.sync == SyncMode::kFull ||
                   (options_.sync == SyncMode::kBatch &&

@@ -13,7 +13,10 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "store/file_io.h"
 #include "store/status.h"
@@ -67,6 +70,9 @@ class TxLogWriter {
   // `use_reserve` lets a space-freeing record (deletes only) pass the quota
   // by up to kReserveBytes.
   Result<LogPosition> Append(std::string_view payload, bool use_reserve = false);
+  // The same, for a payload given as pieces (txlog::EncodePayloadPieces),
+  // written without gathering them into one buffer first.
+  Result<LogPosition> Append(std::span<const std::string_view> payload, bool use_reserve = false);
   static constexpr uint64_t kReserveBytes = 1u << 20;
 
   // Syncs now whatever was appended and not yet synced. A failed sync is
@@ -116,6 +122,7 @@ class TxLogWriter {
   Status broken_;  // not OK once the log could not be put back in order or a sync failed
   uint64_t syncs_ = 0;
   std::chrono::nanoseconds sync_time_{0};
+  std::vector<std::string_view> pieces_, segment_;  // Append's, kept across calls
 };
 
 }  // namespace mbx

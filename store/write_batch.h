@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,12 +24,29 @@ struct Mutation {
   Op op;
   Db db;
   std::string key;    // for kDeletePrefix: every key starting with this is deleted
-  std::string value;  // kPut only
+  std::string value;  // kPut only: the value, unless `borrowed`
+  // kPut of bytes the batch does not own (WriteBatch::PutBorrowed): `value`
+  // is empty and these are the value's bytes.
+  std::string_view borrowed{};
+  bool borrows = false;
+
+  // The value's bytes, owned or borrowed: what the log and the database get.
+  std::string_view bytes() const { return borrows ? borrowed : std::string_view(value); }
 };
 
 class WriteBatch {
  public:
   void Put(Db db, std::string key, std::string value);
+  // A put of bytes the batch does not copy: they must stay valid, unchanged,
+  // until the batch has been written (its future is ready) or dropped. The
+  // store's writer hands them to the log and to LMDB without copying them
+  // first (a move's item records: views into the source's snapshot).
+  void PutBorrowed(Db db, std::string key, std::string_view value);
+  // Keeps `owner` alive as long as the batch (e.g. the buffer that borrowed
+  // values point into).
+  void KeepAlive(std::shared_ptr<const void> owner) {
+    if (owner) keep_.push_back(std::move(owner));
+  }
   void Delete(Db db, std::string key);
   void DeletePrefix(Db db, std::string prefix);
   // Moves every mutation of `other` to the end of this batch (applied after
@@ -39,6 +57,7 @@ class WriteBatch {
   void PutMailbox(const MailboxInfo& info);
   void PutFolder(const Guid& mailbox, const FolderInfo& folder);
   void PutItem(const Guid& mailbox, uint32_t folder_id, uint64_t item_id, std::string record);
+  void PutItemBorrowed(const Guid& mailbox, uint32_t folder_id, uint64_t item_id, std::string_view record);
   void DeleteItem(const Guid& mailbox, uint32_t folder_id, uint64_t item_id);
   // Removes the mailbox header, every folder and every item of the mailbox.
   void DeleteMailbox(const Guid& mailbox);
@@ -61,11 +80,13 @@ class WriteBatch {
   size_t ApproximateBytes() const { return bytes_; }
   void Clear() {
     ops_.clear();
+    keep_.clear();
     bytes_ = 0;
   }
 
  private:
   std::vector<Mutation> ops_;
+  std::vector<std::shared_ptr<const void>> keep_;
   size_t bytes_ = 0;
 };
 

@@ -390,13 +390,15 @@ TEST(MoveTest, ReportCountsTheStoresCommitsAndSyncs) {
   ASSERT_TRUE(j.contains("source"));
   EXPECT_EQ(j["source"]["data_syncs"].get<uint64_t>(), s.data_syncs);
   EXPECT_EQ(j["target"]["data_syncs"].get<uint64_t>(), t.data_syncs);
-  // Bytes copied in memory per byte moved: each record into its write batch
-  // (the mover), into the log payload and into LMDB's page (the target's
-  // write path), and a little for keys, headers and the source's writes.
-  EXPECT_EQ(rep.mover_copied_bytes, rep.BytesCopied());
-  EXPECT_GE(t.copied_bytes, 2 * rep.BytesCopied());
-  EXPECT_GE(rep.MemoryCopiesPerByte(), 3.0);
-  EXPECT_LT(rep.MemoryCopiesPerByte(), 3.2);
+  // Bytes copied in memory per byte moved: each record once, into LMDB's
+  // page on the target; the mover hands the source's own bytes to the
+  // target's writer, which logs them from there (a gathered write), so
+  // only keys, headers, the log's framing and the source's writes add to it.
+  EXPECT_EQ(rep.mover_copied_bytes, 0u);
+  EXPECT_GE(t.copied_bytes, rep.BytesCopied());
+  EXPECT_LT(t.copied_bytes, rep.BytesCopied() + rep.BytesCopied() / 10);
+  EXPECT_GE(rep.MemoryCopiesPerByte(), 1.0);
+  EXPECT_LT(rep.MemoryCopiesPerByte(), 1.1);
   EXPECT_EQ(j["totals"]["memory_copies_per_byte"].get<double>(), rep.MemoryCopiesPerByte());
   EXPECT_EQ(j["target"]["copied_bytes"].get<uint64_t>(), t.copied_bytes);
 }

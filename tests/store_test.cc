@@ -152,6 +152,47 @@ TEST(StoreTest, AsyncWritesAllComplete) {
   EXPECT_EQ(DumpItems(s.get(), {TestGuid(1)}).size(), 100u);
 }
 
+// BatchWriter runs each batch's `done` once, after the batch was written
+// (its items readable), oldest first; after a failure, a batch it refuses
+// gets its `done` at once, and the failed one's still runs.
+TEST(StoreTest, BatchWriterRunsEachDoneOnceTheBatchIsWritten) {
+  TempDir t;
+  StoreOptions so;
+  so.log.quota_bytes = 256 << 10;
+  auto s = CreateAndOpen(t / "s", {}, so);
+  ASSERT_TRUE(s);
+  std::vector<int> done;
+  {
+    BatchWriter w(s.get(), 1 << 20, /*depth=*/2);
+    for (int b = 0; b < 6; ++b) {
+      const uint64_t id = uint64_t(b) + 1;
+      ASSERT_OK(w.Submit(MailboxBatch(TestGuid(1), 1, 1, id), [&, b, id] {
+        // Written: the item is in the store now.
+        auto r = s->BeginRead();
+        ASSERT_TRUE(r.ok());
+        EXPECT_TRUE(r->GetItem(TestGuid(1), 1, id).ok()) << id;
+        done.push_back(b);
+      }));
+      EXPECT_LE(w.in_flight(), 2u);
+    }
+    ASSERT_OK(w.Drain());
+    EXPECT_EQ(done, (std::vector<int>{0, 1, 2, 3, 4, 5}));
+    EXPECT_EQ(w.in_flight(), 0u);
+
+    // Past the log quota: the write fails, and so does every later Submit.
+    WriteBatch big;
+    big.PutItem(TestGuid(1), 1, 100, testing::RandomRecord(100, 512 << 10));
+    int big_done = 0, refused_done = 0;
+    (void)w.Submit(std::move(big), [&] { ++big_done; });
+    EXPECT_FALSE(w.Drain().ok());
+    EXPECT_EQ(big_done, 1);
+    EXPECT_FALSE(w.Submit(MailboxBatch(TestGuid(1), 1, 1, 200), [&] { ++refused_done; }).ok());
+    EXPECT_EQ(refused_done, 1);
+    EXPECT_EQ(big_done, 1);
+  }
+  EXPECT_EQ(done.size(), 6u);
+}
+
 TEST(StoreTest, MapGrowsPastItsInitialSize) {
   TempDir t;
   OpenOptions oo;
