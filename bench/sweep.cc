@@ -566,8 +566,8 @@ std::string FormatTable(const json& r) {
     s += "  (commits/mbx: the stores' commit groups per moved mailbox, target and source; syncs per GiB moved;\n"
          "   x ceiling: x raw / 0.5, the ceiling where the raw copy is disk-bound, since a logged move writes\n"
          "   every byte twice, to the log and to the database;\n"
-         "   copies/B: bytes copied in memory per byte moved: each record into its write batch, the log\n"
-         "   payload, LMDB's copy into its pages)\n";
+         "   copies/B: bytes copied in memory per byte moved: LMDB's copy of each record into its pages,\n"
+         "   keys, headers and the log's framing; the log is written from the source's pages)\n";
   }
   if (r.contains("scale")) {
     s += "\nscale:\n";
