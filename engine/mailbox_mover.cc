@@ -567,32 +567,60 @@ Status RollBackMove(Organization& org, const MoveRecord& record) {
 
 std::vector<Status> FinishMoves(Organization& org, const std::vector<MoveRecord>& records) {
   std::vector<Status> results(records.size());
-  // Every target active and every source gone (or soft-deleted) first ...
   std::map<std::string, StoreHandle*> touched;
-  for (size_t i = 0; i < records.size(); ++i) {
-    const MoveRecord& record = records[i];
-    results[i] = [&]() -> Status {
-      MBX_ASSIGN_OR_RETURN(StoreHandle * dst, org.GetHandle(record.target));
-      MBX_RETURN_IF_ERROR(IgnoreGone(dst->TransitionMailbox(record.mailbox, {MailboxState::kMovingIn},
-                                                            MailboxState::kActive))
-                              .WithContext("activating the target"));
-      touched.emplace(record.target, dst);
-      MBX_ASSIGN_OR_RETURN(StoreHandle * src, org.GetHandle(record.source));
-      if (record.keep_source) {
-        MBX_RETURN_IF_ERROR(IgnoreGone(src->TransitionMailbox(record.mailbox, {MailboxState::kMovingOut},
-                                                              MailboxState::kSoftDeleted))
-                                .WithContext("soft-deleting the source"));
-        MBX_RETURN_IF_ERROR(IgnoreGone(src->TrackChanges(record.mailbox, StoreHandle::kStopTracking).status())
-                                .WithContext("stopping the source's change tracking"));
-      } else {
-        MBX_RETURN_IF_ERROR(IgnoreGone(src->DeleteMailboxIn(record.mailbox, {MailboxState::kMovingOut}))
-                                .WithContext("deleting the source"));
-        src->ReleaseResidentPages();
+  // Runs `step` for the records still OK, grouped by the store `store_of`
+  // names: one call (one commit, for a local store) per store. A record
+  // keeps the first failure it meets.
+  auto per_store = [&](auto store_of, auto keep, auto step) {
+    std::map<std::string, std::vector<size_t>> by_store;
+    for (size_t i = 0; i < records.size(); ++i) {
+      if (results[i].ok() && keep(records[i])) by_store[store_of(records[i])].push_back(i);
+    }
+    for (const auto& [name, idx] : by_store) {
+      Result<StoreHandle*> h = org.GetHandle(name);
+      if (!h.ok()) {
+        for (size_t i : idx) results[i] = h.status();
+        continue;
       }
-      touched.emplace(record.source, src);
-      return Status::Ok();
-    }();
-  }
+      touched.emplace(name, *h);
+      std::vector<Guid> mailboxes;
+      for (size_t i : idx) mailboxes.push_back(records[i].mailbox);
+      const std::vector<Status> got = step(*h, mailboxes);
+      for (size_t k = 0; k < idx.size(); ++k) results[idx[k]] = got[k];
+    }
+  };
+  auto target_of = [](const MoveRecord& r) { return r.target; };
+  auto source_of = [](const MoveRecord& r) { return r.source; };
+  auto all = [](const MoveRecord&) { return true; };
+  auto ignore_gone = [](std::vector<Status> v, const char* what) {
+    for (Status& s : v) s = IgnoreGone(s).WithContext(what);
+    return v;
+  };
+  // Every target active first, then every source gone (or soft-deleted),
+  // each store's mailboxes of the round in one commit ...
+  per_store(target_of, all, [&](StoreHandle* dst, const std::vector<Guid>& m) {
+    return ignore_gone(dst->TransitionMailboxes(m, {MailboxState::kMovingIn}, MailboxState::kActive),
+                       "activating the target");
+  });
+  per_store(source_of, [](const MoveRecord& r) { return !r.keep_source; },
+            [&](StoreHandle* src, const std::vector<Guid>& m) {
+              std::vector<Status> v =
+                  ignore_gone(src->DeleteMailboxesIn(m, {MailboxState::kMovingOut}), "deleting the source");
+              src->ReleaseResidentPages();
+              return v;
+            });
+  per_store(source_of, [](const MoveRecord& r) { return r.keep_source; },
+            [&](StoreHandle* src, const std::vector<Guid>& m) {
+              std::vector<Status> v = ignore_gone(
+                  src->TransitionMailboxes(m, {MailboxState::kMovingOut}, MailboxState::kSoftDeleted),
+                  "soft-deleting the source");
+              for (size_t k = 0; k < m.size(); ++k) {
+                if (!v[k].ok()) continue;
+                v[k] = IgnoreGone(src->TrackChanges(m[k], StoreHandle::kStopTracking).status())
+                           .WithContext("stopping the source's change tracking");
+              }
+              return v;
+            });
   // ... then each store they touched flushed once: as in RollBackMove,
   // durable before a record goes ...
   std::map<std::string, Status> flushed;

@@ -9,8 +9,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csetjmp>
 #include <cstdint>
+#include <cstring>
 #include <thread>
+#include <vector>
 
 namespace mbx {
 
@@ -66,6 +69,85 @@ void ReleasablePages(std::string_view bytes, uintptr_t* begin, uintptr_t* end) {
   if (*end < *begin) *end = *begin;
 }
 }  // namespace
+
+namespace {
+// A fault reading the map while BytesOfPagesInUse reads the freelist (its
+// pages past a truncated file's end are SIGBUS) jumps back there; any other
+// SIGBUS, in any thread, stays fatal.
+thread_local sigjmp_buf* t_bus_jump = nullptr;
+void OnBusError(int sig) {
+  if (t_bus_jump != nullptr) siglongjmp(*t_bus_jump, 1);
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+// Reads every free page number at or after `first` into *out; false if a
+// page of the freelist lies past the file's end (the read faulted).
+bool ReadFreePagesFrom(MDB_txn* txn, MDB_cursor* cur, uint64_t first, std::vector<uint64_t>* out, Status* error) {
+  struct sigaction bus {}, old {};
+  bus.sa_handler = OnBusError;
+  sigemptyset(&bus.sa_mask);
+  ::sigaction(SIGBUS, &bus, &old);
+  sigjmp_buf jump;
+  bool faulted = false;
+  if (sigsetjmp(jump, 1) == 0) {
+    t_bus_jump = &jump;
+    MDB_val k, v;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+      // A freelist record: an ID list, its count first, then that many page
+      // numbers (MDB_ID: size_t), not necessarily aligned in the page.
+      const size_t ids = v.mv_size / sizeof(size_t);
+      size_t count = 0;
+      if (ids > 0) std::memcpy(&count, v.mv_data, sizeof(size_t));
+      if (ids == 0 || count > ids - 1) {
+        *error = Status::Corruption("LMDB's freelist holds a damaged record");
+        break;
+      }
+      for (size_t i = 1; i <= count; ++i) {
+        size_t pgno = 0;
+        std::memcpy(&pgno, static_cast<const char*>(v.mv_data) + i * sizeof(size_t), sizeof(size_t));
+        if (pgno >= first) out->push_back(pgno);
+      }
+    }
+    if (error->ok() && rc != MDB_NOTFOUND) *error = LmdbStatus(rc, "reading LMDB's freelist");
+  } else {
+    faulted = true;
+  }
+  t_bus_jump = nullptr;
+  ::sigaction(SIGBUS, &old, nullptr);
+  (void)txn;
+  return !faulted;
+}
+}  // namespace
+
+Result<uint64_t> BytesOfPagesInUse(MDB_env* env, uint64_t file_bytes) {
+  MDB_envinfo info;
+  MDB_stat st;
+  if (int rc = mdb_env_info(env, &info); rc != 0) return LmdbStatus(rc, "reading the environment's info");
+  if (int rc = mdb_env_stat(env, &st); rc != 0) return LmdbStatus(rc, "reading the environment's page size");
+  const uint64_t psize = st.ms_psize;
+  const uint64_t all = (uint64_t(info.me_last_pgno) + 1) * psize;
+  if (all <= file_bytes) return all;
+  // Pages [first_missing, last] are not wholly in the file: each must be free.
+  const uint64_t first_missing = file_bytes / psize;
+  std::vector<uint64_t> free_beyond;
+  LmdbTxn txn;
+  MBX_RETURN_IF_ERROR(txn.Begin(env, MDB_RDONLY));
+  LmdbCursor cur;
+  MBX_RETURN_IF_ERROR(cur.Open(txn.get(), 0));  // 0: LMDB's freelist (FREE_DBI)
+  Status error;
+  // The freelist itself cut off: then nothing past the end is known to be free.
+  if (!ReadFreePagesFrom(txn.get(), cur.get(), first_missing, &free_beyond, &error)) return all;
+  MBX_RETURN_IF_ERROR(error);
+  std::sort(free_beyond.begin(), free_beyond.end());
+  uint64_t top = info.me_last_pgno;
+  while (top >= first_missing && std::binary_search(free_beyond.begin(), free_beyond.end(), top)) {
+    if (top == 0) return uint64_t(0);
+    --top;
+  }
+  return (top + 1) * psize;
+}
 
 void ReleaseMappedPages(std::string_view bytes) {
   uintptr_t begin, end;

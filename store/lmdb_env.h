@@ -30,11 +30,21 @@ inline std::string_view FromVal(const MDB_val& v) {
   return {static_cast<const char*>(v.mv_data), v.mv_size};
 }
 
+// The bytes data.mdb must hold for every page in use. LMDB does not write a
+// page that a transaction allocated and freed again before it committed (a
+// "loose" page): such pages are on the freelist, and the file may end before
+// them although the meta page counts them in its last page number. So when
+// the file is shorter than that, the pages past its end are looked up in the
+// freelist (read as mdb_stat -f does); the answer ends at the last page that
+// is not free. Corruption if the freelist does not parse.
+Result<uint64_t> BytesOfPagesInUse(MDB_env* env, uint64_t file_bytes);
+
 // Drops the whole pages inside `bytes` (a value read from an LMDB map) from
 // this process's resident set. The data stays in the page cache and the
-// mapping stays valid: a later read faults the pages back in. Moves call it
-// on each record once they hold their own copy, so that a move's RSS does not
-// grow with the data it streams through (LMDB reads through mmap).
+// mapping stays valid: a later read faults the pages back in. Moves release
+// each record's pages once the batch that borrowed it is written, so that a
+// move's RSS does not grow with the data it streams through (LMDB reads
+// through mmap).
 void ReleaseMappedPages(std::string_view bytes);
 
 // ReleaseMappedPages for a stream of records, one madvise per run of them:

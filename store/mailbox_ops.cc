@@ -38,6 +38,55 @@ Status Store::DeleteMailboxIn(const Guid& mailbox, std::initializer_list<Mailbox
   return WriteHeaderBatch(b);
 }
 
+namespace {
+// Checks each mailbox with `check` (its status, or OK having added its
+// mutations to `batch`), then writes the batch once: its status goes to
+// every mailbox that passed.
+template <typename Check, typename Write>
+std::vector<Status> CheckedTogether(const std::vector<Guid>& mailboxes, WriteBatch* batch, Check check,
+                                    Write write) {
+  std::vector<Status> out(mailboxes.size());
+  std::vector<size_t> passed;
+  for (size_t i = 0; i < mailboxes.size(); ++i) {
+    out[i] = check(mailboxes[i]);
+    if (out[i].ok()) passed.push_back(i);
+  }
+  if (passed.empty()) return out;
+  const Status s = write(*batch);
+  for (size_t i : passed) out[i] = s;
+  return out;
+}
+}  // namespace
+
+std::vector<Status> Store::TransitionMailboxes(const std::vector<Guid>& mailboxes,
+                                               std::initializer_list<MailboxState> from, MailboxState to) {
+  std::lock_guard<std::mutex> l(header_mu_);
+  WriteBatch b;
+  return CheckedTogether(
+      mailboxes, &b,
+      [&](const Guid& g) -> Status {
+        MBX_ASSIGN_OR_RETURN(MailboxInfo info, LockedHeader(g, from));
+        info.state = to;
+        b.PutMailbox(info);
+        return Status::Ok();
+      },
+      [&](const WriteBatch& batch) { return WriteHeaderBatch(batch); });
+}
+
+std::vector<Status> Store::DeleteMailboxesIn(const std::vector<Guid>& mailboxes,
+                                             std::initializer_list<MailboxState> from) {
+  std::lock_guard<std::mutex> l(header_mu_);
+  WriteBatch b;
+  return CheckedTogether(
+      mailboxes, &b,
+      [&](const Guid& g) -> Status {
+        MBX_RETURN_IF_ERROR(LockedHeader(g, from).status());
+        b.DeleteMailbox(g);
+        return Status::Ok();
+      },
+      [&](const WriteBatch& batch) { return WriteHeaderBatch(batch); });
+}
+
 Status Store::Logon(const Guid& mailbox) {
   MBX_ASSIGN_OR_RETURN(StoreReader r, BeginRead());
   MBX_ASSIGN_OR_RETURN(MailboxInfo m, r.GetMailbox(mailbox));

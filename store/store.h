@@ -38,7 +38,7 @@
 //   store_write.cc     the write path: Write/WriteAsync, the group-commit
 //                      stages PrepareGroup/ApplyGroup, ApplyPayload, GrowMap,
 //                      Flush
-//   mailbox_ops.cc     TransitionMailbox, DeleteMailboxIn, Logon, Deliver
+//   mailbox_ops.cc     TransitionMailbox(es), DeleteMailbox(es)In, Logon, Deliver
 //   client_ops.cc      ApplyClientOp (what users do) and the change index
 //                      (TrackChanges, ReadChanges)
 //   store_reader.cc    BeginRead, StoreReader, the resize gate (Add/RemoveReader)
@@ -161,8 +161,9 @@ struct StoreStats {
   uint64_t map_resizes = 0;
   uint64_t data_syncs = 0;        // syncs of data.mdb since open: each commit's (unless sync none)
   // Bytes the write path copied in memory since open: each group's log
-  // payload (every key and value, encoded) and, at its commit, LMDB's copy
-  // of each put key and value into its pages.
+  // payload framing (keys, lengths, values under 512 bytes; larger values
+  // are written to the log from the batches) and, at its commit, LMDB's
+  // copy of each put key and value into its pages.
   uint64_t copied_bytes = 0;
   uint64_t replayed_records = 0;  // at open
 };
@@ -215,6 +216,13 @@ class Store final : public StoreHandle {
                            MailboxState to) override;
   // Deletes a mailbox (header, folders, items) if it is in one of `from`.
   Status DeleteMailboxIn(const Guid& mailbox, std::initializer_list<MailboxState> from) override;
+  // Each mailbox checked as above; those that pass written in one batch (one
+  // commit): all of them, or none if the write fails (each gets its
+  // failure). A mailbox that does not pass gets its own status.
+  std::vector<Status> TransitionMailboxes(const std::vector<Guid>& mailboxes,
+                                          std::initializer_list<MailboxState> from, MailboxState to) override;
+  std::vector<Status> DeleteMailboxesIn(const std::vector<Guid>& mailboxes,
+                                        std::initializer_list<MailboxState> from) override;
 
   // A client logon: OK for an active mailbox; Busy ("move in progress") for
   // one locked by a move; NotFound otherwise (absent, hidden or soft-deleted).

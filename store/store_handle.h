@@ -190,6 +190,21 @@ class StoreHandle {
   virtual Status TransitionMailbox(const Guid& mailbox, std::initializer_list<MailboxState> from,
                                    MailboxState to) = 0;
   virtual Status DeleteMailboxIn(const Guid& mailbox, std::initializer_list<MailboxState> from) = 0;
+  // The same for several mailboxes, a status each (in order): a store may
+  // check them all and write them together (the local store: one commit,
+  // one sync); these defaults take them one at a time.
+  virtual std::vector<Status> TransitionMailboxes(const std::vector<Guid>& mailboxes,
+                                                  std::initializer_list<MailboxState> from, MailboxState to) {
+    std::vector<Status> out;
+    for (const Guid& g : mailboxes) out.push_back(TransitionMailbox(g, from, to));
+    return out;
+  }
+  virtual std::vector<Status> DeleteMailboxesIn(const std::vector<Guid>& mailboxes,
+                                                std::initializer_list<MailboxState> from) {
+    std::vector<Status> out;
+    for (const Guid& g : mailboxes) out.push_back(DeleteMailboxIn(g, from));
+    return out;
+  }
 
   // Folder tree and per-folder item checksums of the mailbox as stored now;
   // Corruption if a record does not decode.

@@ -186,17 +186,14 @@ Status Store::OpenImpl(const std::string& dir, const OpenOptions& options) {
   map_bytes_ = std::max<uint64_t>({options.initial_map_bytes, kMinMapBytes, file + file / 2});
   MBX_RETURN_IF_ERROR(env_.Open(dir, MDB_NOMETASYNC, kNumDbs, map_bytes_).WithContext("opening store"));
   {
-    // LMDB trusts the file to hold every page its meta page names; reading a
-    // page past the end of a truncated file through the map is SIGBUS.
-    MDB_envinfo info;
-    MDB_stat st;
-    if (mdb_env_info(env_.get(), &info) == 0 && mdb_env_stat(env_.get(), &st) == 0) {
-      const uint64_t need = (uint64_t(info.me_last_pgno) + 1) * st.ms_psize;
-      const uint64_t have = FileSize(data);
-      if (have < need) {
-        return Status::Corruption("store " + dir + ": data.mdb is truncated (" + std::to_string(have) +
-                                  " bytes, its pages need " + std::to_string(need) + ")");
-      }
+    // LMDB trusts the file to hold every page in use; reading a page past
+    // the end of a truncated file through the map is SIGBUS.
+    const uint64_t have = FileSize(data);
+    const Result<uint64_t> need = BytesOfPagesInUse(env_.get(), have);
+    if (!need.ok()) return need.status().WithContext("store " + dir + ": checking data.mdb's size");
+    if (have < *need) {
+      return Status::Corruption("store " + dir + ": data.mdb is truncated (" + std::to_string(have) +
+                                " bytes, its pages need " + std::to_string(*need) + ")");
     }
   }
 

@@ -358,6 +358,58 @@ TEST(MoveTest, PerMailboxErrorsChangeNothing) {
   EXPECT_TRUE((*p2)[0].error.empty()) << (*p2)[0].error;
 }
 
+// A round of clean-ups (FinishMoves) activates every target mailbox of the
+// round in one commit of the target and deletes every source in one commit
+// of the source, then the records in one directory write: the move ends as
+// if each had been finished alone.
+TEST(MoveTest, ARoundOfCleanUpsCommitsOncePerStore) {
+  MoveFixture f;
+  MoveOptions o;
+  o.target = "MS2";
+  engine::MoveRequest req;
+  req.from_store = "MS1";
+  req.options = o;
+  auto plan = engine::PlanMoves(f.org(), req);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  ASSERT_EQ(plan->size(), 12u);
+  engine::MoveCounters counters;
+  engine::MailboxMover mover(f.org(), o, &counters);
+  std::vector<MoveRecord> records;
+  for (const engine::PlannedMove& p : *plan) {
+    std::optional<MoveRecord> rec;
+    const engine::MailboxReport rep = mover.Move(p.task, &rec);
+    ASSERT_EQ(rep.outcome, Outcome::kCompleted) << rep.reason;
+    ASSERT_TRUE(rec.has_value());
+    records.push_back(*rec);
+  }
+  auto src = f.org().GetHandle("MS1");
+  auto dst = f.org().GetHandle("MS2");
+  ASSERT_TRUE(src.ok() && dst.ok());
+  Store* ms1 = dynamic_cast<Store*>(*src);
+  Store* ms2 = dynamic_cast<Store*>(*dst);
+  ASSERT_TRUE(ms1 && ms2);
+  for (const MoveRecord& r : records) {
+    EXPECT_EQ(ms1->GetMailbox(r.mailbox)->state, MailboxState::kMovingOut);
+    EXPECT_EQ(ms2->GetMailbox(r.mailbox)->state, MailboxState::kMovingIn);
+  }
+  const uint64_t src_groups = ms1->stats().writer.groups, dst_groups = ms2->stats().writer.groups;
+  const std::vector<Status> done = engine::FinishMoves(f.org(), records);
+  ASSERT_EQ(done.size(), records.size());
+  for (const Status& s : done) EXPECT_OK(s);
+  EXPECT_EQ(ms1->stats().writer.groups, src_groups + 1);
+  EXPECT_EQ(ms2->stats().writer.groups, dst_groups + 1);
+  const engine::OrgSurvey after = f.Snapshot();
+  EXPECT_EQ(engine::MoveInvariantViolations(f.before(), after), std::vector<std::string>{});
+  for (const auto& [g, m] : after.mailboxes) EXPECT_EQ(m.home_store, "MS2") << g.ToString();
+  for (const MoveRecord& r : records) {
+    EXPECT_TRUE(ms1->GetMailbox(r.mailbox).status().IsNotFound());
+    EXPECT_EQ(ms2->GetMailbox(r.mailbox)->state, MailboxState::kActive);
+    EXPECT_TRUE(f.org().directory().GetMove(r.mailbox).status().IsNotFound());
+  }
+  // Finishing them again finds nothing left to do.
+  for (const Status& s : engine::FinishMoves(f.org(), records)) EXPECT_OK(s);
+}
+
 // The directory's share of a move is in the report: the requests it was sent
 // per moved mailbox and the latency of the homeMDB switch.
 // The write path's figures (what `bench` prints per level): the target's and

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <thread>
 #include <vector>
 
@@ -191,6 +192,99 @@ TEST(StoreTest, BatchWriterRunsEachDoneOnceTheBatchIsWritten) {
     EXPECT_EQ(big_done, 1);
   }
   EXPECT_EQ(done.size(), 6u);
+}
+
+// Several mailboxes' state changes in one call: each checked on its own
+// (one not in `from`, one missing: their own statuses), those that pass
+// written in one commit.
+TEST(StoreTest, TransitionsAndDeletesOfSeveralMailboxesAreCheckedEachAndWrittenInOneCommit) {
+  TempDir t;
+  auto s = CreateAndOpen(t / "s");
+  ASSERT_TRUE(s);
+  for (uint64_t m = 1; m <= 4; ++m) ASSERT_OK(s->Write(MailboxBatch(TestGuid(m), 2, 3, 1)));
+  for (uint64_t m : {2, 3, 4}) ASSERT_OK(s->TransitionMailbox(TestGuid(m), {MailboxState::kActive}, MailboxState::kMovingOut));
+  const std::vector<Guid> four = {TestGuid(1), TestGuid(2), TestGuid(3), TestGuid(9)};
+
+  uint64_t groups = s->stats().writer.groups;
+  std::vector<Status> got = s->TransitionMailboxes(four, {MailboxState::kMovingOut}, MailboxState::kSoftDeleted);
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_TRUE(got[0].IsBusy()) << got[0].ToString();  // active, not moving-out
+  EXPECT_OK(got[1]);
+  EXPECT_OK(got[2]);
+  EXPECT_TRUE(got[3].IsNotFound()) << got[3].ToString();
+  EXPECT_EQ(s->stats().writer.groups, groups + 1);
+  EXPECT_EQ(s->GetMailbox(TestGuid(1))->state, MailboxState::kActive);
+  EXPECT_EQ(s->GetMailbox(TestGuid(2))->state, MailboxState::kSoftDeleted);
+  EXPECT_EQ(s->GetMailbox(TestGuid(3))->state, MailboxState::kSoftDeleted);
+  EXPECT_EQ(s->GetMailbox(TestGuid(4))->state, MailboxState::kMovingOut);
+
+  groups = s->stats().writer.groups;
+  got = s->DeleteMailboxesIn({TestGuid(2), TestGuid(4), TestGuid(1)}, {MailboxState::kSoftDeleted, MailboxState::kMovingOut});
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_OK(got[0]);
+  EXPECT_OK(got[1]);
+  EXPECT_TRUE(got[2].IsBusy()) << got[2].ToString();
+  EXPECT_EQ(s->stats().writer.groups, groups + 1);
+  EXPECT_TRUE(s->GetMailbox(TestGuid(2)).status().IsNotFound());
+  EXPECT_TRUE(s->GetMailbox(TestGuid(4)).status().IsNotFound());
+  EXPECT_EQ(DumpItems(s.get(), {TestGuid(2), TestGuid(4)}).size(), 0u);
+  EXPECT_EQ(DumpItems(s.get(), {TestGuid(1), TestGuid(3)}).size(), 12u);
+
+  // Nothing passes: nothing is written.
+  groups = s->stats().writer.groups;
+  got = s->DeleteMailboxesIn({TestGuid(2), TestGuid(1)}, {MailboxState::kMovingIn});
+  EXPECT_TRUE(got[0].IsNotFound());
+  EXPECT_TRUE(got[1].IsBusy());
+  EXPECT_EQ(s->stats().writer.groups, groups);
+}
+
+// LMDB does not write pages that a transaction allocated and freed again
+// before it committed: a batch that deletes several mailboxes copies pages
+// (to new page numbers at the end of the file) that it then empties, and
+// leaves data.mdb shorter than the last page number its meta page names.
+// That store opens (the pages past the file's end are all free), and its
+// content is whole.
+TEST(StoreTest, AStoreWhoseFileEndsBeforeItsFreedPagesOpens) {
+  TempDir t;
+  const std::string dir = t / "s";
+  uint64_t last_page_bytes = 0;
+  {
+    auto s = CreateAndOpen(dir);
+    ASSERT_TRUE(s);
+    ASSERT_OK(s->Write(MailboxBatch(TestGuid(1), 2, 5, 1)));
+    for (uint64_t m = 2; m <= 9; ++m) ASSERT_OK(s->Write(MailboxBatch(TestGuid(m), 3, 60, 1)));
+    WriteBatch b;
+    for (uint64_t m = 2; m <= 9; ++m) b.DeleteMailbox(TestGuid(m));
+    ASSERT_OK(s->Write(std::move(b)));
+  }
+  {
+    LmdbEnv env;
+    ASSERT_OK(env.Open(dir, MDB_RDONLY, 8, 1ull << 30));
+    MDB_envinfo info;
+    MDB_stat st;
+    ASSERT_EQ(mdb_env_info(env.get(), &info), 0);
+    ASSERT_EQ(mdb_env_stat(env.get(), &st), 0);
+    last_page_bytes = (info.me_last_pgno + 1) * st.ms_psize;
+    const uint64_t file = std::filesystem::file_size(dir + "/data.mdb");
+    ASSERT_LT(file, last_page_bytes) << "LMDB wrote every page: the case this test is about did not arise";
+    auto need = BytesOfPagesInUse(env.get(), file);
+    ASSERT_TRUE(need.ok()) << need.status().ToString();
+    EXPECT_LE(*need, file);
+    // The last page in use (every page after it free), and a file cut
+    // below it: refused.
+    auto used = BytesOfPagesInUse(env.get(), 0);
+    ASSERT_TRUE(used.ok());
+    EXPECT_LE(*used, file);
+    EXPECT_GT(*used, 4 * st.ms_psize);
+    auto cut = BytesOfPagesInUse(env.get(), *used - st.ms_psize);
+    ASSERT_TRUE(cut.ok());
+    EXPECT_EQ(*cut, *used);
+  }
+  auto s = Store::Open(dir);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(DumpItems(s->get(), {TestGuid(1)}).size(), 10u);
+  EXPECT_TRUE((*s)->GetMailbox(TestGuid(2)).status().IsNotFound());
+  ASSERT_OK((*s)->Write(MailboxBatch(TestGuid(20), 1, 50, 1)));  // and takes writes
 }
 
 TEST(StoreTest, MapGrowsPastItsInitialSize) {
