@@ -48,7 +48,6 @@ Status MailboxMover::CopyItems(MailboxReadStream& stream, StoreHandle* target, c
   struct Chunk {
     ItemChunk in;  // records as read from the source
     WriteBatch batch;
-    std::vector<std::string_view> release;  // source records the batch borrows
     std::map<uint32_t, FolderExpect> expect;
     std::vector<DroppedItem> dropped;
     std::vector<std::pair<uint64_t, ModelItem>> kept;
@@ -68,11 +67,11 @@ Status MailboxMover::CopyItems(MailboxReadStream& stream, StoreHandle* target, c
   // with zero counts (moving-in: what a roll-back finds the copy by).
   // (The output stage's alone.)
   WriteBatch held = std::move(tree);
-  std::vector<std::string_view> held_release;  // the source records `held` borrows
-  // Lets go of a written batch's source pages (local stores: drops them from
-  // the resident set; the bytes stay readable, so this is only a hint).
-  auto release_when_written = [&stream](std::vector<std::string_view> records) {
-    return [&stream, records = std::move(records)] {
+  // What lets go of the source pages a batch borrows once it is written
+  // (local stores: drops them from the resident set; the bytes stay
+  // readable, so this is only a hint).
+  auto release_when_written = [&stream](const WriteBatch& b) {
+    return [&stream, records = b.BorrowedValues()] {
       for (std::string_view r : records) stream.Release(r);
     };
   };
@@ -168,7 +167,6 @@ Status MailboxMover::CopyItems(MailboxReadStream& stream, StoreHandle* target, c
         // every batch of this copy), and their pages are let go once the
         // batch is written.
         stored = r.record.size();
-        c->release.push_back(r.record);
         c->batch.PutItemBorrowed(guid, r.folder_id, r.item_id, r.record);
       }
       FolderExpect& e = c->expect[r.folder_id];
@@ -219,14 +217,13 @@ Status MailboxMover::CopyItems(MailboxReadStream& stream, StoreHandle* target, c
       if (!header_written) held.PutMailbox(moving_in(0, 0, 0));
       header_written = true;
       const auto t0 = Clock::now();
-      s = writes.Submit(std::move(held), release_when_written(std::move(held_release)));
+      auto release = release_when_written(held);
+      s = writes.Submit(std::move(held), std::move(release));
       CrashPoint("move-copy-batch");
       counters_->write_wait_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
       held = WriteBatch();
-      held_release.clear();
     }
     held.Append(std::move(c->batch));
-    held_release.insert(held_release.end(), c->release.begin(), c->release.end());
     held_has_chunk = true;
     if (!s.ok() && write_error.ok()) {
       write_error = s;
@@ -249,7 +246,8 @@ Status MailboxMover::CopyItems(MailboxReadStream& stream, StoreHandle* target, c
     // The last batch (or the tree alone, for a mailbox without items) with
     // the header's final counts; still moving-in.
     held.PutMailbox(moving_in(out->items, out->stored_out, out->logical));
-    write_error = writes.Submit(std::move(held), release_when_written(std::move(held_release)));
+    auto release = release_when_written(held);
+    write_error = writes.Submit(std::move(held), std::move(release));
     if (held_has_chunk) CrashPoint("move-copy-batch");
   }
   if (Status s = writes.Drain(); !s.ok() && write_error.ok()) write_error = s;

@@ -58,7 +58,7 @@ struct MoveCounters {
   std::atomic<int64_t> read_ns{0}, verify_ns{0}, recompress_ns{0}, write_wait_ns{0};
   std::atomic<int64_t> target_verify_ns{0}, directory_ns{0};
   std::atomic<uint64_t> bytes_done{0};   // source stored bytes processed
-  std::atomic<uint64_t> copied_bytes{0};  // record bytes copied into write batches (online passes; a copy borrows)
+  std::atomic<uint64_t> copied_bytes{0};  // record bytes copied into write batches (an online move's passes)
   std::atomic<uint64_t> items_done{0};
   std::atomic<uint64_t> mailboxes_done{0};
 };

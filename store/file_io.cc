@@ -25,21 +25,7 @@ class PosixWritableFile final : public WritableFile {
   ~PosixWritableFile() override {
     if (fd_ >= 0) ::close(fd_);
   }
-  Status Append(std::string_view data) override {
-    const char* p = data.data();
-    size_t left = data.size();
-    while (left > 0) {
-      ssize_t n = ::pwrite(fd_, p, left, off_t(size_));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return PosixError("writing", path_, errno);
-      }
-      p += n;
-      left -= size_t(n);
-      size_ += uint64_t(n);
-    }
-    return Status::Ok();
-  }
+  Status Append(std::string_view data) override { return AppendV(std::span<const std::string_view>(&data, 1)); }
   Status AppendV(std::span<const std::string_view> pieces) override {
     // Up to IOV_MAX pieces a call; a short write resumes mid-piece.
     iovec iov[kMaxIov];

@@ -83,7 +83,7 @@ void OnBusError(int sig) {
 
 // Reads every free page number at or after `first` into *out; false if a
 // page of the freelist lies past the file's end (the read faulted).
-bool ReadFreePagesFrom(MDB_txn* txn, MDB_cursor* cur, uint64_t first, std::vector<uint64_t>* out, Status* error) {
+bool ReadFreePagesFrom(MDB_cursor* cur, uint64_t first, std::vector<uint64_t>* out, Status* error) {
   struct sigaction bus {}, old {};
   bus.sa_handler = OnBusError;
   sigemptyset(&bus.sa_mask);
@@ -116,7 +116,6 @@ bool ReadFreePagesFrom(MDB_txn* txn, MDB_cursor* cur, uint64_t first, std::vecto
   }
   t_bus_jump = nullptr;
   ::sigaction(SIGBUS, &old, nullptr);
-  (void)txn;
   return !faulted;
 }
 }  // namespace
@@ -138,7 +137,7 @@ Result<uint64_t> BytesOfPagesInUse(MDB_env* env, uint64_t file_bytes) {
   MBX_RETURN_IF_ERROR(cur.Open(txn.get(), 0));  // 0: LMDB's freelist (FREE_DBI)
   Status error;
   // The freelist itself cut off: then nothing past the end is known to be free.
-  if (!ReadFreePagesFrom(txn.get(), cur.get(), first_missing, &free_beyond, &error)) return all;
+  if (!ReadFreePagesFrom(cur.get(), first_missing, &free_beyond, &error)) return all;
   MBX_RETURN_IF_ERROR(error);
   std::sort(free_beyond.begin(), free_beyond.end());
   uint64_t top = info.me_last_pgno;

@@ -40,11 +40,10 @@ Status Store::DeleteMailboxIn(const Guid& mailbox, std::initializer_list<Mailbox
 
 namespace {
 // Checks each mailbox with `check` (its status, or OK having added its
-// mutations to `batch`), then writes the batch once: its status goes to
-// every mailbox that passed.
+// mutations to the caller's batch), then, if any passed, writes that batch
+// once with `write`: its status goes to every mailbox that passed.
 template <typename Check, typename Write>
-std::vector<Status> CheckedTogether(const std::vector<Guid>& mailboxes, WriteBatch* batch, Check check,
-                                    Write write) {
+std::vector<Status> CheckedTogether(const std::vector<Guid>& mailboxes, Check check, Write write) {
   std::vector<Status> out(mailboxes.size());
   std::vector<size_t> passed;
   for (size_t i = 0; i < mailboxes.size(); ++i) {
@@ -52,7 +51,7 @@ std::vector<Status> CheckedTogether(const std::vector<Guid>& mailboxes, WriteBat
     if (out[i].ok()) passed.push_back(i);
   }
   if (passed.empty()) return out;
-  const Status s = write(*batch);
+  const Status s = write();
   for (size_t i : passed) out[i] = s;
   return out;
 }
@@ -63,14 +62,14 @@ std::vector<Status> Store::TransitionMailboxes(const std::vector<Guid>& mailboxe
   std::lock_guard<std::mutex> l(header_mu_);
   WriteBatch b;
   return CheckedTogether(
-      mailboxes, &b,
+      mailboxes,
       [&](const Guid& g) -> Status {
         MBX_ASSIGN_OR_RETURN(MailboxInfo info, LockedHeader(g, from));
         info.state = to;
         b.PutMailbox(info);
         return Status::Ok();
       },
-      [&](const WriteBatch& batch) { return WriteHeaderBatch(batch); });
+      [&] { return WriteHeaderBatch(b); });
 }
 
 std::vector<Status> Store::DeleteMailboxesIn(const std::vector<Guid>& mailboxes,
@@ -78,13 +77,13 @@ std::vector<Status> Store::DeleteMailboxesIn(const std::vector<Guid>& mailboxes,
   std::lock_guard<std::mutex> l(header_mu_);
   WriteBatch b;
   return CheckedTogether(
-      mailboxes, &b,
+      mailboxes,
       [&](const Guid& g) -> Status {
         MBX_RETURN_IF_ERROR(LockedHeader(g, from).status());
         b.DeleteMailbox(g);
         return Status::Ok();
       },
-      [&](const WriteBatch& batch) { return WriteHeaderBatch(batch); });
+      [&] { return WriteHeaderBatch(b); });
 }
 
 Status Store::Logon(const Guid& mailbox) {

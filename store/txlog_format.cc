@@ -83,10 +83,6 @@ void FrameRecord(uint64_t lsn, std::string_view payload, std::string* out) {
   PutFixed64(out, sum);
 }
 
-void FrameHeader(uint64_t lsn, std::string_view payload, std::string* header, std::string* trailer) {
-  FrameHeader(lsn, std::span<const std::string_view>(&payload, 1), header, trailer);
-}
-
 void FrameHeader(uint64_t lsn, std::span<const std::string_view> payload, std::string* header,
                  std::string* trailer) {
   uint64_t size = 0;

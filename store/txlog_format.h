@@ -64,9 +64,8 @@ void EncodePayloadPieces(const std::vector<const WriteBatch*>& batches, std::str
 inline constexpr size_t kGatherMinValueBytes = 512;
 // Frames a payload as a record starting at `lsn`.
 void FrameRecord(uint64_t lsn, std::string_view payload, std::string* out);
-// The same record as header + payload + trailer, without copying the payload.
-void FrameHeader(uint64_t lsn, std::string_view payload, std::string* header, std::string* trailer);
-// As FrameHeader, for a payload given as pieces (EncodePayloadPieces).
+// The same record as header + payload + trailer, without copying the
+// payload, which may be given in pieces (EncodePayloadPieces).
 void FrameHeader(uint64_t lsn, std::span<const std::string_view> payload, std::string* header,
                  std::string* trailer);
 // Visits each mutation of a payload; Corruption if it does not parse.

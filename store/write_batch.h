@@ -72,6 +72,14 @@ class WriteBatch {
     }
     return !ops_.empty();
   }
+  // The values of its borrowed puts, in order.
+  std::vector<std::string_view> BorrowedValues() const {
+    std::vector<std::string_view> out;
+    for (const Mutation& m : ops_) {
+      if (m.borrows) out.push_back(m.borrowed);
+    }
+    return out;
+  }
   const std::vector<Mutation>& mutations() const { return ops_; }
   std::vector<Mutation>& mutable_mutations() { return ops_; }
   size_t size() const { return ops_.size(); }

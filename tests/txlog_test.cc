@@ -364,11 +364,10 @@ TEST(TxLogTest, APayloadInPiecesIsThePayloadWhole) {
     for (const std::string& v : values) large += v.size() >= txlog::kGatherMinValueBytes ? 1 : 0;
     EXPECT_EQ(outside, large * batches.size());
     EXPECT_LT(frame.size(), 2000u * batches.size());
-    std::string h1, t1, h2, t2;
-    txlog::FrameHeader(7, whole, &h1, &t1);
-    txlog::FrameHeader(7, pieces, &h2, &t2);
-    EXPECT_EQ(h1, h2);
-    EXPECT_EQ(t1, t2);
+    std::string record, header, trailer;
+    txlog::FrameRecord(7, whole, &record);
+    txlog::FrameHeader(7, pieces, &header, &trailer);
+    EXPECT_EQ(header + joined + trailer, record);
   }
 }
 
