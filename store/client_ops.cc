@@ -5,7 +5,7 @@
 // other write) holding the changed records and the mailbox header with its
 // change number bumped; while the mailbox is tracked, the batch also holds
 // the operation's change-index entry under (guid, change number). The header
-// is read and written under header_mu_, as TransitionMailbox does, so an
+// is read and written under its header lock, as TransitionMailbox does, so an
 // operation and a move's lock are ordered: an operation either commits
 // before the lock (and a sync after the lock sees it) or is refused.
 //
@@ -115,7 +115,7 @@ Result<ClientOpResult> Store::ApplyClientOp(const Guid& mailbox, const ClientOp&
     if (!info.ok()) return Status::InvalidArgument("the delivered item is not a valid record: " + info.status().message());
     delivered = std::move(*info);
   }
-  std::lock_guard<std::mutex> l(header_mu_);
+  auto held = header_locks_.Lock(mailbox);
   MailboxInfo info;
   WriteBatch b;
   ClientOpResult result;
@@ -282,7 +282,7 @@ Result<ClientOpResult> Store::ApplyClientOp(const Guid& mailbox, const ClientOp&
 }
 
 Result<uint64_t> Store::TrackChanges(const Guid& mailbox, uint64_t prune_through) {
-  std::lock_guard<std::mutex> l(header_mu_);
+  auto held = header_locks_.Lock(mailbox);
   MailboxInfo info;
   std::vector<std::string> prune;
   {

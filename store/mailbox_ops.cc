@@ -1,5 +1,5 @@
 // Store: operations on one mailbox that read its header and write it back as
-// one atomic step under header_mu_ (state transitions, conditional deletes,
+// one atomic step under the mailbox's header lock (state transitions, conditional deletes,
 // deliveries), and the logon check.
 #include "store/store.h"
 
@@ -22,7 +22,7 @@ Result<MailboxInfo> Store::LockedHeader(const Guid& mailbox, std::initializer_li
 
 Status Store::TransitionMailbox(const Guid& mailbox, std::initializer_list<MailboxState> from,
                                 MailboxState to) {
-  std::lock_guard<std::mutex> l(header_mu_);
+  auto held = header_locks_.Lock(mailbox);
   MBX_ASSIGN_OR_RETURN(MailboxInfo info, LockedHeader(mailbox, from));
   info.state = to;
   WriteBatch b;
@@ -31,7 +31,7 @@ Status Store::TransitionMailbox(const Guid& mailbox, std::initializer_list<Mailb
 }
 
 Status Store::DeleteMailboxIn(const Guid& mailbox, std::initializer_list<MailboxState> from) {
-  std::lock_guard<std::mutex> l(header_mu_);
+  auto held = header_locks_.Lock(mailbox);
   MBX_RETURN_IF_ERROR(LockedHeader(mailbox, from).status());
   WriteBatch b;
   b.DeleteMailbox(mailbox);
@@ -59,7 +59,7 @@ std::vector<Status> CheckedTogether(const std::vector<Guid>& mailboxes, Check ch
 
 std::vector<Status> Store::TransitionMailboxes(const std::vector<Guid>& mailboxes,
                                                std::initializer_list<MailboxState> from, MailboxState to) {
-  std::lock_guard<std::mutex> l(header_mu_);
+  auto held = header_locks_.Lock(mailboxes);
   WriteBatch b;
   return CheckedTogether(
       mailboxes,
@@ -74,7 +74,7 @@ std::vector<Status> Store::TransitionMailboxes(const std::vector<Guid>& mailboxe
 
 std::vector<Status> Store::DeleteMailboxesIn(const std::vector<Guid>& mailboxes,
                                              std::initializer_list<MailboxState> from) {
-  std::lock_guard<std::mutex> l(header_mu_);
+  auto held = header_locks_.Lock(mailboxes);
   WriteBatch b;
   return CheckedTogether(
       mailboxes,

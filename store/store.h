@@ -68,6 +68,7 @@
 #include "store/item.h"
 #include "store/group_commit.h"
 #include "store/lmdb_env.h"
+#include "store/mailbox_locks.h"
 #include "store/records.h"
 #include "store/status.h"
 #include "store/store_handle.h"
@@ -209,9 +210,10 @@ class Store final : public StoreHandle {
   // the message) if it is in none of the `from` states.
   //
   // Mailbox states change only through these calls and Deliver, which hold
-  // header_mu_ from the read of the state until the write is applied: a
-  // check and its write are one atomic step (one process holds a store, by
-  // its LOCK file).
+  // the mailbox's header lock (header_locks_) from the read of the state
+  // until the write is applied: a check and its write are one atomic step
+  // (one process holds a store, by its LOCK file). Steps on different
+  // mailboxes do not wait for each other, and their batches commit together.
   Status TransitionMailbox(const Guid& mailbox, std::initializer_list<MailboxState> from,
                            MailboxState to) override;
   // Deletes a mailbox (header, folders, items) if it is in one of `from`.
@@ -283,7 +285,7 @@ class Store final : public StoreHandle {
   void AddReader();
   void RemoveReader();
   Status PutMetaDirect(std::string_view key, std::string_view value);
-  // The header of `mailbox` if its state is one of `from`; call under header_mu_.
+  // The header of `mailbox` if its state is one of `from`; call holding its header lock.
   Result<MailboxInfo> LockedHeader(const Guid& mailbox, std::initializer_list<MailboxState> from);
 
   // The UNSYNCED file (see Open): refuses a store it names another boot in;
@@ -353,9 +355,10 @@ class Store final : public StoreHandle {
   std::atomic<uint64_t> copied_bytes_{0};
   std::atomic<uint64_t> replayed_records_{0};
 
-  // Serialises read-modify-write of mailbox headers (deliveries, state
-  // transitions, conditional deletes) against each other.
-  std::mutex header_mu_;
+  // Serialises read-modify-write of a mailbox's header (deliveries, state
+  // transitions, conditional deletes) against others on the same mailbox;
+  // steps on different mailboxes run, and commit, together.
+  MailboxLocks header_locks_;
 
   std::unique_ptr<GroupCommitWriter> writer_;  // last: stopped first
 };

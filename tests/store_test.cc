@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <thread>
@@ -236,6 +237,58 @@ TEST(StoreTest, TransitionsAndDeletesOfSeveralMailboxesAreCheckedEachAndWrittenI
   EXPECT_TRUE(got[0].IsNotFound());
   EXPECT_TRUE(got[1].IsBusy());
   EXPECT_EQ(s->stats().writer.groups, groups);
+}
+
+// Header steps (deliveries, state transitions) lock one mailbox, not the
+// store: threads delivering to one mailbox while others cycle the states of
+// their own lose no delivery (each took its own item id and change number),
+// and a delivery to a mailbox between its two transitions is refused.
+TEST(StoreTest, HeaderStepsOnManyMailboxesAtOnceLoseNoUpdate) {
+  constexpr int kDeliverers = 4, kDeliveries = 25, kCyclers = 5, kCycles = 20;
+  TempDir t;
+  auto s = CreateAndOpen(t / "s");
+  ASSERT_TRUE(s);
+  for (uint64_t m = 1; m <= 1 + kCyclers; ++m) ASSERT_OK(s->Write(MailboxBatch(TestGuid(uint8_t(m)), 2, 0, 1)));
+  auto deliver = [&](uint8_t m, uint64_t n) {
+    ClientOp d;
+    d.kind = ClientOp::Kind::kDeliver;
+    d.folder_id = 2;
+    d.record = TestRecord(n);
+    return s->ApplyClientOp(TestGuid(m), d);
+  };
+  std::vector<std::thread> threads;
+  std::atomic<int> refused{0};
+  for (int d = 0; d < kDeliverers; ++d) {
+    threads.emplace_back([&, d] {
+      for (int i = 0; i < kDeliveries; ++i) EXPECT_OK(deliver(1, uint64_t(d * 1000 + i)).status());
+    });
+  }
+  for (int c = 0; c < kCyclers; ++c) {
+    threads.emplace_back([&, c] {
+      const uint8_t m = uint8_t(2 + c);
+      for (int i = 0; i < kCycles; ++i) {
+        EXPECT_OK(s->TransitionMailbox(TestGuid(m), {MailboxState::kActive}, MailboxState::kMovingOut));
+        if (deliver(m, uint64_t(50000 + i)).status().IsBusy()) ++refused;
+        EXPECT_OK(s->TransitionMailbox(TestGuid(m), {MailboxState::kMovingOut}, MailboxState::kActive));
+        EXPECT_OK(deliver(m, uint64_t(60000 + i)).status());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(refused.load(), kCyclers * kCycles);
+  auto shared = s->GetMailbox(TestGuid(1));
+  ASSERT_TRUE(shared.ok());
+  EXPECT_EQ(shared->change_number, uint64_t(kDeliverers * kDeliveries));
+  EXPECT_EQ(DumpItems(s.get(), {TestGuid(1)}).size(), size_t(kDeliverers * kDeliveries));
+  for (int c = 0; c < kCyclers; ++c) {
+    const Guid g = TestGuid(uint8_t(2 + c));
+    auto m = s->GetMailbox(g);
+    ASSERT_TRUE(m.ok());
+    EXPECT_EQ(m->state, MailboxState::kActive);
+    EXPECT_EQ(m->change_number, uint64_t(kCycles));
+    EXPECT_EQ(DumpItems(s.get(), {g}).size(), size_t(kCycles));
+  }
+  EXPECT_EQ(s->stats().writer.failed_batches, 0u);
 }
 
 // LMDB does not write pages that a transaction allocated and freed again
