@@ -148,12 +148,6 @@ Result<uint64_t> BytesOfPagesInUse(MDB_env* env, uint64_t file_bytes) {
   return (top + 1) * psize;
 }
 
-void ReleaseMappedPages(std::string_view bytes) {
-  uintptr_t begin, end;
-  ReleasablePages(bytes, &begin, &end);
-  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
-}
-
 void MappedPageReleaser::Add(std::string_view record) {
   constexpr uintptr_t kGap = 256u << 10, kRun = 4u << 20;
   uintptr_t begin, end;

@@ -39,23 +39,25 @@ inline std::string_view FromVal(const MDB_val& v) {
 // is not free. Corruption if the freelist does not parse.
 Result<uint64_t> BytesOfPagesInUse(MDB_env* env, uint64_t file_bytes);
 
-// Drops the whole pages inside `bytes` (a value read from an LMDB map) from
-// this process's resident set. The data stays in the page cache and the
-// mapping stays valid: a later read faults the pages back in. Moves release
-// each record's pages once the batch that borrowed it is written, so that a
-// move's RSS does not grow with the data it streams through (LMDB reads
-// through mmap).
-void ReleaseMappedPages(std::string_view bytes);
-
-// ReleaseMappedPages for a stream of records, one madvise per run of them:
-// the pages of records that lie near one another in the map (a gap of at
+// Drops the pages of records read from an LMDB map from this process's
+// resident set, one madvise per run of them. The data stays in the page
+// cache and the mapping stays valid: a later read faults the pages back in.
+// Moves release the records a batch borrowed once it is written, and the
+// target's records once verified, so that a move's RSS does not grow with
+// the data it streams through (LMDB reads through mmap). Of a record, only
+// whole pages go: all of an overflow value's, none of a small one's (it
+// shares a leaf page).
+//
+// The pages of records that lie near one another in the map (a gap of at
 // most 256 KiB between them) are gathered into one range, released when the
 // range reaches 4 MiB, when a record lies far from it, and at Flush or
 // destruction. A madvise per record is a system call and a TLB shootdown
-// across the process's threads each: 8,757 of them in a move of the 'small'
-// preset (10,421 items), 1,553 with the source's stream gathered in runs
-// (C=2 MiB/s means over alternated runs: +7% and +10% in two, equal in a
-// third; see perf/README.md). Pages of other records inside a range are
+// across the process's threads each (an IPI, which on a virtual machine is a
+// VM exit): 8,757 of them in a move of the 'small' preset (10,421 items),
+// 1,553 with the source's stream gathered in runs (C=2 MiB/s means over
+// alternated runs: +7% and +10% in two, equal in a third), about 1,500 with
+// the target's verification gathered too (CPU per move -10% at C >= 4; see
+// perf/README.md). Pages of other records inside a range are
 // dropped too: harmless, a read faults them back in from the page cache (the
 // map is read-only). Not thread-safe; every range must be inside a map that
 // stays where it is until Flush (hold a read transaction).
