@@ -62,6 +62,7 @@ class PosixWritableFile final : public WritableFile {
     if (::fdatasync(fd_) != 0) return PosixError("syncing", path_, errno);
     return Status::Ok();
   }
+  void DropCachedPages() override { (void)::posix_fadvise(fd_, 0, 0, POSIX_FADV_DONTNEED); }
   Status Truncate(uint64_t size) override {
     if (::ftruncate(fd_, off_t(size)) != 0) return PosixError("truncating", path_, errno);
     size_ = size;

@@ -35,6 +35,10 @@ class WritableFile {
     return Status::Ok();
   }
   virtual Status Sync() = 0;                    // fdatasync
+  // A hint: the file's clean (synced) pages leave the page cache, for a file
+  // written once and not read back soon (posix_fadvise DONTNEED). Dirty
+  // pages stay. Nothing else changes; an Env that does not cache ignores it.
+  virtual void DropCachedPages() {}
   virtual Status Truncate(uint64_t size) = 0;   // also moves the append point
   virtual uint64_t Size() const = 0;
 };

@@ -6,7 +6,11 @@
 // anything; Rewind, RemoveBefore, reopening at an earlier LSN, the checkpoint
 // file; a failed write is taken back out of the log; a failed sync is fatal
 // until reopened; a log that lost its tail behind the checkpoint is a gap.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -57,9 +61,9 @@ struct ReadBack {
   bool torn_tail = false;
 };
 
-ReadBack ReadAll(const std::string& dir, uint64_t from_lsn = 0) {
+ReadBack ReadAll(const std::string& dir, uint64_t from_lsn = 0, uint64_t file_bytes = kFileBytes) {
   ReadBack out;
-  TxLogReader r(dir, kFileBytes, from_lsn);
+  TxLogReader r(dir, file_bytes, from_lsn);
   for (;;) {
     LogRecord rec;
     auto more = r.Next(&rec);
@@ -378,6 +382,62 @@ TEST(TxLogWriterReaderTest, CheckpointFileHoldsTheLsn) {
   EXPECT_EQ(*lsn, pos[1].end_lsn);
   data[data.size() / 2] ^= 0x01;
   EXPECT_FALSE(txlog::DecodeCheckpoint(data).ok()) << "a damaged checkpoint decoded";
+}
+
+// Pages of `path` in the page cache (mincore over a mapping of it).
+size_t CachedPages(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return ~size_t{0};
+  struct stat st;
+  size_t resident = 0;
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) {
+    void* m = ::mmap(nullptr, size_t(st.st_size), PROT_READ, MAP_SHARED, fd, 0);
+    if (m != MAP_FAILED) {
+      const size_t page = size_t(::sysconf(_SC_PAGESIZE));
+      std::vector<unsigned char> in((size_t(st.st_size) + page - 1) / page);
+      if (::mincore(m, size_t(st.st_size), in.data()) == 0) {
+        for (unsigned char c : in) resident += c & 1;
+      }
+      ::munmap(m, size_t(st.st_size));
+    }
+  }
+  ::close(fd);
+  return resident;
+}
+
+// A full log file, once synced, leaves the page cache (it is read again only
+// by a backup or a recovery, and its memory serves the next writes): with
+// sync batch and full, every file before the current one has no cached page
+// and reads back whole; with sync none nothing is synced, so nothing can go.
+TEST(TxLogWriterReaderTest, FullSyncedLogFilesLeaveThePageCache) {
+  for (SyncMode mode : {SyncMode::kBatch, SyncMode::kFull, SyncMode::kNone}) {
+    SCOPED_TRACE(std::string(SyncModeName(mode)));
+    TempDir t;
+    const std::string dir = t / "logs";
+    LogOptions o = Options();
+    o.file_bytes = 64u << 10;
+    o.sync = mode;
+    auto w = OpenWriter(dir, 0, o);
+    ASSERT_TRUE(w);
+    for (int n = 0; n < 40; ++n) ASSERT_TRUE(w->Append(Payload(n, 10000)).ok());  // about 6 files
+    const uint64_t newest = w->newest_generation();
+    ASSERT_GE(newest, 5u);
+    size_t cached_before_newest = 0;
+    for (uint64_t g = w->oldest_generation(); g < newest; ++g) {
+      cached_before_newest += CachedPages(dir + "/" + txlog::FileName(g));
+    }
+    if (mode == SyncMode::kNone) {
+      EXPECT_GT(cached_before_newest, 0u) << "unsynced pages cannot leave the cache";
+    } else {
+      EXPECT_EQ(cached_before_newest, 0u) << "full, synced log files stayed in the page cache";
+    }
+    EXPECT_GT(CachedPages(dir + "/" + txlog::FileName(newest)), 0u) << "the file being written was dropped";
+    w.reset();
+    ReadBack rb = ReadAll(dir, 0, o.file_bytes);
+    ASSERT_TRUE(rb.status.ok()) << rb.status.ToString();
+    ASSERT_EQ(rb.records.size(), 40u);
+    for (int n = 0; n < 40; ++n) EXPECT_EQ(rb.records[size_t(n)].payload, Payload(n, 10000)) << n;
+  }
 }
 
 // Fails every Append to a log file while armed, and every Sync of one while
