@@ -258,6 +258,13 @@ TEST(CliTest, BenchOnAGivenOrganisationReportsItsFigures) {
   EXPECT_EQ(d["store"], "MS1");
   EXPECT_EQ(d["bytes"], ms1["logical_bytes"]);
   EXPECT_EQ(d["items"], ms1["items"]);
+  // Each level is compared with the raw copy timed beside its own runs.
+  for (const json& l : j["datasets"][0]["levels"]) {
+    ASSERT_GT(l["raw_copy_mib_per_s"].get<double>(), 0.0);
+    EXPECT_NEAR(l["ratio_to_raw_copy"].get<double>(),
+                l["mib_per_s"].get<double>() / l["raw_copy_mib_per_s"].get<double>(), 1e-9);
+  }
+  EXPECT_NE(r.out.find("raw MiB/s"), std::string::npos) << r.out;
   // The given organisation is not moved: every mailbox still in MS1.
   json after = RunJson("stat --org " + org + " --json");
   EXPECT_EQ(after["stores"][0]["mailboxes"], ms1["mailboxes"]);
