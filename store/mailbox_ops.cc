@@ -1,6 +1,6 @@
-// Store: operations on one mailbox that read its header and write it back as
-// one atomic step under the mailbox's header lock (state transitions, conditional deletes,
-// deliveries), and the logon check.
+// Store: operations that read mailbox headers and write them back as one
+// atomic step under the mailboxes' header locks (state transitions,
+// conditional deletes, deliveries), and the logon check.
 #include "store/store.h"
 
 #include "store/item_codec.h"
@@ -22,20 +22,11 @@ Result<MailboxInfo> Store::LockedHeader(const Guid& mailbox, std::initializer_li
 
 Status Store::TransitionMailbox(const Guid& mailbox, std::initializer_list<MailboxState> from,
                                 MailboxState to) {
-  auto held = header_locks_.Lock(mailbox);
-  MBX_ASSIGN_OR_RETURN(MailboxInfo info, LockedHeader(mailbox, from));
-  info.state = to;
-  WriteBatch b;
-  b.PutMailbox(info);
-  return WriteHeaderBatch(b);
+  return TransitionMailboxes({mailbox}, from, to).front();
 }
 
 Status Store::DeleteMailboxIn(const Guid& mailbox, std::initializer_list<MailboxState> from) {
-  auto held = header_locks_.Lock(mailbox);
-  MBX_RETURN_IF_ERROR(LockedHeader(mailbox, from).status());
-  WriteBatch b;
-  b.DeleteMailbox(mailbox);
-  return WriteHeaderBatch(b);
+  return DeleteMailboxesIn({mailbox}, from).front();
 }
 
 namespace {
