@@ -172,6 +172,7 @@ TargetFigures TargetFigures::Between(const std::string& store, const StoreFigure
   t.map_resizes = b.map_resizes - a.map_resizes;
   t.data_syncs = b.data_syncs - a.data_syncs;
   t.copied_bytes = b.copied_bytes - a.copied_bytes;
+  t.dead_bytes_dropped = b.dead_bytes_dropped - a.dead_bytes_dropped;
   return t;
 }
 
@@ -199,7 +200,8 @@ nlohmann::json TargetFigures::ToJson() const {
           {"log_append_s", log_append_s},
           {"map_resizes", map_resizes},
           {"data_syncs", data_syncs},
-          {"copied_bytes", copied_bytes}};
+          {"copied_bytes", copied_bytes},
+          {"dead_bytes_dropped", dead_bytes_dropped}};
 }
 
 Result<TargetFigures> TargetFigures::FromJson(const nlohmann::json& j) {
@@ -222,6 +224,7 @@ Result<TargetFigures> TargetFigures::FromJson(const nlohmann::json& j) {
     t.map_resizes = j.at("map_resizes").get<uint64_t>();
     t.data_syncs = j.at("data_syncs").get<uint64_t>();
     t.copied_bytes = j.at("copied_bytes").get<uint64_t>();
+    t.dead_bytes_dropped = j.at("dead_bytes_dropped").get<uint64_t>();
   } catch (const nlohmann::json::exception& e) {
     return Status::Corruption(std::string("a move report without the target's figures: ") + e.what());
   }

@@ -224,6 +224,7 @@ class RemoteStore final : public StoreHandle {
     o.map_resizes = f.map_resizes();
     o.data_syncs = f.data_syncs();
     o.copied_bytes = f.copied_bytes();
+    o.dead_bytes_dropped = f.dead_bytes_dropped();
     return o;
   }
 

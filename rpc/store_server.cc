@@ -293,6 +293,7 @@ class StoreServiceImpl final : public StoreService::Service {
       out->set_map_resizes(f.map_resizes);
       out->set_data_syncs(f.data_syncs);
       out->set_copied_bytes(f.copied_bytes);
+      out->set_dead_bytes_dropped(f.dead_bytes_dropped);
       return Status::Ok();
     });
   }

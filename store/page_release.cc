@@ -1,7 +1,9 @@
 // Store::ReleaseResidentPages: drops data.mdb's mapped pages from the
-// process's resident set.
+// process's resident set; DropDeadPages: deleted records' pages from the
+// page cache.
 #include "store/store.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -32,21 +34,77 @@ static std::pair<uintptr_t, size_t> FindDataMapping(const std::string& dir) {
   return best;
 }
 
+std::pair<uintptr_t, size_t> Store::DataMapping() {
+  MDB_envinfo info;
+  if (mdb_env_info(env_.get(), &info) != 0) return {0, 0};
+  // The map moves only when it grows: look it up once per map size.
+  std::lock_guard<std::mutex> l(mapping_mu_);
+  if (mapping_for_bytes_ != info.me_mapsize) {
+    mapping_ = FindDataMapping(dir_);
+    mapping_for_bytes_ = info.me_mapsize;
+  }
+  return mapping_;
+}
+
+void Store::DeadValuesToRanges() {
+  dead_ranges_.clear();
+  if (dead_values_.empty()) return;
+  MDB_stat st;
+  const auto [base, len] = DataMapping();
+  if (base == 0 || mdb_env_stat(env_.get(), &st) != 0) return;
+  const uint64_t psize = st.ms_psize;
+  for (std::string_view v : dead_values_) {
+    const uintptr_t p = reinterpret_cast<uintptr_t>(v.data());
+    // Larger than a page: in overflow pages of its own, the first starting
+    // with LMDB's page header just before the value. Outside the map: a
+    // copy in a page this transaction dirtied, not the file's.
+    if (v.size() <= psize || p < base || p + v.size() > base + len) continue;
+    const uint64_t off = p - base;
+    dead_ranges_.emplace_back(off / psize * psize, (off + v.size() + psize - 1) / psize * psize);
+  }
+  dead_values_.clear();
+  std::sort(dead_ranges_.begin(), dead_ranges_.end());
+  size_t out = 0;
+  for (size_t i = 0; i < dead_ranges_.size(); ++i) {
+    if (out > 0 && dead_ranges_[i].first <= dead_ranges_[out - 1].second) {
+      dead_ranges_[out - 1].second = std::max(dead_ranges_[out - 1].second, dead_ranges_[i].second);
+    } else {
+      dead_ranges_[out++] = dead_ranges_[i];
+    }
+  }
+  dead_ranges_.resize(out);
+}
+
+void Store::DropDeadPages() {
+  int fd = -1;
+  if (dead_ranges_.empty() || mdb_env_get_fd(env_.get(), &fd) != 0) return;
+  // The delete itself faulted some of the pages into this process's map
+  // (LMDB reads an overflow run's first page to free it, and a fault can map
+  // the whole folio around it): a mapped page cannot leave the page cache,
+  // so they leave the map first, in runs (an madvise is an IPI to every
+  // core running this process: one per record cost more than the drop
+  // gained). (The map does not move meanwhile: only this thread grows it.)
+  const uintptr_t base = DataMapping().first;
+  if (base != 0) {
+    MappedPageReleaser unmap;
+    for (const auto& [b, e] : dead_ranges_) {
+      unmap.Add(std::string_view(reinterpret_cast<const char*>(base + b), e - b));
+    }
+  }
+  uint64_t bytes = 0;
+  for (const auto& [b, e] : dead_ranges_) {
+    if (::posix_fadvise(fd, off_t(b), off_t(e - b), POSIX_FADV_DONTNEED) == 0) bytes += e - b;
+  }
+  dead_ranges_.clear();
+  dead_bytes_dropped_.fetch_add(bytes, std::memory_order_relaxed);
+}
+
 void Store::ReleaseResidentPages() {
   AddReader();  // no map resize meanwhile
   MDB_envinfo info;
   MDB_stat st;
   if (mdb_env_info(env_.get(), &info) == 0 && mdb_env_stat(env_.get(), &st) == 0) {
-    std::pair<uintptr_t, size_t> map;
-    {
-      // The map moves only when it grows: look it up once per map size.
-      std::lock_guard<std::mutex> l(mapping_mu_);
-      if (mapping_for_bytes_ != info.me_mapsize) {
-        mapping_ = FindDataMapping(dir_);
-        mapping_for_bytes_ = info.me_mapsize;
-      }
-      map = mapping_;
-    }
+    const std::pair<uintptr_t, size_t> map = DataMapping();
     const size_t used = std::min(map.second, size_t(info.me_last_pgno + 1) * st.ms_psize);
     if (map.first != 0 && used > 0) ::madvise(reinterpret_cast<void*>(map.first), used, MADV_DONTNEED);
   }

@@ -167,6 +167,9 @@ struct StoreStats {
   // copy of each put key and value into its pages.
   uint64_t copied_bytes = 0;
   uint64_t replayed_records = 0;  // at open
+  // Bytes of deleted records' pages given back to the page cache (see
+  // Store::DropDeadPages): a moved mailbox's source pages, for instance.
+  uint64_t dead_bytes_dropped = 0;
 };
 
 // Store is the local StoreHandle: the store open in this process.
@@ -322,6 +325,20 @@ class Store final : public StoreHandle {
   uint64_t map_bytes_ = 0;  // writer thread (and open) only
   std::string payload_buffer_;  // log thread only: the framing of the group's redo payload
   std::vector<std::string_view> payload_pieces_;  // log thread only: that payload as a gather list
+  // Where data.mdb is mapped (address, length), found once per map size.
+  std::pair<uintptr_t, size_t> DataMapping();
+  // The pages of the values a group's prefix deletes took out: gathered
+  // while it applies (dead_values_), turned into file ranges before its
+  // commit (dead_ranges_), dropped from the page cache after it. Apply
+  // thread only. A deleted record's overflow pages are LMDB's free pages
+  // from that commit on: nothing reads them again, and LMDB rewrites a page
+  // it reuses whole, never reading it first. Dropped, the kernel hands their
+  // memory to the next writes (the target's pages, in a move) at once.
+  void DeadValuesToRanges();
+  void DropDeadPages();
+  std::vector<std::string_view> dead_values_;
+  std::vector<std::pair<uint64_t, uint64_t>> dead_ranges_;  // [begin, end) in data.mdb, page-aligned
+  std::atomic<uint64_t> dead_bytes_dropped_{0};
   // Where data.mdb is mapped, for ReleaseResidentPages, and the map size it
   // was found for.
   std::mutex mapping_mu_;

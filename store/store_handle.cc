@@ -169,6 +169,7 @@ Result<StoreFigures> Store::Figures() {
   f.map_resizes = st.map_resizes;
   f.data_syncs = st.data_syncs;
   f.copied_bytes = st.copied_bytes;
+  f.dead_bytes_dropped = st.dead_bytes_dropped;
   return f;
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "store/coding.h"
 #include "store/lmdb_env.h"
@@ -26,9 +27,13 @@ inline std::string Fixed64String(uint64_t v) {
 Status PutCheckpoint(MDB_txn* txn, MDB_dbi meta_dbi, uint64_t lsn, int* rc);
 
 // Applies one mutation to database `db` (dbis indexed by Db); LMDB's rc comes
-// back in *rc for MDB_MAP_FULL handling.
+// back in *rc for MDB_MAP_FULL handling. When `deleted` is not null, a prefix
+// delete adds each value over kDeadValueMinBytes it deletes, as LMDB returned
+// it: a view into the map, or into a page this transaction dirtied.
+inline constexpr size_t kDeadValueMinBytes = 1024;
 Status ApplyMutation(MDB_txn* txn, const MDB_dbi* dbis, Mutation::Op op, Db db,
-                     std::string_view key, std::string_view value, int* rc);
+                     std::string_view key, std::string_view value, int* rc,
+                     std::vector<std::string_view>* deleted = nullptr);
 
 // A group logged after one whose commit failed: the failed group's record
 // was cut back out of the log, taking this one with it, so it was neither

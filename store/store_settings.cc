@@ -70,6 +70,7 @@ StoreStats Store::stats() const {
   s.data_syncs = data_syncs_.load();
   s.copied_bytes = copied_bytes_.load();
   s.replayed_records = replayed_records_.load();
+  s.dead_bytes_dropped = dead_bytes_dropped_.load();
   return s;
 }
 

@@ -27,7 +27,8 @@ Status PutCheckpoint(MDB_txn* txn, MDB_dbi meta_dbi, uint64_t lsn, int* rc) {
 
 // Applies one mutation; LMDB's rc comes back in *rc for MDB_MAP_FULL handling.
 Status ApplyMutation(MDB_txn* txn, const MDB_dbi* dbis, Mutation::Op op, Db db,
-                     std::string_view key, std::string_view value, int* rc) {
+                     std::string_view key, std::string_view value, int* rc,
+                     std::vector<std::string_view>* deleted) {
   MDB_dbi dbi = dbis[int(db)];
   MDB_val k = ToVal(key);
   switch (op) {
@@ -47,6 +48,7 @@ Status ApplyMutation(MDB_txn* txn, const MDB_dbi* dbis, Mutation::Op op, Db db,
       MDB_val ck = k, cv;
       *rc = mdb_cursor_get(cur.get(), &ck, &cv, MDB_SET_RANGE);
       while (*rc == 0 && FromVal(ck).substr(0, key.size()) == key) {
+        if (deleted && cv.mv_size > kDeadValueMinBytes) deleted->push_back(FromVal(cv));
         *rc = mdb_cursor_del(cur.get(), 0);
         if (*rc != 0) break;
         *rc = mdb_cursor_get(cur.get(), &ck, &cv, MDB_NEXT);
@@ -161,10 +163,11 @@ Status Store::ApplyGroup(const std::vector<const WriteBatch*>& batches, const Gr
     s = txn.Begin(env_.get(), 0);
     int rc = 0;
     uint64_t put_bytes = 0;  // what mdb_put copies into the pages
+    dead_values_.clear();
     if (s.ok()) {
       for (const WriteBatch* b : batches) {
         for (const Mutation& m : b->mutations()) {
-          s = ApplyMutation(txn.get(), dbi_, m.op, m.db, m.key, m.bytes(), &rc);
+          s = ApplyMutation(txn.get(), dbi_, m.op, m.db, m.key, m.bytes(), &rc, &dead_values_);
           if (!s.ok()) break;
           if (m.op == Mutation::Op::kPut) put_bytes += m.key.size() + m.bytes().size();
         }
@@ -172,6 +175,7 @@ Status Store::ApplyGroup(const std::vector<const WriteBatch*>& batches, const Gr
       }
     }
     if (s.ok()) s = PutCheckpoint(txn.get(), dbi_[0], pos.end_lsn, &rc);
+    if (s.ok()) DeadValuesToRanges();  // while the views into the map hold
     if (s.ok()) {
       rc = txn.CommitRc();
       s = LmdbStatus(rc, "committing to store " + name_);
@@ -218,20 +222,23 @@ Status Store::ApplyGroup(const std::vector<const WriteBatch*>& batches, const Gr
   }
   CrashPoint("lmdb-committed");
 
-  std::lock_guard<std::mutex> l(log_mu_);
-  const uint64_t old_gen = txlog::GenerationOf(checkpoint_lsn_, log_->options().file_bytes);
-  prev_checkpoint_lsn_ = checkpoint_lsn_;
-  checkpoint_lsn_ = pos.end_lsn;
-  if (log_->options().mode == LogMode::kCircular) {
-    // Everything before the previous commit's checkpoint is in the database
-    // durably (that commit's data was synced with this one's), so whole log
-    // files before it can go.
-    auto removed = log_->RemoveBefore(prev_checkpoint_lsn_);
-    if (!removed.ok()) return removed.status();
+  {
+    std::lock_guard<std::mutex> l(log_mu_);
+    const uint64_t old_gen = txlog::GenerationOf(checkpoint_lsn_, log_->options().file_bytes);
+    prev_checkpoint_lsn_ = checkpoint_lsn_;
+    checkpoint_lsn_ = pos.end_lsn;
+    if (log_->options().mode == LogMode::kCircular) {
+      // Everything before the previous commit's checkpoint is in the database
+      // durably (that commit's data was synced with this one's), so whole log
+      // files before it can go.
+      auto removed = log_->RemoveBefore(prev_checkpoint_lsn_);
+      if (!removed.ok()) return removed.status();
+    }
+    if (txlog::GenerationOf(checkpoint_lsn_, log_->options().file_bytes) != old_gen) {
+      (void)log_->WriteCheckpointFile(prev_checkpoint_lsn_, /*sync=*/false);
+    }
   }
-  if (txlog::GenerationOf(checkpoint_lsn_, log_->options().file_bytes) != old_gen) {
-    (void)log_->WriteCheckpointFile(prev_checkpoint_lsn_, /*sync=*/false);
-  }
+  DropDeadPages();
   return Status::Ok();
 }
 

@@ -453,6 +453,11 @@ TEST(MoveTest, ReportCountsTheStoresCommitsAndSyncs) {
   EXPECT_LT(rep.MemoryCopiesPerByte(), 1.1);
   EXPECT_EQ(j["totals"]["memory_copies_per_byte"].get<double>(), rep.MemoryCopiesPerByte());
   EXPECT_EQ(j["target"]["copied_bytes"].get<uint64_t>(), t.copied_bytes);
+  // The source gave its moved mailboxes' record pages back to the page
+  // cache; the target deleted nothing.
+  EXPECT_GT(s.dead_bytes_dropped, 0u);
+  EXPECT_EQ(t.dead_bytes_dropped, 0u);
+  EXPECT_EQ(j["source"]["dead_bytes_dropped"].get<uint64_t>(), s.dead_bytes_dropped);
 }
 
 TEST(MoveTest, AMailboxThatFitsOneBatchCostsTheTargetTwoCommits) {

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +20,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "store/item.h"
 #include "store/item_codec.h"
@@ -228,5 +232,27 @@ inline nlohmann::json RunJson(const std::string& args, int expect_exit = 0) {
   return j;
 }
 #endif
+
+// Pages of the file `path` in the page cache (mincore over a mapping of it
+// of our own); ~0 if it cannot be opened.
+inline size_t CachedPages(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ~size_t{0};
+  struct stat st {};
+  size_t cached = 0;
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) {
+    void* m = ::mmap(nullptr, size_t(st.st_size), PROT_READ, MAP_SHARED, fd, 0);
+    if (m != MAP_FAILED) {
+      const size_t page = size_t(::sysconf(_SC_PAGESIZE));
+      std::vector<unsigned char> in((size_t(st.st_size) + page - 1) / page);
+      if (::mincore(m, size_t(st.st_size), in.data()) == 0) {
+        for (unsigned char c : in) cached += c & 1;
+      }
+      ::munmap(m, size_t(st.st_size));
+    }
+  }
+  ::close(fd);
+  return cached;
+}
 
 }  // namespace mbx::testing

@@ -384,27 +384,6 @@ TEST(TxLogWriterReaderTest, CheckpointFileHoldsTheLsn) {
   EXPECT_FALSE(txlog::DecodeCheckpoint(data).ok()) << "a damaged checkpoint decoded";
 }
 
-// Pages of `path` in the page cache (mincore over a mapping of it).
-size_t CachedPages(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) return ~size_t{0};
-  struct stat st;
-  size_t resident = 0;
-  if (::fstat(fd, &st) == 0 && st.st_size > 0) {
-    void* m = ::mmap(nullptr, size_t(st.st_size), PROT_READ, MAP_SHARED, fd, 0);
-    if (m != MAP_FAILED) {
-      const size_t page = size_t(::sysconf(_SC_PAGESIZE));
-      std::vector<unsigned char> in((size_t(st.st_size) + page - 1) / page);
-      if (::mincore(m, size_t(st.st_size), in.data()) == 0) {
-        for (unsigned char c : in) resident += c & 1;
-      }
-      ::munmap(m, size_t(st.st_size));
-    }
-  }
-  ::close(fd);
-  return resident;
-}
-
 // A full log file, once synced, leaves the page cache (it is read again only
 // by a backup or a recovery, and its memory serves the next writes): with
 // sync batch and full, every file before the current one has no cached page
@@ -424,14 +403,14 @@ TEST(TxLogWriterReaderTest, FullSyncedLogFilesLeaveThePageCache) {
     ASSERT_GE(newest, 5u);
     size_t cached_before_newest = 0;
     for (uint64_t g = w->oldest_generation(); g < newest; ++g) {
-      cached_before_newest += CachedPages(dir + "/" + txlog::FileName(g));
+      cached_before_newest += testing::CachedPages(dir + "/" + txlog::FileName(g));
     }
     if (mode == SyncMode::kNone) {
       EXPECT_GT(cached_before_newest, 0u) << "unsynced pages cannot leave the cache";
     } else {
       EXPECT_EQ(cached_before_newest, 0u) << "full, synced log files stayed in the page cache";
     }
-    EXPECT_GT(CachedPages(dir + "/" + txlog::FileName(newest)), 0u) << "the file being written was dropped";
+    EXPECT_GT(testing::CachedPages(dir + "/" + txlog::FileName(newest)), 0u) << "the file being written was dropped";
     w.reset();
     ReadBack rb = ReadAll(dir, 0, o.file_bytes);
     ASSERT_TRUE(rb.status.ok()) << rb.status.ToString();
