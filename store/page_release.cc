@@ -46,6 +46,13 @@ std::pair<uintptr_t, size_t> Store::DataMapping() {
   return mapping_;
 }
 
+// The ranges are the values' own pages, merged only where they touch. The
+// page cache drops a folio (64 KiB here) only whole, so a folio that also
+// holds a live page (a leaf page, another mailbox's record) stays: in a move
+// of 'medium' about half of the source's pages leave. Merging across gaps of
+// up to 64 KiB to take the leaf pages too dropped other mailboxes' records
+// (mailboxes written at once interleave in the file), which their moves then
+// read back from disk: 940 MB of page-ins per move, and slower.
 void Store::DeadValuesToRanges() {
   dead_ranges_.clear();
   if (dead_values_.empty()) return;
