@@ -46,13 +46,15 @@ std::pair<uintptr_t, size_t> Store::DataMapping() {
   return mapping_;
 }
 
-// The ranges are the values' own pages, merged only where they touch. The
-// page cache drops a folio (64 KiB here) only whole, so a folio that also
-// holds a live page (a leaf page, another mailbox's record) stays: in a move
-// of 'medium' about half of the source's pages leave. Merging across gaps of
-// up to 64 KiB to take the leaf pages too dropped other mailboxes' records
-// (mailboxes written at once interleave in the file), which their moves then
-// read back from disk: 940 MB of page-ins per move, and slower.
+// The ranges are the freed pages themselves, merged only where they touch.
+// The page cache drops a folio (64 KiB here) only whole, so a folio that
+// also holds a live page stays. With the values' overflow pages alone, the
+// leaf pages among them kept about half of a 'medium' source's folios
+// cached; the leaf pages are dead too (the delete copied each before
+// changing it), and with them a mailbox's pages drop as whole folios.
+// Merging across gaps instead dropped other mailboxes' records (mailboxes
+// written at once interleave in the file), which their moves then read back
+// from disk: 940 MB of page-ins per move, and slower.
 void Store::DeadValuesToRanges() {
   dead_ranges_.clear();
   if (dead_values_.empty()) return;
@@ -62,10 +64,11 @@ void Store::DeadValuesToRanges() {
   const uint64_t psize = st.ms_psize;
   for (std::string_view v : dead_values_) {
     const uintptr_t p = reinterpret_cast<uintptr_t>(v.data());
-    // Larger than a page: in overflow pages of its own, the first starting
-    // with LMDB's page header just before the value. Outside the map: a
-    // copy in a page this transaction dirtied, not the file's.
-    if (v.size() <= psize || p < base || p + v.size() > base + len) continue;
+    // In the map: the file's page (a leaf page for a key or a small value;
+    // a large value's overflow pages, the first starting with LMDB's page
+    // header just before it). Outside: a page this transaction had already
+    // copied, not the file's.
+    if (v.empty() || p < base || p + v.size() > base + len) continue;
     const uint64_t off = p - base;
     dead_ranges_.emplace_back(off / psize * psize, (off + v.size() + psize - 1) / psize * psize);
   }
@@ -85,6 +88,7 @@ void Store::DeadValuesToRanges() {
 void Store::DropDeadPages() {
   int fd = -1;
   if (dead_ranges_.empty() || mdb_env_get_fd(env_.get(), &fd) != 0) return;
+
   // The delete itself faulted some of the pages into this process's map
   // (LMDB reads an overflow run's first page to free it, and a fault can map
   // the whole folio around it): a mapped page cannot leave the page cache,

@@ -327,10 +327,12 @@ class Store final : public StoreHandle {
   std::vector<std::string_view> payload_pieces_;  // log thread only: that payload as a gather list
   // Where data.mdb is mapped (address, length), found once per map size.
   std::pair<uintptr_t, size_t> DataMapping();
-  // The pages of the values a group's prefix deletes took out: gathered
-  // while it applies (dead_values_), turned into file ranges before its
-  // commit (dead_ranges_), dropped from the page cache after it. Apply
-  // thread only. A deleted record's overflow pages are LMDB's free pages
+  // The pages a group's prefix deletes free: gathered while it applies (the
+  // deleted keys and values as LMDB returned them, dead_values_), turned
+  // into file ranges before its commit (dead_ranges_), dropped from the page
+  // cache after it. Apply thread only. A deleted record's overflow pages,
+  // and the old copy of every leaf page the delete changed (LMDB copies a
+  // page before changing it and frees the original), are LMDB's free pages
   // from that commit on: nothing reads them again, and LMDB rewrites a page
   // it reuses whole, never reading it first. Dropped, the kernel hands their
   // memory to the next writes (the target's pages, in a move) at once.

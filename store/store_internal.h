@@ -28,9 +28,10 @@ Status PutCheckpoint(MDB_txn* txn, MDB_dbi meta_dbi, uint64_t lsn, int* rc);
 
 // Applies one mutation to database `db` (dbis indexed by Db); LMDB's rc comes
 // back in *rc for MDB_MAP_FULL handling. When `deleted` is not null, a prefix
-// delete adds each value over kDeadValueMinBytes it deletes, as LMDB returned
-// it: a view into the map, or into a page this transaction dirtied.
-inline constexpr size_t kDeadValueMinBytes = 1024;
+// delete adds the key and the value of each record it deletes, as LMDB
+// returned them just before: views into the map (the pages the commit frees:
+// a large value's overflow pages, and the leaf page, which the delete copies
+// before changing it), or into a page this transaction had already dirtied.
 Status ApplyMutation(MDB_txn* txn, const MDB_dbi* dbis, Mutation::Op op, Db db,
                      std::string_view key, std::string_view value, int* rc,
                      std::vector<std::string_view>* deleted = nullptr);

@@ -46,9 +46,21 @@ Status ApplyMutation(MDB_txn* txn, const MDB_dbi* dbis, Mutation::Op op, Db db,
       LmdbCursor cur;
       MBX_RETURN_IF_ERROR(cur.Open(txn, dbi));
       MDB_val ck = k, cv;
+      if (deleted) {
+        // The records as they lie in the map, before the delete changes a
+        // page: a delete rebalances, which copies the next leaf page before
+        // the cursor reaches it.
+        *rc = mdb_cursor_get(cur.get(), &ck, &cv, MDB_SET_RANGE);
+        while (*rc == 0 && FromVal(ck).substr(0, key.size()) == key) {
+          deleted->push_back(FromVal(ck));
+          deleted->push_back(FromVal(cv));
+          *rc = mdb_cursor_get(cur.get(), &ck, &cv, MDB_NEXT);
+        }
+        if (*rc != 0 && *rc != MDB_NOTFOUND) return LmdbStatus(*rc, "reading the records to delete");
+        ck = k;
+      }
       *rc = mdb_cursor_get(cur.get(), &ck, &cv, MDB_SET_RANGE);
       while (*rc == 0 && FromVal(ck).substr(0, key.size()) == key) {
-        if (deleted && cv.mv_size > kDeadValueMinBytes) deleted->push_back(FromVal(cv));
         *rc = mdb_cursor_del(cur.get(), 0);
         if (*rc != 0) break;
         *rc = mdb_cursor_get(cur.get(), &ck, &cv, MDB_NEXT);

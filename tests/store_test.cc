@@ -540,6 +540,19 @@ TEST(StoreTest, ChecksumsLetTheRecordsPagesGoOnceRead) {
   EXPECT_EQ(second->sums.at(1).hash_sum, first->sums.at(1).hash_sum);
 }
 
+// Mailbox TestGuid(m), owner "u<m>", one folder holding `items` random
+// records of `bytes` each, in one write.
+void PutMailboxOfRecords(Store* s, int m, uint64_t items, size_t bytes) {
+  WriteBatch b;
+  MailboxInfo info;
+  info.guid = TestGuid(m);
+  info.owner = "u" + std::to_string(m);
+  b.PutMailbox(info);
+  b.PutFolder(info.guid, FolderInfo{1, 0, FolderKind::kRoot, "F1"});
+  for (uint64_t id = 1; id <= items; ++id) b.PutItem(info.guid, 1, id, testing::RandomRecord(id * 10 + uint64_t(m), bytes));
+  ASSERT_OK(s->Write(std::move(b)));
+}
+
 // Deleting a mailbox gives its records' pages back to the page cache's free
 // memory once the delete commits (a moved mailbox's source pages are dead:
 // the target's writes reuse their memory): after deleting 16 MiB of records,
@@ -553,19 +566,8 @@ TEST(StoreTest, DeletingAMailboxDropsItsRecordsPagesFromThePageCache) {
   {
     auto s = CreateAndOpen(t / "s");
     ASSERT_TRUE(s);
-    for (int m = 1; m <= 2; ++m) {
-      WriteBatch b;
-      MailboxInfo info;
-      info.guid = TestGuid(m);
-      info.owner = "u" + std::to_string(m);
-      b.PutMailbox(info);
-      b.PutFolder(info.guid, FolderInfo{1, 0, FolderKind::kRoot, "F1"});
-      const uint64_t items = m == 1 ? 64 : 16;  // mailbox 1: 16 MiB
-      for (uint64_t id = 1; id <= items; ++id) {
-        b.PutItem(info.guid, 1, id, testing::RandomRecord(id * 10 + uint64_t(m), 256u << 10));
-      }
-      ASSERT_OK(s->Write(std::move(b)));
-    }
+    PutMailboxOfRecords(s.get(), 1, 64, 256u << 10);  // 16 MiB
+    PutMailboxOfRecords(s.get(), 2, 16, 256u << 10);
     auto kept = s->Checksums(TestGuid(2));
     ASSERT_TRUE(kept.ok()) << kept.status().ToString();
     kept_sum = kept->sums.at(1).hash_sum;
@@ -589,6 +591,33 @@ TEST(StoreTest, DeletingAMailboxDropsItsRecordsPagesFromThePageCache) {
   auto reopened = (*s)->Checksums(TestGuid(2));
   ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
   EXPECT_EQ(reopened->sums.at(1).hash_sum, kept_sum);
+}
+
+// Records small enough to sit in LMDB's leaf pages free those pages too when
+// deleted (the delete copies each leaf page before changing it and frees the
+// original): deleting a mailbox of 8 MiB of 300-byte records drops at least
+// 6 MiB of data.mdb's cached pages, and the other mailbox reads the same.
+TEST(StoreTest, DeletingSmallRecordsDropsTheirLeafPagesFromThePageCache) {
+  TempDir t;
+  const std::string data = t / "s/data.mdb";
+  const size_t page = size_t(::sysconf(_SC_PAGESIZE));
+  auto s = CreateAndOpen(t / "s");
+  ASSERT_TRUE(s);
+  PutMailboxOfRecords(s.get(), 1, 28000, 300);  // about 8 MiB
+  PutMailboxOfRecords(s.get(), 2, 2000, 300);
+  auto kept = s->Checksums(TestGuid(2));
+  ASSERT_TRUE(kept.ok()) << kept.status().ToString();
+  ASSERT_TRUE(s->Checksums(TestGuid(1)).ok());
+  const size_t before = testing::CachedPages(data);
+  ASSERT_GE(before, (8u << 20) / page) << "the records were not in the page cache to begin with";
+  ASSERT_OK(s->DeleteMailboxIn(TestGuid(1), {MailboxState::kActive}));
+  const size_t after = testing::CachedPages(data);
+  EXPECT_GE(before - std::min(before, after), (6u << 20) / page)
+      << "the deleted records' leaf pages stayed cached: " << before << " pages before, " << after << " after";
+  auto again = s->Checksums(TestGuid(2));
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->sums.at(1).items, 2000u);
+  EXPECT_EQ(again->sums.at(1).hash_sum, kept->sums.at(1).hash_sum);
 }
 
 // MappedPageReleaser gathers records' pages into runs: one madvise per run of
