@@ -85,7 +85,7 @@ struct TargetFigures {
   uint64_t map_resizes = 0;
   uint64_t data_syncs = 0;  // of data.mdb: each commit's (but with sync none)
   uint64_t copied_bytes = 0;  // copied in memory by the store's write path (log payload, LMDB pages)
-  uint64_t dead_bytes_dropped = 0;  // deleted records' pages given back to the page cache (a source's moved mailboxes)
+  uint64_t dead_bytes_dropped = 0;  // deleted records' pages asked out of the page cache (a source's moved mailboxes)
 
   // From two readings; `moved_bytes` = bytes copied by the run.
   static TargetFigures Between(const std::string& store, const StoreFigures& before, const StoreFigures& after,

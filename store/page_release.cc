@@ -55,14 +55,14 @@ std::pair<uintptr_t, size_t> Store::DataMapping() {
 // Merging across gaps instead dropped other mailboxes' records (mailboxes
 // written at once interleave in the file), which their moves then read back
 // from disk: 940 MB of page-ins per move, and slower.
-void Store::DeadValuesToRanges() {
+void Store::DeadRecordsToRanges() {
   dead_ranges_.clear();
-  if (dead_values_.empty()) return;
+  if (dead_records_.empty()) return;
   MDB_stat st;
   const auto [base, len] = DataMapping();
   if (base == 0 || mdb_env_stat(env_.get(), &st) != 0) return;
   const uint64_t psize = st.ms_psize;
-  for (std::string_view v : dead_values_) {
+  for (std::string_view v : dead_records_) {
     const uintptr_t p = reinterpret_cast<uintptr_t>(v.data());
     // In the map: the file's page (a leaf page for a key or a small value;
     // a large value's overflow pages, the first starting with LMDB's page
@@ -72,7 +72,7 @@ void Store::DeadValuesToRanges() {
     const uint64_t off = p - base;
     dead_ranges_.emplace_back(off / psize * psize, (off + v.size() + psize - 1) / psize * psize);
   }
-  dead_values_.clear();
+  dead_records_.clear();
   std::sort(dead_ranges_.begin(), dead_ranges_.end());
   size_t out = 0;
   for (size_t i = 0; i < dead_ranges_.size(); ++i) {

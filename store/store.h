@@ -167,8 +167,10 @@ struct StoreStats {
   // copy of each put key and value into its pages.
   uint64_t copied_bytes = 0;
   uint64_t replayed_records = 0;  // at open
-  // Bytes of deleted records' pages given back to the page cache (see
-  // Store::DropDeadPages): a moved mailbox's source pages, for instance.
+  // Bytes of deleted records' pages the store asked the kernel to drop from
+  // the page cache (see Store::DropDeadPages): a moved mailbox's source
+  // pages, for instance. Asked, not dropped: a 64 KiB folio that also holds
+  // a live page stays.
   uint64_t dead_bytes_dropped = 0;
 };
 
@@ -328,7 +330,7 @@ class Store final : public StoreHandle {
   // Where data.mdb is mapped (address, length), found once per map size.
   std::pair<uintptr_t, size_t> DataMapping();
   // The pages a group's prefix deletes free: gathered while it applies (the
-  // deleted keys and values as LMDB returned them, dead_values_), turned
+  // deleted keys and values as LMDB returned them, dead_records_), turned
   // into file ranges before its commit (dead_ranges_), dropped from the page
   // cache after it. Apply thread only. A deleted record's overflow pages,
   // and the old copy of every leaf page the delete changed (LMDB copies a
@@ -336,9 +338,9 @@ class Store final : public StoreHandle {
   // from that commit on: nothing reads them again, and LMDB rewrites a page
   // it reuses whole, never reading it first. Dropped, the kernel hands their
   // memory to the next writes (the target's pages, in a move) at once.
-  void DeadValuesToRanges();
+  void DeadRecordsToRanges();
   void DropDeadPages();
-  std::vector<std::string_view> dead_values_;
+  std::vector<std::string_view> dead_records_;
   std::vector<std::pair<uint64_t, uint64_t>> dead_ranges_;  // [begin, end) in data.mdb, page-aligned
   std::atomic<uint64_t> dead_bytes_dropped_{0};
   // Where data.mdb is mapped, for ReleaseResidentPages, and the map size it

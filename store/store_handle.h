@@ -93,7 +93,7 @@ struct StoreFigures {
   uint64_t map_resizes = 0;
   uint64_t data_syncs = 0;     // syncs of data.mdb (each commit's)
   uint64_t copied_bytes = 0;   // bytes the write path copied in memory (StoreStats::copied_bytes)
-  uint64_t dead_bytes_dropped = 0;  // deleted records' pages dropped from the page cache (StoreStats)
+  uint64_t dead_bytes_dropped = 0;  // deleted records' pages asked out of the page cache (StoreStats)
 };
 
 // What a client (a user's mail program) does to a mailbox, as one request

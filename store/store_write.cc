@@ -175,11 +175,11 @@ Status Store::ApplyGroup(const std::vector<const WriteBatch*>& batches, const Gr
     s = txn.Begin(env_.get(), 0);
     int rc = 0;
     uint64_t put_bytes = 0;  // what mdb_put copies into the pages
-    dead_values_.clear();
+    dead_records_.clear();
     if (s.ok()) {
       for (const WriteBatch* b : batches) {
         for (const Mutation& m : b->mutations()) {
-          s = ApplyMutation(txn.get(), dbi_, m.op, m.db, m.key, m.bytes(), &rc, &dead_values_);
+          s = ApplyMutation(txn.get(), dbi_, m.op, m.db, m.key, m.bytes(), &rc, &dead_records_);
           if (!s.ok()) break;
           if (m.op == Mutation::Op::kPut) put_bytes += m.key.size() + m.bytes().size();
         }
@@ -187,7 +187,7 @@ Status Store::ApplyGroup(const std::vector<const WriteBatch*>& batches, const Gr
       }
     }
     if (s.ok()) s = PutCheckpoint(txn.get(), dbi_[0], pos.end_lsn, &rc);
-    if (s.ok()) DeadValuesToRanges();  // while the views into the map hold
+    if (s.ok()) DeadRecordsToRanges();  // while the views into the map hold
     if (s.ok()) {
       rc = txn.CommitRc();
       s = LmdbStatus(rc, "committing to store " + name_);

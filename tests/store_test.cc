@@ -2,7 +2,6 @@
 // threads, map growth, mailbox deletion, locking and bad stores.
 #include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -566,8 +565,8 @@ TEST(StoreTest, DeletingAMailboxDropsItsRecordsPagesFromThePageCache) {
   {
     auto s = CreateAndOpen(t / "s");
     ASSERT_TRUE(s);
-    PutMailboxOfRecords(s.get(), 1, 64, 256u << 10);  // 16 MiB
-    PutMailboxOfRecords(s.get(), 2, 16, 256u << 10);
+    ASSERT_NO_FATAL_FAILURE(PutMailboxOfRecords(s.get(), 1, 64, 256u << 10));  // 16 MiB
+    ASSERT_NO_FATAL_FAILURE(PutMailboxOfRecords(s.get(), 2, 16, 256u << 10));
     auto kept = s->Checksums(TestGuid(2));
     ASSERT_TRUE(kept.ok()) << kept.status().ToString();
     kept_sum = kept->sums.at(1).hash_sum;
@@ -603,8 +602,8 @@ TEST(StoreTest, DeletingSmallRecordsDropsTheirLeafPagesFromThePageCache) {
   const size_t page = size_t(::sysconf(_SC_PAGESIZE));
   auto s = CreateAndOpen(t / "s");
   ASSERT_TRUE(s);
-  PutMailboxOfRecords(s.get(), 1, 28000, 300);  // about 8 MiB
-  PutMailboxOfRecords(s.get(), 2, 2000, 300);
+  ASSERT_NO_FATAL_FAILURE(PutMailboxOfRecords(s.get(), 1, 28000, 300));  // about 8 MiB
+  ASSERT_NO_FATAL_FAILURE(PutMailboxOfRecords(s.get(), 2, 2000, 300));
   auto kept = s->Checksums(TestGuid(2));
   ASSERT_TRUE(kept.ok()) << kept.status().ToString();
   ASSERT_TRUE(s->Checksums(TestGuid(1)).ok());
