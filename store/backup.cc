@@ -154,7 +154,7 @@ Result<Store::BackupResult> Store::Backup(const std::string& out_dir, bool incre
     MBX_RETURN_IF_ERROR(log_->Sync());
     lo = log_->options();
     m.from_lsn = last_backup_lsn_;
-    m.lsn = checkpoint_lsn_;
+    m.lsn = Checkpoints().first;
     const uint64_t g0 = txlog::GenerationOf(m.from_lsn, lo.file_bytes);
     const uint64_t g1 = txlog::GenerationOf(m.lsn, lo.file_bytes);
     MBX_RETURN_IF_ERROR(env->CreateDir(out_dir + "/logs"));
@@ -197,7 +197,7 @@ Result<Store::BackupResult> Store::Backup(const std::string& out_dir, bool incre
   std::lock_guard<std::mutex> l(log_mu_);
   last_backup_lsn_ = r.lsn;
   MBX_ASSIGN_OR_RETURN(r.log_files_truncated,
-                       log_->RemoveBefore(std::min(truncate_before, prev_checkpoint_lsn_)));
+                       log_->RemoveBefore(std::min(truncate_before, Checkpoints().second)));
   return r;
 }
 

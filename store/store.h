@@ -307,7 +307,7 @@ class Store final : public StoreHandle {
   // so every later write, read and Flush fails with it until the store is
   // reopened. ENOSPC and the like are not fatal: nothing was dropped.
   Status broken_;
-  void MarkBroken(const Status& cause);  // open and SetSyncMode (under log_mu_) only
+  void MarkBroken(const Status& cause);  // the apply thread only, under log_mu_
 
   // The disk reserve (see "Out of disk space"); both under log_mu_.
   std::unique_ptr<DiskReserve> reserve_;  // GUARDED_BY(log_mu_)
@@ -360,10 +360,22 @@ class Store final : public StoreHandle {
   // Backup/GetLogInfo/Set* from other threads, always under log_mu_.
   std::mutex log_mu_;
   std::unique_ptr<TxLogWriter> log_;  // GUARDED_BY(log_mu_)
-  uint64_t checkpoint_lsn_ = 0;       // GUARDED_BY(log_mu_)
-  uint64_t prev_checkpoint_lsn_ = 0;  // GUARDED_BY(log_mu_)
+  // The last commit's checkpoint and the one before it (the last that is
+  // surely durable: see Flush). Set by the apply thread; read under ckpt_mu_
+  // (taken after log_mu_ when both are held), never waiting for the log.
+  std::mutex ckpt_mu_;
+  uint64_t checkpoint_lsn_ = 0;       // GUARDED_BY(ckpt_mu_)
+  uint64_t prev_checkpoint_lsn_ = 0;  // GUARDED_BY(ckpt_mu_)
+  std::pair<uint64_t, uint64_t> Checkpoints();  // {checkpoint, previous}
+  // Log thread (under log_mu_), before each append: drops the log files the
+  // checkpoint has passed (circular logging) and refreshes E00.chk.
+  Status LogHousekeeping();
+  uint64_t checkpoint_file_gen_ = 0;  // GUARDED_BY(log_mu_): the log file of E00.chk's last checkpoint
+  std::chrono::steady_clock::time_point checkpoint_file_written_{};  // GUARDED_BY(log_mu_)
   uint64_t last_backup_lsn_ = 0;      // GUARDED_BY(log_mu_)
-  uint64_t log_epoch_ = 0;            // GUARDED_BY(log_mu_): bumped when a failed commit rewinds the log
+  // Bumped (under log_mu_, by the apply thread only) when a failed commit
+  // rewinds the log; the apply thread reads it without the lock.
+  uint64_t log_epoch_ = 0;
   std::atomic<bool> data_broken_{false};  // set by MarkBroken (after broken_): reads are refused too
   // Held across each LMDB write transaction (its own data sync included), so
   // that a sync that fails can only drop what finished commits wrote, never

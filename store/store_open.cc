@@ -319,6 +319,7 @@ Status Store::OpenImpl(const std::string& dir, const OpenOptions& options) {
     MBX_RETURN_IF_ERROR(GrowMap());
   }
   prev_checkpoint_lsn_ = checkpoint_lsn_;
+  checkpoint_file_gen_ = txlog::GenerationOf(checkpoint_lsn_, lo.file_bytes);
   if (reader->lost_behind_checkpoint()) {
     // The database is whole; the log lost records it had applied. Note the
     // gap (durably, before the writer fills it with zeros up to the

@@ -15,7 +15,7 @@ Status Store::SetLogMode(LogMode mode) {
   std::lock_guard<std::mutex> l(log_mu_);
   log_->set_mode(mode);
   if (mode == LogMode::kCircular) {
-    auto r = log_->RemoveBefore(prev_checkpoint_lsn_);
+    auto r = log_->RemoveBefore(Checkpoints().second);
     if (!r.ok()) return r.status();
   }
   return Status::Ok();
@@ -49,7 +49,7 @@ LogInfo Store::GetLogInfo() {
   i.sync = log_->options().sync;
   i.file_bytes = log_->options().file_bytes;
   i.quota_bytes = log_->options().quota_bytes;
-  i.checkpoint_lsn = checkpoint_lsn_;
+  i.checkpoint_lsn = Checkpoints().first;
   i.end_lsn = log_->end_lsn();
   i.oldest_generation = log_->oldest_generation();
   i.newest_generation = log_->newest_generation();

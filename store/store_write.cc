@@ -122,6 +122,7 @@ Status Store::PrepareGroup(const std::vector<const WriteBatch*>& batches, GroupC
   {
     std::lock_guard<std::mutex> l(log_mu_);
     if (!broken_.ok()) return broken_;
+    MBX_RETURN_IF_ERROR(LogHousekeeping());
     const bool frees_space = FreesSpace(batches);
     // Running on the reserve: until the store is reopened with room for it
     // again. (Holding it again here would let one store take back the
@@ -145,19 +146,51 @@ Status Store::PrepareGroup(const std::vector<const WriteBatch*>& batches, GroupC
   return Status::Ok();
 }
 
+Status Store::LogHousekeeping() {
+  const auto [checkpoint, prev] = Checkpoints();
+  if (log_->options().mode == LogMode::kCircular) {
+    // Everything before the previous commit's checkpoint is in the database
+    // durably (that commit's data was synced with the next one's), so whole
+    // log files before it can go.
+    MBX_RETURN_IF_ERROR(log_->RemoveBefore(prev).status());
+  }
+  // E00.chk is what an administrator reads (the database holds the
+  // authoritative checkpoint, and the close writes it last): refreshed once
+  // the checkpoint has entered another log file, at most once a second.
+  // Each write creates and renames a file, which cost this thread about a
+  // millisecond when it came with every log file.
+  const uint64_t gen = txlog::GenerationOf(checkpoint, log_->options().file_bytes);
+  const auto now = std::chrono::steady_clock::now();
+  if (gen != checkpoint_file_gen_ && now - checkpoint_file_written_ >= std::chrono::seconds(1)) {
+    (void)log_->WriteCheckpointFile(prev, /*sync=*/false);
+    checkpoint_file_gen_ = gen;
+    checkpoint_file_written_ = now;
+  }
+  return Status::Ok();
+}
+
+std::pair<uint64_t, uint64_t> Store::Checkpoints() {
+  std::lock_guard<std::mutex> l(ckpt_mu_);
+  return {checkpoint_lsn_, prev_checkpoint_lsn_};
+}
+
 Status Store::ApplyGroup(const std::vector<const WriteBatch*>& batches, const GroupCommitWriter::Token& token) {
   const LogPosition pos{token.start_lsn, token.end_lsn};
   const bool frees_space = FreesSpace(batches);
   bool retried_on_reserve = false;
   Status s;
   for (int attempt = 0;; ++attempt) {
-    std::unique_lock<std::mutex> log_lock(log_mu_);
-    if (token.log_epoch != log_epoch_) {
-      // An earlier group failed to commit and the log was cut back before
-      // this group's record: it was never applied and will never be replayed.
-      return store_internal::NotAppliedAfterFailedCommit(name_);
-    }
-    if (!broken_.ok()) {
+    // log_epoch_ and broken_ change only on this thread (below, after a
+    // failed commit), so they are read here without log_mu_: the apply
+    // thread never waits for the log thread, which holds log_mu_ across its
+    // appends, rotations and syncs.
+    if (token.log_epoch != log_epoch_ || data_broken_.load(std::memory_order_relaxed)) {
+      std::lock_guard<std::mutex> l(log_mu_);
+      if (token.log_epoch != log_epoch_) {
+        // An earlier group failed to commit and the log was cut back before
+        // this group's record: it was never applied and will never be replayed.
+        return store_internal::NotAppliedAfterFailedCommit(name_);
+      }
       // A data sync failed after this group was logged: the database may
       // have lost its last commits (the kernel dropped their pages), and a
       // commit now would build on that and record a checkpoint past them.
@@ -168,9 +201,7 @@ Status Store::ApplyGroup(const std::vector<const WriteBatch*>& batches, const Gr
       if (!r.ok()) return Status::IOError(broken_.message() + "; the log could not be rewound (" + r.message() + ")");
       return broken_;
     }
-    // No data sync between the check and the commit (see lmdb_sync_mu_).
     std::unique_lock<std::mutex> sync_lock(lmdb_sync_mu_);
-    log_lock.unlock();
     LmdbTxn txn;
     s = txn.Begin(env_.get(), 0);
     int rc = 0;
@@ -235,20 +266,11 @@ Status Store::ApplyGroup(const std::vector<const WriteBatch*>& batches, const Gr
   CrashPoint("lmdb-committed");
 
   {
-    std::lock_guard<std::mutex> l(log_mu_);
-    const uint64_t old_gen = txlog::GenerationOf(checkpoint_lsn_, log_->options().file_bytes);
+    // What the log's files may now drop (circular logging) and E00.chk are
+    // the log thread's to act on, before its next append (LogHousekeeping).
+    std::lock_guard<std::mutex> l(ckpt_mu_);
     prev_checkpoint_lsn_ = checkpoint_lsn_;
     checkpoint_lsn_ = pos.end_lsn;
-    if (log_->options().mode == LogMode::kCircular) {
-      // Everything before the previous commit's checkpoint is in the database
-      // durably (that commit's data was synced with this one's), so whole log
-      // files before it can go.
-      auto removed = log_->RemoveBefore(prev_checkpoint_lsn_);
-      if (!removed.ok()) return removed.status();
-    }
-    if (txlog::GenerationOf(checkpoint_lsn_, log_->options().file_bytes) != old_gen) {
-      (void)log_->WriteCheckpointFile(prev_checkpoint_lsn_, /*sync=*/false);
-    }
   }
   DropDeadPages();
   return Status::Ok();
