@@ -63,6 +63,7 @@ class PosixWritableFile final : public WritableFile {
     return Status::Ok();
   }
   void DropCachedPages() override { (void)::posix_fadvise(fd_, 0, 0, POSIX_FADV_DONTNEED); }
+  void StartWriteback() override { (void)::sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE); }
   Status Truncate(uint64_t size) override {
     if (::ftruncate(fd_, off_t(size)) != 0) return PosixError("truncating", path_, errno);
     size_ = size;

@@ -39,6 +39,10 @@ class WritableFile {
   // written once and not read back soon (posix_fadvise DONTNEED). Dirty
   // pages stay. Nothing else changes; an Env that does not cache ignores it.
   virtual void DropCachedPages() {}
+  // A hint: the kernel starts writing the file's dirty pages to disk now,
+  // without waiting for it (sync_file_range WRITE), so that a later Sync
+  // finds them written. Guarantees nothing: only Sync makes them durable.
+  virtual void StartWriteback() {}
   virtual Status Truncate(uint64_t size) = 0;   // also moves the append point
   virtual uint64_t Size() const = 0;
 };

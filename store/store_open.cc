@@ -276,6 +276,7 @@ Status Store::OpenImpl(const std::string& dir, const OpenOptions& options) {
   // fills up, the open transaction is dropped, the map grown, and reading
   // resumes from the last committed record.
   std::unique_ptr<TxLogReader> reader;
+  const uint64_t recovery_start_lsn = checkpoint_lsn_;
   for (int attempt = 0;; ++attempt) {
     reader = std::make_unique<TxLogReader>(dir + "/logs", lo.file_bytes, checkpoint_lsn_, env_io_);
     LmdbTxn txn;
@@ -320,16 +321,32 @@ Status Store::OpenImpl(const std::string& dir, const OpenOptions& options) {
   }
   prev_checkpoint_lsn_ = checkpoint_lsn_;
   checkpoint_file_gen_ = txlog::GenerationOf(checkpoint_lsn_, lo.file_bytes);
-  if (reader->lost_behind_checkpoint()) {
-    // The database is whole; the log lost records it had applied. Note the
-    // gap (durably, before the writer fills it with zeros up to the
-    // checkpoint) so that no roll-forward from an older backup crosses it.
+  // Where the log lost records the database had applied, the gap is noted
+  // (durably, before the writer fills it with zeros up to the checkpoint) so
+  // that no roll-forward from an older backup crosses it.
+  std::vector<std::pair<uint64_t, uint64_t>> lost;
+  if (reader->lost_behind_checkpoint()) lost.emplace_back(reader->lost_from_lsn(), checkpoint_lsn_);
+  if (const uint64_t g = txlog::GenerationOf(recovery_start_lsn, lo.file_bytes); g > 1) {
+    // Every log file but the newest is written whole before the next is
+    // opened, but its tail is synced after that (see TxLogWriter::rotated_):
+    // the file before the one recovery started in is short when the machine
+    // stopped first. The database holds its records; the log lost them.
+    auto size = env_io_->GetFileSize(dir + "/logs/" + txlog::FileName(g - 1));
+    if (size.ok() && *size < lo.file_bytes) lost.emplace_back((g - 2) * lo.file_bytes + *size, (g - 1) * lo.file_bytes);
+  }
+  if (!lost.empty()) {
     const std::string gaps = dir + "/logs/" + txlog::kGapFile;
     std::string text;
     if (Status r = env_io_->ReadFile(gaps, &text); !r.ok() && !r.IsNotFound()) return r;
-    text += std::to_string(reader->lost_from_lsn()) + " " + std::to_string(checkpoint_lsn_) + "\n";
-    MBX_RETURN_IF_ERROR(env_io_->WriteFileAtomic(gaps, text, /*sync=*/true));
-    MBX_RETURN_IF_ERROR(env_io_->SyncDir(dir + "/logs"));
+    const size_t before = text.size();
+    for (const auto& [from, to] : lost) {
+      const std::string line = std::to_string(from) + " " + std::to_string(to) + "\n";
+      if (("\n" + text).find("\n" + line) == std::string::npos) text += line;
+    }
+    if (text.size() != before) {
+      MBX_RETURN_IF_ERROR(env_io_->WriteFileAtomic(gaps, text, /*sync=*/true));
+      MBX_RETURN_IF_ERROR(env_io_->SyncDir(dir + "/logs"));
+    }
   }
   MBX_ASSIGN_OR_RETURN(log_, TxLogWriter::Open(dir + "/logs", lo, reader->valid_end_lsn(), env_io_));
   // The disk reserve, re-created if a full disk made the store give it up

@@ -97,7 +97,13 @@ Result<bool> TxLogReader::Next(LogRecord* rec) {
       }
       MBX_RETURN_IF_ERROR(fs);
       const uint64_t off = next_lsn_ % file_bytes_;
-      if (first.size() < off && last_gen_ == want) {
+      // The file ends before from_lsn: the machine stopped before the log's
+      // tail reached the disk. Where it is the newest file, that tail was
+      // never synced. Where one file follows it, it is the file the writer
+      // rotated out and had not synced yet: the writer syncs it before any
+      // sync of the next one and before opening the one after, so nothing in
+      // the next file was ever synced either, and the log ends here.
+      if (first.size() < off && (last_gen_ == want || last_gen_ == want + 1)) {
         behind_ = true;
         lost_from_ = (want - 1) * file_bytes_ + first.size();
         return false;

@@ -45,6 +45,7 @@ std::string TxLogWriter::PathOf(uint64_t generation) const {
 }
 
 TxLogWriter::~TxLogWriter() {
+  (void)SyncRotated();
   if (current_ && unsynced_ && options_.sync != SyncMode::kNone) (void)current_->Sync();
 }
 
@@ -79,20 +80,20 @@ Result<std::unique_ptr<TxLogWriter>> TxLogWriter::Open(const std::string& dir,
 }
 
 Status TxLogWriter::OpenCurrent(uint64_t generation) {
+  // One file at most waits for its sync: the one rotated out before goes
+  // down now (its writeback, started then, is done by now as a rule).
+  MBX_RETURN_IF_ERROR(SyncRotated());
   if (current_ && unsynced_ && options_.sync != SyncMode::kNone) {
-    if (Status st = current_->Sync(); !st.ok()) {
-      broken_ = Status::IOError("transaction log unusable: " + st.message() +
-                                " (what it covered may not be on disk); reopen the store");
-      return st;
-    }
+    // The full file's tail is synced by the next Sync or rotation, not here:
+    // the disk writes it meanwhile, and this thread goes on appending
+    // instead of waiting for it. Sync covers it first, so nothing is
+    // acknowledged as durable before it is.
+    current_->StartWriteback();
+    rotated_ = std::move(current_);
     unsynced_ = false;
   }
-  // A full log file is written once and read again only by a backup or a
-  // recovery: once synced, its pages leave the page cache, whose memory the
-  // next files and data.mdb's writes then reuse. Kept, a move of 'medium'
-  // (1.4 GiB of log) ran at a quarter of the speed on this project's virtual
-  // machine, its writes slowed in the kernel's page-cache copy
-  // (perf/README.md, writepath-log-cache).
+  // A full, synced log file is written once and read again only by a backup
+  // or a recovery: its pages leave the page cache (see SyncRotated).
   if (current_ && !unsynced_) current_->DropCachedPages();
   current_.reset();
   bool existed = files_.count(generation) > 0;
@@ -192,8 +193,30 @@ Result<LogPosition> TxLogWriter::Append(std::span<const std::string_view> payloa
   return pos;
 }
 
+Status TxLogWriter::SyncRotated() {
+  if (!rotated_) return Status::Ok();
+  std::unique_ptr<WritableFile> f = std::move(rotated_);
+  const auto t0 = std::chrono::steady_clock::now();
+  if (Status s = f->Sync(); !s.ok()) {
+    broken_ = Status::IOError("transaction log unusable: " + s.message() +
+                              " (what it covered may not be on disk); reopen the store");
+    return s;
+  }
+  sync_time_ += std::chrono::steady_clock::now() - t0;
+  ++syncs_;
+  // Written once, read again only by a backup or a recovery: once synced,
+  // its pages leave the page cache, whose memory the next files and
+  // data.mdb's writes then reuse. Kept, a move of 'medium' (1.4 GiB of log)
+  // ran at a quarter of the speed on this project's virtual machine, its
+  // writes slowed in the kernel's page-cache copy (perf/README.md,
+  // writepath-log-cache).
+  f->DropCachedPages();
+  return Status::Ok();
+}
+
 Status TxLogWriter::Sync() {
   if (!broken_.ok()) return broken_;
+  MBX_RETURN_IF_ERROR(SyncRotated());
   if (!current_ || !unsynced_) return Status::Ok();
   auto t0 = std::chrono::steady_clock::now();
   if (Status s = current_->Sync(); !s.ok()) {
@@ -213,6 +236,7 @@ Status TxLogWriter::Sync() {
 
 Status TxLogWriter::Rewind(uint64_t lsn) {
   if (lsn > end_lsn_) return Status::Internal("rewind past the end of the log");
+  if (Status s = SyncRotated(); !s.ok()) return s;  // (the writer is broken then)
   const uint64_t gen = txlog::GenerationOf(lsn, options_.file_bytes);
   for (auto it = files_.upper_bound(gen); it != files_.end();) {
     if (it->first == current_gen_) current_.reset();

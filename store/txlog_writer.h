@@ -117,7 +117,12 @@ class TxLogWriter {
   std::map<uint64_t, uint64_t> files_;  // generation -> bytes in that file
   uint64_t current_gen_ = 0;
   std::unique_ptr<WritableFile> current_;
-  bool unsynced_ = false;
+  bool unsynced_ = false;  // current_ holds appends not yet synced
+  // The file rotated out last while it held unsynced appends, its writeback
+  // started: synced (and dropped from the page cache) by the next Sync,
+  // rotation, rewind or the close, so its fdatasync rarely waits for the disk.
+  std::unique_ptr<WritableFile> rotated_;
+  Status SyncRotated();
   std::chrono::steady_clock::time_point last_sync_{};
   Status broken_;  // not OK once the log could not be put back in order or a sync failed
   uint64_t syncs_ = 0;
