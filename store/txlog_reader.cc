@@ -32,13 +32,18 @@ Result<bool> TxLogReader::LoadNextFile() {
   if (data.size() > file_bytes_) {
     return Status::Corruption("transaction log file " + path + " is larger than the log file size");
   }
-  if (next_gen_ < last_gen_ && data.size() != file_bytes_) {
+  if (next_gen_ + 1 < last_gen_ && data.size() != file_bytes_) {
     return Status::Corruption("transaction log file " + path + " is short (" +
                               std::to_string(data.size()) + " of " + std::to_string(file_bytes_) +
                               " bytes) but later generations exist");
   }
   if (skip < data.size()) buf_.append(data, size_t(skip), std::string::npos);
   ++next_gen_;
+  // Short with one file after it: the file the writer rotated out and had
+  // not synced when the machine stopped (TxLogWriter::rotated_). Nothing in
+  // the next file was synced (the writer syncs this one first), so the log
+  // ends within this one: a torn tail.
+  if (next_gen_ == last_gen_ && data.size() < file_bytes_) last_gen_ = next_gen_ - 1;
   return true;
 }
 
@@ -115,6 +120,7 @@ Result<bool> TxLogReader::Next(LogRecord* rec) {
       buf_.assign(first, size_t(off), std::string::npos);
       buf_lsn_ = next_lsn_;
       ++next_gen_;
+      if (first.size() < file_bytes_ && last_gen_ == want + 1) last_gen_ = want;  // as in LoadNextFile
     }
   }
   MBX_ASSIGN_OR_RETURN(bool have_header, Ensure(txlog::kHeaderBytes));

@@ -624,6 +624,50 @@ TEST(TxLogWriterReaderTest, ACheckpointsFileThatLostItsTailBeforeTheNextFileEnds
   }
 }
 
+// The same stop seen from further back (the checkpoint a file or more
+// before the rotated one, as when the database lags the log by a group or
+// two): reading through the short file, the log ends within it, a torn
+// tail, and a reopened writer goes on from there. A short file with two or
+// more after it is damage.
+TEST(TxLogWriterReaderTest, AShortFileWithOneFileAfterItIsATornTailWithTwoItIsDamage) {
+  for (int later_files : {1, 2}) {
+    SCOPED_TRACE(std::to_string(later_files) + " later file(s)");
+    TempDir t;
+    const std::string dir = t / "logs";
+    std::vector<LogPosition> pos;
+    {
+      auto w = OpenWriter(dir);
+      while (w->newest_generation() < uint64_t(2 + later_files)) {
+        pos.push_back(*w->Append(Payload(int(pos.size()), 1500)));
+      }
+    }
+    const uint64_t cut = kFileBytes + 2100;  // file 2 keeps 2100 bytes, mid-record
+    fs::resize_file(dir + "/" + txlog::FileName(2), 2100);
+    const ReadBack rb = ReadAll(dir);
+    if (later_files == 2) {
+      EXPECT_TRUE(rb.status.IsCorruption()) << rb.status.ToString();
+      EXPECT_NE(rb.status.message().find(txlog::FileName(2)), std::string::npos) << rb.status.ToString();
+      continue;
+    }
+    ASSERT_TRUE(rb.status.ok()) << rb.status.ToString();
+    EXPECT_TRUE(rb.torn_tail);
+    size_t whole = 0;
+    while (whole < pos.size() && pos[whole].end_lsn <= cut) ++whole;
+    ASSERT_GT(whole, 2u);
+    ASSERT_EQ(rb.records.size(), whole);
+    for (size_t i = 0; i < whole; ++i) EXPECT_EQ(rb.records[i].payload, Payload(int(i), 1500)) << i;
+    EXPECT_EQ(rb.valid_end_lsn, pos[whole - 1].end_lsn);
+    auto w = OpenWriter(dir, rb.valid_end_lsn);
+    ASSERT_TRUE(w);
+    EXPECT_EQ(w->newest_generation(), 2u);
+    ASSERT_TRUE(w->Append(Payload(99, 1500)).ok());
+    const ReadBack again = ReadAll(dir);
+    ASSERT_TRUE(again.status.ok()) << again.status.ToString();
+    ASSERT_EQ(again.records.size(), whole + 1);
+    EXPECT_EQ(again.records.back().payload, Payload(99, 1500));
+  }
+}
+
 // The order of syncs that makes the state above the only one a stop can
 // leave: a full file's sync waits until the next sync or rotation, and comes
 // before them.
