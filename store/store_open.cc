@@ -375,6 +375,9 @@ Store::~Store() {
   if (log_) {
     std::lock_guard<std::mutex> l(log_mu_);
     synced = log_->Sync().ok();
+    // What the log thread would have done before its next append: a store
+    // closed with circular logging leaves no file its database has passed.
+    if (log_->options().mode == LogMode::kCircular) (void)log_->RemoveBefore(prev_checkpoint_lsn_);
     (void)log_->WriteCheckpointFile(checkpoint_lsn_);
     log_.reset();
   }
