@@ -16,6 +16,14 @@ TxLogReader::TxLogReader(std::string dir, uint64_t file_bytes, uint64_t from_lsn
     : dir_(std::move(dir)), env_(env ? env : Env::Default()), file_bytes_(file_bytes), next_lsn_(from_lsn), buf_lsn_(from_lsn),
       next_gen_(txlog::GenerationOf(from_lsn, file_bytes)) {}
 
+void TxLogReader::EndAtRotatedTail(uint64_t gen, uint64_t size) {
+  // Short with one file after it: the file the writer rotated out and had
+  // not synced when the machine stopped (TxLogWriter::rotated_). Nothing in
+  // the next file was synced (the writer syncs this one first), so the log
+  // ends within this one: a torn tail.
+  if (size < file_bytes_ && last_gen_ == gen + 1) last_gen_ = gen;
+}
+
 Result<bool> TxLogReader::LoadNextFile() {
   if (next_gen_ > last_gen_) return false;
   const std::string path = dir_ + "/" + txlog::FileName(next_gen_);
@@ -38,12 +46,8 @@ Result<bool> TxLogReader::LoadNextFile() {
                               " bytes) but later generations exist");
   }
   if (skip < data.size()) buf_.append(data, size_t(skip), std::string::npos);
+  EndAtRotatedTail(next_gen_, data.size());
   ++next_gen_;
-  // Short with one file after it: the file the writer rotated out and had
-  // not synced when the machine stopped (TxLogWriter::rotated_). Nothing in
-  // the next file was synced (the writer syncs this one first), so the log
-  // ends within this one: a torn tail.
-  if (next_gen_ == last_gen_ && data.size() < file_bytes_) last_gen_ = next_gen_ - 1;
   return true;
 }
 
@@ -119,8 +123,8 @@ Result<bool> TxLogReader::Next(LogRecord* rec) {
       }
       buf_.assign(first, size_t(off), std::string::npos);
       buf_lsn_ = next_lsn_;
+      EndAtRotatedTail(want, first.size());
       ++next_gen_;
-      if (first.size() < file_bytes_ && last_gen_ == want + 1) last_gen_ = want;  // as in LoadNextFile
     }
   }
   MBX_ASSIGN_OR_RETURN(bool have_header, Ensure(txlog::kHeaderBytes));

@@ -54,6 +54,9 @@ class TxLogReader {
   // Makes at least n bytes available from pos_; false if the log ends first.
   Result<bool> Ensure(size_t n);
   Result<bool> LoadNextFile();
+  // Generation `gen` (`size` bytes) ends the log if it is a rotated file
+  // that lost its tail: sets last_gen_ to it.
+  void EndAtRotatedTail(uint64_t gen, uint64_t size);
   // false at the end of the valid log, unless that end is inside a gap.
   Result<bool> EndOfLog() const;
 
