@@ -158,6 +158,10 @@ class MoverProcess {
     Reaped(r == pid_ ? st : -1, ru);
     return false;
   }
+  // SIGSTOP / SIGCONT: frozen, it holds what it holds and finishes nothing.
+  void Freeze(bool on) {
+    if (pid_ >= 0) ::kill(pid_, on ? SIGSTOP : SIGCONT);
+  }
   // SIGKILL now, and reap.
   void Kill() {
     if (pid_ < 0) return;
@@ -491,11 +495,28 @@ Result<json> OneRun(const ScaleOutOptions& o, const Dataset& ds, const Slapd& sl
                                     scratch + "/run" + std::to_string(run_no) + "-" + name));
     procs.push_back(std::move(p));
   }
-  // Wait for every mover; kill one on the way in the kill run.
+  // Wait for every mover; kill one on the way in the kill run. The victim
+  // is the mover holding the most requests at the first look that finds one
+  // holding any: frozen there (SIGSTOP), so that it can finish nothing it
+  // holds however fast the others drain the rest, and SIGKILLed once a third
+  // of the requests are done (or all but what it holds, if that is fewer).
   const size_t kill_at = (requests + 2) / 3;
   std::string victim;
+  MoverProcess* frozen = nullptr;
   size_t done_at_kill = 0, held = 0;
   auto next_look = t0;
+  // The queue as it stands: requests done, and active ones per mover.
+  auto look = [&](size_t* done, std::map<std::string, size_t>* holding) {
+    std::vector<QueueEntry> entries;
+    if (!watch->ListQueue(&entries, nullptr).ok()) return false;
+    *done = 0;
+    holding->clear();
+    for (const auto& e : entries) {
+      *done += e.state == QueueState::kDone;
+      if (e.state == QueueState::kActive) ++(*holding)[engine::MoverNameOfToken(e.owner)];
+    }
+    return true;
+  };
   for (;;) {
     bool any = false;
     for (auto& p : procs) {
@@ -511,41 +532,42 @@ Result<json> OneRun(const ScaleOutOptions& o, const Dataset& ds, const Slapd& sl
     if (!any) break;
     const auto now = Clock::now();
     if (Seconds(now - t0) > deadline_s) {
+      if (frozen != nullptr) frozen->Kill();
       return Status::Internal("the movers did not drain the queue within " + Fmt("%.0f", deadline_s) +
                               " s (killed; logs in " + scratch + ")");
     }
-    if (kill && victim.empty() && now >= next_look) {
-      next_look = now + std::chrono::milliseconds(50);
-      std::vector<QueueEntry> entries;
-      if (watch->ListQueue(&entries, nullptr).ok()) {
-        size_t done = 0;
-        std::map<std::string, size_t> holding;  // mover -> active requests
-        for (const auto& e : entries) {
-          done += e.state == QueueState::kDone;
-          if (e.state == QueueState::kActive) ++holding[engine::MoverNameOfToken(e.owner)];
+    size_t done = 0;
+    std::map<std::string, size_t> holding;
+    if (kill && victim.empty() && now >= next_look && look(&done, &holding)) {
+      next_look = now + std::chrono::milliseconds(10);
+      MoverProcess* pick = nullptr;
+      size_t most = 0;
+      for (auto& p : procs) {
+        if (p->Running() && holding[p->name()] > most) {
+          most = holding[p->name()];
+          pick = p.get();
         }
-        MoverProcess* pick = nullptr;
-        size_t most = 0;
-        for (auto& p : procs) {
-          if (p->Running() && holding[p->name()] > most) {
-            most = holding[p->name()];
-            pick = p.get();
-          }
-        }
-        if (done >= kill_at && pick != nullptr) {
+      }
+      if (pick != nullptr) {
+        pick->Freeze(true);
+        // What it holds now that it is frozen (it may have finished some
+        // between the look and the stop): none, and the next look picks again.
+        if (look(&done, &holding) && holding[pick->name()] > 0) {
           victim = pick->name();
-          pick->Kill();
-          done_at_kill = done;
-          // What it held when it died: its lease must lapse before another takes it.
-          std::vector<QueueEntry> after;
-          if (watch->ListQueue(&after, nullptr).ok()) {
-            for (const auto& e : after) {
-              held += e.state == QueueState::kActive && engine::MoverNameOfToken(e.owner) == victim;
-            }
-          }
-          Say(o, "kill run: killed mover " + victim + " with " + std::to_string(done) + " of " +
-                     std::to_string(requests) + " requests done; it held " + std::to_string(held));
+          frozen = pick;
+          held = holding[pick->name()];
+        } else {
+          pick->Freeze(false);
         }
+      }
+    } else if (frozen != nullptr && now >= next_look && look(&done, &holding)) {
+      next_look = now + std::chrono::milliseconds(10);
+      if (done >= std::min(kill_at, requests - held)) {
+        frozen->Kill();  // dies holding `held` requests: its lease must lapse before another takes them
+        frozen = nullptr;
+        done_at_kill = done;
+        Say(o, "kill run: killed mover " + victim + " with " + std::to_string(done) + " of " +
+                   std::to_string(requests) + " requests done; it held " + std::to_string(held));
       }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -558,8 +580,8 @@ Result<json> OneRun(const ScaleOutOptions& o, const Dataset& ds, const Slapd& sl
   const double machine_ticks = std::max(1.0, machine1.total - machine0.total);
   watch.reset();
   if (kill && victim.empty()) {
-    return Status::Internal("kill run: the batch finished before a mover could be killed (a third of " +
-                            std::to_string(requests) + " requests done while one held some); use more data");
+    return Status::Internal("kill run: the batch of " + std::to_string(requests) +
+                            " requests finished before a look at the queue found a mover holding one; use more data");
   }
 
   // Every request done?
@@ -977,7 +999,7 @@ Result<json> RunScaleOut(const ScaleOutOptions& o) {
   } else if (most < 2) {
     kill_run = {{"skipped", "needs at least 2 movers (--movers)"}};
   } else {
-    Say(o, "kill run: " + std::to_string(most) + " movers, one killed once a third of the requests are done");
+    Say(o, "kill run: " + std::to_string(most) + " movers, one frozen holding requests, killed once a third are done");
     MBX_ASSIGN_OR_RETURN(json row, OneRun(o, ds, *slapd, run_no++, most, /*kill=*/true, scratch));
     kill_run = row["kill"];
     kill_run["movers"] = most;
