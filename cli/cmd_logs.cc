@@ -31,7 +31,9 @@ json LogInfoJson(const std::string& store, const LogInfo& i) {
           {"disk_bytes", i.disk_bytes},
           {"last_backup_lsn", i.last_backup_lsn},
           {"disk_reserve_bytes", i.disk_reserve_bytes},
-          {"out_of_space", i.out_of_space}};
+          {"out_of_space", i.out_of_space},
+          {"remove_failures", i.remove_failures},
+          {"remove_error", i.remove_error}};
 }
 
 struct LogsArgs {
@@ -82,6 +84,11 @@ int RunLogs(const LogsArgs& a) {
     std::printf("  disk reserve released: out of disk space, only rollbacks are taken until space is freed\n");
   } else {
     std::printf("  disk reserve %s\n", FormatBytes(double(i.disk_reserve_bytes)).c_str());
+  }
+  if (!i.remove_error.empty()) {
+    std::printf("  log files the checkpoint has passed could not be removed (%llu tries failed; retried with each "
+                "new log file): %s\n",
+                (unsigned long long)i.remove_failures, i.remove_error.c_str());
   }
   return kExitOk;
 }

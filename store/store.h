@@ -155,6 +155,10 @@ struct LogInfo {
   std::chrono::nanoseconds sync_time{0};
   uint64_t disk_reserve_bytes = 0;  // held now (0 while running on it)
   bool out_of_space = false;        // running on its reserve: only space-freeing writes are taken
+  // Circular logging: failed removals of log files the checkpoint has passed
+  // since open, and the last one's error while no removal has succeeded since.
+  uint64_t remove_failures = 0;
+  std::string remove_error;
 };
 
 struct StoreStats {
@@ -368,8 +372,13 @@ class Store final : public StoreHandle {
   uint64_t prev_checkpoint_lsn_ = 0;  // GUARDED_BY(ckpt_mu_)
   std::pair<uint64_t, uint64_t> Checkpoints();  // {checkpoint, previous}
   // Log thread (under log_mu_), before each append: drops the log files the
-  // checkpoint has passed (circular logging) and refreshes E00.chk.
-  Status LogHousekeeping();
+  // checkpoint has passed (circular logging) and refreshes E00.chk. Neither
+  // fails the append: a log file that could not be removed is only space,
+  // and the removal is tried again once the log has entered another file.
+  void LogHousekeeping();
+  Status log_remove_error_;              // GUARDED_BY(log_mu_): the last failed removal, until one succeeds
+  uint64_t log_remove_failures_ = 0;     // GUARDED_BY(log_mu_)
+  uint64_t log_remove_retry_gen_ = 0;    // GUARDED_BY(log_mu_): no retry before the log reaches this file
   uint64_t checkpoint_file_gen_ = 0;  // GUARDED_BY(log_mu_): the log file of E00.chk's last checkpoint
   std::chrono::steady_clock::time_point checkpoint_file_written_{};  // GUARDED_BY(log_mu_)
   uint64_t last_backup_lsn_ = 0;      // GUARDED_BY(log_mu_)

@@ -331,7 +331,9 @@ Status Store::OpenImpl(const std::string& dir, const OpenOptions& options) {
     // opened, but its tail is synced after that (see TxLogWriter::rotated_):
     // the file before the one recovery started in is short when the machine
     // stopped first. The database holds its records; the log lost them.
+    // (Circular logging may have removed it: then there is nothing to note.)
     auto size = env_io_->GetFileSize(dir + "/logs/" + txlog::FileName(g - 1));
+    if (!size.ok() && !size.status().IsNotFound()) return size.status().WithContext("opening store " + dir);
     if (size.ok() && *size < lo.file_bytes) lost.emplace_back((g - 2) * lo.file_bytes + *size, (g - 1) * lo.file_bytes);
   }
   if (!lost.empty()) {

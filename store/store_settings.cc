@@ -60,6 +60,8 @@ LogInfo Store::GetLogInfo() {
   i.sync_time = log_->sync_time();
   i.disk_reserve_bytes = reserve_ != nullptr && reserve_->held() ? reserve_->bytes() : 0;
   i.out_of_space = !out_of_space_.ok();
+  i.remove_failures = log_remove_failures_;
+  if (!log_remove_error_.ok()) i.remove_error = log_remove_error_.message();
   return i;
 }
 

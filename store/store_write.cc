@@ -122,7 +122,7 @@ Status Store::PrepareGroup(const std::vector<const WriteBatch*>& batches, GroupC
   {
     std::lock_guard<std::mutex> l(log_mu_);
     if (!broken_.ok()) return broken_;
-    MBX_RETURN_IF_ERROR(LogHousekeeping());
+    LogHousekeeping();
     const bool frees_space = FreesSpace(batches);
     // Running on the reserve: until the store is reopened with room for it
     // again. (Holding it again here would let one store take back the
@@ -146,13 +146,22 @@ Status Store::PrepareGroup(const std::vector<const WriteBatch*>& batches, GroupC
   return Status::Ok();
 }
 
-Status Store::LogHousekeeping() {
+void Store::LogHousekeeping() {
   const auto [checkpoint, prev] = Checkpoints();
-  if (log_->options().mode == LogMode::kCircular) {
+  if (log_->options().mode == LogMode::kCircular && log_->newest_generation() >= log_remove_retry_gen_) {
     // Everything before the previous commit's checkpoint is in the database
     // durably (that commit's data was synced with the next one's), so whole
-    // log files before it can go.
-    MBX_RETURN_IF_ERROR(log_->RemoveBefore(prev).status());
+    // log files before it can go. A file that cannot be removed is kept (it
+    // costs space, which the log quota and the disk reserve account for) and
+    // reported in LogInfo; the next try comes with the next log file.
+    if (auto removed = log_->RemoveBefore(prev); !removed.ok()) {
+      log_remove_error_ = removed.status();
+      ++log_remove_failures_;
+      log_remove_retry_gen_ = log_->newest_generation() + 1;
+    } else {
+      log_remove_error_ = Status::Ok();
+      log_remove_retry_gen_ = 0;
+    }
   }
   // E00.chk is what an administrator reads (the database holds the
   // authoritative checkpoint, and the close writes it last): refreshed once
@@ -166,7 +175,6 @@ Status Store::LogHousekeeping() {
     checkpoint_file_gen_ = gen;
     checkpoint_file_written_ = now;
   }
-  return Status::Ok();
 }
 
 std::pair<uint64_t, uint64_t> Store::Checkpoints() {

@@ -100,8 +100,11 @@ class FaultyEnv final : public Env {
     return Hit() ? Fail("writing") : Default()->WriteFileAtomic(path, data, sync);
   }
   Status RemoveFile(const std::string& path) override {
+    if (fail_removals_.load()) return Fail("removing");
     return Hit() ? Fail("removing") : Default()->RemoveFile(path);
   }
+  // Every removal fails while set (and is not counted as a call).
+  void FailRemovals(bool on) { fail_removals_ = on; }
   Status SyncDir(const std::string& dir) override { return Hit() ? Fail("syncing") : Default()->SyncDir(dir); }
   Status RenameFile(const std::string& from, const std::string& to) override {
     return Hit() ? Fail("renaming") : Default()->RenameFile(from, to);
@@ -124,6 +127,7 @@ class FaultyEnv final : public Env {
   std::atomic<int> fail_at_;
   std::atomic<int> err_;
   std::atomic<bool> sticky_;
+  std::atomic<bool> fail_removals_{false};
 };
 
 constexpr int kBatches = 24;
@@ -225,6 +229,66 @@ TEST(DiskFaultTest, EveryFaultPointLosesNothingAcknowledged) {
 // the move completes or fails cleanly, and after reopening on a healthy disk
 // and recovering, every mailbox is active in exactly the store its homeMDB
 // names, with the content it had.
+TEST(DiskFaultTest, ALogFileThatCannotBeRemovedCostsSpaceNotWrites) {
+  // Circular logging with removals failing (a file made immutable, say):
+  // every write still goes through, the failure is reported, the removal is
+  // tried once per new log file rather than before every append, and the
+  // first try after the disk heals drops every file the checkpoint passed.
+  TempDir t;
+  const std::string dir = t.path() + "/s";
+  StoreOptions so;
+  so.log.file_bytes = 4096;
+  so.log.mode = LogMode::kCircular;
+  so.log.sync = SyncMode::kFull;
+  ASSERT_TRUE(Store::Create(dir, "S", so).ok());
+  FaultyEnv env(0, EPERM, false);
+  env.FailRemovals(true);
+  OpenOptions oo;
+  oo.env = &env;
+  constexpr int kStuck = 80, kHealed = 40;  // about 12 log files, then 6
+  std::vector<bool> acked(kBatches, false);
+  {
+    auto s = Store::Open(dir, oo);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    for (int b = 0; b < kStuck; ++b) {
+      Status st = (*s)->Write(Batch(b));
+      ASSERT_TRUE(st.ok()) << "batch " << b << ": " << st.ToString();
+      if (b < kBatches) acked[size_t(b)] = true;
+    }
+    LogInfo stuck = (*s)->GetLogInfo();
+    ASSERT_GE(stuck.newest_generation, 8u) << "the workload should span many log files";
+    EXPECT_GE(stuck.remove_failures, stuck.newest_generation - 3);
+    EXPECT_LE(stuck.remove_failures, stuck.newest_generation) << "tried once per log file at most";
+    EXPECT_NE(stuck.remove_error.find("removing"), std::string::npos) << stuck.remove_error;
+    EXPECT_NE(stuck.remove_error.find("(injected)"), std::string::npos) << stuck.remove_error;
+    EXPECT_EQ(stuck.oldest_generation, 1u) << "files the checkpoint passed are kept";
+    EXPECT_EQ(stuck.file_count, stuck.newest_generation);
+
+    env.FailRemovals(false);
+    for (int b = kStuck; b < kStuck + kHealed; ++b) {
+      Status st = (*s)->Write(Batch(b));
+      ASSERT_TRUE(st.ok()) << "batch " << b << ": " << st.ToString();
+    }
+    LogInfo healed = (*s)->GetLogInfo();
+    EXPECT_EQ(healed.remove_error, "");
+    EXPECT_EQ(healed.remove_failures, stuck.remove_failures);
+    EXPECT_LE(healed.file_count, 3u) << "the first removal after healing drops what the checkpoint passed";
+    EXPECT_GT(healed.oldest_generation, stuck.newest_generation - 1);
+  }
+  CheckAfterReopen(dir, acked, "removals failed, then healed");
+  auto s = Store::Open(dir);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto r = (*s)->BeginRead();
+  ASSERT_TRUE(r.ok());
+  int items = 0;
+  ASSERT_TRUE(r->ForEachItem(TestGuid(1), 1, [&](uint64_t id, std::string_view rec) {
+                  EXPECT_EQ(rec, TestRecord(id, 900));
+                  ++items;
+                  return Status::Ok();
+                }).ok());
+  EXPECT_EQ(items, 3 * (kStuck + kHealed));
+}
+
 TEST(DiskFaultTest, EveryLogFaultDuringARelocationKeepsTheInvariant) {
   TempDir t;
   testing::Relocation relocation;
