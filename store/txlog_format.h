@@ -45,10 +45,6 @@ std::string FileName(uint64_t generation);  // "E0000000001.log"
 // Parses "E00XXXXXXXX.log"; returns 0 for any other name.
 uint64_t ParseFileName(std::string_view name);
 inline constexpr const char* kCheckpointFile = "E00.chk";
-// The next log file, created ahead of need (empty) and renamed to its
-// generation's name when the log reaches it (see TxLogWriter): as Exchange's
-// E00tmp.log. Never holds a record under this name.
-inline constexpr const char* kSpareFile = "E00tmp.log";
 // Lines "FROM TO" (decimal LSNs): log records in [FROM, TO) that a machine
 // crash took from the log after the database had applied them (see
 // TxLogReader::lost_behind_checkpoint). No reader may roll forward across one.

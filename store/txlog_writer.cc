@@ -45,46 +45,8 @@ std::string TxLogWriter::PathOf(uint64_t generation) const {
 }
 
 TxLogWriter::~TxLogWriter() {
-  StopSpareThread();
   (void)SyncRotated();
   if (current_ && unsynced_ && options_.sync != SyncMode::kNone) (void)current_->Sync();
-}
-
-std::string TxLogWriter::SparePath() const { return dir_ + "/" + txlog::kSpareFile; }
-
-void TxLogWriter::StartSpareThread() {
-  spare_wanted_ = true;
-  spare_thread_ = std::thread([this] { SpareLoop(); });
-}
-
-void TxLogWriter::StopSpareThread() {
-  if (!spare_thread_.joinable()) return;
-  {
-    std::lock_guard<std::mutex> l(spare_mu_);
-    spare_stop_ = true;
-  }
-  spare_cv_.notify_one();
-  spare_thread_.join();
-  // A closed log folder holds log files only (a spare left by a crash is
-  // removed by the next open).
-  if (spare_ready_) (void)env_->RemoveFile(SparePath());
-  spare_ready_ = false;
-}
-
-void TxLogWriter::SpareLoop() {
-  std::unique_lock<std::mutex> l(spare_mu_);
-  for (;;) {
-    spare_cv_.wait(l, [&] { return spare_stop_ || spare_wanted_; });
-    if (spare_stop_) return;
-    spare_wanted_ = false;
-    l.unlock();
-    // Created (or cut back to) empty; closed again: the rotation opens it
-    // under its generation's name. A failure leaves no spare, and the next
-    // rotation creates its file itself (and asks for a spare again).
-    const bool ok = env_->NewWritableFile(SparePath()).ok();
-    l.lock();
-    spare_ready_ = ok;
-  }
 }
 
 Result<std::unique_ptr<TxLogWriter>> TxLogWriter::Open(const std::string& dir,
@@ -101,7 +63,6 @@ Result<std::unique_ptr<TxLogWriter>> TxLogWriter::Open(const std::string& dir,
   const uint64_t end_gen = txlog::GenerationOf(end_lsn, options.file_bytes);
   for (const std::string& n : names) {
     uint64_t g = txlog::ParseFileName(n);
-    if (n == txlog::kSpareFile) MBX_RETURN_IF_ERROR(env->RemoveFile(w->SparePath()));  // left by a crash
     if (g == 0) continue;
     if (g > end_gen) {
       MBX_RETURN_IF_ERROR(env->RemoveFile(w->PathOf(g)));
@@ -115,7 +76,6 @@ Result<std::unique_ptr<TxLogWriter>> TxLogWriter::Open(const std::string& dir,
   if (w->current_->Size() != off) MBX_RETURN_IF_ERROR(w->current_->Truncate(off));
   w->files_[end_gen] = off;
   w->last_sync_ = std::chrono::steady_clock::now();
-  w->StartSpareThread();
   return w;
 }
 
@@ -137,32 +97,7 @@ Status TxLogWriter::OpenCurrent(uint64_t generation) {
   if (current_ && !unsynced_) current_->DropCachedPages();
   current_.reset();
   bool existed = files_.count(generation) > 0;
-  bool from_spare = false;
-  if (!existed) {
-    {
-      std::lock_guard<std::mutex> l(spare_mu_);
-      from_spare = spare_ready_;
-      spare_ready_ = false;
-    }
-    // (The helper is idle while a spare is ready: it creates the next one
-    // only once asked below.)
-    if (from_spare) from_spare = env_->RenameFile(SparePath(), PathOf(generation)).ok();
-    // Known from here on: should the open below fail, the rewind that
-    // follows removes it with the rest of the generations past the record.
-    if (from_spare) files_[generation] = 0;
-  }
   MBX_ASSIGN_OR_RETURN(current_, env_->OpenAppendable(PathOf(generation)));
-  if (!existed) {
-    if (from_spare && current_->Size() != 0) MBX_RETURN_IF_ERROR(current_->Truncate(0));
-    ++(from_spare ? spares_used_ : files_created_);
-    if (spare_thread_.joinable()) {
-      {
-        std::lock_guard<std::mutex> l(spare_mu_);
-        spare_wanted_ = true;
-      }
-      spare_cv_.notify_one();
-    }
-  }
   current_gen_ = generation;
   files_[generation] = current_->Size();
   if (!existed && options_.sync == SyncMode::kFull) MBX_RETURN_IF_ERROR(env_->SyncDir(dir_));

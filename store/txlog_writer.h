@@ -2,8 +2,6 @@
 //
 // Used only by the store's group-commit writer thread (and by store open and
 // restore before that thread starts): not thread-safe, one owner at a time.
-// (It keeps one helper thread of its own, which creates the next log file
-// ahead of need: see spare_.)
 //
 // Contract with the store: Append() a group's record, then commit the LMDB
 // transaction that applies it (with the record's end LSN as the store's
@@ -12,15 +10,12 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "store/file_io.h"
@@ -107,10 +102,6 @@ class TxLogWriter {
   const std::string& dir() const { return dir_; }
   uint64_t syncs() const { return syncs_; }
   std::chrono::nanoseconds sync_time() const { return sync_time_; }
-  // Log files that began as the spare (renamed), and that had to be created
-  // at the rotation because no spare was ready.
-  uint64_t spares_used() const { return spares_used_; }
-  uint64_t files_created() const { return files_created_; }
 
  private:
   TxLogWriter(std::string dir, const LogOptions& o, Env* env) : dir_(std::move(dir)), options_(o), env_(env) {}
@@ -137,25 +128,6 @@ class TxLogWriter {
   uint64_t syncs_ = 0;
   std::chrono::nanoseconds sync_time_{0};
   std::vector<std::string_view> pieces_, segment_;  // Append's, kept across calls
-
-  // The spare: the next log file, created empty ahead of need by a helper
-  // thread as E00tmp.log and renamed to its generation's name at the
-  // rotation that needs it. Creating a file cost the writer 0.3-0.7 ms on
-  // this project's ext4 (the inode allocator's search past recently
-  // deleted inodes), once per log file, where a rename costs ~25 us. A
-  // spare that is not ready in time (or whose rename fails) is not waited
-  // for: the rotation creates the file itself, as before.
-  std::string SparePath() const;
-  void StartSpareThread();
-  void StopSpareThread();
-  void SpareLoop();
-  std::mutex spare_mu_;
-  std::condition_variable spare_cv_;
-  bool spare_wanted_ = false;  // GUARDED_BY(spare_mu_): the helper is to create one
-  bool spare_ready_ = false;   // GUARDED_BY(spare_mu_): E00tmp.log exists, empty, ours
-  bool spare_stop_ = false;    // GUARDED_BY(spare_mu_)
-  std::thread spare_thread_;
-  uint64_t spares_used_ = 0, files_created_ = 0;
 };
 
 }  // namespace mbx

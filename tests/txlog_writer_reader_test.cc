@@ -12,7 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -434,10 +433,6 @@ class FailingAppendEnv final : public Env {
  public:
   bool armed = false;
   bool fail_sync = false;
-  // Every file creation fails while set (the log's helper thread creates
-  // the spare E00tmp.log through NewWritableFile, hence atomics).
-  std::atomic<bool> fail_creations{false};
-  std::atomic<int> creations{0};
 
   std::vector<std::string> events;  // "open NAME", "sync NAME", in order
 
@@ -454,8 +449,6 @@ class FailingAppendEnv final : public Env {
   Status RemoveFile(const std::string& path) override { return Env::Default()->RemoveFile(path); }
   Status SyncDir(const std::string& dir) override { return Env::Default()->SyncDir(dir); }
   Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
-    if (fail_creations.load()) return Status::IOError("injected: creating " + path + ": Input/output error");
-    creations.fetch_add(1);
     return Env::Default()->NewWritableFile(path);
   }
   Result<std::unique_ptr<SequentialFile>> NewSequentialFile(const std::string& path) override {
@@ -503,78 +496,6 @@ class FailingAppendEnv final : public Env {
     std::vector<std::string>* events_;
   };
 };
-
-// Waits (at most 10 s) until `path` exists; true if it does.
-bool AppearsWithin10s(const std::string& path) {
-  for (int i = 0; i < 10000 && !fs::exists(path); ++i) usleep(1000);
-  return fs::exists(path);
-}
-
-// Appends records of 1000 bytes until the log has entered its next file.
-void AppendIntoNextFile(TxLogWriter& w, int* n) {
-  const uint64_t gen = w.newest_generation();
-  while (w.newest_generation() == gen) ASSERT_TRUE(w.Append(Payload((*n)++, 1000)).ok());
-}
-
-// The next log file is created ahead of need by the writer's helper thread
-// (E00tmp.log) and renamed when the log reaches it; a spare that could not
-// be created is not waited for; a closed log leaves none; one left by a
-// crash, whatever it holds, is never read as log.
-TEST(TxLogWriterReaderTest, TheNextLogFileIsCreatedAheadAndRenamedWhenTheLogReachesIt) {
-  TempDir t;
-  const std::string dir = t / "logs";
-  const std::string spare = dir + "/" + txlog::kSpareFile;
-  FailingAppendEnv env;
-  int n = 0;
-  uint64_t end = 0;
-  {
-    auto w = OpenWriter(dir, 0, Options(), &env);
-    ASSERT_TRUE(w);
-    EXPECT_EQ(w->files_created(), 1u);  // the first file, at open
-    ASSERT_TRUE(AppearsWithin10s(spare));
-    AppendIntoNextFile(*w, &n);
-    EXPECT_EQ(w->spares_used(), 1u);
-    EXPECT_EQ(w->files_created(), 1u);
-    ASSERT_TRUE(AppearsWithin10s(spare)) << "the helper makes the next spare once one is used";
-
-    // Creations fail: the ready spare is used, no other can be made, and
-    // the rotation after that creates its file itself.
-    env.fail_creations = true;
-    AppendIntoNextFile(*w, &n);
-    EXPECT_EQ(w->spares_used(), 2u);
-    AppendIntoNextFile(*w, &n);
-    EXPECT_EQ(w->spares_used(), 2u);
-    EXPECT_EQ(w->files_created(), 2u);
-    env.fail_creations = false;
-    AppendIntoNextFile(*w, &n);  // asks for a spare again
-    ASSERT_TRUE(AppearsWithin10s(spare));
-    end = w->end_lsn();
-  }
-  EXPECT_FALSE(fs::exists(spare)) << "a closed log folder holds log files only";
-  ReadBack rb = ReadAll(dir);
-  ASSERT_TRUE(rb.status.ok()) << rb.status.ToString();
-  ASSERT_EQ(rb.records.size(), size_t(n));
-  for (int i = 0; i < n; ++i) EXPECT_EQ(rb.records[size_t(i)].payload, Payload(i, 1000)) << i;
-
-  // A spare left by a crash, with bytes in it (a log record's, even).
-  {
-    std::string first;
-    ASSERT_TRUE(Env::Default()->ReadFile(dir + "/" + txlog::FileName(1), &first).ok());
-    ASSERT_TRUE(Env::Default()->WriteFileAtomic(spare, first, /*sync=*/false).ok());
-  }
-  {
-    auto w = OpenWriter(dir, end, Options(), &env);
-    ASSERT_TRUE(w);
-    ASSERT_TRUE(AppearsWithin10s(spare));
-    AppendIntoNextFile(*w, &n);
-    EXPECT_EQ(w->spares_used(), 1u);
-    ASSERT_TRUE(w->Append(Payload(n++, 1000)).ok());
-  }
-  rb = ReadAll(dir);
-  ASSERT_TRUE(rb.status.ok()) << rb.status.ToString();
-  ASSERT_EQ(rb.records.size(), size_t(n));
-  for (int i = 0; i < n; ++i) EXPECT_EQ(rb.records[size_t(i)].payload, Payload(i, 1000)) << i;
-}
 
 // A failed fdatasync is fatal to the writer: the kernel may have dropped the
 // pages it covered (and cleared the error, so a retry would "succeed"), so
