@@ -34,7 +34,7 @@ struct BatchArgs {
   double lease_s = 30, poll_s = 1;
   uint64_t final_delta_items = 50;
   int max_passes = 10, retries = 1, recompress = -1;
-  std::string batch_bytes = "1MiB", sync, report, why;
+  std::string batch_bytes = "1MiB", changes_page = "16MiB", sync, report, why;
   LoadFlags load;
 };
 
@@ -308,6 +308,9 @@ int RunStart(const BatchArgs& a) {
   auto bb = ParseBytes(a.batch_bytes);
   if (!bb.ok()) return Fail(bb.status());
   if (*bb < 4096) return Fail("--batch-bytes must be at least 4 KiB", kExitUsage);
+  auto pb = ParseBytes(a.changes_page);
+  if (!pb.ok()) return Fail("--changes-page-bytes: " + pb.status().message(), kExitUsage);
+  if (*pb == 0) return Fail("--changes-page-bytes must be more than 0", kExitUsage);
   if (Status s = BackgroundLoad::Check(a.load); !s.ok()) return Fail(s);
   StopSignals signals;  // before any thread starts
   auto org = OpenOrgForRunner(a.org, a.sync);
@@ -320,6 +323,7 @@ int RunStart(const BatchArgs& a) {
   o.move.batch_bytes = *bb;
   o.move.final_delta_items = a.final_delta_items;
   o.move.max_passes = a.max_passes;
+  o.move.changes_page_bytes = *pb;
   if (a.recompress >= 0) o.move.recompress_level = a.recompress;
   std::mutex log_mu;
   if (!a.quiet) {
@@ -439,6 +443,10 @@ void AddBatchCommands(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   s->add_option("--max-passes", st->max_passes, "At completion, passes before the lock at most")
       ->check(CLI::Range(0, 1000))->capture_default_str();
+  s->add_option("--changes-page-bytes", st->changes_page,
+                "A pass reads the source's changes in pages of at most this many bytes of items (one item at "
+                "least), so that a pass of any size fits a server's messages and this process's memory")
+      ->capture_default_str();
   s->add_option("--retries", st->retries, "Retries of a failed item read before the item is dropped")
       ->check(CLI::Range(0, 100))->capture_default_str();
   s->add_option("--recompress", st->recompress, "Recompress items at this zstd level")->check(CLI::Range(0, 19));

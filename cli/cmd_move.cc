@@ -73,6 +73,7 @@ struct MoveArgs {
   bool online = false;
   uint64_t final_delta_items = 50;
   int max_passes = 10;
+  std::string changes_page;  // empty: the default
   LoadFlags load;
 };
 
@@ -144,8 +145,14 @@ int RunMove(const MoveArgs& a) {
   o.online = a.online;
   o.final_delta_items = a.final_delta_items;
   o.max_passes = a.max_passes;
-  if (!a.online && (a.final_delta_items != 50 || a.max_passes != 10)) {
-    return Fail("--final-delta-items and --max-passes are for --online moves", kExitUsage);
+  if (!a.online && (a.final_delta_items != 50 || a.max_passes != 10 || !a.changes_page.empty())) {
+    return Fail("--final-delta-items, --max-passes and --changes-page-bytes are for --online moves", kExitUsage);
+  }
+  if (!a.changes_page.empty()) {
+    auto pb = ParseBytes(a.changes_page);
+    if (!pb.ok()) return Fail("--changes-page-bytes: " + pb.status().message(), kExitUsage);
+    if (*pb == 0) return Fail("--changes-page-bytes must be more than 0", kExitUsage);
+    o.changes_page_bytes = *pb;
   }
   if (Status s = BackgroundLoad::Check(a.load); !s.ok()) return Fail(s);
   if (!a.report.empty()) {
@@ -353,6 +360,10 @@ void AddMoveCommands(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   c->add_option("--max-passes", a->max_passes, "With --online: incremental passes before locking regardless")
       ->check(CLI::Range(0, 1000))->capture_default_str();
+  c->add_option("--changes-page-bytes", a->changes_page,
+                "With --online: a pass reads the source's changes in pages of at most this many bytes of items "
+                "(one item at least; default 16MiB), so that a pass of any size fits a server's messages and "
+                "this process's memory");
   AddLoadFlags(c, &a->load, "the moving mailboxes while they move");
   c->callback([a, exit_code] { *exit_code = RunMove(*a); });
 

@@ -49,6 +49,10 @@ struct MoveOptions {
   bool online = false;
   uint64_t final_delta_items = 50;
   int max_passes = 10;
+  // A pass reads the source's changes in pages of at most this many bytes
+  // of records (one item at least), so that a pass of any size fits the
+  // server's messages and this process's memory.
+  uint64_t changes_page_bytes = 16u << 20;
   // Tests: called with the source locked, the final delta not yet read.
   std::function<void(const Guid&)> on_locked_for_test;
 };
@@ -198,9 +202,12 @@ class MailboxMover {
   OnlineSessionPtr NewOnlineSession(const MoveTask& task, MailboxReport* failed);
   // One incremental pass of an online move (under_lock: the final delta).
   Status OnlinePass(OnlineSession* session, bool under_lock);
-  // Applies one ChangeSet to the target (online moves).
+  // Applies one ChangeSet, or one page of it, to the target (online moves).
+  // The target's header records `header_change_number` as its sync point:
+  // the pass's sync point with its last page, the previous one before
+  // (folders the source no longer has go with the last page only).
   Status ApplyDelta(const ChangeSet& cs, StoreHandle* target, int target_level, bool recode, OnlineState* st,
-                    std::vector<DroppedItem>* dropped);
+                    std::vector<DroppedItem>* dropped, bool last_page, uint64_t header_change_number);
   // Copies the items. `tree` (the target's folder tree) goes in the first
   // batch with a moving-in header made from `header`, and the header with
   // the copy's final counts in the last: one target commit, with one header,

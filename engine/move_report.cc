@@ -58,7 +58,7 @@ nlohmann::json MoveReport::ToJson() const {
                      {"switch_seconds", m.switch_seconds},
                      {"items_dropped", m.dropped.size()}, {"dropped", dropped}});
     if (m.online) {
-      boxes.back()["online"] = {{"passes", m.passes}, {"items_per_pass", m.pass_items}, {"lock_ms", m.lock_ms}};
+      boxes.back()["online"] = {{"passes", m.passes}, {"items_per_pass", m.pass_items}, {"change_pages", m.change_pages}, {"lock_ms", m.lock_ms}};
     }
   }
   const double mib = double(BytesCopied()) / 1048576.0;

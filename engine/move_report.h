@@ -50,6 +50,7 @@ struct MailboxReport {
   // activation, the time clients were refused.
   bool online = false;
   std::vector<uint64_t> pass_items;
+  uint64_t change_pages = 0;  // online: pages the passes read the source's changes in (see changes_page_bytes)
   int passes = 0;
   double lock_ms = 0;
   std::vector<DroppedItem> dropped;

@@ -19,6 +19,7 @@
 // header's tracking flag and change index), so a kill at any step before
 // the switch is rolled back by `recover` (the partial target removed, the
 // source unlocked, its change index dropped) and loses no client change.
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <map>
@@ -78,7 +79,8 @@ struct MailboxMover::OnlineState {
 };
 
 Status MailboxMover::ApplyDelta(const ChangeSet& cs, StoreHandle* target, int target_level, bool recode,
-                                OnlineState* st, std::vector<DroppedItem>* dropped) {
+                                OnlineState* st, std::vector<DroppedItem>* dropped, bool last_page,
+                                uint64_t header_change_number) {
   const Guid guid = cs.mailbox.guid;
   BatchWriter writes(target, options_.batch_bytes, options_.inflight_batches);
   const int attempts = options_.retry.attempts();
@@ -133,11 +135,21 @@ Status MailboxMover::ApplyDelta(const ChangeSet& cs, StoreHandle* target, int ta
     MBX_RETURN_IF_ERROR(writes.MaybeFlush());
   }
   // The folder tree: every folder as the source has it now; the ones it no
-  // longer has deleted (their items moved or deleted above).
+  // longer has deleted (their items moved or deleted above) with the last
+  // page of a pass, when every item has left them: before, they are kept.
   bool folders_changed = false;
+  std::vector<FolderInfo> tree = cs.folders;
+  if (!last_page) {
+    std::unordered_map<uint32_t, bool> have;
+    for (const FolderInfo& f : tree) have.emplace(f.id, true);
+    for (const FolderInfo& o : st->folders) {
+      if (have.count(o.id) == 0) tree.push_back(o);
+    }
+    std::sort(tree.begin(), tree.end(), [](const FolderInfo& a, const FolderInfo& b) { return a.id < b.id; });
+  }
   {
     std::unordered_map<uint32_t, const FolderInfo*> now;  // by id: a pass is linear in the folders
-    for (const FolderInfo& n : cs.folders) now.emplace(n.id, &n);
+    for (const FolderInfo& n : tree) now.emplace(n.id, &n);
     std::unordered_map<uint32_t, const FolderInfo*> before;
     for (const FolderInfo& o : st->folders) {
       before.emplace(o.id, &o);
@@ -146,20 +158,21 @@ Status MailboxMover::ApplyDelta(const ChangeSet& cs, StoreHandle* target, int ta
         folders_changed = true;
       }
     }
-    for (const FolderInfo& f : cs.folders) {
+    for (const FolderInfo& f : tree) {
       auto o = before.find(f.id);
       if (o != before.end() && *o->second == f) continue;
       writes.batch().PutFolder(guid, f);
       folders_changed = true;
     }
   }
-  st->folders = cs.folders;
+  st->folders = std::move(tree);
   // The header last, still moving-in, with the source's ids and change
   // number and the totals of what the target holds; a pass that found
   // nothing changes nothing.
   MailboxInfo h = cs.mailbox;
   h.state = MailboxState::kMovingIn;
   h.tracked = false;
+  h.change_number = header_change_number;
   h.pruned_through = h.change_number;
   h.item_count = st->items.size();
   h.stored_bytes = st->stored;
@@ -360,22 +373,48 @@ Status MailboxMover::OnlinePass(OnlineSession* session, bool under_lock) {
   StoreHandle* src = session->run.src;
   const Guid guid = session->task.user.mailbox;
   MailboxReport& rep = session->run.rep;
-  auto cs = src->ReadChanges(guid, session->synced);
-  if (!cs.ok()) return cs.status().WithContext("reading the source's changes");
-  if (!under_lock && cs->mailbox.state != MailboxState::kActive) {
-    return Status::Busy("the source mailbox is " + std::string(MailboxStateName(cs->mailbox.state)) + ", not active");
+  // In pages of at most changes_page_bytes of records, so that a pass of
+  // any size fits the server's messages and this process's memory. The
+  // pages may come from different snapshots (the user keeps working): the
+  // pass's sync point is the first page's change number, so the next pass
+  // reads again whatever changed after it, the later pages' items included.
+  ChangesPage page;
+  page.max_record_bytes = std::max<uint64_t>(1, options_.changes_page_bytes);
+  uint64_t sync_point = 0;
+  size_t items = 0, entries = 0;
+  for (bool first = true;; first = false) {
+    auto cs = src->ReadChanges(guid, session->synced, page);
+    if (!cs.ok()) return cs.status().WithContext("reading the source's changes");
+    if (first) {
+      if (!under_lock && cs->mailbox.state != MailboxState::kActive) {
+        return Status::Busy("the source mailbox is " + std::string(MailboxStateName(cs->mailbox.state)) +
+                            ", not active");
+      }
+      sync_point = cs->mailbox.change_number;
+      entries = cs->entries.size();
+    }
+    if (cs->more && cs->next_after_item <= page.after_item) {
+      return Status::Corruption("reading the source's changes: a page after item " + std::to_string(page.after_item) +
+                                " says more follow after item " + std::to_string(cs->next_after_item));
+    }
+    if (Status s = ApplyDelta(*cs, session->run.dst, session->level, session->recode, &session->st,
+                              &session->dropped, !cs->more, cs->more ? session->synced : sync_point);
+        !s.ok()) {
+      NoteTargetFull(s);
+      return s.WithContext("writing the target");
+    }
+    items += cs->items.size();
+    ++rep.change_pages;
+    if (!cs->more) break;
+    page.after_item = cs->next_after_item;
+    CrashPoint("move-online-page");
   }
-  if (Status s = ApplyDelta(*cs, session->run.dst, session->level, session->recode, &session->st, &session->dropped);
-      !s.ok()) {
-    NoteTargetFull(s);
-    return s.WithContext("writing the target");
-  }
-  rep.pass_items.push_back(cs->items.size());
-  session->synced = cs->mailbox.change_number;
+  rep.pass_items.push_back(items);
+  session->synced = sync_point;
   // What the target now has, the source's index need not keep; it is
   // pruned once it holds enough to matter (each prune is a source commit,
   // and the whole index goes with the clean-up anyway).
-  if (!under_lock && cs->entries.size() >= kPruneEntries) {
+  if (!under_lock && entries >= kPruneEntries) {
     if (auto p = src->TrackChanges(guid, session->synced); !p.ok()) {
       return p.status().WithContext("pruning the change index");
     }

@@ -259,11 +259,13 @@ class RemoteStore final : public StoreHandle {
   }
 
   // (mbx::ChangeSet: rpc::Changes is the wire's.)
-  Result<mbx::ChangeSet> ReadChanges(const Guid& mailbox, uint64_t since) override {
+  Result<mbx::ChangeSet> ReadChanges(const Guid& mailbox, uint64_t since, const ChangesPage& page = {}) override {
     ChangesRequest req;
     req.set_store(store_);
     req.set_mailbox(std::string(mailbox.AsKey()));
     req.set_since(since);
+    req.set_after_item(page.after_item);
+    req.set_max_record_bytes(page.max_record_bytes);
     Changes got;
     MBX_RETURN_IF_ERROR(Call([&](grpc::ClientContext* c) { return stub_->ReadChanges(c, req, &got); }));
     const std::string what = "the changes of mailbox " + mailbox.ToString() + " from " + peer_;
@@ -271,6 +273,10 @@ class RemoteStore final : public StoreHandle {
     MBX_ASSIGN_OR_RETURN(out.mailbox, DecodeHeader(got.header()));
     if (out.mailbox.guid != mailbox) return Status::Corruption(what + " came with another mailbox's header");
     MBX_RETURN_IF_ERROR(DecodeFolders(got.folders(), &out.folders));
+    out.more = got.more();
+    out.next_after_item = got.next_after_item();
+    out.more = got.more();
+    out.next_after_item = got.next_after_item();
     out.entries.reserve(got.entries_size());
     for (const Change& c : got.entries()) {
       if (c.kind() < uint32_t(mbx::ChangeEntry::Kind::kDeliver) ||
@@ -292,12 +298,22 @@ class RemoteStore final : public StoreHandle {
         return Status::Corruption(what + " hold item " + std::to_string(i.item_id()) +
                                   (i.new_folder() != 0 ? " without its record" : " gone, yet with a record"));
       }
+      if (i.item_id() <= page.after_item) {
+        return Status::Corruption(what + " hold item " + std::to_string(i.item_id()) + ", not after item " +
+                                  std::to_string(page.after_item) + " as asked");
+      }
       mbx::ItemDelta d;
       d.item_id = i.item_id();
       d.old_folder = i.old_folder();
       d.new_folder = i.new_folder();
       d.record = std::move(*i.mutable_record());
       out.items.push_back(std::move(d));
+    }
+    // A page that says more follow ends at its last item (so that asking
+    // again from there moves on).
+    if (out.more && (out.items.empty() || out.next_after_item != out.items.back().item_id)) {
+      return Status::Corruption(what + " say more follow after item " + std::to_string(out.next_after_item) +
+                                ", which is not the page's last");
     }
     return out;
   }

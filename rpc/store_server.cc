@@ -324,7 +324,15 @@ class StoreServiceImpl final : public StoreService::Service {
     return Serve([&]() -> Status {
       MBX_ASSIGN_OR_RETURN(Store * s, Find(req->store()));
       MBX_ASSIGN_OR_RETURN(Guid g, GuidOf(req->mailbox()));
-      MBX_ASSIGN_OR_RETURN(mbx::ChangeSet cs, s->ReadChanges(g, req->since()));
+      // A page's records fit in a message, with room for the rest of it
+      // (header, folders, entries: checked below).
+      ChangesPage page;
+      page.after_item = req->after_item();
+      const uint64_t room = max_message_ - std::min<uint64_t>(max_message_ / 4, 1u << 20);
+      page.max_record_bytes = req->max_record_bytes() == 0 ? room : std::min<uint64_t>(req->max_record_bytes(), room);
+      MBX_ASSIGN_OR_RETURN(mbx::ChangeSet cs, s->ReadChanges(g, req->since(), page));
+      out->set_more(cs.more);
+      out->set_next_after_item(cs.next_after_item);
       out->mutable_header()->set_mailbox(req->mailbox());
       out->mutable_header()->set_value(EncodeMailboxInfo(cs.mailbox));
       for (const FolderInfo& f : cs.folders) {
@@ -347,8 +355,9 @@ class StoreServiceImpl final : public StoreService::Service {
         i->set_new_folder(d.new_folder);
         i->set_record(std::move(d.record));
       }
-      // Larger than a message may be: refused as a pruned change set is, so
-      // the sync starts over with a full copy (which streams).
+      // Still larger than a message may be (a huge change index, or one
+      // record near the limit): refused as a pruned change set is, so the
+      // sync starts over with a full copy (which streams).
       if (const size_t bytes = out->ByteSizeLong(); bytes > max_message_) {
         out->Clear();
         return Status::InvalidArgument("the changes of mailbox " + g.ToString() + " after " +

@@ -40,7 +40,8 @@ class StoreServiceImpl;
 // The service alone, answering for `stores` (named as in the directory),
 // without listening anywhere: what StoreServer serves, for the fuzzer and
 // tests. The stores must outlive it. `max_message_bytes` bounds an answer
-// (ReadChanges refuses a larger change set), as ServeOptions does.
+// (ReadChanges pages its items to fit and refuses only one item larger than
+// a message), as ServeOptions does.
 std::unique_ptr<StoreService::Service> MakeStoreService(const std::string& server,
                                                         std::map<std::string, Store*> stores,
                                                         size_t max_read_chunk_bytes = 4u << 20,

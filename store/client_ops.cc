@@ -326,7 +326,7 @@ Result<uint64_t> Store::TrackChanges(const Guid& mailbox, uint64_t prune_through
   return info.change_number;
 }
 
-Result<ChangeSet> Store::ReadChanges(const Guid& mailbox, uint64_t since) {
+Result<ChangeSet> Store::ReadChanges(const Guid& mailbox, uint64_t since, const ChangesPage& page) {
   MBX_ASSIGN_OR_RETURN(StoreReader r, BeginRead());
   ChangeSet out;
   MBX_ASSIGN_OR_RETURN(out.mailbox, r.GetMailbox(mailbox));
@@ -352,7 +352,9 @@ Result<ChangeSet> Store::ReadChanges(const Guid& mailbox, uint64_t since) {
     if (!fresh) it->second.second = e.after_folder;
     return Status::Ok();
   }));
-  for (const auto& [id, where] : items) {
+  uint64_t record_bytes = 0;
+  for (auto it = items.upper_bound(page.after_item); it != items.end(); ++it) {
+    const auto& [id, where] = *it;
     ItemDelta d;
     d.item_id = id;
     d.old_folder = where.first;
@@ -365,7 +367,13 @@ Result<ChangeSet> Store::ReadChanges(const Guid& mailbox, uint64_t since) {
                                   std::to_string(id) + " in folder " + std::to_string(d.new_folder) +
                                   ", which does not hold it: " + rec.status().message());
       }
+      if (page.max_record_bytes != 0 && !out.items.empty() && record_bytes + rec->size() > page.max_record_bytes) {
+        out.more = true;  // this one starts the next page
+        out.next_after_item = out.items.back().item_id;
+        break;
+      }
       d.record.assign(*rec);
+      record_bytes += d.record.size();
     }
     out.items.push_back(std::move(d));
   }

@@ -246,7 +246,7 @@ class Store final : public StoreHandle {
   // Client operations and change tracking (client_ops.cc; see StoreHandle).
   Result<ClientOpResult> ApplyClientOp(const Guid& mailbox, const ClientOp& op) override;
   Result<uint64_t> TrackChanges(const Guid& mailbox, uint64_t prune_through) override;
-  Result<ChangeSet> ReadChanges(const Guid& mailbox, uint64_t since) override;
+  Result<ChangeSet> ReadChanges(const Guid& mailbox, uint64_t since, const ChangesPage& page = {}) override;
 
   // Drops this store's mapped pages from the process's resident set (the
   // page cache keeps them; readers fault them back in). LMDB touches every

@@ -158,6 +158,11 @@ struct ItemDelta {
 // new sync point).
 struct ChangeSet {
   MailboxInfo mailbox;              // the header at the snapshot
+  // Paged (ChangesPage): more items changed after `next_after_item`; ask
+  // again from there. (The pages may come from different snapshots: a sync
+  // point is the first page's change number.)
+  bool more = false;
+  uint64_t next_after_item = 0;
   std::vector<FolderInfo> folders;  // the whole folder tree at the snapshot, in id order
   std::vector<ChangeEntry> entries; // every change after `since`, in change-number order
   std::vector<ItemDelta> items;     // each item changed after `since`, in item-id order
@@ -166,6 +171,13 @@ struct ChangeSet {
     for (const auto& d : items) n += d.record.size();
     return n;
   }
+};
+
+// A page of ReadChanges: the changed items after `after_item`, as many as
+// fit in `max_record_bytes` of records (0: every item).
+struct ChangesPage {
+  uint64_t after_item = 0;
+  uint64_t max_record_bytes = 0;
 };
 
 class StoreHandle {
@@ -229,8 +241,11 @@ class StoreHandle {
   virtual Result<uint64_t> TrackChanges(const Guid& mailbox, uint64_t prune_through) = 0;
   // What changed after change number `since`, from one snapshot.
   // InvalidArgument if the mailbox is not tracked or entries after `since`
-  // were pruned (the sync must start over with a full copy).
-  virtual Result<ChangeSet> ReadChanges(const Guid& mailbox, uint64_t since) = 0;
+  // were pruned (the sync must start over with a full copy). With a page,
+  // only the changed items after `page.after_item`, as many as fit in
+  // `page.max_record_bytes` of records (one at least); `more` says whether
+  // others follow (the header, folders and entries come with every page).
+  virtual Result<ChangeSet> ReadChanges(const Guid& mailbox, uint64_t since, const ChangesPage& page = {}) = 0;
 };
 
 // Fills WriteBatches up to `batch_bytes` and hands each to a store's writer

@@ -190,6 +190,72 @@ TEST_F(BatchTest, UnderLoadMembersSyncThenCompleteWithEveryAcknowledgedOperation
   EXPECT_TRUE(dir().GetBatch("wave1").status().IsNotFound());
 }
 
+// Passes read the source's changes in pages of one item each (the
+// smallest): what clients changed between the sync and the completion
+// reaches the target whole.
+TEST_F(BatchTest, PassesReadOneItemPerPageCarryEveryChange) {
+  BatchRecord b = NewBatch("paged");
+  ASSERT_OK(engine::CreateBatch(f_.org(), &b, PlanAll(f_.org())));
+  engine::BatchRunOptions o;
+  o.move.changes_page_bytes = 1;
+  Start("paged", o);
+  ASSERT_TRUE(WaitFor([&] { return AllMembers(dir(), "paged", MemberState::kSynced, 1); }))
+      << BatchToJson(*dir().GetBatch("paged"));
+  auto src = f_.org().GetStore("MS1");
+  ASSERT_TRUE(src.ok());
+  std::vector<MailboxInfo> boxes;
+  ASSERT_OK((*src)->ListMailboxes(&boxes));
+  ASSERT_EQ(boxes.size(), 6u);
+  constexpr int kDeliveries = 8;
+  for (const MailboxInfo& m : boxes) {
+    uint32_t inbox = 0;
+    {
+      auto r = (*src)->BeginRead();
+      ASSERT_TRUE(r.ok());
+      std::vector<FolderInfo> folders;
+      ASSERT_OK(r->ListFolders(m.guid, &folders));
+      for (const auto& fo : folders) {
+        if (fo.kind == FolderKind::kInbox) inbox = fo.id;
+      }
+    }
+    ASSERT_NE(inbox, 0u);
+    std::vector<uint64_t> ids;
+    for (int i = 0; i < kDeliveries; ++i) {
+      ClientOp d;
+      d.kind = ClientOp::Kind::kDeliver;
+      d.folder_id = inbox;
+      d.record = testing::TestRecord(7000 + uint64_t(i), 2000);
+      auto r = (*src)->ApplyClientOp(m.guid, d);
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      ids.push_back(r->id);
+    }
+    ClientOp fl;
+    fl.kind = ClientOp::Kind::kSetFlags;
+    fl.folder_id = inbox;
+    fl.item_id = ids[1];
+    fl.flags = kFlagFlagged;
+    ASSERT_TRUE((*src)->ApplyClientOp(m.guid, fl).ok());
+    ClientOp del;
+    del.kind = ClientOp::Kind::kDeleteItem;
+    del.folder_id = inbox;
+    del.item_id = ids[2];
+    ASSERT_TRUE((*src)->ApplyClientOp(m.guid, del).ok());
+  }
+  const auto expected = ContentOf(f_.org(), "MS1");
+  ASSERT_OK(engine::RequestComplete(f_.org(), "paged"));
+  auto rep = Wait();
+  ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+  EXPECT_EQ(rep->ended, "completed");
+  EXPECT_EQ(rep->moves.Completed(), 6u);
+  uint64_t pages = 0;
+  for (const auto& m : rep->moves.mailboxes) pages += m.change_pages;
+  EXPECT_GE(pages, 6u * (kDeliveries - 1)) << "a page per changed item";
+  const auto now = ReadAll(f_.org());
+  ASSERT_EQ(now.size(), 6u);
+  for (const auto& [g, c] : now) EXPECT_TRUE(c == expected.at(g)) << g;
+  EXPECT_TRUE(f_.Snapshot().problems.empty());
+}
+
 TEST_F(BatchTest, StopRollsBackEveryMemberAndLeavesTheSourcesAsTheyWere) {
   BatchRecord b = NewBatch("wave2");
   b.concurrency = 2;

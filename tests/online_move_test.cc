@@ -160,6 +160,65 @@ TEST_F(ChangeIndexTest, EachOperationAppearsExactlyOnceInChangesSince) {
   EXPECT_EQ(store_->GetMailbox(g_)->item_count, cs->mailbox.item_count);
 }
 
+// A change set read in pages: the items after the page's start, as many as
+// fit its record bytes (one at least), in id order; every page with the
+// header, the folders and the entries; `more` until the last; together
+// exactly the items of the whole set.
+TEST_F(ChangeIndexTest, ChangesReadInPagesAreTheWholeSetSplitByItem) {
+  ASSERT_GE(items_.size(), 3u);
+  const uint64_t n0 = *store_->TrackChanges(g_, 0);
+  for (int i = 0; i < 5; ++i) {
+    ClientOp d = Op(ClientOp::Kind::kDeliver);
+    d.folder_id = inbox_;
+    d.record = testing::TestRecord(950 + uint64_t(i), 3000);
+    ASSERT_TRUE(store_->ApplyClientOp(g_, d).ok());
+  }
+  ClientOp del = Op(ClientOp::Kind::kDeleteItem);
+  del.folder_id = items_[0].first;
+  del.item_id = items_[0].second;
+  ASSERT_TRUE(store_->ApplyClientOp(g_, del).ok());
+  auto whole = store_->ReadChanges(g_, n0);
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+  EXPECT_FALSE(whole->more);
+  ASSERT_EQ(whole->items.size(), 6u);
+  uint64_t biggest = 0;
+  for (const auto& d : whole->items) biggest = std::max<uint64_t>(biggest, d.record.size());
+
+  for (uint64_t budget : {uint64_t(1), 2 * biggest, uint64_t(1) << 30}) {
+    SCOPED_TRACE("page budget " + std::to_string(budget));
+    std::vector<ItemDelta> got;
+    ChangesPage page;
+    page.max_record_bytes = budget;
+    int pages = 0;
+    for (;;) {
+      auto cs = store_->ReadChanges(g_, n0, page);
+      ASSERT_TRUE(cs.ok()) << cs.status().ToString();
+      ++pages;
+      ASSERT_LE(pages, 10);
+      EXPECT_EQ(cs->mailbox.change_number, whole->mailbox.change_number);
+      EXPECT_EQ(cs->folders.size(), whole->folders.size());
+      EXPECT_EQ(cs->entries, whole->entries);
+      ASSERT_FALSE(cs->items.empty());
+      EXPECT_LE(cs->record_bytes(), std::max<uint64_t>(budget, cs->items.front().record.size()));
+      for (auto& d : cs->items) {
+        EXPECT_GT(d.item_id, page.after_item);
+        got.push_back(std::move(d));
+      }
+      if (!cs->more) break;
+      EXPECT_EQ(cs->next_after_item, got.back().item_id);
+      page.after_item = cs->next_after_item;
+    }
+    EXPECT_EQ(pages, budget == 1 ? 6 : budget == 2 * biggest ? 3 : 1);
+    ASSERT_EQ(got.size(), whole->items.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].item_id, whole->items[i].item_id);
+      EXPECT_EQ(got[i].old_folder, whole->items[i].old_folder);
+      EXPECT_EQ(got[i].new_folder, whole->items[i].new_folder);
+      EXPECT_EQ(got[i].record, whole->items[i].record);
+    }
+  }
+}
+
 TEST_F(ChangeIndexTest, PruningDropsTombstonesAndStoppingDropsTheIndex) {
   ASSERT_GE(items_.size(), 3u);
   const uint64_t n0 = *store_->TrackChanges(g_, 0);
@@ -399,6 +458,9 @@ TEST_P(OnlineMoveTest, UnderLoadTheTargetHoldsEveryAcknowledgedOperation) {
   o.final_delta_items = rng() % 3;
   o.max_passes = 1 + int(rng() % 4);
   o.batch_bytes = 64u << 10;
+  // Even seeds: a pass in pages of one item each, read while the load
+  // changes the mailbox between them (each page its own snapshot).
+  if (seed % 2 == 0) o.changes_page_bytes = 1;
   std::atomic<int> locks{0};
   o.on_locked_for_test = [&](const Guid&) {
     // Hold the first lock a while: clients are refused, then retry.
@@ -409,6 +471,12 @@ TEST_P(OnlineMoveTest, UnderLoadTheTargetHoldsEveryAcknowledgedOperation) {
   stop = true;
   th.join();
   ASSERT_EQ(rep.Completed(), 8u) << rep.ToJson().dump(2);
+  uint64_t passes = 0, pages = 0;
+  for (const auto& m : rep.mailboxes) {
+    passes += m.pass_items.size() - 1;  // (the initial copy reads no changes)
+    pages += m.change_pages;
+  }
+  EXPECT_GE(pages, passes) << "every pass reads one page at least";
   for (const auto& m : rep.mailboxes) {
     EXPECT_TRUE(m.online);
     EXPECT_GE(m.passes, 1);
@@ -458,8 +526,8 @@ class OnlineCrashTest : public ::testing::Test {
     fs::copy(template_, dir, fs::copy_options::recursive);
     return dir;
   }
-  std::string MoveCommand(const std::string& org, int seed) {
-    return Mbxmove() + " move --org " + org + " --from MS1 --to MS2 --online --concurrency 2 --max-passes 3 " +
+  std::string MoveCommand(const std::string& org, int seed, const std::string& extra = "") {
+    return Mbxmove() + " move --org " + org + " --from MS1 --to MS2 --online --concurrency 2 --max-passes 3 " + extra +
            "--final-delta-items 0 --batch-bytes 16KiB --load 300 --load-mix deliver:40,flag:25,move:15,delete:10,folder:10 " +
            "--load-seed " + std::to_string(seed) + " --load-journal " + org + "/journal --json";
   }
@@ -522,7 +590,8 @@ TEST_F(OnlineCrashTest, KilledAtRandomMomentsThenRecover) {
   for (int i = 0; i < runs; ++i) {
     const std::string org = FreshOrg("k" + std::to_string(i));
     const int ms = 20 + int(rng() % 160);
-    if (RunAndKillAfter(MoveCommand(org, 100 + i), ms)) ++killed;
+    // Odd runs read each pass's changes one item per page.
+    if (RunAndKillAfter(MoveCommand(org, 100 + i, i % 2 ? "--changes-page-bytes 1 " : ""), ms)) ++killed;
     CheckInvariant(org, "killed after " + std::to_string(ms) + " ms");
   }
   EXPECT_GT(killed, 0) << "no run was killed before it finished";
@@ -543,6 +612,10 @@ TEST(OnlineCliTest, BadFlagsAreRefusedAndChangeNothing) {
     EXPECT_NE((r.out + r.err).find(words), std::string::npos) << args << "\n" << r.out << r.err;
   };
   expect("move --org " + org + " --from MS1 --to MS2 --max-passes 3", 2, "--online");
+  expect("move --org " + org + " --from MS1 --to MS2 --changes-page-bytes 1MiB", 2, "--online");
+  expect("move --org " + org + " --from MS1 --to MS2 --online --changes-page-bytes 0", 2, "more than 0");
+  expect("move --org " + org + " --from MS1 --to MS2 --online --changes-page-bytes lots", 2, "--changes-page-bytes");
+  expect("batch start --org " + org + " --name x --changes-page-bytes 0", 2, "more than 0");
   expect("move --org " + org + " --from MS1 --to MS2 --online --load 10 --load-mix deliver:x", 2, "weight");
   expect("move --org " + org + " --from MS1 --to MS2 --load-journal /tmp/j", 2, "--load");
   expect("move --org " + org + " --from MS1 --to MS2 --online --queue", 2, "--queue");

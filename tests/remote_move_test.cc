@@ -802,10 +802,12 @@ TEST_F(RemoteClientOpTest, BadClientOpRequestsAreRefused) {
   EXPECT_EQ(EncodeMailboxInfo(*m), EncodeMailboxInfo(boxes[0]));
 }
 
-// A change set larger than the server may send is refused as a pruned one
-// is (InvalidArgument: the sync starts over with a full copy), with the
-// store's code, not as a broken transport; a later sync point still reads.
-TEST(RemoteClientOpLimitTest, ChangeSetOverTheMessageLimitIsRefusedCleanly) {
+// A change set larger than the server may send comes in pages that each
+// fit a message (the client asks again after `next_after_item`); one record
+// too large for any message is refused as a pruned change set is
+// (InvalidArgument: the sync starts over with a full copy, which streams),
+// with the store's code, not as a broken transport.
+TEST(RemoteClientOpLimitTest, ChangeSetOverTheMessageLimitComesInPagesAndAnOversizedItemIsRefused) {
   MoveFixture f(0, {}, 2, 256u << 10);
   TempDir t;
   const std::string certs = CertDir(t);
@@ -822,20 +824,55 @@ TEST(RemoteClientOpLimitTest, ChangeSetOverTheMessageLimitIsRefusedCleanly) {
   ClientOp op;
   op.kind = ClientOp::Kind::kDeliver;
   op.folder_id = kRootFolderId;
-  for (int i = 0; i < 4; ++i) {  // 4 x 100 KiB, incompressible
+  std::vector<std::string> records;
+  for (int i = 0; i < 4; ++i) {  // 4 x 100 KiB, incompressible: 400 KiB, more than a message
     op.record = RandomRecord(100 + i, 100u << 10);
+    records.push_back(op.record);
     auto r = (*h)->ApplyClientOp(g, op);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
   }
-  auto all = (*h)->ReadChanges(g, *start);
+  std::vector<std::string> got;
+  ChangesPage page;
+  int pages = 0;
+  for (;;) {
+    auto cs = (*h)->ReadChanges(g, *start, page);
+    ASSERT_TRUE(cs.ok()) << cs.status().ToString();
+    ASSERT_LE(++pages, 8);
+    EXPECT_EQ(cs->entries.size(), 4u);
+    for (const auto& d : cs->items) got.push_back(d.record);
+    if (!cs->more) break;
+    page.after_item = cs->next_after_item;
+  }
+  EXPECT_GE(pages, 2) << "400 KiB of records do not fit one 256 KiB message";
+  EXPECT_EQ(got, records);
+  // The client's own smaller pages are kept to.
+  ChangesPage small;
+  small.max_record_bytes = 1;
+  auto one = (*h)->ReadChanges(g, *start, small);
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  EXPECT_EQ(one->items.size(), 1u);
+  EXPECT_TRUE(one->more);
+
+  // One record larger than any message (delivered to the store where it
+  // is, no request could carry it): refused, cleanly.
+  const uint64_t before_big = *(*h)->TrackChanges(g, *start);
+  op.record = RandomRecord(200, 300u << 10);
+  auto local = f.org().GetStore("MS1");
+  ASSERT_TRUE(local.ok());
+  ASSERT_TRUE((*local)->ApplyClientOp(g, op).ok());
+  auto all = (*h)->ReadChanges(g, before_big);
   EXPECT_EQ(all.status().code(), Status::Code::kInvalidArgument) << all.status().ToString();
   EXPECT_NE(all.status().message().find("more than one message may carry"), std::string::npos)
       << all.status().message();
-  auto last = (*h)->ReadChanges(g, *start + 3);
+  ClientOp fl;
+  fl.kind = ClientOp::Kind::kCreateFolder;
+  fl.folder_id = kRootFolderId;
+  fl.name = "after";
+  ASSERT_TRUE((*h)->ApplyClientOp(g, fl).ok());
+  auto last = (*h)->ReadChanges(g, before_big + 1);
   ASSERT_TRUE(last.ok()) << last.status().ToString();
   EXPECT_EQ(last->entries.size(), 1u);
-  ASSERT_EQ(last->items.size(), 1u);
-  EXPECT_EQ(last->items[0].record, op.record);
+  EXPECT_TRUE(last->items.empty());
 }
 
 // --- Links that fail -------------------------------------------------------

@@ -149,8 +149,9 @@ int BoxOf(const Fixture& f, const std::string& mailbox) {
 // ReadChanges' answer as the protocol describes it: the header of the
 // mailbox asked about, tracked and with `since` between its prune point and
 // its change number; the entries after `since` in change-number order; the
-// items in id order, each with its record exactly when it is still there;
-// no larger than a message. Returns the header's change number.
+// items in id order after the page's start, each with its record exactly
+// when it is still there; a page that says more follow ends at its last
+// item; no larger than a message. Returns the header's change number.
 uint64_t CheckChanges(const r::ChangesRequest& q, const r::Changes& c) {
   if (c.header().mailbox() != q.mailbox()) std::abort();
   auto m = mbx::DecodeMailboxInfo(c.header().mailbox(), c.header().value());
@@ -163,12 +164,14 @@ uint64_t CheckChanges(const r::ChangesRequest& q, const r::Changes& c) {
   uint64_t id = 0;
   for (int i = 0; i < c.items_size(); ++i) {
     const r::ItemChange& d = c.items(i);
-    if ((i > 0 && d.item_id() <= id) || (d.old_folder() == 0 && d.new_folder() == 0) ||
-        (d.new_folder() == 0) != d.record().empty()) {
+    if ((i > 0 && d.item_id() <= id) || d.item_id() <= q.after_item() ||
+        (d.old_folder() == 0 && d.new_folder() == 0) || (d.new_folder() == 0) != d.record().empty()) {
       std::abort();
     }
     id = d.item_id();
   }
+  // A page that says more follow ends at its last item.
+  if (c.more() && (c.items_size() == 0 || c.next_after_item() != id)) std::abort();
   if (c.ByteSizeLong() > kMaxMessageBytes) std::abort();
   return m->change_number;
 }
