@@ -302,12 +302,12 @@ TEST_F(QueueTest, AMoverThatCannotRenewItsLeaseStopsCleanly) {
   {
     auto org = Organization::Open(org_);
     ASSERT_TRUE(org.ok()) << org.status().ToString();
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     bool moving = false;
-    while (!moving && std::chrono::steady_clock::now() < deadline && m.Running()) {
+    testing::WaitFor([&] {
       std::vector<MoveRecord> moves;
       moving = (*org)->directory().ListMoves(&moves).ok() && !moves.empty();
-    }
+      return moving || !m.Running();
+    });
     ASSERT_TRUE(moving) << Slurp(m.err);
   }
   ASSERT_TRUE(s.Kill().ok());
@@ -343,11 +343,7 @@ TEST_F(QueueTest, SigtermFinishesTheMovesInFlightAndTwiceHandsThemBack) {
   StartServers();
   QueueAll();
   auto started_moves = [&](Child& m) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (Slurp(m.err).find("claimed user") == std::string::npos && std::chrono::steady_clock::now() < deadline &&
-           m.Running()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    testing::WaitFor([&] { return Slurp(m.err).find("claimed user") != std::string::npos || !m.Running(); });
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
   };
   const std::string flags = "--concurrency 2 --max-per-target-mdb 0 --batch-bytes 4KiB --json";
@@ -423,23 +419,20 @@ TEST_F(QueueTest, BadRequestsFailClearlyAndTheQueueGoesOn) {
   // A mover that waits for work holds its name: a second one is refused.
   Child first = Mover("dup", "--concurrency 2 --max-per-target-mdb 0");
   {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (Slurp(first.err).find("started") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    EXPECT_TRUE(testing::WaitFor([&] { return Slurp(first.err).find("started") != std::string::npos; },
+                                 std::chrono::seconds(30)))
+        << Slurp(first.err);
     auto r = RunCommand(Mbxmove() + " mover --org " + org_ + " --name dup --drain");
     EXPECT_EQ(r.exit_code, 1) << r.err;
     EXPECT_NE(r.err.find("mover name 'dup' is taken"), std::string::npos) << r.err;
   }
   // The queue drains around the bad entries; SIGTERM stops the mover.
-  {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-    while (std::chrono::steady_clock::now() < deadline) {
-      json q = QueueJson();
-      if (q["counts"]["done"].get<int>() + q["counts"]["failed"].get<int>() == 13) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  }
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        json q = QueueJson();
+        return q["counts"]["done"].get<int>() + q["counts"]["failed"].get<int>() == 13;
+      },
+      std::chrono::seconds(120)));
   ASSERT_TRUE(first.Running());
   kill(first.pid, SIGTERM);
   EXPECT_EQ(first.Wait(std::chrono::seconds(60)), 3) << Slurp(first.err);  // one request failed

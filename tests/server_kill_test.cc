@@ -89,15 +89,10 @@ TEST(ServerKillTest, AServerKilledMidMoveThenRecoverKeepsTheInvariant) {
     if (waitpid(pid, &status, WNOHANG) == 0) ++killed_mid_move;
     server->Kill();
     // The mover finds the server gone: it fails its calls and exits.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (waitpid(pid, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        ADD_FAILURE() << "the mover did not end within 60 s of the server's death";
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!testing::WaitFor([&] { return waitpid(pid, &status, WNOHANG) != 0; })) {
+      ADD_FAILURE() << "the mover did not end within 60 s of the server's death";
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
     }
     // Restart the server (the store replays its log) and recover.
     server = StartServer(org, org + "/serve2.log");
