@@ -359,7 +359,9 @@ Result<ChangeSet> Store::ReadChanges(const Guid& mailbox, uint64_t since, const 
     d.item_id = id;
     d.old_folder = where.first;
     d.new_folder = where.second;
-    if (d.old_folder == 0 && d.new_folder == 0) continue;  // came and went between syncs
+    // An item that came and went after `since` is a tombstone too: a paged
+    // pass may have copied it from a later snapshot than its sync point
+    // (see ChangesPage), so the target may hold it.
     if (d.new_folder != 0) {
       auto rec = r.GetItem(mailbox, d.new_folder, id);
       if (!rec.ok()) {

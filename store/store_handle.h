@@ -145,7 +145,9 @@ std::string_view ChangeKindName(ChangeEntry::Kind k);
 
 // One item changed since a sync point, as a sync needs it: where the item
 // was at the sync point (0 = not there) and where it is now (0 = gone, a
-// tombstone), with its record as it is now.
+// tombstone), with its record as it is now. An item that came and went
+// since the sync point is a tombstone with both 0: a paged pass may have
+// copied it from a later page's snapshot (see ChangesPage).
 struct ItemDelta {
   uint64_t item_id = 0;
   uint32_t old_folder = 0;

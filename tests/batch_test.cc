@@ -246,7 +246,7 @@ TEST_F(BatchTest, PassesReadOneItemPerPageCarryEveryChange) {
   auto rep = Wait();
   ASSERT_TRUE(rep.ok()) << rep.status().ToString();
   EXPECT_EQ(rep->ended, "completed");
-  EXPECT_EQ(rep->moves.Completed(), 6u);
+  EXPECT_EQ(rep->moves.Completed(), 6u) << rep->moves.ToJson().dump(1) << BatchToJson(rep->batch);
   uint64_t pages = 0;
   for (const auto& m : rep->moves.mailboxes) pages += m.change_pages;
   EXPECT_GE(pages, 6u * (kDeliveries - 1)) << "a page per changed item";

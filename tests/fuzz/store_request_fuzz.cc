@@ -165,7 +165,7 @@ uint64_t CheckChanges(const r::ChangesRequest& q, const r::Changes& c) {
   for (int i = 0; i < c.items_size(); ++i) {
     const r::ItemChange& d = c.items(i);
     if ((i > 0 && d.item_id() <= id) || d.item_id() <= q.after_item() ||
-        (d.old_folder() == 0 && d.new_folder() == 0) || (d.new_folder() == 0) != d.record().empty()) {
+        (d.new_folder() == 0) != d.record().empty()) {
       std::abort();
     }
     id = d.item_id();
