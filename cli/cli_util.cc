@@ -53,6 +53,13 @@ int Fail(const std::string& message, int code) {
   return code;
 }
 
+Result<uint64_t> ParseChangesPageBytes(const std::string& text) {
+  auto pb = ParseBytes(text);
+  if (!pb.ok()) return Status::InvalidArgument("--changes-page-bytes: " + pb.status().message());
+  if (*pb == 0) return Status::InvalidArgument("--changes-page-bytes must be more than 0");
+  return pb;
+}
+
 Result<uint64_t> ParseBytes(const std::string& text) {
   if (text.empty()) return Status::InvalidArgument("empty size");
   size_t i = 0;

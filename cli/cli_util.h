@@ -34,6 +34,9 @@ int Fail(const std::string& message, int code = kExitFatal);
 // "4096", "64K", "1MiB", "200MB", "2G", "1.5GiB" -> bytes. K/M/G/T and KiB...
 // are powers of 1024; KB/MB/GB/TB powers of 1000.
 Result<uint64_t> ParseBytes(const std::string& text);
+// --changes-page-bytes (move --online, batch start): a size above 0; the
+// error names the flag.
+Result<uint64_t> ParseChangesPageBytes(const std::string& text);
 std::string FormatBytes(double bytes);  // "12.3 MiB"
 
 void PrintJson(const json& j);

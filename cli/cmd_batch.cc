@@ -308,9 +308,8 @@ int RunStart(const BatchArgs& a) {
   auto bb = ParseBytes(a.batch_bytes);
   if (!bb.ok()) return Fail(bb.status());
   if (*bb < 4096) return Fail("--batch-bytes must be at least 4 KiB", kExitUsage);
-  auto pb = ParseBytes(a.changes_page);
-  if (!pb.ok()) return Fail("--changes-page-bytes: " + pb.status().message(), kExitUsage);
-  if (*pb == 0) return Fail("--changes-page-bytes must be more than 0", kExitUsage);
+  auto pb = ParseChangesPageBytes(a.changes_page);
+  if (!pb.ok()) return Fail(pb.status().message(), kExitUsage);
   if (Status s = BackgroundLoad::Check(a.load); !s.ok()) return Fail(s);
   StopSignals signals;  // before any thread starts
   auto org = OpenOrgForRunner(a.org, a.sync);

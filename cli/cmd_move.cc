@@ -149,9 +149,8 @@ int RunMove(const MoveArgs& a) {
     return Fail("--final-delta-items, --max-passes and --changes-page-bytes are for --online moves", kExitUsage);
   }
   if (!a.changes_page.empty()) {
-    auto pb = ParseBytes(a.changes_page);
-    if (!pb.ok()) return Fail("--changes-page-bytes: " + pb.status().message(), kExitUsage);
-    if (*pb == 0) return Fail("--changes-page-bytes must be more than 0", kExitUsage);
+    auto pb = ParseChangesPageBytes(a.changes_page);
+    if (!pb.ok()) return Fail(pb.status().message(), kExitUsage);
     o.changes_page_bytes = *pb;
   }
   if (Status s = BackgroundLoad::Check(a.load); !s.ok()) return Fail(s);

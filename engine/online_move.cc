@@ -138,32 +138,30 @@ Status MailboxMover::ApplyDelta(const ChangeSet& cs, StoreHandle* target, int ta
   // longer has deleted (their items moved or deleted above) with the last
   // page of a pass, when every item has left them: before, they are kept.
   bool folders_changed = false;
-  std::vector<FolderInfo> tree = cs.folders;
-  if (!last_page) {
-    std::unordered_map<uint32_t, bool> have;
-    for (const FolderInfo& f : tree) have.emplace(f.id, true);
-    for (const FolderInfo& o : st->folders) {
-      if (have.count(o.id) == 0) tree.push_back(o);
-    }
-    std::sort(tree.begin(), tree.end(), [](const FolderInfo& a, const FolderInfo& b) { return a.id < b.id; });
-  }
+  std::vector<FolderInfo> tree = cs.folders;  // what the target holds after this page
   {
     std::unordered_map<uint32_t, const FolderInfo*> now;  // by id: a pass is linear in the folders
-    for (const FolderInfo& n : tree) now.emplace(n.id, &n);
+    for (const FolderInfo& n : cs.folders) now.emplace(n.id, &n);
     std::unordered_map<uint32_t, const FolderInfo*> before;
     for (const FolderInfo& o : st->folders) {
       before.emplace(o.id, &o);
-      if (now.count(o.id) == 0) {
+      if (now.count(o.id) != 0) continue;
+      if (last_page) {
         writes.batch().Delete(Db::kFolders, keys::Folder(guid, o.id));
         folders_changed = true;
+      } else {
+        tree.push_back(o);
       }
     }
-    for (const FolderInfo& f : tree) {
+    for (const FolderInfo& f : cs.folders) {
       auto o = before.find(f.id);
       if (o != before.end() && *o->second == f) continue;
       writes.batch().PutFolder(guid, f);
       folders_changed = true;
     }
+  }
+  if (tree.size() != cs.folders.size()) {
+    std::sort(tree.begin(), tree.end(), [](const FolderInfo& a, const FolderInfo& b) { return a.id < b.id; });
   }
   st->folders = std::move(tree);
   // The header last, still moving-in, with the source's ids and change

@@ -275,8 +275,6 @@ class RemoteStore final : public StoreHandle {
     MBX_RETURN_IF_ERROR(DecodeFolders(got.folders(), &out.folders));
     out.more = got.more();
     out.next_after_item = got.next_after_item();
-    out.more = got.more();
-    out.next_after_item = got.next_after_item();
     out.entries.reserve(got.entries_size());
     for (const Change& c : got.entries()) {
       if (c.kind() < uint32_t(mbx::ChangeEntry::Kind::kDeliver) ||
