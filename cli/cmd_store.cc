@@ -15,7 +15,7 @@ namespace {
 struct CreateArgs {
   std::string org, store, server = "SERVER1";
   int zstd_level = 3;
-  std::string log_mode = "backup-flush", log_file_size = "1MiB", log_quota = "0", sync = "batch";
+  std::string log_mode = "backup-flush", log_file_size = "4MiB", log_quota = "0", sync = "batch";
   bool json = false;
 };
 

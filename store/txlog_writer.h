@@ -20,6 +20,7 @@
 
 #include "store/file_io.h"
 #include "store/status.h"
+#include "store/txlog_format.h"
 
 namespace mbx {
 
@@ -41,7 +42,7 @@ std::string_view LogModeName(LogMode m);
 Result<LogMode> ParseLogMode(std::string_view s);
 
 struct LogOptions {
-  uint64_t file_bytes = 1ull << 20;  // size of each log file (generation)
+  uint64_t file_bytes = txlog::kDefaultFileBytes;  // size of each log file (generation)
   LogMode mode = LogMode::kBackupFlush;
   uint64_t quota_bytes = 0;  // bytes of log files on disk allowed; 0 = no quota
   SyncMode sync = SyncMode::kBatch;

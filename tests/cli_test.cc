@@ -208,6 +208,13 @@ TEST(CliTest, LogsBackupAndRestoreFromTheCommandLine) {
   json l = RunJson("logs --org " + org + " --store MS1 --json");
   EXPECT_EQ(l["mode"], "backup-flush");
   EXPECT_EQ(l["log_file_bytes"].get<int>(), 65536);
+  // Without the flag a store gets 4 MiB log files (a creation and a full
+  // file's sync per 4 MiB of log, not per MiB), and a gen that creates its
+  // store likewise.
+  ASSERT_EQ(RunCommand(Mbxmove() + " store create --org " + org + " --store MS2").exit_code, 0);
+  EXPECT_EQ(RunJson("logs --org " + org + " --store MS2 --json")["log_file_bytes"].get<int>(), 4 << 20);
+  RunJson("gen --org " + t / "org2" + " --store G1 --preset tiny --json");
+  EXPECT_EQ(RunJson("logs --org " + t / "org2" + " --store G1 --json")["log_file_bytes"].get<int>(), 4 << 20);
   RunJson("gen --org " + org + " --store MS1 --preset tiny --json");
   l = RunJson("logs --org " + org + " --store MS1 --json");
   EXPECT_GT(l["files"].get<int>(), 10);  // backup-flush keeps them
