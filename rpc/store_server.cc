@@ -330,42 +330,53 @@ class StoreServiceImpl final : public StoreService::Service {
       page.after_item = req->after_item();
       const uint64_t room = max_message_ - std::min<uint64_t>(max_message_ / 4, 1u << 20);
       page.max_record_bytes = req->max_record_bytes() == 0 ? room : std::min<uint64_t>(req->max_record_bytes(), room);
-      MBX_ASSIGN_OR_RETURN(mbx::ChangeSet cs, s->ReadChanges(g, req->since(), page));
-      out->set_more(cs.more);
-      out->set_next_after_item(cs.next_after_item);
-      out->mutable_header()->set_mailbox(req->mailbox());
-      out->mutable_header()->set_value(EncodeMailboxInfo(cs.mailbox));
-      for (const FolderInfo& f : cs.folders) {
-        auto* fo = out->add_folders();
-        fo->set_id(f.id);
-        fo->set_value(EncodeFolderInfo(f));
-      }
-      for (const mbx::ChangeEntry& e : cs.entries) {
-        auto* c = out->add_entries();
-        c->set_change_number(e.change_number);
-        c->set_kind(uint32_t(e.kind));
-        c->set_id(e.id);
-        c->set_before_folder(e.before_folder);
-        c->set_after_folder(e.after_folder);
-      }
-      for (mbx::ItemDelta& d : cs.items) {
-        auto* i = out->add_items();
-        i->set_item_id(d.item_id);
-        i->set_old_folder(d.old_folder);
-        i->set_new_folder(d.new_folder);
-        i->set_record(std::move(d.record));
-      }
-      // Still larger than a message may be (a huge change index, or one
-      // record near the limit): refused as a pruned change set is, so the
-      // sync starts over with a full copy (which streams).
-      if (const size_t bytes = out->ByteSizeLong(); bytes > max_message_) {
+      // The rest of the page (its entries above all: a user who flagged
+      // thousands of items) may take more than that room: the same page is
+      // then read again with fewer records, a few times at most.
+      for (int attempt = 0;; ++attempt) {
+        MBX_ASSIGN_OR_RETURN(mbx::ChangeSet cs, s->ReadChanges(g, req->since(), page));
+        const uint64_t record_bytes = cs.record_bytes();
+        const size_t items = cs.items.size();
+        out->set_more(cs.more);
+        out->set_next_after_item(cs.next_after_item);
+        out->mutable_header()->set_mailbox(req->mailbox());
+        out->mutable_header()->set_value(EncodeMailboxInfo(cs.mailbox));
+        for (const FolderInfo& f : cs.folders) {
+          auto* fo = out->add_folders();
+          fo->set_id(f.id);
+          fo->set_value(EncodeFolderInfo(f));
+        }
+        for (const mbx::ChangeEntry& e : cs.entries) {
+          auto* c = out->add_entries();
+          c->set_change_number(e.change_number);
+          c->set_kind(uint32_t(e.kind));
+          c->set_id(e.id);
+          c->set_before_folder(e.before_folder);
+          c->set_after_folder(e.after_folder);
+        }
+        for (mbx::ItemDelta& d : cs.items) {
+          auto* i = out->add_items();
+          i->set_item_id(d.item_id);
+          i->set_old_folder(d.old_folder);
+          i->set_new_folder(d.new_folder);
+          i->set_record(std::move(d.record));
+        }
+        const size_t bytes = out->ByteSizeLong();
+        if (bytes <= max_message_) return Status::Ok();
         out->Clear();
-        return Status::InvalidArgument("the changes of mailbox " + g.ToString() + " after " +
-                                       std::to_string(req->since()) + " are " + std::to_string(bytes) +
-                                       " bytes, more than one message may carry (" + std::to_string(max_message_) +
-                                       "): sync from a full copy");
+        if (items <= 1 || attempt == 3) {
+          // Larger than a message even so (a change index, or one record,
+          // near the limit): refused as a pruned change set is, so the
+          // sync starts over with a full copy (which streams).
+          return Status::InvalidArgument("the changes of mailbox " + g.ToString() + " after " +
+                                         std::to_string(req->since()) + " are " + std::to_string(bytes) +
+                                         " bytes, more than one message may carry (" +
+                                         std::to_string(max_message_) + "): sync from a full copy");
+        }
+        // Fewer records by what was over, and a margin for their framing.
+        const uint64_t over = bytes - max_message_ + (16u << 10) + 64 * items;
+        page.max_record_bytes = record_bytes > over ? record_bytes - over : 1;
       }
-      return Status::Ok();
     });
   }
 

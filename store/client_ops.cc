@@ -345,8 +345,9 @@ Result<ChangeSet> Store::ReadChanges(const Guid& mailbox, uint64_t since, const 
   // Per item: where it was at `since` (its first entry's before) and where
   // it is now (its last entry's after).
   std::map<uint64_t, std::pair<uint32_t, uint32_t>> items;
+  const bool first_page = page.after_item == 0;
   MBX_RETURN_IF_ERROR(r.ForEachChange(mailbox, since, [&](const ChangeEntry& e) {
-    out.entries.push_back(e);
+    if (first_page) out.entries.push_back(e);
     if (e.kind >= ChangeEntry::Kind::kCreateFolder) return Status::Ok();
     auto [it, fresh] = items.try_emplace(e.id, e.before_folder, e.after_folder);
     if (!fresh) it->second.second = e.after_folder;

@@ -166,7 +166,11 @@ struct ChangeSet {
   bool more = false;
   uint64_t next_after_item = 0;
   std::vector<FolderInfo> folders;  // the whole folder tree at the snapshot, in id order
-  std::vector<ChangeEntry> entries; // every change after `since`, in change-number order
+  // Every change after `since`, in change-number order: on the first page
+  // only (`after_item` 0); a later page carries none, so that a large index
+  // (a user who flagged thousands of items) is not read and sent again with
+  // every page.
+  std::vector<ChangeEntry> entries;
   std::vector<ItemDelta> items;     // each item changed after `since`, in item-id order
   uint64_t record_bytes() const {
     uint64_t n = 0;

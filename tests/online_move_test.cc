@@ -162,8 +162,8 @@ TEST_F(ChangeIndexTest, EachOperationAppearsExactlyOnceInChangesSince) {
 
 // A change set read in pages: the items after the page's start, as many as
 // fit its record bytes (one at least), in id order; every page with the
-// header, the folders and the entries; `more` until the last; together
-// exactly the items of the whole set.
+// header and the folders, the first with the entries and no later page with
+// any; `more` until the last; together exactly the items of the whole set.
 TEST_F(ChangeIndexTest, ChangesReadInPagesAreTheWholeSetSplitByItem) {
   ASSERT_GE(items_.size(), 3u);
   const uint64_t n0 = *store_->TrackChanges(g_, 0);
@@ -197,7 +197,11 @@ TEST_F(ChangeIndexTest, ChangesReadInPagesAreTheWholeSetSplitByItem) {
       ASSERT_LE(pages, 10);
       EXPECT_EQ(cs->mailbox.change_number, whole->mailbox.change_number);
       EXPECT_EQ(cs->folders.size(), whole->folders.size());
-      EXPECT_EQ(cs->entries, whole->entries);
+      if (page.after_item == 0) {
+        EXPECT_EQ(cs->entries, whole->entries);
+      } else {
+        EXPECT_TRUE(cs->entries.empty()) << cs->entries.size();
+      }
       ASSERT_FALSE(cs->items.empty());
       EXPECT_LE(cs->record_bytes(), std::max<uint64_t>(budget, cs->items.front().record.size()));
       for (auto& d : cs->items) {

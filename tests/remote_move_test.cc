@@ -838,7 +838,7 @@ TEST(RemoteClientOpLimitTest, ChangeSetOverTheMessageLimitComesInPagesAndAnOvers
     auto cs = (*h)->ReadChanges(g, *start, page);
     ASSERT_TRUE(cs.ok()) << cs.status().ToString();
     ASSERT_LE(++pages, 8);
-    EXPECT_EQ(cs->entries.size(), 4u);
+    EXPECT_EQ(cs->entries.size(), page.after_item == 0 ? 4u : 0u);  // the first page's alone
     for (const auto& d : cs->items) got.push_back(d.record);
     if (!cs->more) break;
     page.after_item = cs->next_after_item;
@@ -873,6 +873,80 @@ TEST(RemoteClientOpLimitTest, ChangeSetOverTheMessageLimitComesInPagesAndAnOvers
   ASSERT_TRUE(last.ok()) << last.status().ToString();
   EXPECT_EQ(last->entries.size(), 1u);
   EXPECT_TRUE(last->items.empty());
+}
+
+// A change index larger than the room a page keeps beside its records (a
+// user who flagged hundreds of items since the sync point): the first page
+// takes fewer records so that it fits, the later pages carry no entries,
+// and the whole change set arrives. (Each page used to carry every entry,
+// and each was refused as more than one message.)
+TEST(RemoteClientOpLimitTest, AChangeIndexLargerThanAPagesRoomStillComesInPages) {
+  constexpr size_t kMessage = 32u << 10;  // room for records 24 KiB, for the rest 8 KiB
+  MoveFixture f(0, {}, 2, 256u << 10);
+  TempDir t;
+  const std::string certs = CertDir(t);
+  Servers servers(f.org(), certs, {"SERVER1"}, nullptr, kMessage);
+  auto h = rpc::ConnectRemoteStore("127.0.0.1:" + std::to_string(servers[0].port()), "SERVER1", "MS1",
+                                   ClientOptions(certs));
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  auto local = f.org().GetStore("MS1");
+  ASSERT_TRUE(local.ok());
+  std::vector<MailboxInfo> boxes;
+  ASSERT_OK((*local)->ListMailboxes(&boxes));
+  ASSERT_FALSE(boxes.empty());
+  const Guid g = boxes[0].guid;
+  auto start = (*local)->TrackChanges(g, 0);
+  ASSERT_TRUE(start.ok()) << start.status().ToString();
+  // Three incompressible 10 KiB deliveries (30 KiB of records: two pages at
+  // least), then 700 flag changes on the first of them (700 entries, about
+  // 11 KiB on the wire: more than the 8 KiB kept for them).
+  ClientOp op;
+  op.kind = ClientOp::Kind::kDeliver;
+  op.folder_id = kRootFolderId;
+  std::vector<uint64_t> delivered;
+  for (int i = 0; i < 3; ++i) {
+    op.record = RandomRecord(300 + i, 10u << 10);
+    auto r = (*local)->ApplyClientOp(g, op);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    delivered.push_back(r->id);
+  }
+  ClientOp flag;
+  flag.kind = ClientOp::Kind::kSetFlags;
+  flag.folder_id = kRootFolderId;
+  flag.item_id = delivered[0];
+  for (int i = 0; i < 700; ++i) {
+    flag.flags = (i % 2) != 0 ? kFlagRead : 0;
+    auto r = (*local)->ApplyClientOp(g, flag);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  }
+  auto whole = (*local)->ReadChanges(g, *start);
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+  ASSERT_EQ(whole->entries.size(), 703u);
+  ASSERT_EQ(whole->items.size(), 3u);
+
+  std::vector<ItemDelta> got;
+  ChangesPage page;
+  int pages = 0;
+  for (;;) {
+    auto cs = (*h)->ReadChanges(g, *start, page);
+    ASSERT_TRUE(cs.ok()) << cs.status().ToString();
+    ASSERT_LE(++pages, 8);
+    if (page.after_item == 0) {
+      EXPECT_EQ(cs->entries, whole->entries);
+    } else {
+      EXPECT_TRUE(cs->entries.empty()) << cs->entries.size();
+    }
+    for (auto& d : cs->items) got.push_back(std::move(d));
+    if (!cs->more) break;
+    page.after_item = cs->next_after_item;
+  }
+  EXPECT_GE(pages, 2);
+  ASSERT_EQ(got.size(), whole->items.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].item_id, whole->items[i].item_id);
+    EXPECT_EQ(got[i].new_folder, whole->items[i].new_folder);
+    EXPECT_EQ(got[i].record, whole->items[i].record);
+  }
 }
 
 // --- Links that fail -------------------------------------------------------

@@ -148,7 +148,8 @@ int BoxOf(const Fixture& f, const std::string& mailbox) {
 
 // ReadChanges' answer as the protocol describes it: the header of the
 // mailbox asked about, tracked and with `since` between its prune point and
-// its change number; the entries after `since` in change-number order; the
+// its change number; the entries after `since` in change-number order (on
+// the first page only); the
 // items in id order after the page's start, each with its record exactly
 // when it is still there; a page that says more follow ends at its last
 // item; no larger than a message. Returns the header's change number.
@@ -157,6 +158,7 @@ uint64_t CheckChanges(const r::ChangesRequest& q, const r::Changes& c) {
   auto m = mbx::DecodeMailboxInfo(c.header().mailbox(), c.header().value());
   if (!m.ok() || !m->tracked || q.since() < m->pruned_through || q.since() > m->change_number) std::abort();
   uint64_t last = q.since();
+  if (q.after_item() != 0 && c.entries_size() != 0) std::abort();  // the first page's alone
   for (const r::Change& e : c.entries()) {
     if (e.change_number() <= last) std::abort();
     last = e.change_number();
