@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "store/txlog_format.h"
@@ -75,6 +76,7 @@ Result<std::unique_ptr<TxLogWriter>> TxLogWriter::Open(const std::string& dir,
   const uint64_t off = end_lsn % options.file_bytes;
   if (w->current_->Size() != off) MBX_RETURN_IF_ERROR(w->current_->Truncate(off));
   w->files_[end_gen] = off;
+  w->synced_lsn_ = end_lsn;
   w->last_sync_ = std::chrono::steady_clock::now();
   return w;
 }
@@ -217,7 +219,10 @@ Status TxLogWriter::SyncRotated() {
 Status TxLogWriter::Sync() {
   if (!broken_.ok()) return broken_;
   MBX_RETURN_IF_ERROR(SyncRotated());
-  if (!current_ || !unsynced_) return Status::Ok();
+  if (!current_ || !unsynced_) {
+    synced_lsn_ = end_lsn_;  // (one file at most is ever rotated out unsynced)
+    return Status::Ok();
+  }
   auto t0 = std::chrono::steady_clock::now();
   if (Status s = current_->Sync(); !s.ok()) {
     // The kernel may have dropped the dirty pages this sync covered and
@@ -231,7 +236,14 @@ Status TxLogWriter::Sync() {
   sync_time_ += last_sync_ - t0;
   ++syncs_;
   unsynced_ = false;
+  synced_lsn_ = end_lsn_;
   return Status::Ok();
+}
+
+Status TxLogWriter::SyncTo(uint64_t lsn) {
+  if (!broken_.ok()) return broken_;
+  if (synced_lsn_ >= lsn) return Status::Ok();
+  return Sync();
 }
 
 Status TxLogWriter::Rewind(uint64_t lsn) {
@@ -258,6 +270,7 @@ Status TxLogWriter::Rewind(uint64_t lsn) {
   }
   files_[gen] = lsn % options_.file_bytes;
   end_lsn_ = lsn;
+  synced_lsn_ = std::min(synced_lsn_, lsn);  // the LSNs after it will name other records
   return Status::Ok();
 }
 

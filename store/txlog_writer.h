@@ -81,6 +81,10 @@ class TxLogWriter {
   // the kernel may have dropped what it covered, so every later Append and
   // Sync fails with "reopen the store", and reopening reads what is on disk.
   Status Sync();
+  // Syncs only if the log up to `lsn` is not yet synced: a caller whose
+  // records an earlier sync covered (another flusher's, the batch timer's)
+  // does not sync again for the records appended since.
+  Status SyncTo(uint64_t lsn);
   // Cuts the log back to `lsn` (>= the oldest file present, <= end_lsn()).
   Status Rewind(uint64_t lsn);
   // Deletes every log file that lies wholly before `lsn` (never the file
@@ -92,6 +96,7 @@ class TxLogWriter {
   Status WriteCheckpointFile(uint64_t lsn, bool sync = true);
 
   uint64_t end_lsn() const { return end_lsn_; }
+  uint64_t synced_lsn() const { return synced_lsn_; }  // the log before it is on disk
   uint64_t disk_bytes() const;           // bytes of the log files present
   uint64_t oldest_generation() const;    // 0 if none
   uint64_t newest_generation() const;    // 0 if none
@@ -119,6 +124,9 @@ class TxLogWriter {
   uint64_t current_gen_ = 0;
   std::unique_ptr<WritableFile> current_;
   bool unsynced_ = false;  // current_ holds appends not yet synced
+  // Every record before it was synced (the log found on disk at open counts
+  // as synced, as unsynced_ says of it); cut back with a rewind.
+  uint64_t synced_lsn_ = 0;
   // The file rotated out last while it held unsynced appends, its writeback
   // started: synced (and dropped from the page cache) by the next Sync,
   // rotation, rewind or the close, so its fdatasync rarely waits for the disk.

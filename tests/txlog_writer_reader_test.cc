@@ -318,6 +318,48 @@ TEST(TxLogWriterReaderTest, RewindTakesRecordsBackOutOfTheLog) {
   EXPECT_FALSE(w->Rewind(w->end_lsn() + 1).ok()) << "rewound past the end";
 }
 
+// A flusher asks for the log to be synced up to what it needs (the store's
+// acknowledged groups): a sync since then covered it, so it does not sync
+// again for what was appended after; a record appended at an LSN that a
+// rewind gave back is not taken for synced.
+TEST(TxLogWriterReaderTest, SyncToSyncsOnlyWhatNoSyncCoveredYet) {
+  TempDir t;
+  const std::string dir = t / "logs";
+  LogOptions o = Options();
+  o.sync = SyncMode::kBatch;
+  o.sync_interval = std::chrono::hours(1);  // no timer syncs in this test
+  auto w = OpenWriter(dir, 0, o);
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->synced_lsn(), 0u);
+  auto a = w->Append(Payload(0, 300));
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(w->SyncTo(a->end_lsn).ok());
+  EXPECT_EQ(w->syncs(), 1u);
+  EXPECT_EQ(w->synced_lsn(), a->end_lsn);
+  auto b = w->Append(Payload(1, 300));
+  ASSERT_TRUE(b.ok());
+  ASSERT_TRUE(w->SyncTo(a->end_lsn).ok());  // covered by the sync before b
+  EXPECT_EQ(w->syncs(), 1u);
+  ASSERT_TRUE(w->SyncTo(b->end_lsn).ok());
+  EXPECT_EQ(w->syncs(), 2u);
+  EXPECT_EQ(w->synced_lsn(), b->end_lsn);
+  // Back to a's start, and another record where a and b were: not synced.
+  ASSERT_TRUE(w->Rewind(a->start_lsn).ok());
+  EXPECT_EQ(w->synced_lsn(), a->start_lsn);
+  auto c = w->Append(Payload(2, 700));
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE(w->SyncTo(a->end_lsn).ok());
+  EXPECT_EQ(w->syncs(), 3u);
+  EXPECT_EQ(w->synced_lsn(), c->end_lsn);
+  // What a reopened writer finds on disk counts as synced, as before.
+  w.reset();
+  w = OpenWriter(dir, c->end_lsn, o);
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->synced_lsn(), c->end_lsn);
+  ASSERT_TRUE(w->SyncTo(c->end_lsn).ok());
+  EXPECT_EQ(w->syncs(), 0u);
+}
+
 TEST(TxLogWriterReaderTest, ReopeningAtAnEarlierLsnDropsWhatFollows) {
   TempDir t;
   const std::string dir = t / "logs";
