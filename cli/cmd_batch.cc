@@ -101,6 +101,9 @@ struct BatchTotals {
   uint64_t items_copied = 0, bytes_copied = 0, items_behind = 0, passes = 0, dropped = 0;
   size_t completed = 0;
   double lock_ms_p50 = 0, lock_ms_max = 0;  // over the completed mailboxes
+  // The initial copies: bytes copied of the mailboxes' sizes (members of a
+  // known size, not failed or stopped; a member past its copy counts whole).
+  uint64_t copy_done = 0, copy_total = 0;
 };
 
 BatchTotals Totals(const BatchRecord& b) {
@@ -114,10 +117,25 @@ BatchTotals Totals(const BatchRecord& b) {
     t.dropped += m.dropped;
     if (m.state == MemberState::kCompleted) locks.push_back(m.lock_ms);
   }
+  const engine::InitialCopyProgress p = engine::InitialCopies(b, false, 0);
+  t.copy_done = p.done;
+  t.copy_total = p.total;
   t.completed = locks.size();
   t.lock_ms_p50 = engine::Percentile(locks, 0.5);
   t.lock_ms_max = engine::Percentile(locks, 1.0);
   return t;
+}
+
+std::string Duration(double s) {
+  char buf[48];
+  if (s < 90) {
+    std::snprintf(buf, sizeof buf, "%.0f s", s);
+  } else if (s < 5400) {
+    std::snprintf(buf, sizeof buf, "%.0f min", s / 60);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.1f h", s / 3600);
+  }
+  return buf;
 }
 
 std::string TotalsLine(const BatchRecord& b) {
@@ -128,6 +146,11 @@ std::string TotalsLine(const BatchRecord& b) {
                 static_cast<unsigned long long>(t.passes), static_cast<unsigned long long>(t.items_behind),
                 static_cast<unsigned long long>(t.dropped));
   std::string line = buf;
+  if (t.copy_total > 0) {
+    std::snprintf(buf, sizeof buf, "; initial copies %.0f%% of %s", 100.0 * double(t.copy_done) / double(t.copy_total),
+                  FormatBytes(double(t.copy_total)).c_str());
+    line += buf;
+  }
   if (t.completed > 0) {
     std::snprintf(buf, sizeof buf, "; lock window p50 %.1f ms, max %.1f ms over %zu completed", t.lock_ms_p50,
                   t.lock_ms_max, t.completed);
@@ -146,7 +169,10 @@ json BatchJson(Organization& org, const BatchRecord& b) {
   j["totals"] = {{"items_copied", t.items_copied}, {"bytes_copied", t.bytes_copied},
                  {"items_behind", t.items_behind},   {"passes", t.passes},
                  {"dropped", t.dropped},             {"completed", t.completed},
-                 {"lock_ms_p50", t.lock_ms_p50},     {"lock_ms_max", t.lock_ms_max}};
+                 {"lock_ms_p50", t.lock_ms_p50},     {"lock_ms_max", t.lock_ms_max},
+                 {"copy_bytes_done", t.copy_done},   {"copy_bytes_total", t.copy_total}};
+  const engine::InitialCopyProgress p = engine::InitialCopies(b, j["runner_live"].get<bool>(), engine::UnixMillis());
+  j["totals"]["copy_seconds_left"] = p.seconds_left >= 0 ? json(p.seconds_left) : json(nullptr);
   return j;
 }
 
@@ -207,13 +233,15 @@ int RunCreate(const BatchArgs& a) {
 }
 
 void PrintMembers(const BatchRecord& b) {
-  std::printf("%-12s %-10s %-10s %6s %9s %7s %-14s %8s  %s\n", "mailbox", "source", "state", "passes", "items",
-              "behind", "last sync", "lock ms", "result");
+  std::printf("%-12s %-10s %-10s %6s %9s %6s %7s %-14s %8s  %s\n", "mailbox", "source", "state", "passes", "items",
+              "copied", "behind", "last sync", "lock ms", "result");
   for (const auto& m : b.members) {
     char lock[32] = "-";
     if (m.state == MemberState::kCompleted && m.lock_ms > 0) std::snprintf(lock, sizeof lock, "%.1f", m.lock_ms);
-    std::printf("%-12s %-10s %-10s %6u %9llu %7llu %-14s %8s  %s\n", m.user.c_str(), m.source.c_str(),
-                std::string(MemberStateName(m.state)).c_str(), m.passes, (unsigned long long)m.items_copied,
+    char copied[16] = "-";
+    if (const double f = engine::InitialCopyFraction(m); f >= 0) std::snprintf(copied, sizeof copied, "%.0f%%", 100 * f);
+    std::printf("%-12s %-10s %-10s %6u %9llu %6s %7llu %-14s %8s  %s\n", m.user.c_str(), m.source.c_str(),
+                std::string(MemberStateName(m.state)).c_str(), m.passes, (unsigned long long)m.items_copied, copied,
                 (unsigned long long)m.items_behind, Ago(m.last_sync_ms).c_str(), lock, m.result.c_str());
   }
 }
@@ -241,6 +269,10 @@ int RunStatus(const BatchArgs& a) {
                          .c_str());
   if (!b->result.empty()) std::printf("  %s\n", b->result.c_str());
   std::printf("  %s\n", TotalsLine(*b).c_str());
+  if (const auto p = engine::InitialCopies(*b, live, engine::UnixMillis()); p.seconds_left >= 0) {
+    std::printf("  initial copies: about %s left at the batch's rate since it started (%s/s)\n",
+                Duration(p.seconds_left).c_str(), FormatBytes(p.bytes_per_s).c_str());
+  }
   PrintMembers(*b);
   return kExitOk;
 }

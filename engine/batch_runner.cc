@@ -100,6 +100,30 @@ bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
 }
 }  // namespace
 
+double InitialCopyFraction(const BatchMember& m) {
+  if (m.bytes_total == 0 || m.state == MemberState::kFailed || m.state == MemberState::kStopped) return -1;
+  if (m.state == MemberState::kQueued) return 0;
+  if (m.state == MemberState::kSyncing) return std::min(1.0, double(m.bytes_copied) / double(m.bytes_total));
+  return 1;
+}
+
+InitialCopyProgress InitialCopies(const BatchRecord& b, bool runner_live, int64_t now_ms) {
+  InitialCopyProgress p;
+  for (const BatchMember& m : b.members) {
+    if (const double f = InitialCopyFraction(m); f >= 0) {
+      p.total += m.bytes_total;
+      p.done += uint64_t(f * double(m.bytes_total));
+    }
+  }
+  const double elapsed = double(now_ms - b.started_ms) / 1000.0;
+  if (runner_live && b.state == BatchState::kRunning && b.started_ms > 0 && elapsed > 0 && p.done > 0 &&
+      p.done < p.total) {
+    p.bytes_per_s = double(p.done) / elapsed;
+    p.seconds_left = double(p.total - p.done) / p.bytes_per_s;
+  }
+  return p;
+}
+
 Status CreateBatch(Organization& org, BatchRecord* b, const std::vector<PlannedMove>& plan) {
   Directory& dir = org.directory();
   MBX_RETURN_IF_ERROR(ValidateBatchName(b->name));
@@ -121,6 +145,7 @@ Status CreateBatch(Organization& org, BatchRecord* b, const std::vector<PlannedM
     m.mailbox = p.task.user.mailbox;
     m.user = p.task.user.name;
     m.source = p.task.source.name;
+    m.bytes_total = p.task.stored_bytes;
     b->members.push_back(std::move(m));
   }
   if (!errors.empty()) return Status::InvalidArgument("the batch cannot take these mailboxes:" + errors);
@@ -544,6 +569,14 @@ struct Runner {
         return;
       }
       return Failed(i, why, false, nullptr);
+    }
+    // Its size now (it may have grown since the batch was made), for the
+    // progress `batch status` shows.
+    if (auto src = org.GetHandle(task.source.name); src.ok()) {
+      if (auto h = (*src)->GetMailbox(m.mailbox); h.ok()) {
+        std::lock_guard<std::mutex> l(mu);
+        rec.members[i].bytes_total = h->stored_bytes;
+      }
     }
     Log(m.user + ": initial copy (" + task.source.name + " -> " + task.target.name + ")");
     MailboxReport failed;

@@ -76,6 +76,21 @@ Status ReconcileBatch(Organization& org, const std::string& name, std::vector<st
 // move at `syncing` into the batch's target.
 bool KeptForResume(const BatchRecord& b, const BatchMember& m, const MoveRecord& rec);
 
+// How far a member's initial copy is, of its size (bytes_total): 0..1 (a
+// member past its copy counts whole), or -1 when its size is not known or
+// it failed or was stopped.
+double InitialCopyFraction(const BatchMember& m);
+// The initial copies of a batch: bytes copied of the sizes of the members
+// InitialCopyFraction knows, and, while a runner works on a running batch
+// that has copied something and has more to copy, the rate since its first
+// start (copied bytes over the time since) and the seconds left at that
+// rate; otherwise both -1.
+struct InitialCopyProgress {
+  uint64_t done = 0, total = 0;
+  double bytes_per_s = -1, seconds_left = -1;
+};
+InitialCopyProgress InitialCopies(const BatchRecord& b, bool runner_live, int64_t now_ms);
+
 // The lease name of a batch's runner.
 std::string BatchLeaseName(const std::string& batch);
 // True while a runner holds the batch (its lease has not lapsed).

@@ -158,6 +158,7 @@ json ToJson(const BatchMember& m) {
           {"passes", m.passes},
           {"items_copied", m.items_copied},
           {"bytes_copied", m.bytes_copied},
+          {"bytes_total", m.bytes_total},
           {"items_behind", m.items_behind},
           {"last_sync_ms", m.last_sync_ms},
           {"lock_ms", lock_ms},
@@ -338,6 +339,8 @@ bool FillMember(const json& j, BatchMember* m) {
   if (!st) return false;
   m->state = *st;
   m->result = j.at("result").get<std::string>();
+  // (A record written before bytes_total was kept has none: unknown.)
+  if (j.contains("bytes_total") && !ReadNumber(j, "bytes_total", &m->bytes_total)) return false;
   return ReadNumber(j, "passes", &m->passes) && ReadNumber(j, "items_copied", &m->items_copied) &&
          ReadNumber(j, "bytes_copied", &m->bytes_copied) && ReadNumber(j, "items_behind", &m->items_behind) &&
          ReadNumber(j, "last_sync_ms", &m->last_sync_ms) && ReadNumber(j, "lock_ms", &m->lock_ms) &&

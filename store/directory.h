@@ -140,6 +140,10 @@ struct BatchMember {
   uint32_t passes = 0;          // incremental passes so far
   uint64_t items_copied = 0;    // records written to the target, every pass
   uint64_t bytes_copied = 0;
+  // The source mailbox's stored bytes when the batch was made, and again
+  // when its initial copy began (0: not known): what `batch status` measures
+  // the initial copies' progress and the batch's time left against.
+  uint64_t bytes_total = 0;
   uint64_t items_behind = 0;    // items the last pass found changed
   int64_t last_sync_ms = 0;     // Unix ms of the last pass (or the initial copy's end)
   double lock_ms = 0;           // completed: the lock window

@@ -128,6 +128,56 @@ class BatchTest : public ::testing::Test {
   Result<engine::BatchRunReport> result_ = Status::Internal("not run");
 };
 
+// The initial copies' progress `batch status` shows: bytes copied of the
+// sizes of the members it knows (a member past its copy whole, a failed or
+// stopped one and one of unknown size not at all), and the time left at the
+// rate since the start only while a runner works on a running batch.
+TEST(BatchProgressTest, InitialCopiesCountKnownSizesAndEstimateTheTimeLeft) {
+  BatchRecord b;
+  b.state = BatchState::kRunning;
+  const int64_t now = 1'790'000'000'000;
+  b.started_ms = now - 10'000;
+  auto member = [&](MemberState st, uint64_t total, uint64_t copied) {
+    BatchMember m;
+    m.state = st;
+    m.bytes_total = total;
+    m.bytes_copied = copied;
+    b.members.push_back(m);
+  };
+  member(MemberState::kQueued, 100, 0);
+  member(MemberState::kSyncing, 100, 30);
+  member(MemberState::kSyncing, 100, 250);  // grew while copied: counts whole, no more
+  member(MemberState::kSynced, 100, 140);
+  member(MemberState::kCompleted, 100, 100);
+  member(MemberState::kFailed, 100, 50);
+  member(MemberState::kSyncing, 0, 70);  // size not known
+  EXPECT_EQ(engine::InitialCopyFraction(b.members[1]), 0.3);
+  EXPECT_EQ(engine::InitialCopyFraction(b.members[5]), -1);
+  EXPECT_EQ(engine::InitialCopyFraction(b.members[6]), -1);
+  engine::InitialCopyProgress p = engine::InitialCopies(b, true, now);
+  EXPECT_EQ(p.total, 500u);
+  EXPECT_EQ(p.done, 330u);
+  EXPECT_DOUBLE_EQ(p.bytes_per_s, 33.0);
+  EXPECT_NEAR(p.seconds_left, 170.0 / 33.0, 1e-9);
+  // No estimate without a live runner, before the start, once stopping,
+  // or with nothing copied or nothing left.
+  EXPECT_EQ(engine::InitialCopies(b, false, now).seconds_left, -1);
+  EXPECT_EQ(engine::InitialCopies(b, false, now).done, 330u);
+  BatchRecord c = b;
+  c.state = BatchState::kStopping;
+  EXPECT_EQ(engine::InitialCopies(c, true, now).seconds_left, -1);
+  c = b;
+  c.started_ms = 0;
+  EXPECT_EQ(engine::InitialCopies(c, true, now).seconds_left, -1);
+  c = b;
+  for (auto& m : c.members) m.state = MemberState::kQueued;
+  EXPECT_EQ(engine::InitialCopies(c, true, now).seconds_left, -1);
+  c = b;
+  for (auto& m : c.members) m.state = MemberState::kSynced;
+  EXPECT_EQ(engine::InitialCopies(c, true, now).done, 600u);
+  EXPECT_EQ(engine::InitialCopies(c, true, now).seconds_left, -1);
+}
+
 TEST_F(BatchTest, UnderLoadMembersSyncThenCompleteWithEveryAcknowledgedOperation) {
   const auto before = ContentOf(f_.org(), "MS1");
   ASSERT_EQ(before.size(), 6u);
@@ -604,6 +654,18 @@ TEST_F(BatchCliTest, StateSurvivesKillNineAndTheNextRunnerResumesTheBatch) {
                          "--manual --concurrency 3 --json");
   EXPECT_EQ(created["state"], "created");
   EXPECT_EQ(created["members"].size(), 12u);
+  // Each member's size is known from the start; nothing copied, no estimate.
+  {
+    json st0 = Status("wave");
+    uint64_t sizes = 0;
+    for (const auto& m : st0["members"]) {
+      EXPECT_GT(m["bytes_total"].get<uint64_t>(), 0u) << m.dump();
+      sizes += m["bytes_total"].get<uint64_t>();
+    }
+    EXPECT_EQ(st0["totals"]["copy_bytes_total"].get<uint64_t>(), sizes);
+    EXPECT_EQ(st0["totals"]["copy_bytes_done"].get<uint64_t>(), 0u);
+    EXPECT_TRUE(st0["totals"]["copy_seconds_left"].is_null());
+  }
   {
     Child c = StartRunner("wave", "r1");
     ASSERT_TRUE(WaitFor([&] { return AllIn(Status("wave"), "synced"); })) << Status("wave").dump(2);
@@ -613,6 +675,9 @@ TEST_F(BatchCliTest, StateSurvivesKillNineAndTheNextRunnerResumesTheBatch) {
   json st = Status("wave");
   EXPECT_EQ(st["state"], "running");
   EXPECT_TRUE(AllIn(st, "synced"));
+  EXPECT_GT(st["totals"]["copy_bytes_total"].get<uint64_t>(), 0u);
+  EXPECT_EQ(st["totals"]["copy_bytes_done"], st["totals"]["copy_bytes_total"]) << st["totals"].dump();
+  EXPECT_TRUE(st["totals"]["copy_seconds_left"].is_null()) << "nothing left to copy";
   // Once the runner's lease (1 s) has lapsed, recover keeps the synced
   // members' moves for the next runner (the sources stay in use meanwhile).
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));
@@ -663,6 +728,7 @@ TEST_F(BatchCliTest, StateSurvivesKillNineAndTheNextRunnerResumesTheBatch) {
   auto human = RunCommand(Mbxmove() + " batch status --org " + org_ + " --name wave");
   EXPECT_EQ(human.exit_code, 0);
   EXPECT_NE(human.out.find("batch wave: completed, 12 mailbox(es) to MS2"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("initial copies 100% of"), std::string::npos) << human.out;
   EXPECT_NE(human.out.find("totals: " + std::to_string(items) + " items ("), std::string::npos) << human.out;
   EXPECT_NE(human.out.find("over 12 completed"), std::string::npos) << human.out;
   auto list = RunCommand(Mbxmove() + " batch list --org " + org_);

@@ -213,6 +213,7 @@ BatchRecord FullBatch() {
     m.passes = uint32_t(i);
     m.items_copied = 18'446'744'073'709'551'615u;
     m.bytes_copied = uint64_t(i) << 40;
+    m.bytes_total = (uint64_t(i) << 40) + 1;
     m.items_behind = uint64_t(i);
     m.last_sync_ms = -int64_t(i);
     m.lock_ms = 1.0 / 3.0 * i;
@@ -249,6 +250,17 @@ TEST(DirectoryTest, BatchRecordJsonRoundTripsEveryField) {
   for (MemberState s : {MemberState::kQueued, MemberState::kSyncing, MemberState::kSynced, MemberState::kCompleting,
                         MemberState::kCompleted, MemberState::kFailed, MemberState::kStopped}) {
     EXPECT_EQ(ParseMemberState(MemberStateName(s)), s);
+  }
+  // A record written before members kept their size reads as size unknown;
+  // a size of the wrong type is refused.
+  {
+    nlohmann::json j = nlohmann::json::parse(text);
+    for (auto& m : j["members"]) m.erase("bytes_total");
+    auto old = ParseBatchJson(j.dump());
+    ASSERT_TRUE(old.ok()) << old.status().ToString();
+    EXPECT_EQ(old->members[0].bytes_total, 0u);
+    j["members"][0]["bytes_total"] = -1;
+    EXPECT_FALSE(ParseBatchJson(j.dump()).ok());
   }
   EXPECT_FALSE(ParseBatchState("Running").has_value());
   EXPECT_FALSE(ParseMemberState("").has_value());

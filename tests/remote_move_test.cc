@@ -915,7 +915,7 @@ TEST(RemoteClientOpLimitTest, AChangeIndexLargerThanAPagesRoomStillComesInPages)
   flag.folder_id = kRootFolderId;
   flag.item_id = delivered[0];
   for (int i = 0; i < 700; ++i) {
-    flag.flags = (i % 2) != 0 ? kFlagRead : 0;
+    flag.flags = (i % 2) != 0 ? uint32_t(kFlagRead) : 0u;
     auto r = (*local)->ApplyClientOp(g, flag);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
   }
