@@ -9,6 +9,8 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <unordered_map>
+#include <vector>
 
 #include "datagen/mailbox_gen.h"
 #include "engine/move_report.h"
@@ -161,6 +163,24 @@ struct ClientLoad::Worker {
     StoreHandle* home = nullptr;
     uint32_t inbox = 0;
     uint64_t folders_made = 0;
+    // The model's item ids, in no order, and where each is in it: an item
+    // to flag, move or delete is picked in O(1), not by walking the map.
+    std::vector<uint64_t> ids;
+    std::unordered_map<uint64_t, size_t> slot;
+    void Add(uint64_t id) {
+      if (slot.emplace(id, ids.size()).second) ids.push_back(id);
+    }
+    void Remove(uint64_t id) {
+      auto it = slot.find(id);
+      if (it == slot.end()) return;
+      const size_t i = it->second;
+      slot.erase(it);
+      if (i + 1 != ids.size()) {
+        ids[i] = ids.back();
+        slot[ids[i]] = i;
+      }
+      ids.pop_back();
+    }
   };
   std::vector<Box> boxes;
   std::map<std::string, KindFigures> kinds;
@@ -190,6 +210,7 @@ LoadReport ClientLoad::Run(const std::atomic<bool>* stop) {
       if (f.kind == FolderKind::kInbox) b.inbox = id;
     }
     if (b.inbox == 0) b.inbox = kRootFolderId;
+    for (const auto& [id, folder] : b.model->items) b.Add(id);
     workers[i % threads].boxes.push_back(std::move(b));
   }
   const uint64_t total_ops = uint64_t(options_.rate * options_.duration_s);
@@ -197,11 +218,6 @@ LoadReport ClientLoad::Run(const std::atomic<bool>* stop) {
   for (const auto& [k, w] : options_.mix.weights) weight_sum += w;
   const auto start = Clock::now();
 
-  auto pick = [](Worker::Box& b, auto& container) {
-    auto it = container.begin();
-    std::advance(it, std::uniform_int_distribution<size_t>(0, container.size() - 1)(b.rng));
-    return it;
-  };
 
   // Op k of the run is due at start + k / rate and belongs to mailbox k % n.
   auto work = [&](Worker& w) {
@@ -236,9 +252,8 @@ LoadReport ClientLoad::Run(const std::atomic<bool>* stop) {
         op.kind = ClientOp::Kind::kDeliver;
         op.folder_id = b.inbox;
       } else if (kind == "flag" || kind == "move" || kind == "delete") {
-        auto it = pick(b, m.items);
-        op.item_id = it->first;
-        op.folder_id = it->second;
+        op.item_id = b.ids[std::uniform_int_distribution<size_t>(0, b.ids.size() - 1)(b.rng)];
+        op.folder_id = m.items.at(op.item_id);
         if (kind == "flag") {
           op.kind = ClientOp::Kind::kSetFlags;
           op.flags = uint32_t(b.rng() & (kFlagRead | kFlagFlagged | kFlagAnswered));
@@ -355,12 +370,14 @@ LoadReport ClientLoad::Run(const std::atomic<bool>* stop) {
       switch (op.kind) {
         case ClientOp::Kind::kDeliver:
           m.items[r->id] = op.folder_id;
+          b.Add(r->id);
           ++m.deliveries;
           break;
         case ClientOp::Kind::kSetFlags: m.flags[op.item_id] = {op.flags, op.keywords}; break;
         case ClientOp::Kind::kMoveItem: m.items[op.item_id] = op.to_folder_id; break;
         case ClientOp::Kind::kDeleteItem:
           m.items.erase(op.item_id);
+          b.Remove(op.item_id);
           m.flags.erase(op.item_id);
           break;
         case ClientOp::Kind::kCreateFolder:
