@@ -580,6 +580,15 @@ struct Runner {
     }
     Log(m.user + ": initial copy (" + task.source.name + " -> " + task.target.name + ")");
     MailboxReport failed;
+    {
+      // A copy started again (after a failed one) counts its progress from
+      // zero: the member keeps its mover, and the counters of the copy before.
+      std::lock_guard<std::mutex> l(mu);
+      if (auto it = movers.find(i); it != movers.end()) {
+        it->second->counters.items_done.store(0, std::memory_order_relaxed);
+        it->second->counters.bytes_done.store(0, std::memory_order_relaxed);
+      }
+    }
     MailboxMover* mover = MoverFor(i);
     auto session = mover->StartOnline(task, &failed);
     if (session == nullptr) return Failed(i, failed.reason, false, &failed);
