@@ -44,10 +44,34 @@ class RemoteReadStream final : public MailboxReadStream {
         msg = std::move(first_);
       } else if (!reader_->Read(msg.get())) {
         done_ = true;
-        return FromGrpc(reader_->Finish(), peer_).WithContext("reading mailbox " + info_.guid.ToString());
+        Status st = FromGrpc(reader_->Finish(), peer_);
+        if (st.ok() && !piece_.empty()) {
+          st = Status::Corruption("the stream ended inside a record sent in pieces");
+        }
+        return st.WithContext("reading mailbox " + info_.guid.ToString());
       }
-      for (const Record& r : msg->records()) out->items.push_back({r.folder_id(), r.item_id(), r.record()});
-      out->owner = msg;
+      for (const Record& r : msg->records()) {
+        if (r.continues() || !piece_.empty()) {
+          // A record in pieces (one a message): gathered here, handed on whole.
+          if (!piece_.empty() && (r.folder_id() != piece_folder_ || r.item_id() != piece_item_ ||
+                                  msg->records_size() != 1)) {
+            done_ = true;
+            return Status::Corruption("reading mailbox " + info_.guid.ToString() + " from " + peer_ +
+                                      ": a record sent in pieces broke off before its last piece");
+          }
+          piece_folder_ = r.folder_id();
+          piece_item_ = r.item_id();
+          piece_.append(r.record());
+          if (r.continues()) continue;
+          auto whole = std::make_shared<std::string>(std::move(piece_));
+          piece_.clear();
+          out->items.push_back({piece_folder_, piece_item_, *whole});
+          out->owner = whole;
+          continue;
+        }
+        out->items.push_back({r.folder_id(), r.item_id(), r.record()});
+        out->owner = msg;
+      }
     }
     return Status::Ok();
   }
@@ -63,6 +87,9 @@ class RemoteReadStream final : public MailboxReadStream {
   std::vector<FolderInfo> folders_;
   std::string peer_;
   bool done_ = false;
+  std::string piece_;  // a record in pieces, so far
+  uint32_t piece_folder_ = 0;
+  uint64_t piece_item_ = 0;
 };
 
 class RemoteStore final : public StoreHandle {
@@ -85,6 +112,7 @@ class RemoteStore final : public StoreHandle {
     MBX_RETURN_IF_ERROR(FromGrpc(stub_->Open(&ctx, req, &info), peer_));
     name_ = info.name();
     zstd_level_ = info.zstd_level();
+    server_max_message_ = info.max_message_bytes();
     return Status::Ok();
   }
 
@@ -142,6 +170,18 @@ class RemoteStore final : public StoreHandle {
       std::promise<Status> done;
     };
 
+    // A batch larger than half of what either end reads in one message (an
+    // item of tens of MiB) goes in pieces on a stream of its own.
+    uint64_t limit = o_.max_message_bytes;
+    if (server_max_message_ != 0) limit = std::min<uint64_t>(limit, server_max_message_);
+    const uint64_t piece = std::max<uint64_t>(limit / 2, 4096);
+    uint64_t total = 0;
+    for (const auto& m : batch.mutations()) total += m.key.size() + m.bytes().size() + 16;
+    if (total > piece) {
+      std::promise<Status> done;
+      done.set_value(WriteInPieces(batch, piece));
+      return done.get_future();
+    }
     auto p = std::make_shared<Pending>();
     p->req.set_store(store_);
     for (auto& m : batch.mutable_mutations()) {
@@ -166,6 +206,47 @@ class RemoteStore final : public StoreHandle {
       p->done.set_value(FromGrpc(s, peer));
     });
     return fut;
+  }
+
+  // The batch in messages of at most `piece` bytes of keys and values, a
+  // value split across messages where it must be; the server writes the
+  // whole batch once the last piece is in, or none of it.
+  Status WriteInPieces(const WriteBatch& batch, uint64_t piece) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(In(o_.stream_timeout));
+    Empty resp;
+    ++g_round_trips;
+    std::unique_ptr<grpc::ClientWriter<WriteRequest>> w = stub_->WriteInPieces(&ctx, &resp);
+    WriteRequest req;
+    uint64_t room = piece;
+    bool sent_all = true;
+    auto send = [&](bool last) {
+      req.set_store(store_);
+      req.set_last_piece(last);
+      if (sent_all && !w->Write(req)) sent_all = false;
+      req.Clear();
+      room = piece;
+    };
+    for (const auto& m : batch.mutations()) {
+      std::string_view value = m.bytes();
+      for (;;) {
+        if (room < m.key.size() + 16 || (room < value.size() + m.key.size() + 16 && room < piece / 4)) send(false);
+        const uint64_t take = std::min<uint64_t>(value.size(), room - m.key.size() - 16);
+        auto* o = req.add_mutations();
+        o->set_op(uint32_t(m.op));
+        o->set_db(uint32_t(m.db));
+        o->set_key(m.key);
+        o->set_value(value.data(), take);
+        value.remove_prefix(take);
+        room -= m.key.size() + 16 + take;
+        if (value.empty()) break;
+        o->set_value_continues(true);
+        send(false);
+      }
+    }
+    send(true);
+    if (sent_all) w->WritesDone();
+    return FromGrpc(w->Finish(), peer_).WithContext("writing a batch in pieces");
   }
 
   Status TransitionMailbox(const Guid& mailbox, std::initializer_list<MailboxState> from, MailboxState to) override {
@@ -337,6 +418,7 @@ class RemoteStore final : public StoreHandle {
   RemoteOptions o_;
   std::string name_;
   int zstd_level_ = 0;
+  uint64_t server_max_message_ = 0;  // 0: the server did not say
 };
 
 }  // namespace

@@ -95,6 +95,9 @@ Result<WriteBatch> ToBatch(const WriteRequest& req) {
 // it: a known kind, a folder name of bounded size, and a delivered record
 // that passes its checksum (the store checks the record again; the answer is
 // the store's own). Fields the kind does not use are not copied.
+// What a batch written in pieces may hold: a few of the largest items a
+// mail system takes, in one batch.
+constexpr uint64_t kMaxPiecedBatchBytes = 1ull << 30;
 constexpr size_t kMaxWireNameBytes = 1024;  // the store allows less (255); this bounds what is read
 
 Result<ClientOp> ToClientOp(const ClientOpRequest& req) {
@@ -152,6 +155,7 @@ class StoreServiceImpl final : public StoreService::Service {
       MBX_ASSIGN_OR_RETURN(Store * s, Find(req->store()));
       out->set_name(s->name());
       out->set_zstd_level(s->zstd_level());
+      out->set_max_message_bytes(max_message_);
       return Status::Ok();
     });
   }
@@ -199,21 +203,55 @@ class StoreServiceImpl final : public StoreService::Service {
       // Write blocks while the client's flow-control window is full: the
       // stream holds at most a window of records in this process.
       if (!writer->Write(first)) return Status::Aborted("the client went away");
+      // Messages are packed here, by size: a store chunk may run past the
+      // size asked for (it reads a folder in steps of items). A record larger
+      // than half a message goes in pieces of that size, each a message of
+      // its own (Record.continues): an item of any size crosses, however
+      // small the messages.
+      const size_t piece = std::max<size_t>(max_message_ / 2, 4096);
+      const size_t budget = std::min(chunk, piece);
+      ReadChunk msg;
+      size_t msg_bytes = 0;
+      auto flush = [&] {
+        if (msg.records_size() == 0) return true;
+        const bool sent = writer->Write(msg);
+        msg.Clear();
+        msg_bytes = 0;
+        return sent;
+      };
       ItemChunk c;
       for (;;) {
         if (ctx->IsCancelled()) return Status::Aborted("the client cancelled the read");
         MBX_RETURN_IF_ERROR(stream->Next(chunk, &c));
-        if (c.items.empty()) return Status::Ok();
-        ReadChunk msg;
+        if (c.items.empty()) break;
         for (const ItemRef& r : c.items) {
+          if (r.record.size() > piece) {
+            if (!flush()) return Status::Aborted("the client went away");
+            for (size_t off = 0; off < r.record.size(); off += piece) {
+              ReadChunk one;
+              auto* rec = one.add_records();
+              rec->set_folder_id(r.folder_id);
+              rec->set_item_id(r.item_id);
+              const size_t n = std::min(piece, r.record.size() - off);
+              rec->set_record(r.record.data() + off, n);
+              rec->set_continues(off + n < r.record.size());
+              if (!writer->Write(one)) return Status::Aborted("the client went away");
+            }
+            stream->Release(r.record);
+            continue;
+          }
+          if (msg_bytes + r.record.size() > budget && !flush()) return Status::Aborted("the client went away");
           auto* rec = msg.add_records();
           rec->set_folder_id(r.folder_id);
           rec->set_item_id(r.item_id);
           rec->set_record(r.record.data(), r.record.size());
+          msg_bytes += r.record.size();
           stream->Release(r.record);
         }
-        if (!writer->Write(msg)) return Status::Aborted("the client went away");
+        if (msg_bytes >= budget && !flush()) return Status::Aborted("the client went away");
       }
+      if (!flush()) return Status::Aborted("the client went away");
+      return Status::Ok();
     });
   }
 
@@ -222,6 +260,53 @@ class StoreServiceImpl final : public StoreService::Service {
       MBX_ASSIGN_OR_RETURN(Store * s, Find(req->store()));
       MBX_ASSIGN_OR_RETURN(WriteBatch b, ToBatch(*req));
       return s->Write(std::move(b));  // waits for the write: *req outlives what the batch borrows
+    });
+  }
+
+  grpc::Status WriteInPieces(grpc::ServerContext*, grpc::ServerReader<WriteRequest>* reader, Empty*) override {
+    return Serve([&]() -> Status {
+      // The pieces are put back together into one request, then written as
+      // Write writes one: all of the batch or none of it. What one batch
+      // may hold in this process is bounded.
+      WriteRequest whole, piece;
+      uint64_t bytes = 0;
+      bool continues = false;  // the last mutation's value goes on in this piece
+      bool ended = false;      // the last piece came
+      while (reader->Read(&piece)) {
+        if (ended) return Status::InvalidArgument("a piece came after the last one");
+        ended = piece.last_piece();
+        if (whole.store().empty()) whole.set_store(piece.store());
+        if (piece.store() != whole.store()) return Status::InvalidArgument("the pieces of a write name two stores");
+        for (int i = 0; i < piece.mutations_size(); ++i) {
+          Mutation* m = piece.mutable_mutations(i);
+          bytes += m->key().size() + m->value().size();
+          if (bytes > kMaxPiecedBatchBytes) {
+            return Status::InvalidArgument("a batch written in pieces holds more than " +
+                                           std::to_string(kMaxPiecedBatchBytes >> 20) + " MiB");
+          }
+          if (continues && i == 0) {
+            Mutation* last = whole.mutable_mutations(whole.mutations_size() - 1);
+            if (m->op() != last->op() || m->db() != last->db() || m->key() != last->key()) {
+              return Status::InvalidArgument("a value's next piece names another mutation");
+            }
+            last->mutable_value()->append(m->value());
+            last->set_value_continues(m->value_continues());
+          } else {
+            *whole.add_mutations() = std::move(*m);
+          }
+          continues = whole.mutations(whole.mutations_size() - 1).value_continues();
+          if (continues && i + 1 < piece.mutations_size()) {
+            return Status::InvalidArgument("a value goes on in a piece that is not the next");
+          }
+        }
+      }
+      if (!ended || continues) {
+        return Status::Aborted("the write in pieces ended before its last piece: nothing was written");
+      }
+      if (whole.mutations_size() == 0) return Status::InvalidArgument("a write in pieces without a mutation");
+      MBX_ASSIGN_OR_RETURN(Store * s, Find(whole.store()));
+      MBX_ASSIGN_OR_RETURN(WriteBatch b, ToBatch(whole));
+      return s->Write(std::move(b));
     });
   }
 

@@ -25,6 +25,7 @@
 #include "rpc/tls.h"
 #include "rpc/store_server.h"
 #include "rpc/store_service.grpc.pb.h"
+#include "store/keys.h"
 #include "engine/client_load.h"
 #include "tests/load_journal.h"
 #include "tests/move_fixture.h"
@@ -805,7 +806,8 @@ TEST_F(RemoteClientOpTest, BadClientOpRequestsAreRefused) {
 // A change set larger than the server may send comes in pages that each
 // fit a message (the client asks again after `next_after_item`); one record
 // too large for any message is refused as a pruned change set is
-// (InvalidArgument: the sync starts over with a full copy, which streams),
+// (InvalidArgument, which fails the online pass that asked; an offline
+// move carries it in pieces: RemoteMoveLimitTest below),
 // with the store's code, not as a broken transport.
 TEST(RemoteClientOpLimitTest, ChangeSetOverTheMessageLimitComesInPagesAndAnOversizedItemIsRefused) {
   MoveFixture f(0, {}, 2, 256u << 10);
@@ -947,6 +949,107 @@ TEST(RemoteClientOpLimitTest, AChangeIndexLargerThanAPagesRoomStillComesInPages)
     EXPECT_EQ(got[i].new_folder, whole->items[i].new_folder);
     EXPECT_EQ(got[i].record, whole->items[i].record);
   }
+}
+
+// --- Items larger than a message ------------------------------------------
+
+// An item larger than any message either server reads or sends (a mail with
+// a large attachment, over servers whose messages are 256 KiB here, 64 MiB
+// by default) crosses in pieces: read in pieces from the source's server,
+// written in pieces to the target's, and the mailbox moves whole.
+TEST(RemoteMoveLimitTest, AnItemLargerThanAMessageMovesInPieces) {
+  MoveFixture f(0, {}, 2, 256u << 10);
+  auto ms1 = f.org().GetStore("MS1");
+  ASSERT_TRUE(ms1.ok());
+  std::vector<MailboxInfo> boxes;
+  ASSERT_OK((*ms1)->ListMailboxes(&boxes));
+  ASSERT_FALSE(boxes.empty());
+  ClientOp op;
+  op.kind = ClientOp::Kind::kDeliver;
+  op.folder_id = kRootFolderId;
+  for (size_t kib : {300, 700, 1300}) {  // incompressible: a piece, three, six
+    op.record = RandomRecord(kib, kib << 10);
+    ASSERT_TRUE((*ms1)->ApplyClientOp(boxes[0].guid, op).ok());
+  }
+  const auto want = Contents(f.org(), "MS1");
+  TempDir t;
+  const std::string certs = CertDir(t);
+  Servers servers(f.org(), certs, {"SERVER1", "SERVER2"}, nullptr, /*max_message_bytes=*/256u << 10);
+  engine::MoveOptions o;
+  o.concurrency = 2;
+  auto report = f.MoveAll(o);
+  EXPECT_EQ(report.Failed(), 0u) << report.ToJson().dump(2);
+  EXPECT_TRUE(SameContents(Contents(f.org(), "MS2"), want));
+  EXPECT_TRUE(Contents(f.org(), "MS1").empty());
+}
+
+// A write in pieces is all or nothing: a stream that ends before its last
+// piece, or whose pieces do not join up, writes nothing.
+TEST(RemoteMoveLimitTest, AWriteInPiecesThatBreaksOffWritesNothing) {
+  MoveFixture f(0, {}, 1, 64u << 10);
+  TempDir t;
+  const std::string certs = CertDir(t);
+  Servers servers(f.org(), certs, {"SERVER2"}, nullptr, /*max_message_bytes=*/256u << 10);
+  auto served = f.org().GetStore("MS2");
+  ASSERT_TRUE(served.ok());
+  const uint64_t batches_before = (*served)->Figures()->batches;
+  auto creds = rpc::ClientTlsCredentials(certs);
+  ASSERT_TRUE(creds.ok());
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride("SERVER2");
+  std::string address;
+  {
+    auto srv = f.org().directory().GetServer("SERVER2");
+    ASSERT_TRUE(srv.ok()) << srv.status().ToString();
+    address = srv->address;
+  }
+  auto stub = rpc::StoreService::NewStub(grpc::CreateCustomChannel(address, *creds, args));
+  Guid g;
+  g.bytes.fill(0x5a);
+  MailboxInfo m;
+  m.guid = g;
+  m.state = MailboxState::kMovingIn;
+  const std::string key(keys::Mailbox(g));
+  auto send = [&](const std::vector<rpc::WriteRequest>& pieces) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    rpc::Empty resp;
+    auto w = stub->WriteInPieces(&ctx, &resp);
+    for (const auto& p : pieces) EXPECT_TRUE(w->Write(p));
+    w->WritesDone();
+    return rpc::FromGrpc(w->Finish(), "server");
+  };
+  auto piece = [&](const std::string& value, bool continues, bool last, const std::string& k) {
+    rpc::WriteRequest r;
+    r.set_store("MS2");
+    r.set_last_piece(last);
+    auto* mu = r.add_mutations();
+    mu->set_op(uint32_t(Mutation::Op::kPut));
+    mu->set_db(uint32_t(Db::kMailboxes));
+    mu->set_key(k);
+    mu->set_value(value);
+    mu->set_value_continues(continues);
+    return r;
+  };
+  const std::string header = EncodeMailboxInfo(m);
+  const std::string a = header.substr(0, header.size() / 2), b = header.substr(header.size() / 2);
+  // No last piece: nothing.
+  EXPECT_EQ(send({piece(a, true, false, key), piece(b, false, false, key)}).code(), Status::Code::kAborted);
+  // A value that goes on into another key: refused.
+  std::string other = key;
+  other.back() ^= 1;
+  EXPECT_EQ(send({piece(a, true, false, key), piece(b, false, true, other)}).code(),
+            Status::Code::kInvalidArgument);
+  // Ending inside a value: nothing.
+  EXPECT_EQ(send({piece(a, true, true, key)}).code(), Status::Code::kAborted);
+  EXPECT_EQ((*served)->Figures()->batches, batches_before);
+  EXPECT_TRUE((*served)->GetMailbox(g).status().IsNotFound());
+  // Whole, the same pieces write the header once.
+  ASSERT_OK(send({piece(a, true, false, key), piece(b, false, true, key)}));
+  EXPECT_EQ((*served)->Figures()->batches, batches_before + 1);
+  auto got = (*served)->GetMailbox(g);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(EncodeMailboxInfo(*got), header);
 }
 
 // --- Links that fail -------------------------------------------------------
