@@ -7,6 +7,7 @@
 #include "rpc/rpc_status.h"
 #include "rpc/store_service.grpc.pb.h"
 #include "rpc/tls.h"
+#include "rpc/write_pieces.h"
 #include "store/item_codec.h"
 #include "store/keys.h"
 
@@ -268,42 +269,10 @@ class StoreServiceImpl final : public StoreService::Service {
       // The pieces are put back together into one request, then written as
       // Write writes one: all of the batch or none of it. What one batch
       // may hold in this process is bounded.
-      WriteRequest whole, piece;
-      uint64_t bytes = 0;
-      bool continues = false;  // the last mutation's value goes on in this piece
-      bool ended = false;      // the last piece came
-      while (reader->Read(&piece)) {
-        if (ended) return Status::InvalidArgument("a piece came after the last one");
-        ended = piece.last_piece();
-        if (whole.store().empty()) whole.set_store(piece.store());
-        if (piece.store() != whole.store()) return Status::InvalidArgument("the pieces of a write name two stores");
-        for (int i = 0; i < piece.mutations_size(); ++i) {
-          Mutation* m = piece.mutable_mutations(i);
-          bytes += m->key().size() + m->value().size();
-          if (bytes > kMaxPiecedBatchBytes) {
-            return Status::InvalidArgument("a batch written in pieces holds more than " +
-                                           std::to_string(kMaxPiecedBatchBytes >> 20) + " MiB");
-          }
-          if (continues && i == 0) {
-            Mutation* last = whole.mutable_mutations(whole.mutations_size() - 1);
-            if (m->op() != last->op() || m->db() != last->db() || m->key() != last->key()) {
-              return Status::InvalidArgument("a value's next piece names another mutation");
-            }
-            last->mutable_value()->append(m->value());
-            last->set_value_continues(m->value_continues());
-          } else {
-            *whole.add_mutations() = std::move(*m);
-          }
-          continues = whole.mutations(whole.mutations_size() - 1).value_continues();
-          if (continues && i + 1 < piece.mutations_size()) {
-            return Status::InvalidArgument("a value goes on in a piece that is not the next");
-          }
-        }
-      }
-      if (!ended || continues) {
-        return Status::Aborted("the write in pieces ended before its last piece: nothing was written");
-      }
-      if (whole.mutations_size() == 0) return Status::InvalidArgument("a write in pieces without a mutation");
+      PieceJoiner join(kMaxPiecedBatchBytes);
+      WriteRequest piece;
+      while (reader->Read(&piece)) MBX_RETURN_IF_ERROR(join.Add(&piece));
+      MBX_ASSIGN_OR_RETURN(WriteRequest whole, join.Finish());
       MBX_ASSIGN_OR_RETURN(Store * s, Find(whole.store()));
       MBX_ASSIGN_OR_RETURN(WriteBatch b, ToBatch(whole));
       return s->Write(std::move(b));

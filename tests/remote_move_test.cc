@@ -1042,6 +1042,9 @@ TEST(RemoteMoveLimitTest, AWriteInPiecesThatBreaksOffWritesNothing) {
             Status::Code::kInvalidArgument);
   // Ending inside a value: nothing.
   EXPECT_EQ(send({piece(a, true, true, key)}).code(), Status::Code::kAborted);
+  // A piece after the last one: refused.
+  EXPECT_EQ(send({piece(a, true, false, key), piece(b, false, true, key), piece(header, false, true, key)}).code(),
+            Status::Code::kInvalidArgument);
   EXPECT_EQ((*served)->Figures()->batches, batches_before);
   EXPECT_TRUE((*served)->GetMailbox(g).status().IsNotFound());
   // Whole, the same pieces write the header once.

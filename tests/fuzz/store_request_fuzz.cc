@@ -28,6 +28,7 @@
 // 150-s run, 6.1k at its end, before the reset).
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -37,6 +38,7 @@
 
 #include "datagen/populate.h"
 #include "rpc/store_server.h"
+#include "rpc/write_pieces.h"
 #include "store/organization.h"
 
 namespace {
@@ -44,7 +46,8 @@ namespace {
 namespace r = mbx::rpc;
 
 // The calls byte 0 picks (all but ReadMailbox, whose answer is a stream,
-// and Flush). The inputs kept in the corpus before the last three were added
+// and Flush; WriteInPieces, whose request is a stream, through the joining
+// its server does, then Write). The inputs kept in the corpus before the last three were added
 // (when byte 0 picked modulo 8) have a byte 0 below 8, so they keep theirs.
 enum Call : uint8_t {
   kOpen,
@@ -58,6 +61,10 @@ enum Call : uint8_t {
   kApplyClientOp,
   kTrackChanges,
   kReadChanges,
+  // WriteInPieces' joining (rpc/write_pieces.h), then the joined request
+  // written as the server writes it. The body is the pieces, each a
+  // little-endian u16 length and that many bytes of a WriteRequest.
+  kWriteInPieces,
   kCalls,
 };
 
@@ -294,6 +301,31 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (st.ok()) change_number = CheckChanges(q, out);
       break;
     }
+    case kWriteInPieces: {
+      r::PieceJoiner join(1u << 20);
+      const auto* p = static_cast<const uint8_t*>(body);
+      size_t left = size_t(n);
+      bool parsed = true, added = true;
+      while (left >= 2 && parsed && added) {
+        const size_t len = std::min<size_t>(left - 2, size_t(p[0]) | size_t(p[1]) << 8);
+        r::WriteRequest piece;
+        parsed = piece.ParseFromArray(p + 2, int(len));
+        if (parsed) added = join.Add(&piece).ok();
+        p += 2 + len;
+        left -= 2 + len;
+      }
+      if (!parsed) break;
+      auto whole = join.Finish();
+      if (!added && whole.ok()) std::abort();  // a refused piece joins nothing
+      if (!whole.ok()) break;
+      // Joined, nothing is left in pieces.
+      for (const auto& m : whole->mutations()) {
+        if (m.value_continues()) std::abort();
+      }
+      r::Empty out;
+      st = svc->Write(&ctx, &*whole, &out);
+      break;
+    }
     case kCalls:
       std::abort();
   }
@@ -316,7 +348,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     // Only a raw Write may set a header's change number (or bring back a
     // deleted mailbox); a client operation adds one when it succeeds.
-    if (const auto& before = f->change_numbers[i]; before && call != kWrite) {
+    if (const auto& before = f->change_numbers[i]; before && call != kWrite && call != kWriteInPieces) {
       const uint64_t want = *before + (named && call == kApplyClientOp ? 1 : 0);
       if (m->change_number < *before || m->change_number != want) std::abort();
     }
