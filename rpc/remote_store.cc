@@ -341,6 +341,25 @@ class RemoteStore final : public StoreHandle {
 
   // (mbx::ChangeSet: rpc::Changes is the wire's.)
   Result<mbx::ChangeSet> ReadChanges(const Guid& mailbox, uint64_t since, const ChangesPage& page = {}) override {
+    // A record the page sent apart (too large for its message) is read
+    // after the page, as it is then; if its folder no longer holds it (the
+    // user moved or deleted it meanwhile), the page is read again, which
+    // then says where it went.
+    for (int attempt = 0;; ++attempt) {
+      bool moved_on = false;
+      auto cs = ReadChangesPage(mailbox, since, page, &moved_on);
+      if (!moved_on) return cs;
+      if (attempt == 3) {
+        return Status::Aborted("the changes of mailbox " + mailbox.ToString() + " from " + peer_ +
+                               ": an item too large for a page kept moving while it was read; try again");
+      }
+    }
+  }
+
+  // One page, its records sent apart read in pieces. *moved_on: such a
+  // record was no longer where the page said (the result is then not used).
+  Result<mbx::ChangeSet> ReadChangesPage(const Guid& mailbox, uint64_t since, const ChangesPage& page,
+                                         bool* moved_on) {
     ChangesRequest req;
     req.set_store(store_);
     req.set_mailbox(std::string(mailbox.AsKey()));
@@ -372,10 +391,24 @@ class RemoteStore final : public StoreHandle {
     }
     out.items.reserve(got.items_size());
     for (ItemChange& i : *got.mutable_items()) {
-      // A record comes with an item that is still there, and only then.
-      if ((i.new_folder() != 0) == i.record().empty()) {
+      // A record comes with an item that is still there, and only then (or
+      // apart from the page, for a record too large for it).
+      if (i.record_apart() && (i.new_folder() == 0 || !i.record().empty() || got.items_size() != 1)) {
+        return Status::Corruption(what + " hold item " + std::to_string(i.item_id()) +
+                                  " with its record apart, which only a page's one item still there may have");
+      }
+      if (!i.record_apart() && (i.new_folder() != 0) == i.record().empty()) {
         return Status::Corruption(what + " hold item " + std::to_string(i.item_id()) +
                                   (i.new_folder() != 0 ? " without its record" : " gone, yet with a record"));
+      }
+      if (i.record_apart()) {
+        auto rec = ReadItemRecord(mailbox, i.new_folder(), i.item_id());
+        if (rec.status().IsNotFound()) {
+          *moved_on = true;
+          return rec.status();
+        }
+        if (!rec.ok()) return rec.status();
+        *i.mutable_record() = std::move(*rec);
       }
       if (i.item_id() <= page.after_item) {
         return Status::Corruption(what + " hold item " + std::to_string(i.item_id()) + ", not after item " +
@@ -398,6 +431,35 @@ class RemoteStore final : public StoreHandle {
   }
 
  private:
+  // One item record, as it is now, gathered from its pieces.
+  Result<std::string> ReadItemRecord(const Guid& mailbox, uint32_t folder, uint64_t item) {
+    ItemRequest req;
+    req.set_store(store_);
+    req.set_mailbox(std::string(mailbox.AsKey()));
+    req.set_folder_id(folder);
+    req.set_item_id(item);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(In(o_.stream_timeout));
+    ++g_round_trips;
+    std::unique_ptr<grpc::ClientReader<Record>> r = stub_->ReadItem(&ctx, req);
+    std::string out;
+    Record piece;
+    bool last = false;
+    while (r->Read(&piece)) {
+      if (last || piece.folder_id() != folder || piece.item_id() != item) {
+        ctx.TryCancel();
+        (void)r->Finish();
+        return Status::Corruption("item " + std::to_string(item) + " from " + peer_ +
+                                  " came with pieces of another, or after its last");
+      }
+      out.append(piece.record());
+      last = !piece.continues();
+    }
+    MBX_RETURN_IF_ERROR(FromGrpc(r->Finish(), peer_).WithContext("reading item " + std::to_string(item)));
+    if (!last) return Status::Corruption("item " + std::to_string(item) + " from " + peer_ + " ended before its last piece");
+    return out;
+  }
+
   MailboxRef Ref(const Guid& g) const {
     MailboxRef r;
     r.set_store(store_);

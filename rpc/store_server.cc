@@ -209,7 +209,7 @@ class StoreServiceImpl final : public StoreService::Service {
       // than half a message goes in pieces of that size, each a message of
       // its own (Record.continues): an item of any size crosses, however
       // small the messages.
-      const size_t piece = std::max<size_t>(max_message_ / 2, 4096);
+      const size_t piece = PieceBytes();
       const size_t budget = std::min(chunk, piece);
       ReadChunk msg;
       size_t msg_bytes = 0;
@@ -228,16 +228,16 @@ class StoreServiceImpl final : public StoreService::Service {
         for (const ItemRef& r : c.items) {
           if (r.record.size() > piece) {
             if (!flush()) return Status::Aborted("the client went away");
-            for (size_t off = 0; off < r.record.size(); off += piece) {
+            Status sent = ForEachPiece(r.record, [&](std::string_view bytes, bool continues) {
               ReadChunk one;
               auto* rec = one.add_records();
               rec->set_folder_id(r.folder_id);
               rec->set_item_id(r.item_id);
-              const size_t n = std::min(piece, r.record.size() - off);
-              rec->set_record(r.record.data() + off, n);
-              rec->set_continues(off + n < r.record.size());
-              if (!writer->Write(one)) return Status::Aborted("the client went away");
-            }
+              rec->set_record(bytes.data(), bytes.size());
+              rec->set_continues(continues);
+              return writer->Write(one);
+            });
+            MBX_RETURN_IF_ERROR(sent);
             stream->Release(r.record);
             continue;
           }
@@ -374,6 +374,22 @@ class StoreServiceImpl final : public StoreService::Service {
     });
   }
 
+  grpc::Status ReadItem(grpc::ServerContext*, const ItemRequest* req, grpc::ServerWriter<Record>* writer) override {
+    return Serve([&]() -> Status {
+      MBX_ASSIGN_OR_RETURN(Store * s, Find(req->store()));
+      MBX_ASSIGN_OR_RETURN(Guid g, GuidOf(req->mailbox()));
+      // Copied out of the snapshot, which then ends: no read transaction is
+      // held while the client takes the pieces at its pace.
+      std::string rec;
+      {
+        MBX_ASSIGN_OR_RETURN(StoreReader r, s->BeginRead());
+        MBX_ASSIGN_OR_RETURN(std::string_view v, r.GetItem(g, req->folder_id(), req->item_id()));
+        rec.assign(v);
+      }
+      return WriteInPiecesTo(writer, req->folder_id(), req->item_id(), rec);
+    });
+  }
+
   grpc::Status ReadChanges(grpc::ServerContext*, const ChangesRequest* req, Changes* out) override {
     return Serve([&]() -> Status {
       MBX_ASSIGN_OR_RETURN(Store * s, Find(req->store()));
@@ -415,17 +431,23 @@ class StoreServiceImpl final : public StoreService::Service {
           i->set_new_folder(d.new_folder);
           i->set_record(std::move(d.record));
         }
-        const size_t bytes = out->ByteSizeLong();
+        size_t bytes = out->ByteSizeLong();
+        if (bytes > max_message_ && items == 1 && out->items(0).new_folder() != 0) {
+          // The page's one record does not fit: it goes apart, and the
+          // client reads it with ReadItem, in pieces.
+          out->mutable_items(0)->clear_record();
+          out->mutable_items(0)->set_record_apart(true);
+          bytes = out->ByteSizeLong();
+        }
         if (bytes <= max_message_) return Status::Ok();
         out->Clear();
         if (items <= 1 || attempt == 3) {
-          // Larger than a message even so (a change index, or one record,
-          // near the limit): refused as a pruned change set is, so the
-          // sync starts over with a full copy (which streams).
+          // Larger than a message even so (the folder tree and the change
+          // index of the first page): refused as a pruned change set is.
           return Status::InvalidArgument("the changes of mailbox " + g.ToString() + " after " +
                                          std::to_string(req->since()) + " are " + std::to_string(bytes) +
-                                         " bytes, more than one message may carry (" +
-                                         std::to_string(max_message_) + "): sync from a full copy");
+                                         " bytes without their records, more than one message may carry (" +
+                                         std::to_string(max_message_) + ")");
         }
         // Fewer records by what was over, and a margin for their framing.
         const uint64_t over = bytes - max_message_ + (16u << 10) + 64 * items;
@@ -435,6 +457,33 @@ class StoreServiceImpl final : public StoreService::Service {
   }
 
  private:
+  // A record larger than half a message is sent in pieces of that size.
+  size_t PieceBytes() const { return std::max<size_t>(max_message_ / 2, 4096); }
+  // Calls send(piece, more follow) for each piece of `record`; Aborted when
+  // a send fails (the client went away).
+  template <typename Send>
+  Status ForEachPiece(std::string_view record, Send send) const {
+    const size_t piece = PieceBytes();
+    size_t off = 0;
+    do {
+      const size_t n = std::min(piece, record.size() - off);
+      if (!send(record.substr(off, n), off + n < record.size())) return Status::Aborted("the client went away");
+      off += n;
+    } while (off < record.size());
+    return Status::Ok();
+  }
+  Status WriteInPiecesTo(grpc::ServerWriter<Record>* writer, uint32_t folder, uint64_t item,
+                         std::string_view record) const {
+    return ForEachPiece(record, [&](std::string_view bytes, bool continues) {
+      Record one;
+      one.set_folder_id(folder);
+      one.set_item_id(item);
+      one.set_record(bytes.data(), bytes.size());
+      one.set_continues(continues);
+      return writer->Write(one);
+    });
+  }
+
   // Runs one request: its Status becomes the answer; nothing a request
   // holds can throw past here (an exception is a bug, answered as Internal).
   template <typename Fn>

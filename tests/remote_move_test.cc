@@ -805,11 +805,9 @@ TEST_F(RemoteClientOpTest, BadClientOpRequestsAreRefused) {
 
 // A change set larger than the server may send comes in pages that each
 // fit a message (the client asks again after `next_after_item`); one record
-// too large for any message is refused as a pruned change set is
-// (InvalidArgument, which fails the online pass that asked; an offline
-// move carries it in pieces: RemoteMoveLimitTest below),
-// with the store's code, not as a broken transport.
-TEST(RemoteClientOpLimitTest, ChangeSetOverTheMessageLimitComesInPagesAndAnOversizedItemIsRefused) {
+// too large for any message comes apart from its page (ReadItem, in
+// pieces), and the client hands it on with the page, whole.
+TEST(RemoteClientOpLimitTest, ChangeSetOverTheMessageLimitComesInPagesAndAnOversizedItemApart) {
   MoveFixture f(0, {}, 2, 256u << 10);
   TempDir t;
   const std::string certs = CertDir(t);
@@ -856,16 +854,20 @@ TEST(RemoteClientOpLimitTest, ChangeSetOverTheMessageLimitComesInPagesAndAnOvers
   EXPECT_TRUE(one->more);
 
   // One record larger than any message (delivered to the store where it
-  // is, no request could carry it): refused, cleanly.
+  // is): its page comes without it, and the client reads it apart.
   const uint64_t before_big = *(*h)->TrackChanges(g, *start);
-  op.record = RandomRecord(200, 300u << 10);
+  op.record = RandomRecord(200, 600u << 10);
   auto local = f.org().GetStore("MS1");
   ASSERT_TRUE(local.ok());
   ASSERT_TRUE((*local)->ApplyClientOp(g, op).ok());
+  const uint64_t rounds = rpc::RemoteRoundTrips();
   auto all = (*h)->ReadChanges(g, before_big);
-  EXPECT_EQ(all.status().code(), Status::Code::kInvalidArgument) << all.status().ToString();
-  EXPECT_NE(all.status().message().find("more than one message may carry"), std::string::npos)
-      << all.status().message();
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(rpc::RemoteRoundTrips() - rounds, 2u) << "the page, then the record apart";
+  ASSERT_EQ(all->items.size(), 1u);
+  EXPECT_EQ(all->items[0].new_folder, kRootFolderId);
+  EXPECT_EQ(all->items[0].record, op.record);
+  EXPECT_FALSE(all->more);
   ClientOp fl;
   fl.kind = ClientOp::Kind::kCreateFolder;
   fl.folder_id = kRootFolderId;
@@ -953,6 +955,21 @@ TEST(RemoteClientOpLimitTest, AChangeIndexLargerThanAPagesRoomStillComesInPages)
 
 // --- Items larger than a message ------------------------------------------
 
+// A migration batch of every mailbox of MS1 to MS2, created (not started).
+Status CreateBatchOfMS1(MoveFixture& f, const std::string& name, uint32_t concurrency, int64_t sync_interval_ms,
+                        BatchRecord* b) {
+  engine::MoveRequest req;
+  req.from_store = "MS1";
+  req.options.target = "MS2";
+  MBX_ASSIGN_OR_RETURN(auto plan, engine::PlanMoves(f.org(), req));
+  b->name = name;
+  b->target = "MS2";
+  b->concurrency = concurrency;
+  b->sync_interval_ms = sync_interval_ms;
+  return engine::CreateBatch(f.org(), b, plan);
+}
+
+
 // An item larger than any message either server reads or sends (a mail with
 // a large attachment, over servers whose messages are 256 KiB here, 64 MiB
 // by default) crosses in pieces: read in pieces from the source's server,
@@ -981,6 +998,60 @@ TEST(RemoteMoveLimitTest, AnItemLargerThanAMessageMovesInPieces) {
   EXPECT_EQ(report.Failed(), 0u) << report.ToJson().dump(2);
   EXPECT_TRUE(SameContents(Contents(f.org(), "MS2"), want));
   EXPECT_TRUE(Contents(f.org(), "MS1").empty());
+}
+
+// The same across an online move's passes: an item larger than a message,
+// delivered while a batch keeps its members synced, comes apart from its
+// change page and is on the target when the batch completes.
+TEST(RemoteMoveLimitTest, AnItemLargerThanAMessageDeliveredDuringABatchArrives) {
+  MoveFixture f(0, {}, 2, 256u << 10);
+  TempDir t;
+  const std::string certs = CertDir(t);
+  Servers servers(f.org(), certs, {"SERVER1", "SERVER2"}, nullptr, /*max_message_bytes=*/256u << 10);
+  BatchRecord b;
+  ASSERT_OK(CreateBatchOfMS1(f, "large-items", 2, 20, &b));
+  engine::BatchRunOptions o;
+  o.name = b.name;
+  o.poll_ms = 10;
+  std::atomic<bool> runner_stop{false};
+  std::optional<Result<engine::BatchRunReport>> rep;
+  std::thread runner([&] { rep.emplace(engine::RunBatch(f.org(), o, runner_stop)); });
+  auto all_synced = [&](uint64_t passes) {
+    return testing::WaitFor([&] {
+      auto cur = f.org().directory().GetBatch(b.name);
+      return cur.ok() && std::all_of(cur->members.begin(), cur->members.end(), [&](const BatchMember& m) {
+               return m.state == MemberState::kSynced && m.passes >= passes;
+             });
+    });
+  };
+  bool delivered = false;
+  if (all_synced(1)) {
+    auto ms1 = f.org().GetStore("MS1");
+    std::vector<MailboxInfo> boxes;
+    if (ms1.ok() && (*ms1)->ListMailboxes(&boxes).ok() && !boxes.empty()) {
+      ClientOp op;
+      op.kind = ClientOp::Kind::kDeliver;
+      op.folder_id = kRootFolderId;
+      op.record = RandomRecord(77, 700u << 10);  // three pieces of 128 KiB at least
+      delivered = (*ms1)->ApplyClientOp(boxes[0].guid, op).ok();
+    }
+  }
+  EXPECT_TRUE(delivered);
+  const auto want = Contents(f.org(), "MS1");
+  // A pass of their own after the delivery, then the last one under the lock.
+  EXPECT_TRUE(all_synced(3));
+  Status asked = engine::RequestComplete(f.org(), b.name);
+  EXPECT_OK(asked);
+  if (!asked.ok()) runner_stop = true;
+  runner.join();
+  ASSERT_TRUE(rep.has_value());
+  ASSERT_TRUE(rep->ok()) << rep->status().ToString();
+  EXPECT_EQ((*rep)->ended, "completed");
+  EXPECT_EQ((*rep)->moves.Completed(), 2u) << (*rep)->moves.ToJson().dump(2);
+  // By the passes: no initial copy had to start again (a pass that failed
+  // on the item would have sent its member back to one).
+  for (const auto& m : (*rep)->batch.members) EXPECT_EQ(m.attempts, 1u) << m.user << ": " << m.result;
+  EXPECT_TRUE(SameContents(Contents(f.org(), "MS2"), want));
 }
 
 // A write in pieces is all or nothing: a stream that ends before its last
@@ -1159,17 +1230,8 @@ TEST(RemoteOnlineTest, BatchAcrossServersSyncsAndCompletesUnderLoad) {
   std::atomic<bool> stop{false};
   engine::LoadReport lr;
   std::thread th([&] { lr = load.Run(&stop); });
-  engine::MoveRequest req;
-  req.from_store = "MS1";
-  req.options.target = "MS2";
-  auto plan = engine::PlanMoves(f.org(), req);
-  ASSERT_TRUE(plan.ok());
   BatchRecord b;
-  b.name = "remote-wave";
-  b.target = "MS2";
-  b.concurrency = 3;
-  b.sync_interval_ms = 50;
-  ASSERT_OK(engine::CreateBatch(f.org(), &b, *plan));
+  ASSERT_OK(CreateBatchOfMS1(f, "remote-wave", 3, 50, &b));
   engine::BatchRunOptions o;
   o.name = b.name;
   o.poll_ms = 20;
