@@ -12,6 +12,10 @@ namespace {
 
 std::atomic<uint64_t> g_round_trips{0};
 
+// A record a server sends in pieces is gathered in memory: up to this much
+// (the most a batch written in pieces may hold on the server's side).
+constexpr size_t kMaxPiecedRecordBytes = size_t(1) << 30;
+
 std::chrono::system_clock::time_point In(std::chrono::milliseconds d) { return std::chrono::system_clock::now() + d; }
 
 // Corruption when the bytes are not a header (DecodeMailboxInfo's own).
@@ -61,6 +65,12 @@ class RemoteReadStream final : public MailboxReadStream {
           }
           piece_folder_ = r.folder_id();
           piece_item_ = r.item_id();
+          if (piece_.size() + r.record().size() > kMaxPiecedRecordBytes) {
+            done_ = true;
+            return Status::Corruption("reading mailbox " + info_.guid.ToString() + " from " + peer_ +
+                                      ": a record sent in pieces runs past " +
+                                      std::to_string(kMaxPiecedRecordBytes >> 20) + " MiB");
+          }
           piece_.append(r.record());
           if (r.continues()) continue;
           auto whole = std::make_shared<std::string>(std::move(piece_));
@@ -451,6 +461,12 @@ class RemoteStore final : public StoreHandle {
         (void)r->Finish();
         return Status::Corruption("item " + std::to_string(item) + " from " + peer_ +
                                   " came with pieces of another, or after its last");
+      }
+      if (out.size() + piece.record().size() > kMaxPiecedRecordBytes) {
+        ctx.TryCancel();
+        (void)r->Finish();
+        return Status::Corruption("item " + std::to_string(item) + " from " + peer_ + " runs past " +
+                                  std::to_string(kMaxPiecedRecordBytes >> 20) + " MiB");
       }
       out.append(piece.record());
       last = !piece.continues();
