@@ -1113,6 +1113,17 @@ TEST(RemoteMoveLimitTest, AWriteInPiecesThatBreaksOffWritesNothing) {
             Status::Code::kInvalidArgument);
   // Ending inside a value: nothing.
   EXPECT_EQ(send({piece(a, true, true, key)}).code(), Status::Code::kAborted);
+  // A client that goes away mid-batch (its call cancelled after a piece):
+  // nothing.
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    rpc::Empty resp;
+    auto w = stub->WriteInPieces(&ctx, &resp);
+    EXPECT_TRUE(w->Write(piece(a, true, false, key)));
+    ctx.TryCancel();
+    EXPECT_FALSE(w->Finish().ok());
+  }
   // A piece after the last one: refused.
   EXPECT_EQ(send({piece(a, true, false, key), piece(b, false, true, key), piece(header, false, true, key)}).code(),
             Status::Code::kInvalidArgument);
