@@ -15,6 +15,8 @@ std::atomic<uint64_t> g_round_trips{0};
 // A record a server sends in pieces is gathered in memory: up to this much
 // (the most a batch written in pieces may hold on the server's side).
 constexpr size_t kMaxPiecedRecordBytes = size_t(1) << 30;
+// What a mutation's framing (op, db, lengths, flags) costs in a message, at most.
+constexpr uint64_t kMutationFramingBytes = 16;
 
 std::chrono::system_clock::time_point In(std::chrono::milliseconds d) { return std::chrono::system_clock::now() + d; }
 
@@ -56,12 +58,13 @@ class RemoteReadStream final : public MailboxReadStream {
       }
       for (const Record& r : msg->records()) {
         if (r.continues() || !piece_.empty()) {
-          // A record in pieces (one a message): gathered here, handed on whole.
-          if (!piece_.empty() && (r.folder_id() != piece_folder_ || r.item_id() != piece_item_ ||
-                                  msg->records_size() != 1)) {
+          // A record in pieces, each alone in its message: gathered here,
+          // handed on whole (its chunk then owns nothing but it).
+          if (msg->records_size() != 1 ||
+              (!piece_.empty() && (r.folder_id() != piece_folder_ || r.item_id() != piece_item_))) {
             done_ = true;
             return Status::Corruption("reading mailbox " + info_.guid.ToString() + " from " + peer_ +
-                                      ": a record sent in pieces broke off before its last piece");
+                                      ": a record sent in pieces shares a message or broke off before its last piece");
           }
           piece_folder_ = r.folder_id();
           piece_item_ = r.item_id();
@@ -186,7 +189,7 @@ class RemoteStore final : public StoreHandle {
     if (server_max_message_ != 0) limit = std::min<uint64_t>(limit, server_max_message_);
     const uint64_t piece = std::max<uint64_t>(limit / 2, 4096);
     uint64_t total = 0;
-    for (const auto& m : batch.mutations()) total += m.key.size() + m.bytes().size() + 16;
+    for (const auto& m : batch.mutations()) total += m.key.size() + m.bytes().size() + kMutationFramingBytes;
     if (total > piece) {
       std::promise<Status> done;
       done.set_value(WriteInPieces(batch, piece));
@@ -229,33 +232,38 @@ class RemoteStore final : public StoreHandle {
     std::unique_ptr<grpc::ClientWriter<WriteRequest>> w = stub_->WriteInPieces(&ctx, &resp);
     WriteRequest req;
     uint64_t room = piece;
-    bool sent_all = true;
     auto send = [&](bool last) {
       req.set_store(store_);
       req.set_last_piece(last);
-      if (sent_all && !w->Write(req)) sent_all = false;
+      const bool sent = w->Write(req);
       req.Clear();
       room = piece;
+      return sent;
     };
-    for (const auto& m : batch.mutations()) {
+    // A failed send ends the stream: Finish says why.
+    bool sent = true;
+    for (size_t i = 0; sent && i < batch.mutations().size(); ++i) {
+      const mbx::Mutation& m = batch.mutations()[i];
+      const uint64_t framing = m.key.size() + kMutationFramingBytes;
       std::string_view value = m.bytes();
       for (;;) {
-        if (room < m.key.size() + 16 || (room < value.size() + m.key.size() + 16 && room < piece / 4)) send(false);
-        const uint64_t take = std::min<uint64_t>(value.size(), room - m.key.size() - 16);
+        // A mutation starts a piece of its own rather than leave a sliver
+        // of its value (under a quarter of a piece) at the end of this one.
+        if (room < framing + std::min<uint64_t>(value.size(), piece / 4) && !(sent = send(false))) break;
+        const uint64_t take = std::min<uint64_t>(value.size(), room - framing);
         auto* o = req.add_mutations();
         o->set_op(uint32_t(m.op));
         o->set_db(uint32_t(m.db));
         o->set_key(m.key);
         o->set_value(value.data(), take);
         value.remove_prefix(take);
-        room -= m.key.size() + 16 + take;
+        room -= framing + take;
         if (value.empty()) break;
         o->set_value_continues(true);
-        send(false);
+        if (!(sent = send(false))) break;
       }
     }
-    send(true);
-    if (sent_all) w->WritesDone();
+    if (sent && send(true)) w->WritesDone();
     return FromGrpc(w->Finish(), peer_).WithContext("writing a batch in pieces");
   }
 
@@ -411,6 +419,10 @@ class RemoteStore final : public StoreHandle {
         return Status::Corruption(what + " hold item " + std::to_string(i.item_id()) +
                                   (i.new_folder() != 0 ? " without its record" : " gone, yet with a record"));
       }
+      if (i.item_id() <= page.after_item) {
+        return Status::Corruption(what + " hold item " + std::to_string(i.item_id()) + ", not after item " +
+                                  std::to_string(page.after_item) + " as asked");
+      }
       if (i.record_apart()) {
         auto rec = ReadItemRecord(mailbox, i.new_folder(), i.item_id());
         if (rec.status().IsNotFound()) {
@@ -419,10 +431,6 @@ class RemoteStore final : public StoreHandle {
         }
         if (!rec.ok()) return rec.status();
         *i.mutable_record() = std::move(*rec);
-      }
-      if (i.item_id() <= page.after_item) {
-        return Status::Corruption(what + " hold item " + std::to_string(i.item_id()) + ", not after item " +
-                                  std::to_string(page.after_item) + " as asked");
       }
       mbx::ItemDelta d;
       d.item_id = i.item_id();
@@ -455,18 +463,17 @@ class RemoteStore final : public StoreHandle {
     std::string out;
     Record piece;
     bool last = false;
+    auto refuse = [&](const std::string& why) {
+      ctx.TryCancel();
+      (void)r->Finish();
+      return Status::Corruption("item " + std::to_string(item) + " from " + peer_ + " " + why);
+    };
     while (r->Read(&piece)) {
       if (last || piece.folder_id() != folder || piece.item_id() != item) {
-        ctx.TryCancel();
-        (void)r->Finish();
-        return Status::Corruption("item " + std::to_string(item) + " from " + peer_ +
-                                  " came with pieces of another, or after its last");
+        return refuse("came with pieces of another, or after its last");
       }
       if (out.size() + piece.record().size() > kMaxPiecedRecordBytes) {
-        ctx.TryCancel();
-        (void)r->Finish();
-        return Status::Corruption("item " + std::to_string(item) + " from " + peer_ + " runs past " +
-                                  std::to_string(kMaxPiecedRecordBytes >> 20) + " MiB");
+        return refuse("runs past " + std::to_string(kMaxPiecedRecordBytes >> 20) + " MiB");
       }
       out.append(piece.record());
       last = !piece.continues();

@@ -92,13 +92,14 @@ Result<WriteBatch> ToBatch(const WriteRequest& req) {
   return b;
 }
 
+// What a batch written in pieces may hold: a few of the largest items a
+// mail system takes, in one batch.
+constexpr uint64_t kMaxPiecedBatchBytes = 1ull << 30;
+
 // A client operation as the wire carries it, checked before the store sees
 // it: a known kind, a folder name of bounded size, and a delivered record
 // that passes its checksum (the store checks the record again; the answer is
 // the store's own). Fields the kind does not use are not copied.
-// What a batch written in pieces may hold: a few of the largest items a
-// mail system takes, in one batch.
-constexpr uint64_t kMaxPiecedBatchBytes = 1ull << 30;
 constexpr size_t kMaxWireNameBytes = 1024;  // the store allows less (255); this bounds what is read
 
 Result<ClientOp> ToClientOp(const ClientOpRequest& req) {
@@ -232,11 +233,7 @@ class StoreServiceImpl final : public StoreService::Service {
             if (!flush()) return Status::Aborted("the client went away");
             Status sent = ForEachPiece(r.record, [&](std::string_view bytes, bool continues) {
               ReadChunk one;
-              auto* rec = one.add_records();
-              rec->set_folder_id(r.folder_id);
-              rec->set_item_id(r.item_id);
-              rec->set_record(bytes.data(), bytes.size());
-              rec->set_continues(continues);
+              SetPiece(one.add_records(), r.folder_id, r.item_id, bytes, continues);
               return writer->Write(one);
             });
             MBX_RETURN_IF_ERROR(sent);
@@ -387,7 +384,11 @@ class StoreServiceImpl final : public StoreService::Service {
         MBX_ASSIGN_OR_RETURN(std::string_view v, r.GetItem(g, req->folder_id(), req->item_id()));
         rec.assign(v);
       }
-      return WriteInPiecesTo(writer, req->folder_id(), req->item_id(), rec);
+      return ForEachPiece(rec, [&](std::string_view bytes, bool continues) {
+        Record one;
+        SetPiece(&one, req->folder_id(), req->item_id(), bytes, continues);
+        return writer->Write(one);
+      });
     });
   }
 
@@ -473,16 +474,11 @@ class StoreServiceImpl final : public StoreService::Service {
     } while (off < record.size());
     return Status::Ok();
   }
-  Status WriteInPiecesTo(grpc::ServerWriter<Record>* writer, uint32_t folder, uint64_t item,
-                         std::string_view record) const {
-    return ForEachPiece(record, [&](std::string_view bytes, bool continues) {
-      Record one;
-      one.set_folder_id(folder);
-      one.set_item_id(item);
-      one.set_record(bytes.data(), bytes.size());
-      one.set_continues(continues);
-      return writer->Write(one);
-    });
+  static void SetPiece(Record* out, uint32_t folder, uint64_t item, std::string_view bytes, bool continues) {
+    out->set_folder_id(folder);
+    out->set_item_id(item);
+    out->set_record(bytes.data(), bytes.size());
+    out->set_continues(continues);
   }
 
   // Runs one request: its Status becomes the answer; nothing a request

@@ -44,8 +44,6 @@ Result<WriteRequest> PieceJoiner::Finish() {
   if (failed_) return Status::InvalidArgument("the pieces of the write did not join");
   if (!ended_ || continues_) return Status::Aborted("the write in pieces ended before its last piece: nothing was written");
   if (whole_.mutations_size() == 0) return Status::InvalidArgument("a write in pieces without a mutation");
-  for (Mutation& m : *whole_.mutable_mutations()) m.set_value_continues(false);
-  whole_.set_last_piece(false);
   return std::move(whole_);
 }
 

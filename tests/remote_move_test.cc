@@ -46,6 +46,17 @@ std::string CertDir(const TempDir& t) {
   return t / "certs";
 }
 
+// A client of the server's own calls, for requests the remote StoreHandle
+// never makes (malformed, broken off); nullptr without the certificates.
+std::unique_ptr<rpc::StoreService::Stub> RawStub(const std::string& certs, const std::string& address,
+                                                 const std::string& server) {
+  auto creds = rpc::ClientTlsCredentials(certs);
+  if (!creds.ok()) return nullptr;
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride(server);
+  return rpc::StoreService::NewStub(grpc::CreateCustomChannel(address, *creds, args));
+}
+
 rpc::RemoteOptions ClientOptions(const std::string& certs) {
   rpc::RemoteOptions o;
   o.certs_dir = certs;
@@ -315,11 +326,8 @@ TEST_F(RemoteTlsTest, ClientWithoutCertificateIsRefused) {
 // --- Bad requests ----------------------------------------------------------
 
 TEST_F(RemoteTlsTest, BadRequestsGetClearErrorsAndTheServerKeepsServing) {
-  auto creds = rpc::ClientTlsCredentials(certs_);
-  ASSERT_TRUE(creds.ok());
-  grpc::ChannelArguments args;
-  args.SetSslTargetNameOverride("SERVER2");
-  auto stub = rpc::StoreService::NewStub(grpc::CreateCustomChannel(address_, *creds, args));
+  auto stub = RawStub(certs_, address_, "SERVER2");
+  ASSERT_NE(stub, nullptr);
   auto call = [&](auto fn) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -739,11 +747,8 @@ TEST_F(RemoteClientOpTest, BadClientOpRequestsAreRefused) {
   ASSERT_TRUE(served.ok());
   const uint64_t batches_before = (*served)->Figures()->batches;
 
-  auto creds = rpc::ClientTlsCredentials(certs_);
-  ASSERT_TRUE(creds.ok());
-  grpc::ChannelArguments args;
-  args.SetSslTargetNameOverride("SERVER1");
-  auto stub = rpc::StoreService::NewStub(grpc::CreateCustomChannel(address_, *creds, args));
+  auto stub = RawStub(certs_, address_, "SERVER1");
+  ASSERT_NE(stub, nullptr);
   auto op = [&](const rpc::ClientOpRequest& r) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -1064,17 +1069,10 @@ TEST(RemoteMoveLimitTest, AWriteInPiecesThatBreaksOffWritesNothing) {
   auto served = f.org().GetStore("MS2");
   ASSERT_TRUE(served.ok());
   const uint64_t batches_before = (*served)->Figures()->batches;
-  auto creds = rpc::ClientTlsCredentials(certs);
-  ASSERT_TRUE(creds.ok());
-  grpc::ChannelArguments args;
-  args.SetSslTargetNameOverride("SERVER2");
-  std::string address;
-  {
-    auto srv = f.org().directory().GetServer("SERVER2");
-    ASSERT_TRUE(srv.ok()) << srv.status().ToString();
-    address = srv->address;
-  }
-  auto stub = rpc::StoreService::NewStub(grpc::CreateCustomChannel(address, *creds, args));
+  auto srv = f.org().directory().GetServer("SERVER2");
+  ASSERT_TRUE(srv.ok()) << srv.status().ToString();
+  auto stub = RawStub(certs, srv->address, "SERVER2");
+  ASSERT_NE(stub, nullptr);
   Guid g;
   g.bytes.fill(0x5a);
   MailboxInfo m;

@@ -45,10 +45,11 @@ namespace {
 
 namespace r = mbx::rpc;
 
-// The calls byte 0 picks (all but ReadMailbox, whose answer is a stream,
-// and Flush; WriteInPieces, whose request is a stream, through the joining
-// its server does, then Write). The inputs kept in the corpus before the last three were added
-// (when byte 0 picked modulo 8) have a byte 0 below 8, so they keep theirs.
+// The calls byte 0 picks (all but ReadMailbox and ReadItem, whose answers
+// are streams, and Flush; WriteInPieces, whose request is a stream, through
+// the joining its server does, then Write). The inputs kept in the corpus
+// before the last three were added (when byte 0 picked modulo 8) have a
+// byte 0 below 8, so they keep theirs.
 enum Call : uint8_t {
   kOpen,
   kGetMailbox,
