@@ -13,6 +13,9 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
 
 #include "store/coding.h"
 #include "store/item_codec.h"
@@ -326,6 +329,49 @@ Result<uint64_t> Store::TrackChanges(const Guid& mailbox, uint64_t prune_through
   return info.change_number;
 }
 
+// A change index's net effect after `since`, per item in id order: where
+// the item was at `since` (its first entry's before) and where it is now
+// (its last entry's after). Read once per pass and kept for the pass's later
+// pages: it holds for every snapshot whose header says the same change number
+// and pruning point, because the index changes only with them (a client
+// operation adds the entry of the change number it takes; a prune or a stop
+// moves the pruning point). A page that finds the mailbox changed reads the
+// index again, as every page used to.
+struct Store::ChangeScan {
+  struct Item {
+    uint64_t id;
+    uint32_t before, after;
+  };
+  Guid mailbox;
+  uint64_t since = 0, change_number = 0, pruned_through = 0;
+  std::vector<Item> items;
+};
+
+std::shared_ptr<const Store::ChangeScan> Store::FindChangeScan(const Guid& mailbox, uint64_t since,
+                                                               const MailboxInfo& now) {
+  std::lock_guard<std::mutex> l(change_scans_mu_);
+  for (const auto& c : change_scans_) {
+    if (c->mailbox == mailbox && c->since == since && c->change_number == now.change_number &&
+        c->pruned_through == now.pruned_through) {
+      return c;
+    }
+  }
+  return nullptr;
+}
+
+void Store::KeepChangeScan(std::shared_ptr<const ChangeScan> scan, bool more) {
+  // A scan of millions of items is not kept: its pages read the index again.
+  constexpr size_t kMaxKeptItems = size_t(1) << 22;  // 16 bytes each: 64 MiB
+  std::lock_guard<std::mutex> l(change_scans_mu_);
+  auto same = [&](const std::shared_ptr<const ChangeScan>& c) {
+    return c->mailbox == scan->mailbox && c->since == scan->since;
+  };
+  change_scans_.erase(std::remove_if(change_scans_.begin(), change_scans_.end(), same), change_scans_.end());
+  if (!more || scan->items.size() > kMaxKeptItems) return;  // the pass's last page: nothing to keep
+  change_scans_.push_back(std::move(scan));
+  while (change_scans_.size() > kMaxChangeScans) change_scans_.pop_front();
+}
+
 Result<ChangeSet> Store::ReadChanges(const Guid& mailbox, uint64_t since, const ChangesPage& page) {
   MBX_ASSIGN_OR_RETURN(StoreReader r, BeginRead());
   ChangeSet out;
@@ -342,32 +388,46 @@ Result<ChangeSet> Store::ReadChanges(const Guid& mailbox, uint64_t since, const 
                                    std::to_string(m.change_number) + ", not past " + std::to_string(since));
   }
   MBX_RETURN_IF_ERROR(r.ListFolders(mailbox, &out.folders));
-  // Per item: where it was at `since` (its first entry's before) and where
-  // it is now (its last entry's after).
-  std::map<uint64_t, std::pair<uint32_t, uint32_t>> items;
+  // The first page carries the entries, so it always reads the index; a
+  // later page reuses the pass's scan while the mailbox is as it was.
   const bool first_page = page.after_item == 0;
-  MBX_RETURN_IF_ERROR(r.ForEachChange(mailbox, since, [&](const ChangeEntry& e) {
-    if (first_page) out.entries.push_back(e);
-    if (e.kind >= ChangeEntry::Kind::kCreateFolder) return Status::Ok();
-    auto [it, fresh] = items.try_emplace(e.id, e.before_folder, e.after_folder);
-    if (!fresh) it->second.second = e.after_folder;
-    return Status::Ok();
-  }));
+  std::shared_ptr<const ChangeScan> scan;
+  if (!first_page) scan = FindChangeScan(mailbox, since, m);
+  if (scan == nullptr) {
+    std::map<uint64_t, std::pair<uint32_t, uint32_t>> items;
+    MBX_RETURN_IF_ERROR(r.ForEachChange(mailbox, since, [&](const ChangeEntry& e) {
+      if (first_page) out.entries.push_back(e);
+      if (e.kind >= ChangeEntry::Kind::kCreateFolder) return Status::Ok();
+      auto [it, fresh] = items.try_emplace(e.id, e.before_folder, e.after_folder);
+      if (!fresh) it->second.second = e.after_folder;
+      return Status::Ok();
+    }));
+    change_index_scans_.fetch_add(1, std::memory_order_relaxed);
+    auto fresh = std::make_shared<ChangeScan>();
+    fresh->mailbox = mailbox;
+    fresh->since = since;
+    fresh->change_number = m.change_number;
+    fresh->pruned_through = m.pruned_through;
+    fresh->items.reserve(items.size());
+    for (const auto& [id, where] : items) fresh->items.push_back({id, where.first, where.second});
+    scan = std::move(fresh);
+  }
   uint64_t record_bytes = 0;
-  for (auto it = items.upper_bound(page.after_item); it != items.end(); ++it) {
-    const auto& [id, where] = *it;
+  auto it = std::upper_bound(scan->items.begin(), scan->items.end(), page.after_item,
+                             [](uint64_t id, const ChangeScan::Item& i) { return id < i.id; });
+  for (; it != scan->items.end(); ++it) {
     ItemDelta d;
-    d.item_id = id;
-    d.old_folder = where.first;
-    d.new_folder = where.second;
+    d.item_id = it->id;
+    d.old_folder = it->before;
+    d.new_folder = it->after;
     // An item that came and went after `since` is a tombstone too: a paged
     // pass may have copied it from a later snapshot than its sync point
     // (see ChangesPage), so the target may hold it.
     if (d.new_folder != 0) {
-      auto rec = r.GetItem(mailbox, d.new_folder, id);
+      auto rec = r.GetItem(mailbox, d.new_folder, d.item_id);
       if (!rec.ok()) {
         return Status::Corruption("the change index of mailbox " + mailbox.ToString() + " names item " +
-                                  std::to_string(id) + " in folder " + std::to_string(d.new_folder) +
+                                  std::to_string(d.item_id) + " in folder " + std::to_string(d.new_folder) +
                                   ", which does not hold it: " + rec.status().message());
       }
       if (page.max_record_bytes != 0 && !out.items.empty() && record_bytes + rec->size() > page.max_record_bytes) {
@@ -380,6 +440,7 @@ Result<ChangeSet> Store::ReadChanges(const Guid& mailbox, uint64_t since, const 
     }
     out.items.push_back(std::move(d));
   }
+  KeepChangeScan(std::move(scan), out.more);
   return out;
 }
 

@@ -176,6 +176,10 @@ struct StoreStats {
   // pages, for instance. Asked, not dropped: a 64 KiB folio that also holds
   // a live page stays.
   uint64_t dead_bytes_dropped = 0;
+  // Scans of a mailbox's change index by ReadChanges since open: one per
+  // pass, however many pages it is read in (the later pages reuse it while
+  // the mailbox has not changed; see Store::ChangeScan).
+  uint64_t change_index_scans = 0;
 };
 
 // Store is the local StoreHandle: the store open in this process.
@@ -396,6 +400,17 @@ class Store final : public StoreHandle {
   std::atomic<uint64_t> data_syncs_{0};
   std::atomic<uint64_t> copied_bytes_{0};
   std::atomic<uint64_t> replayed_records_{0};
+
+  // ReadChanges' scans of change indexes kept for the pages of their passes
+  // still to come (client_ops.cc): the newest kMaxChangeScans, each dropped
+  // once its last page is read.
+  struct ChangeScan;
+  static constexpr size_t kMaxChangeScans = 8;
+  std::shared_ptr<const ChangeScan> FindChangeScan(const Guid& mailbox, uint64_t since, const MailboxInfo& now);
+  void KeepChangeScan(std::shared_ptr<const ChangeScan> scan, bool more);
+  std::mutex change_scans_mu_;
+  std::deque<std::shared_ptr<const ChangeScan>> change_scans_;  // GUARDED_BY(change_scans_mu_): oldest first
+  std::atomic<uint64_t> change_index_scans_{0};
 
   // Serialises read-modify-write of a mailbox's header (deliveries, state
   // transitions, conditional deletes) against others on the same mailbox;

@@ -73,6 +73,7 @@ StoreStats Store::stats() const {
   s.copied_bytes = copied_bytes_.load();
   s.replayed_records = replayed_records_.load();
   s.dead_bytes_dropped = dead_bytes_dropped_.load();
+  s.change_index_scans = change_index_scans_.load();
   return s;
 }
 

@@ -190,6 +190,7 @@ TEST_F(ChangeIndexTest, ChangesReadInPagesAreTheWholeSetSplitByItem) {
     ChangesPage page;
     page.max_record_bytes = budget;
     int pages = 0;
+    const uint64_t scans_before = store_->stats().change_index_scans;
     for (;;) {
       auto cs = store_->ReadChanges(g_, n0, page);
       ASSERT_TRUE(cs.ok()) << cs.status().ToString();
@@ -213,6 +214,7 @@ TEST_F(ChangeIndexTest, ChangesReadInPagesAreTheWholeSetSplitByItem) {
       page.after_item = cs->next_after_item;
     }
     EXPECT_EQ(pages, budget == 1 ? 6 : budget == 2 * biggest ? 3 : 1);
+    EXPECT_EQ(store_->stats().change_index_scans, scans_before + 1) << "the pass's pages share one scan of the index";
     ASSERT_EQ(got.size(), whole->items.size());
     for (size_t i = 0; i < got.size(); ++i) {
       EXPECT_EQ(got[i].item_id, whole->items[i].item_id);
@@ -221,6 +223,85 @@ TEST_F(ChangeIndexTest, ChangesReadInPagesAreTheWholeSetSplitByItem) {
       EXPECT_EQ(got[i].record, whole->items[i].record);
     }
   }
+}
+
+// The later pages of a pass reuse its scan of the index only while the
+// mailbox is as it was: an item delivered, one deleted, between two pages
+// are in the pages that follow (the index is read again), and a pass whose
+// index was stopped between pages is refused, not served from the scan.
+TEST_F(ChangeIndexTest, APageAfterAChangeReadsTheIndexAgain) {
+  ASSERT_GE(items_.size(), 4u);
+  const uint64_t n0 = *store_->TrackChanges(g_, 0);
+  // Flags on three existing items: three entries, three items in the set.
+  std::vector<uint64_t> flagged;
+  for (size_t i = 0; i < 3; ++i) {
+    ClientOp fl = Op(ClientOp::Kind::kSetFlags);
+    fl.folder_id = items_[i].first;
+    fl.item_id = items_[i].second;
+    fl.flags = kFlagFlagged;
+    ASSERT_TRUE(store_->ApplyClientOp(g_, fl).ok());
+    flagged.push_back(items_[i].second);
+  }
+  std::sort(flagged.begin(), flagged.end());
+  ChangesPage page;
+  page.max_record_bytes = 1;  // one item a page
+  const uint64_t scans0 = store_->stats().change_index_scans;
+  auto p1 = store_->ReadChanges(g_, n0, page);
+  ASSERT_TRUE(p1.ok()) << p1.status().ToString();
+  ASSERT_EQ(p1->items.size(), 1u);
+  EXPECT_EQ(p1->items[0].item_id, flagged[0]);
+  ASSERT_TRUE(p1->more);
+  page.after_item = p1->next_after_item;
+  auto p2 = store_->ReadChanges(g_, n0, page);
+  ASSERT_TRUE(p2.ok());
+  ASSERT_EQ(p2->items.size(), 1u);
+  EXPECT_EQ(p2->items[0].item_id, flagged[1]);
+  EXPECT_EQ(store_->stats().change_index_scans, scans0 + 1) << "unchanged: the second page reused the first's scan";
+
+  // Between pages: a new item (the highest id) and the delete of the last
+  // flagged one, not yet read.
+  ClientOp d = Op(ClientOp::Kind::kDeliver);
+  d.folder_id = inbox_;
+  d.record = testing::TestRecord(4242, 500);
+  auto delivered = store_->ApplyClientOp(g_, d);
+  ASSERT_TRUE(delivered.ok());
+  ClientOp del = Op(ClientOp::Kind::kDeleteItem);
+  for (size_t i = 0; i < 3; ++i) {
+    if (items_[i].second == flagged[2]) del.folder_id = items_[i].first;
+  }
+  del.item_id = flagged[2];
+  ASSERT_TRUE(store_->ApplyClientOp(g_, del).ok());
+  std::vector<ItemDelta> rest;
+  page.after_item = p2->next_after_item;
+  for (int pages = 0;; ++pages) {
+    ASSERT_LT(pages, 10);
+    auto p = store_->ReadChanges(g_, n0, page);
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    EXPECT_EQ(p->mailbox.change_number, n0 + 5);
+    for (auto& it : p->items) rest.push_back(std::move(it));
+    if (!p->more) break;
+    page.after_item = p->next_after_item;
+  }
+  EXPECT_EQ(store_->stats().change_index_scans, scans0 + 2) << "changed: read again once, then reused";
+  ASSERT_EQ(rest.size(), 2u);
+  EXPECT_EQ(rest[0].item_id, flagged[2]);
+  EXPECT_EQ(rest[0].new_folder, 0u) << "deleted between pages: a tombstone";
+  EXPECT_TRUE(rest[0].record.empty());
+  EXPECT_EQ(rest[1].item_id, delivered->id);
+  EXPECT_EQ(rest[1].new_folder, inbox_);
+  EXPECT_EQ(rest[1].record, d.record);
+
+  // A pass whose index is stopped between its pages is refused.
+  page.after_item = 0;
+  auto q1 = store_->ReadChanges(g_, n0, page);
+  ASSERT_TRUE(q1.ok());
+  ASSERT_TRUE(q1->more);
+  ASSERT_TRUE(store_->TrackChanges(g_, Store::kStopTracking).ok());
+  page.after_item = q1->next_after_item;
+  EXPECT_TRUE(store_->ReadChanges(g_, n0, page).status().code() == Status::Code::kInvalidArgument);
+  // Tracked again (from now): the old sync point was pruned.
+  ASSERT_TRUE(store_->TrackChanges(g_, 0).ok());
+  EXPECT_TRUE(store_->ReadChanges(g_, n0, page).status().code() == Status::Code::kInvalidArgument);
 }
 
 TEST_F(ChangeIndexTest, PruningDropsTombstonesAndStoppingDropsTheIndex) {
