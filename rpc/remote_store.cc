@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "rpc/reply_decode.h"
 #include "rpc/rpc_status.h"
 #include "rpc/store_service.grpc.pb.h"
 #include "rpc/tls.h"
@@ -12,28 +13,10 @@ namespace {
 
 std::atomic<uint64_t> g_round_trips{0};
 
-// A record a server sends in pieces is gathered in memory: up to this much
-// (the most a batch written in pieces may hold on the server's side).
-constexpr size_t kMaxPiecedRecordBytes = size_t(1) << 30;
 // What a mutation's framing (op, db, lengths, flags) costs in a message, at most.
 constexpr uint64_t kMutationFramingBytes = 16;
 
 std::chrono::system_clock::time_point In(std::chrono::milliseconds d) { return std::chrono::system_clock::now() + d; }
-
-// Corruption when the bytes are not a header (DecodeMailboxInfo's own).
-Result<MailboxInfo> DecodeHeader(const MailboxHeader& h) {
-  if (h.mailbox().size() != 16) return Status::Corruption("the server sent a mailbox header without its GUID");
-  return DecodeMailboxInfo(h.mailbox(), h.value());
-}
-
-Status DecodeFolders(const google::protobuf::RepeatedPtrField<Folder>& in, std::vector<FolderInfo>* out) {
-  out->clear();
-  for (const Folder& f : in) {
-    MBX_ASSIGN_OR_RETURN(FolderInfo fi, DecodeFolderInfo(f.id(), f.value()));
-    out->push_back(std::move(fi));
-  }
-  return Status::Ok();
-}
 
 class RemoteReadStream final : public MailboxReadStream {
  public:
@@ -43,7 +26,8 @@ class RemoteReadStream final : public MailboxReadStream {
   Status Next(size_t /*max_bytes: the server's chunks*/, ItemChunk* out) override {
     out->items.clear();
     out->owner.reset();
-    // Messages without records (the first may have none) are read past.
+    // Messages without records (the first may have none, a record's pieces
+    // but the last add none) are read past.
     while (!done_ && out->items.empty()) {
       auto msg = std::make_shared<ReadChunk>();
       if (first_) {
@@ -51,39 +35,12 @@ class RemoteReadStream final : public MailboxReadStream {
       } else if (!reader_->Read(msg.get())) {
         done_ = true;
         Status st = FromGrpc(reader_->Finish(), peer_);
-        if (st.ok() && !piece_.empty()) {
-          st = Status::Corruption("the stream ended inside a record sent in pieces");
-        }
+        if (st.ok()) st = records_.End();
         return st.WithContext("reading mailbox " + info_.guid.ToString());
       }
-      for (const Record& r : msg->records()) {
-        if (r.continues() || !piece_.empty()) {
-          // A record in pieces, each alone in its message: gathered here,
-          // handed on whole (its chunk then owns nothing but it).
-          if (msg->records_size() != 1 ||
-              (!piece_.empty() && (r.folder_id() != piece_folder_ || r.item_id() != piece_item_))) {
-            done_ = true;
-            return Status::Corruption("reading mailbox " + info_.guid.ToString() + " from " + peer_ +
-                                      ": a record sent in pieces shares a message or broke off before its last piece");
-          }
-          piece_folder_ = r.folder_id();
-          piece_item_ = r.item_id();
-          if (piece_.size() + r.record().size() > kMaxPiecedRecordBytes) {
-            done_ = true;
-            return Status::Corruption("reading mailbox " + info_.guid.ToString() + " from " + peer_ +
-                                      ": a record sent in pieces runs past " +
-                                      std::to_string(kMaxPiecedRecordBytes >> 20) + " MiB");
-          }
-          piece_.append(r.record());
-          if (r.continues()) continue;
-          auto whole = std::make_shared<std::string>(std::move(piece_));
-          piece_.clear();
-          out->items.push_back({piece_folder_, piece_item_, *whole});
-          out->owner = whole;
-          continue;
-        }
-        out->items.push_back({r.folder_id(), r.item_id(), r.record()});
-        out->owner = msg;
+      if (Status s = records_.Take(std::move(msg), out); !s.ok()) {
+        done_ = true;
+        return s;
       }
     }
     return Status::Ok();
@@ -100,9 +57,7 @@ class RemoteReadStream final : public MailboxReadStream {
   std::vector<FolderInfo> folders_;
   std::string peer_;
   bool done_ = false;
-  std::string piece_;  // a record in pieces, so far
-  uint32_t piece_folder_ = 0;
-  uint64_t piece_item_ = 0;
+  StreamRecords records_{""};  // named once the header is in (ReadMailbox)
 };
 
 class RemoteStore final : public StoreHandle {
@@ -170,6 +125,7 @@ class RemoteStore final : public StoreHandle {
       return st;
     }
     MBX_ASSIGN_OR_RETURN(s->info_, DecodeHeader(first->header()));
+    s->records_ = StreamRecords("reading mailbox " + s->info_.guid.ToString() + " from " + peer_);
     MBX_RETURN_IF_ERROR(DecodeFolders(first->folders(), &s->folders_));
     s->first_ = std::move(first);
     return std::unique_ptr<MailboxReadStream>(std::move(s));
@@ -387,65 +343,11 @@ class RemoteStore final : public StoreHandle {
     Changes got;
     MBX_RETURN_IF_ERROR(Call([&](grpc::ClientContext* c) { return stub_->ReadChanges(c, req, &got); }));
     const std::string what = "the changes of mailbox " + mailbox.ToString() + " from " + peer_;
-    mbx::ChangeSet out;
-    MBX_ASSIGN_OR_RETURN(out.mailbox, DecodeHeader(got.header()));
-    if (out.mailbox.guid != mailbox) return Status::Corruption(what + " came with another mailbox's header");
-    MBX_RETURN_IF_ERROR(DecodeFolders(got.folders(), &out.folders));
-    out.more = got.more();
-    out.next_after_item = got.next_after_item();
-    out.entries.reserve(got.entries_size());
-    for (const Change& c : got.entries()) {
-      if (c.kind() < uint32_t(mbx::ChangeEntry::Kind::kDeliver) ||
-          c.kind() > uint32_t(mbx::ChangeEntry::Kind::kDeleteFolder)) {
-        return Status::Corruption(what + " hold an entry of unknown kind " + std::to_string(c.kind()));
-      }
-      mbx::ChangeEntry e;
-      e.change_number = c.change_number();
-      e.kind = static_cast<mbx::ChangeEntry::Kind>(c.kind());
-      e.id = c.id();
-      e.before_folder = c.before_folder();
-      e.after_folder = c.after_folder();
-      out.entries.push_back(e);
-    }
-    out.items.reserve(got.items_size());
-    for (ItemChange& i : *got.mutable_items()) {
-      // A record comes with an item that is still there, and only then (or
-      // apart from the page, for a record too large for it).
-      if (i.record_apart() && (i.new_folder() == 0 || !i.record().empty() || got.items_size() != 1)) {
-        return Status::Corruption(what + " hold item " + std::to_string(i.item_id()) +
-                                  " with its record apart, which only a page's one item still there may have");
-      }
-      if (!i.record_apart() && (i.new_folder() != 0) == i.record().empty()) {
-        return Status::Corruption(what + " hold item " + std::to_string(i.item_id()) +
-                                  (i.new_folder() != 0 ? " without its record" : " gone, yet with a record"));
-      }
-      if (i.item_id() <= page.after_item) {
-        return Status::Corruption(what + " hold item " + std::to_string(i.item_id()) + ", not after item " +
-                                  std::to_string(page.after_item) + " as asked");
-      }
-      if (i.record_apart()) {
-        auto rec = ReadItemRecord(mailbox, i.new_folder(), i.item_id());
-        if (rec.status().IsNotFound()) {
-          *moved_on = true;
-          return rec.status();
-        }
-        if (!rec.ok()) return rec.status();
-        *i.mutable_record() = std::move(*rec);
-      }
-      mbx::ItemDelta d;
-      d.item_id = i.item_id();
-      d.old_folder = i.old_folder();
-      d.new_folder = i.new_folder();
-      d.record = std::move(*i.mutable_record());
-      out.items.push_back(std::move(d));
-    }
-    // A page that says more follow ends at its last item (so that asking
-    // again from there moves on).
-    if (out.more && (out.items.empty() || out.next_after_item != out.items.back().item_id)) {
-      return Status::Corruption(what + " say more follow after item " + std::to_string(out.next_after_item) +
-                                ", which is not the page's last");
-    }
-    return out;
+    return DecodeChangesPage(got, mailbox, page, what, [&](uint32_t folder, uint64_t item) -> Result<std::string> {
+      auto rec = ReadItemRecord(mailbox, folder, item);
+      if (rec.status().IsNotFound()) *moved_on = true;
+      return rec;
+    });
   }
 
  private:
@@ -460,27 +362,17 @@ class RemoteStore final : public StoreHandle {
     ctx.set_deadline(In(o_.stream_timeout));
     ++g_round_trips;
     std::unique_ptr<grpc::ClientReader<Record>> r = stub_->ReadItem(&ctx, req);
-    std::string out;
+    ItemPieces pieces(folder, item, "item " + std::to_string(item) + " from " + peer_);
     Record piece;
-    bool last = false;
-    auto refuse = [&](const std::string& why) {
-      ctx.TryCancel();
-      (void)r->Finish();
-      return Status::Corruption("item " + std::to_string(item) + " from " + peer_ + " " + why);
-    };
     while (r->Read(&piece)) {
-      if (last || piece.folder_id() != folder || piece.item_id() != item) {
-        return refuse("came with pieces of another, or after its last");
+      if (Status s = pieces.Add(piece); !s.ok()) {
+        ctx.TryCancel();
+        (void)r->Finish();
+        return s;
       }
-      if (out.size() + piece.record().size() > kMaxPiecedRecordBytes) {
-        return refuse("runs past " + std::to_string(kMaxPiecedRecordBytes >> 20) + " MiB");
-      }
-      out.append(piece.record());
-      last = !piece.continues();
     }
     MBX_RETURN_IF_ERROR(FromGrpc(r->Finish(), peer_).WithContext("reading item " + std::to_string(item)));
-    if (!last) return Status::Corruption("item " + std::to_string(item) + " from " + peer_ + " ended before its last piece");
-    return out;
+    return pieces.Finish();
   }
 
   MailboxRef Ref(const Guid& g) const {

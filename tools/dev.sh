@@ -126,7 +126,7 @@ fuzz() {
   # libFuzzer refuses an -artifact_prefix whose folder is missing (a fresh
   # clone has no out/), so make it first.
   mkdir -p "$ROOT/out"
-  for t in item_codec txlog mbox store_request; do
+  for t in item_codec txlog mbox store_request server_reply; do
     local work
     work="$(mktemp -d "${TMPDIR:-/tmp}/mbx-fuzz-XXXXXX")"
     cp -r "tests/fuzz/corpus/$t/." "$work/"
@@ -215,7 +215,7 @@ campaign() {
   local start deadline
   start="$(date +%s)"
   deadline=$((start + $(awk -v m="$minutes" 'BEGIN { printf "%d", m * 60 }')))
-  local targets=(item_codec txlog mbox store_request)
+  local targets=(item_codec txlog mbox store_request server_reply)
   # Each fuzz target's floor of executions: past the deadline the fuzzers go
   # on (two at once, on the cores the other lanes freed) until every target
   # has it, for at most half as long again.
