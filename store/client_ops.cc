@@ -360,16 +360,24 @@ std::shared_ptr<const Store::ChangeScan> Store::FindChangeScan(const Guid& mailb
 }
 
 void Store::KeepChangeScan(std::shared_ptr<const ChangeScan> scan, bool more) {
-  // A scan of millions of items is not kept: its pages read the index again.
-  constexpr size_t kMaxKeptItems = size_t(1) << 22;  // 16 bytes each: 64 MiB
   std::lock_guard<std::mutex> l(change_scans_mu_);
-  auto same = [&](const std::shared_ptr<const ChangeScan>& c) {
-    return c->mailbox == scan->mailbox && c->since == scan->since;
-  };
-  change_scans_.erase(std::remove_if(change_scans_.begin(), change_scans_.end(), same), change_scans_.end());
-  if (!more || scan->items.size() > kMaxKeptItems) return;  // the pass's last page: nothing to keep
+  for (auto it = change_scans_.begin(); it != change_scans_.end();) {
+    if ((*it)->mailbox == scan->mailbox && (*it)->since == scan->since) {
+      change_scans_items_ -= (*it)->items.size();
+      it = change_scans_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  // The pass's last page keeps nothing; a scan larger than all that may be
+  // kept is not kept (its pages read the index again, as before).
+  if (!more || scan->items.size() > kMaxChangeScanItems) return;
+  change_scans_items_ += scan->items.size();
   change_scans_.push_back(std::move(scan));
-  while (change_scans_.size() > kMaxChangeScans) change_scans_.pop_front();
+  while (change_scans_.size() > kMaxChangeScans || change_scans_items_ > kMaxChangeScanItems) {
+    change_scans_items_ -= change_scans_.front()->items.size();
+    change_scans_.pop_front();
+  }
 }
 
 Result<ChangeSet> Store::ReadChanges(const Guid& mailbox, uint64_t since, const ChangesPage& page) {

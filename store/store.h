@@ -402,14 +402,18 @@ class Store final : public StoreHandle {
   std::atomic<uint64_t> replayed_records_{0};
 
   // ReadChanges' scans of change indexes kept for the pages of their passes
-  // still to come (client_ops.cc): the newest kMaxChangeScans, each dropped
-  // once its last page is read.
+  // still to come (client_ops.cc): the newest, up to kMaxChangeScans of them
+  // (a migration batch keeps many mailboxes syncing) holding at most
+  // kMaxChangeScanItems items together (16 bytes each: 128 MiB), each
+  // dropped once its last page is read.
   struct ChangeScan;
-  static constexpr size_t kMaxChangeScans = 8;
+  static constexpr size_t kMaxChangeScans = 64;
+  static constexpr size_t kMaxChangeScanItems = size_t(8) << 20;
   std::shared_ptr<const ChangeScan> FindChangeScan(const Guid& mailbox, uint64_t since, const MailboxInfo& now);
   void KeepChangeScan(std::shared_ptr<const ChangeScan> scan, bool more);
   std::mutex change_scans_mu_;
   std::deque<std::shared_ptr<const ChangeScan>> change_scans_;  // GUARDED_BY(change_scans_mu_): oldest first
+  size_t change_scans_items_ = 0;                                // GUARDED_BY(change_scans_mu_)
   std::atomic<uint64_t> change_index_scans_{0};
 
   // Serialises read-modify-write of a mailbox's header (deliveries, state

@@ -225,6 +225,50 @@ TEST_F(ChangeIndexTest, ChangesReadInPagesAreTheWholeSetSplitByItem) {
   }
 }
 
+// Passes of two mailboxes read page by page in turns (as a migration
+// batch's members sync side by side) each keep their own scan.
+TEST_F(ChangeIndexTest, InterleavedPassesOfTwoMailboxesKeepTheirScans) {
+  std::vector<MailboxInfo> boxes;
+  ASSERT_TRUE(store_->ListMailboxes(&boxes).ok());
+  ASSERT_EQ(boxes.size(), 2u);
+  std::vector<uint64_t> since;
+  for (const auto& b : boxes) {
+    since.push_back(*store_->TrackChanges(b.guid, 0));
+    std::vector<FolderInfo> folders;
+    ASSERT_TRUE(store_->BeginRead()->ListFolders(b.guid, &folders).ok());
+    uint32_t inbox = 0;
+    for (const auto& fo : folders) {
+      if (fo.kind == FolderKind::kInbox) inbox = fo.id;
+    }
+    for (int i = 0; i < 4; ++i) {
+      ClientOp d = Op(ClientOp::Kind::kDeliver);
+      d.folder_id = inbox;
+      d.record = testing::TestRecord(700 + uint64_t(i), 400);
+      ASSERT_TRUE(store_->ApplyClientOp(b.guid, d).ok());
+    }
+  }
+  const uint64_t scans0 = store_->stats().change_index_scans;
+  std::vector<ChangesPage> page(2);
+  std::vector<bool> done(2, false);
+  std::vector<size_t> items(2, 0);
+  for (auto& p : page) p.max_record_bytes = 1;  // one item a page
+  for (int round = 0; round < 10 && !(done[0] && done[1]); ++round) {
+    for (size_t k = 0; k < 2; ++k) {
+      if (done[k]) continue;
+      auto cs = store_->ReadChanges(boxes[k].guid, since[k], page[k]);
+      ASSERT_TRUE(cs.ok()) << cs.status().ToString();
+      items[k] += cs->items.size();
+      if (cs->more) {
+        page[k].after_item = cs->next_after_item;
+      } else {
+        done[k] = true;
+      }
+    }
+  }
+  EXPECT_EQ(items, std::vector<size_t>({4, 4}));
+  EXPECT_EQ(store_->stats().change_index_scans, scans0 + 2) << "one scan a pass, 8 pages between them";
+}
+
 // The later pages of a pass reuse its scan of the index only while the
 // mailbox is as it was: an item delivered, one deleted, between two pages
 // are in the pages that follow (the index is read again), and a pass whose
