@@ -412,6 +412,11 @@ MailboxReport MailboxMover::Move(const MoveTask& task, std::optional<MoveRecord>
   auto abandon = [&](const std::string& why) { return run.Abandon(why); };
   auto abandon_write = [&](const Status& s, const std::string& what) { return run.AbandonWrite(s, what); };
 
+  // Calls to different stores that do not wait for each other are made at
+  // once when a store is remote (each call a round trip); on local stores
+  // one after the other, as they cost no more than the thread would.
+  const std::launch overlap = src->remote() || dst->remote() ? std::launch::async : std::launch::deferred;
+
   // 1. lock
   auto t = Clock::now();
   // The lock record is created (guarded: no other move may hold the
@@ -419,6 +424,10 @@ MailboxReport MailboxMover::Move(const MoveTask& task, std::optional<MoveRecord>
   // the switch are guarded advances that only inform (recovery rolls back
   // either way).
   if (std::string why = run.Guard(MoveStep::kLocked); !why.empty()) return fail(why);
+  // What the target holds of the mailbox (a soft-deleted copy an earlier
+  // move left, or nothing), asked while the source is locked and opened: the
+  // move record now held means no other move changes it meanwhile.
+  std::future<Result<MailboxInfo>> there = std::async(overlap, [dst, guid] { return dst->GetMailbox(guid); });
   if (Status s = src->TransitionMailbox(guid, {MailboxState::kActive}, MailboxState::kMovingOut); !s.ok()) {
     if (s.code() == Status::Code::kIOError) {
       // The lock's log record may be on disk (written, then neither synced
@@ -456,12 +465,12 @@ MailboxReport MailboxMover::Move(const MoveTask& task, std::optional<MoveRecord>
     {
       // A soft-deleted copy left on the target by an earlier move is purged;
       // anything else there is a conflict.
-      Result<MailboxInfo> there = dst->GetMailbox(guid);
-      if (!there.ok() && !there.status().IsNotFound()) return abandon(there.status().message());
-      if (there.ok()) {
-        if (there->state != MailboxState::kSoftDeleted) {
+      const Result<MailboxInfo> held = there.get();
+      if (!held.ok() && !held.status().IsNotFound()) return abandon(held.status().message());
+      if (held.ok()) {
+        if (held->state != MailboxState::kSoftDeleted) {
           return abandon("the target store already holds this mailbox (" +
-                         std::string(MailboxStateName(there->state)) + ")");
+                         std::string(MailboxStateName(held->state)) + ")");
         }
         if (Status s = dst->DeleteMailboxIn(guid, {MailboxState::kSoftDeleted}); !s.ok()) {
           return abandon(s.message());
@@ -493,19 +502,23 @@ MailboxReport MailboxMover::Move(const MoveTask& task, std::optional<MoveRecord>
     }
   }  // the source snapshot ends here
 
-  // 4. verify
+  // 4. verify: the target's sums, and both stores flushed: the copy, and
+  // the source's lock too (with sync batch it may still be unsynced, and a
+  // machine crash after the switch would bring the source back active next
+  // to the active target). Three calls that wait for none of each other.
   t = Clock::now();
   {
+    std::future<Status> dst_flush = std::async(overlap, [dst] { return dst->Flush(); });
+    std::future<Status> src_flush = std::async(overlap, [src] { return src->Flush(); });
     const auto t0 = Clock::now();
     Status s = VerifyTarget(dst, guid, folders, copy.expect);
     counters_->target_verify_ns.fetch_add(NsSince(t0), std::memory_order_relaxed);
+    const Status dst_flushed = dst_flush.get();
+    const Status src_flushed = src_flush.get();
     if (!s.ok()) return abandon(s.message());
+    if (!dst_flushed.ok()) return abandon_write(dst_flushed, "");
+    if (!src_flushed.ok()) return abandon(src_flushed.message());
   }
-  if (Status s = dst->Flush(); !s.ok()) return abandon_write(s, "");
-  // The source's lock too: with sync batch it may still be unsynced, and a
-  // machine crash after the switch would bring the source back active next
-  // to the active target.
-  if (Status s = src->Flush(); !s.ok()) return abandon(s.message());
   if (Status s = run.StepVerified(); !s.ok()) return abandon(s.message());
   rep.phase_seconds["verify"] = SecondsSince(t);
   CrashPoint("move-verified");
@@ -621,10 +634,16 @@ std::vector<Status> FinishMoves(Organization& org, const std::vector<MoveRecord>
             });
   // ... then each store they touched flushed once: as in RollBackMove,
   // durable before a record goes ...
-  std::map<std::string, Status> flushed;
+  // (Remote stores' flushes in flight together: a round trip for all.)
+  std::map<std::string, std::future<Status>> flushing;
   for (const auto& [name, store] : touched) {
-    flushed[name] = store->Flush().WithContext("flushing store " + name);
+    flushing.emplace(name, std::async(store->remote() ? std::launch::async : std::launch::deferred,
+                                      [store = store, name = name] {
+                                        return store->Flush().WithContext("flushing store " + name);
+                                      }));
   }
+  std::map<std::string, Status> flushed;
+  for (auto& [name, f] : flushing) flushed[name] = f.get();
   // ... then the records, in one directory write.
   std::vector<size_t> done;
   std::vector<Guid> mailboxes;

@@ -512,10 +512,17 @@ MailboxReport MailboxMover::CompleteOnline(OnlineSession* session, std::optional
   {
     // The target against what the move put there, and the source (locked:
     // this is its content at the lock) against the same, read in parallel.
+    // Both stores are flushed meanwhile (the final delta on the target, the
+    // lock on the source): the lock window waits for the longest of the
+    // four, not for their sum.
     const auto expect = st.Expect();
     auto src_sums = std::async(std::launch::async, [&] { return src->Checksums(guid); });
+    auto dst_flush = std::async(std::launch::async, [dst] { return dst->Flush(); });
+    auto src_flush = std::async(std::launch::async, [src] { return src->Flush(); });
     Status s = VerifyTarget(dst, guid, st.folders, expect);
     auto got = src_sums.get();
+    const Status dst_flushed = dst_flush.get();
+    const Status src_flushed = src_flush.get();
     if (!s.ok()) return abandon(s.message());
     if (dropped.empty()) {
       // (With dropped items the source holds records that do not read, and
@@ -534,9 +541,9 @@ MailboxReport MailboxMover::CompleteOnline(OnlineSession* session, std::optional
         }
       }
     }
+    if (!dst_flushed.ok()) return abandon_write(dst_flushed);
+    if (!src_flushed.ok()) return abandon(src_flushed.message());
   }
-  if (Status s = dst->Flush(); !s.ok()) return abandon_write(s);
-  if (Status s = src->Flush(); !s.ok()) return abandon(s.message());
   if (Status s = run.StepVerified(); !s.ok()) return abandon(s.message());
   rep.phase_seconds["verify"] = SecondsSince(t);
   CrashPoint("move-verified");

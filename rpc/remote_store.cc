@@ -86,6 +86,7 @@ class RemoteStore final : public StoreHandle {
 
   const std::string& name() const override { return name_; }
   int zstd_level() const override { return zstd_level_; }
+  bool remote() const override { return true; }
 
   Result<MailboxInfo> GetMailbox(const Guid& mailbox) override {
     MailboxRef req = Ref(mailbox);
@@ -242,6 +243,34 @@ class RemoteStore final : public StoreHandle {
     return Call([&](grpc::ClientContext* c) { return stub_->DeleteMailbox(c, req, &out); });
   }
 
+  // Several mailboxes (a round of clean-ups): their calls in flight together,
+  // a round trip for all of them rather than one each.
+  std::vector<Status> TransitionMailboxes(const std::vector<Guid>& mailboxes, std::initializer_list<MailboxState> from,
+                                          MailboxState to) override {
+    std::vector<TransitionRequest> reqs(mailboxes.size());
+    for (size_t i = 0; i < mailboxes.size(); ++i) {
+      reqs[i].set_store(store_);
+      reqs[i].set_mailbox(std::string(mailboxes[i].AsKey()));
+      for (MailboxState s : from) reqs[i].add_from(uint32_t(s));
+      reqs[i].set_to(uint32_t(to));
+    }
+    return Together(reqs.size(), [&](grpc::ClientContext* c, size_t i, grpc::CompletionQueue* cq) {
+      return stub_->PrepareAsyncTransition(c, reqs[i], cq);
+    });
+  }
+  std::vector<Status> DeleteMailboxesIn(const std::vector<Guid>& mailboxes,
+                                        std::initializer_list<MailboxState> from) override {
+    std::vector<DeleteRequest> reqs(mailboxes.size());
+    for (size_t i = 0; i < mailboxes.size(); ++i) {
+      reqs[i].set_store(store_);
+      reqs[i].set_mailbox(std::string(mailboxes[i].AsKey()));
+      for (MailboxState s : from) reqs[i].add_from(uint32_t(s));
+    }
+    return Together(reqs.size(), [&](grpc::ClientContext* c, size_t i, grpc::CompletionQueue* cq) {
+      return stub_->PrepareAsyncDeleteMailbox(c, reqs[i], cq);
+    });
+  }
+
   Result<MailboxChecksums> Checksums(const Guid& mailbox) override {
     MailboxRef req = Ref(mailbox);
     rpc::Checksums got;
@@ -381,6 +410,47 @@ class RemoteStore final : public StoreHandle {
     r.set_mailbox(std::string(g.AsKey()));
     return r;
   }
+  // `n` unary calls answered with Empty, at most kMaxTogether in flight at
+  // once on this thread's completion queue: prepare(ctx, i, cq) prepares
+  // call i. A status per call, in order.
+  static constexpr size_t kMaxTogether = 64;
+  template <typename Prepare>
+  std::vector<Status> Together(size_t n, Prepare prepare) {
+    struct One {
+      grpc::ClientContext ctx;
+      Empty resp;
+      grpc::Status status;
+      std::unique_ptr<grpc::ClientAsyncResponseReader<Empty>> rpc;
+    };
+    std::vector<Status> out(n);
+    std::vector<std::unique_ptr<One>> calls(n);
+    grpc::CompletionQueue cq;
+    size_t started = 0, done = 0;
+    auto start = [&](size_t i) {
+      calls[i] = std::make_unique<One>();
+      One& c = *calls[i];
+      c.ctx.set_deadline(In(o_.call_timeout));
+      ++g_round_trips;
+      c.rpc = prepare(&c.ctx, i, &cq);
+      c.rpc->StartCall();
+      c.rpc->Finish(&c.resp, &c.status, reinterpret_cast<void*>(i));
+    };
+    while (started < n && started < kMaxTogether) start(started++);
+    void* tag = nullptr;
+    bool ok = false;
+    while (done < n && cq.Next(&tag, &ok)) {
+      const size_t i = reinterpret_cast<size_t>(tag);
+      out[i] = FromGrpc(calls[i]->status, peer_);
+      calls[i].reset();
+      ++done;
+      if (started < n) start(started++);
+    }
+    cq.Shutdown();
+    while (cq.Next(&tag, &ok)) {
+    }
+    return out;
+  }
+
   template <typename Fn>
   Status Call(Fn fn) {
     grpc::ClientContext ctx;

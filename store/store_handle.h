@@ -234,6 +234,9 @@ class StoreHandle {
   virtual Result<StoreFigures> Figures() = 0;
   // Hint after a mailbox was deleted: the caller no longer needs its pages.
   virtual void ReleaseResidentPages() {}
+  // Reached over the network, so that each call costs a round trip: a mover
+  // then makes the calls that do not wait for each other at once.
+  virtual bool remote() const { return false; }
 
   // A client's operation on a mailbox (see ClientOp).
   virtual Result<ClientOpResult> ApplyClientOp(const Guid& mailbox, const ClientOp& op) = 0;

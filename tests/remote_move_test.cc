@@ -703,6 +703,51 @@ TEST_F(RemoteClientOpTest, ClientOpsAndChangeTrackingOverTheWire) {
                         }));
 }
 
+// A round of clean-ups' transitions and deletes goes as calls in flight
+// together (more than the 64 at once the client allows, here): a status for
+// each, in the order asked, each as the store answers it alone.
+TEST_F(RemoteClientOpTest, TransitionsAndDeletesOfManyMailboxesAnswerEachInOrder) {
+  std::vector<MailboxInfo> boxes;
+  ASSERT_TRUE(remote_->ListMailboxes(&boxes).ok());
+  ASSERT_EQ(boxes.size(), 2u);
+  const Guid a = boxes[0].guid, b = boxes[1].guid;
+  Guid nobody;
+  nobody.bytes.fill(0x5a);
+  // a, nobody, b, then a 69 more times: a and b lock once each; every other
+  // call finds its mailbox already moving out, or not there.
+  std::vector<Guid> asked = {a, nobody, b};
+  for (int i = 0; i < 69; ++i) asked.push_back(a);
+  const uint64_t trips_before = rpc::RemoteRoundTrips();
+  const std::vector<Status> got = remote_->TransitionMailboxes(asked, {MailboxState::kActive}, MailboxState::kMovingOut);
+  EXPECT_EQ(rpc::RemoteRoundTrips() - trips_before, asked.size()) << "one call each";
+  ASSERT_EQ(got.size(), asked.size());
+  size_t a_locked = 0;
+  for (size_t i = 0; i < asked.size(); ++i) {
+    if (asked[i] == nobody) {
+      EXPECT_TRUE(got[i].IsNotFound()) << i << ": " << got[i].ToString();
+    } else if (asked[i] == b) {
+      EXPECT_TRUE(got[i].ok()) << i << ": " << got[i].ToString();
+    } else if (got[i].ok()) {
+      ++a_locked;
+    } else {
+      EXPECT_EQ(got[i].code(), Status::Code::kBusy) << i << ": " << got[i].ToString();
+    }
+  }
+  EXPECT_EQ(a_locked, 1u) << "calls in flight together, yet each a check-and-write of its own";
+  EXPECT_EQ(remote_->GetMailbox(a)->state, MailboxState::kMovingOut);
+  EXPECT_EQ(remote_->GetMailbox(b)->state, MailboxState::kMovingOut);
+
+  // Deleted in one round: b, nobody, and a (moving out both).
+  const std::vector<Status> del = remote_->DeleteMailboxesIn({b, nobody, a}, {MailboxState::kMovingOut});
+  ASSERT_EQ(del.size(), 3u);
+  EXPECT_TRUE(del[0].ok()) << del[0].ToString();
+  EXPECT_TRUE(del[1].IsNotFound()) << del[1].ToString();
+  EXPECT_TRUE(del[2].ok()) << del[2].ToString();
+  EXPECT_TRUE(remote_->GetMailbox(a).status().IsNotFound());
+  EXPECT_TRUE(remote_->GetMailbox(b).status().IsNotFound());
+  EXPECT_TRUE(remote_->DeleteMailboxesIn({}, {MailboxState::kMovingOut}).empty());
+}
+
 // The same run on a local store of the same data gives the same answers,
 // the same change sets, byte for byte.
 TEST_F(RemoteClientOpTest, AnswersExactlyAsTheLocalStore) {
