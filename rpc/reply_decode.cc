@@ -31,23 +31,20 @@ Status StreamRecords::Take(std::shared_ptr<ReadChunk> msg, ItemChunk* out) {
     if (in_piece_) {
       // The next piece of the record under way: alone in its message, of
       // the same item.
-      if (msg->records_size() != 1 || at != std::pair{piece_folder_, piece_item_}) {
+      if (msg->records_size() != 1 || at != *last_) {
         return refuse("a record sent in pieces shares a message or broke off before its last piece");
       }
     } else {
       // Records come folder by folder, each item once, in id order.
-      if (seen_any_ && at <= last_) {
+      if (last_ && at <= *last_) {
         return refuse("item " + std::to_string(at.second) + " of folder " + std::to_string(at.first) +
-                      " came out of order (after item " + std::to_string(last_.second) + " of folder " +
-                      std::to_string(last_.first) + ")");
+                      " came out of order (after item " + std::to_string(last_->second) + " of folder " +
+                      std::to_string(last_->first) + ")");
       }
-      seen_any_ = true;
       last_ = at;
       if (r.continues()) {
         if (msg->records_size() != 1) return refuse("a record sent in pieces shares a message");
         in_piece_ = true;
-        piece_folder_ = at.first;
-        piece_item_ = at.second;
         piece_.clear();
       }
     }
@@ -61,7 +58,7 @@ Status StreamRecords::Take(std::shared_ptr<ReadChunk> msg, ItemChunk* out) {
       in_piece_ = false;
       auto whole = std::make_shared<std::string>(std::move(piece_));
       piece_.clear();
-      out->items.push_back({piece_folder_, piece_item_, *whole});
+      out->items.push_back({last_->first, last_->second, *whole});
       out->owner = std::move(whole);
       continue;
     }

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -48,12 +49,11 @@ class StreamRecords {
 
  private:
   std::string what_;
-  bool seen_any_ = false;
-  std::pair<uint32_t, uint64_t> last_{0, 0};  // (folder, item) of the last record begun
+  // (folder, item) of the last record begun: while in_piece_, the record
+  // whose pieces come.
+  std::optional<std::pair<uint32_t, uint64_t>> last_;
   std::string piece_;  // a record in pieces, so far
   bool in_piece_ = false;
-  uint32_t piece_folder_ = 0;
-  uint64_t piece_item_ = 0;
 };
 
 // ReadItem's answer: one record, in pieces of that item only, the last
