@@ -428,7 +428,14 @@ MailboxReport MailboxMover::Move(const MoveTask& task, std::optional<MoveRecord>
   // move left, or nothing), asked while the source is locked and opened: the
   // move record now held means no other move changes it meanwhile.
   std::future<Result<MailboxInfo>> there = std::async(overlap, [dst, guid] { return dst->GetMailbox(guid); });
-  if (Status s = src->TransitionMailbox(guid, {MailboxState::kActive}, MailboxState::kMovingOut); !s.ok()) {
+  // The source is locked and read from a snapshot taken after the lock, in
+  // one call (one round trip to a remote source): the snapshot the whole
+  // copy reads, with every change made before the lock.
+  bool locked = false;
+  Result<std::unique_ptr<MailboxReadStream>> stream =
+      src->TransitionAndRead(guid, {MailboxState::kActive}, MailboxState::kMovingOut, &locked);
+  if (!stream.ok() && !locked) {
+    const Status& s = stream.status();
     if (s.code() == Status::Code::kIOError) {
       // The lock's log record may be on disk (written, then neither synced
       // nor taken back): a reopen could replay it. Keep the record, so that
@@ -439,6 +446,7 @@ MailboxReport MailboxMover::Move(const MoveTask& task, std::optional<MoveRecord>
     (void)dir.DeleteMove(guid);
     return fail("cannot lock the source mailbox: " + s.message());
   }
+  if (!stream.ok()) return abandon(stream.status().message());
   rep.phase_seconds["lock"] = SecondsSince(t);
   CrashPoint("move-locked");
 
@@ -455,8 +463,6 @@ MailboxReport MailboxMover::Move(const MoveTask& task, std::optional<MoveRecord>
   std::map<uint32_t, std::string> paths;
   CopyResult copy;
   {
-    auto stream = src->ReadMailbox(guid);  // the snapshot the whole copy reads
-    if (!stream.ok()) return abandon(stream.status().message());
     info = (*stream)->mailbox();
     folders = (*stream)->folders();
     auto p = FolderPaths(folders);
@@ -500,7 +506,8 @@ MailboxReport MailboxMover::Move(const MoveTask& task, std::optional<MoveRecord>
       return abandon(std::to_string(copy.dropped.size()) + " item(s) could not be read, more than the bad-item limit of " +
                      std::to_string(options_.retry.bad_item_limit));
     }
-  }  // the source snapshot ends here
+    stream->reset();  // the source snapshot ends here
+  }
 
   // 4. verify: the target's sums, and both stores flushed: the copy, and
   // the source's lock too (with sync batch it may still be unsynced, and a

@@ -109,6 +109,20 @@ class RemoteStore final : public StoreHandle {
   }
 
   Result<std::unique_ptr<MailboxReadStream>> ReadMailbox(const Guid& mailbox) override {
+    return OpenRead(mailbox, nullptr, MailboxState::kActive, nullptr);
+  }
+
+  Result<std::unique_ptr<MailboxReadStream>> TransitionAndRead(const Guid& mailbox,
+                                                               std::initializer_list<MailboxState> from,
+                                                               MailboxState to, bool* transitioned) override {
+    *transitioned = false;
+    return OpenRead(mailbox, &from, to, transitioned);
+  }
+
+  // A read, the transition first when `from` is given (see ReadRequest).
+  Result<std::unique_ptr<MailboxReadStream>> OpenRead(const Guid& mailbox,
+                                                      const std::initializer_list<MailboxState>* from,
+                                                      MailboxState to, bool* transitioned) {
     auto s = std::make_unique<RemoteReadStream>();
     s->peer_ = peer_;
     s->ctx_.set_deadline(In(o_.stream_timeout));
@@ -116,14 +130,40 @@ class RemoteStore final : public StoreHandle {
     req.set_store(store_);
     req.set_mailbox(std::string(mailbox.AsKey()));
     req.set_chunk_bytes(uint32_t(o_.read_chunk_bytes));
+    if (from != nullptr) {
+      for (MailboxState st : *from) req.add_lock_from(uint32_t(st));
+      req.set_lock_to(uint32_t(to));
+    }
     ++g_round_trips;
     s->reader_ = stub_->ReadMailbox(&s->ctx_, req);
-    auto first = std::make_shared<ReadChunk>();
-    if (!s->reader_->Read(first.get())) {
+    // The stream's end before its header: the server's answer, or (for a
+    // transition) one whose outcome is unknown unless the server gave it.
+    auto ended = [&]() -> Status {
       s->done_ = true;
-      Status st = FromGrpc(s->reader_->Finish(), peer_);
-      if (st.ok()) st = Status::Corruption("the server ended the read of " + mailbox.ToString() + " without its header");
+      const grpc::Status g = s->reader_->Finish();
+      Status st = FromGrpc(g, peer_);
+      if (st.ok()) return Status::Corruption("the server ended the read of " + mailbox.ToString() + " without its header");
+      if (from != nullptr && !*transitioned && g.error_details().size() != 1 &&
+          st.code() != Status::Code::kIOError) {
+        // Not the server's own refusal (e.g. a reply too large for this
+        // client, or a cancel): the transition may have been made.
+        return Status::IOError(st.message() + " (the mailbox may have been locked)");
+      }
       return st;
+    };
+    auto first = std::make_shared<ReadChunk>();
+    if (!s->reader_->Read(first.get())) return ended();
+    if (first->locked()) {
+      if (from == nullptr) return Status::Corruption(peer_ + " reported a lock the read did not ask for");
+      *transitioned = true;
+    }
+    if (!first->has_header()) {
+      // The lock alone: the read failed to open after it, and the error
+      // follows.
+      if (!first->locked() || first->folders_size() > 0 || first->records_size() > 0 || s->reader_->Read(first.get())) {
+        return Status::Corruption(peer_ + " began the read of " + mailbox.ToString() + " without its header");
+      }
+      return ended();
     }
     MBX_ASSIGN_OR_RETURN(s->info_, DecodeHeader(first->header()));
     s->records_ = StreamRecords("reading mailbox " + s->info_.guid.ToString() + " from " + peer_);

@@ -193,8 +193,26 @@ class StoreServiceImpl final : public StoreService::Service {
       MBX_ASSIGN_OR_RETURN(Store * s, Find(req->store()));
       MBX_ASSIGN_OR_RETURN(Guid g, GuidOf(req->mailbox()));
       const size_t chunk = std::clamp<size_t>(req->chunk_bytes() ? req->chunk_bytes() : (1u << 20), 16u << 10, max_chunk_);
-      MBX_ASSIGN_OR_RETURN(std::unique_ptr<MailboxReadStream> stream, s->ReadMailbox(g));
+      bool locked = false;
+      if (!req->lock_from().empty()) {
+        MBX_ASSIGN_OR_RETURN(MailboxState to, StateOf(req->lock_to()));
+        MBX_RETURN_IF_ERROR(WithStates(req->lock_from(), [&](std::initializer_list<MailboxState> from) {
+          return s->TransitionMailbox(g, from, to);
+        }));
+        locked = true;
+      }
+      Result<std::unique_ptr<MailboxReadStream>> opened = s->ReadMailbox(g);
+      if (!opened.ok()) {
+        if (locked) {
+          ReadChunk only;
+          only.set_locked(true);
+          (void)writer->Write(only);
+        }
+        return opened.status();
+      }
+      std::unique_ptr<MailboxReadStream> stream = std::move(*opened);
       ReadChunk first;
+      first.set_locked(locked);
       first.mutable_header()->set_mailbox(req->mailbox());
       first.mutable_header()->set_value(EncodeMailboxInfo(stream->mailbox()));
       for (const FolderInfo& f : stream->folders()) {

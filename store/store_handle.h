@@ -209,6 +209,19 @@ class StoreHandle {
   virtual Status TransitionMailbox(const Guid& mailbox, std::initializer_list<MailboxState> from,
                                    MailboxState to) = 0;
   virtual Status DeleteMailboxIn(const Guid& mailbox, std::initializer_list<MailboxState> from) = 0;
+  // TransitionMailbox, then ReadMailbox from a snapshot that sees the new
+  // state: how a move locks its source and reads it. One round trip on a
+  // remote store, where the two calls cost two. *transitioned says whether
+  // the transition was made; with an IOError and *transitioned false, it
+  // may have been (the answer was lost).
+  virtual Result<std::unique_ptr<MailboxReadStream>> TransitionAndRead(const Guid& mailbox,
+                                                                       std::initializer_list<MailboxState> from,
+                                                                       MailboxState to, bool* transitioned) {
+    *transitioned = false;
+    MBX_RETURN_IF_ERROR(TransitionMailbox(mailbox, from, to));
+    *transitioned = true;
+    return ReadMailbox(mailbox);
+  }
   // The same for several mailboxes, a status each (in order): a store may
   // check them all and write them together (the local store: one commit,
   // one sync); these defaults take them one at a time.

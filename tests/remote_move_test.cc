@@ -748,6 +748,170 @@ TEST_F(RemoteClientOpTest, TransitionsAndDeletesOfManyMailboxesAnswerEachInOrder
   EXPECT_TRUE(remote_->DeleteMailboxesIn({}, {MailboxState::kMovingOut}).empty());
 }
 
+// A move locks its source and reads it in one call: one round trip, a
+// snapshot that sees the lock, and every refusal told apart from a lock
+// that may have been made.
+TEST_F(RemoteClientOpTest, TransitionAndReadLocksThenReadsInOneRoundTrip) {
+  std::vector<MailboxInfo> boxes;
+  ASSERT_OK(remote_->ListMailboxes(&boxes));
+  ASSERT_EQ(boxes.size(), 2u);
+  const Guid a = boxes[0].guid;
+  // What a plain read of it gives, before.
+  std::vector<std::pair<uint64_t, std::string>> want;
+  {
+    auto plain = remote_->ReadMailbox(a);
+    ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+    EXPECT_EQ((*plain)->mailbox().state, MailboxState::kActive);
+    ItemChunk c;
+    while ((*plain)->Next(1u << 20, &c).ok() && !c.items.empty()) {
+      for (const ItemRef& r : c.items) want.emplace_back(r.item_id, std::string(r.record));
+    }
+  }
+  ASSERT_FALSE(want.empty());
+
+  const uint64_t trips_before = rpc::RemoteRoundTrips();
+  bool locked = false;
+  auto read = remote_->TransitionAndRead(a, {MailboxState::kActive}, MailboxState::kMovingOut, &locked);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_TRUE(locked);
+  EXPECT_EQ((*read)->mailbox().state, MailboxState::kMovingOut) << "the snapshot is taken after the lock";
+  std::vector<std::pair<uint64_t, std::string>> got;
+  ItemChunk c;
+  while ((*read)->Next(1u << 20, &c).ok() && !c.items.empty()) {
+    for (const ItemRef& r : c.items) got.emplace_back(r.item_id, std::string(r.record));
+  }
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(rpc::RemoteRoundTrips() - trips_before, 1u) << "the lock and the read in one call";
+  read->reset();
+  EXPECT_EQ(remote_->GetMailbox(a)->state, MailboxState::kMovingOut);
+
+  // Locked already: the server's refusal, and no lock taken.
+  locked = true;
+  read = remote_->TransitionAndRead(a, {MailboxState::kActive}, MailboxState::kMovingOut, &locked);
+  EXPECT_EQ(read.status().code(), Status::Code::kBusy) << read.status().ToString();
+  EXPECT_FALSE(locked);
+  // No such mailbox.
+  Guid nobody;
+  nobody.bytes.fill(0x5a);
+  read = remote_->TransitionAndRead(nobody, {MailboxState::kActive}, MailboxState::kMovingOut, &locked);
+  EXPECT_TRUE(read.status().IsNotFound()) << read.status().ToString();
+  EXPECT_FALSE(locked);
+
+  // Bad lock states straight on the stub: refused before anything is read
+  // or written.
+  auto stub = RawStub(certs_, address_, "SERVER1");
+  ASSERT_NE(stub, nullptr);
+  auto ask = [&](const std::vector<uint32_t>& from, uint32_t to) {
+    rpc::ReadRequest r;
+    r.set_store("MS1");
+    r.set_mailbox(std::string(boxes[1].guid.AsKey()));
+    for (uint32_t s : from) r.add_lock_from(s);
+    r.set_lock_to(to);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    auto reader = stub->ReadMailbox(&ctx, r);
+    rpc::ReadChunk first;
+    const bool any = reader->Read(&first);
+    const Status st = rpc::FromGrpc(reader->Finish(), "server");
+    return std::make_pair(any, st);
+  };
+  for (auto [from, to] : std::vector<std::pair<std::vector<uint32_t>, uint32_t>>{
+           {{99}, uint32_t(MailboxState::kMovingOut)},
+           {{uint32_t(MailboxState::kActive)}, 99},
+           {{0, 0, 0, 0, 0}, uint32_t(MailboxState::kMovingOut)}}) {
+    auto [any, st] = ask(from, to);
+    EXPECT_FALSE(any);
+    EXPECT_EQ(st.code(), Status::Code::kInvalidArgument) << st.ToString();
+  }
+  EXPECT_EQ(remote_->GetMailbox(boxes[1].guid)->state, MailboxState::kActive);
+}
+
+// A server whose read fails after the lock, or that ends the stream in ways
+// a real one does not: what the client makes of each.
+class LockThenFailService final : public rpc::StoreService::Service {
+ public:
+  enum class Mode { kLockedThenError, kCancelledBeforeAnything, kLockedUnasked, kLockedThenRecords };
+  explicit LockThenFailService(Mode m) : mode_(m) {}
+  grpc::Status Open(grpc::ServerContext*, const rpc::StoreRef*, rpc::StoreInfo* out) override {
+    out->set_name("MS1");
+    out->set_zstd_level(3);
+    return grpc::Status::OK;
+  }
+  grpc::Status ReadMailbox(grpc::ServerContext*, const rpc::ReadRequest* req,
+                           grpc::ServerWriter<rpc::ReadChunk>* w) override {
+    asked_lock_ = req->lock_from_size() > 0;
+    rpc::ReadChunk m;
+    switch (mode_) {
+      case Mode::kLockedThenError:
+        m.set_locked(true);
+        w->Write(m);
+        return rpc::ToGrpc(Status::IOError("the disk went away"));
+      case Mode::kCancelledBeforeAnything:
+        return grpc::Status(grpc::StatusCode::CANCELLED, "cut off");
+      case Mode::kLockedUnasked:
+      case Mode::kLockedThenRecords:
+        m.set_locked(true);
+        if (mode_ == Mode::kLockedThenRecords) m.add_records()->set_record("x");
+        w->Write(m);
+        return grpc::Status::OK;
+    }
+    return grpc::Status::OK;
+  }
+  bool asked_lock_ = false;
+
+ private:
+  Mode mode_;
+};
+
+TEST(RemoteLockAndReadTest, TheClientTellsALockTakenFromOneThatMayHaveBeen) {
+  TempDir t;
+  const std::string certs = CertDir(t);
+  using Mode = LockThenFailService::Mode;
+  for (Mode mode : {Mode::kLockedThenError, Mode::kCancelledBeforeAnything, Mode::kLockedUnasked,
+                    Mode::kLockedThenRecords}) {
+    LockThenFailService svc(mode);
+    auto creds = rpc::ServerTlsCredentials(certs, "SERVER1");
+    ASSERT_TRUE(creds.ok()) << creds.status().ToString();
+    grpc::ServerBuilder b;
+    int port = 0;
+    b.AddListeningPort("127.0.0.1:0", *creds, &port);
+    b.RegisterService(&svc);
+    std::unique_ptr<grpc::Server> server = b.BuildAndStart();
+    ASSERT_NE(server, nullptr);
+    ASSERT_GT(port, 0);
+    auto h = rpc::ConnectRemoteStore("127.0.0.1:" + std::to_string(port), "SERVER1", "MS1", ClientOptions(certs));
+    ASSERT_TRUE(h.ok()) << h.status().ToString();
+    Guid g;
+    g.bytes.fill(0x11);
+    bool locked = false;
+    if (mode == Mode::kLockedUnasked) {
+      auto r = (*h)->ReadMailbox(g);
+      EXPECT_TRUE(r.status().IsCorruption()) << r.status().ToString();
+      EXPECT_FALSE(svc.asked_lock_);
+    } else {
+      auto r = (*h)->TransitionAndRead(g, {MailboxState::kActive}, MailboxState::kMovingOut, &locked);
+      EXPECT_TRUE(svc.asked_lock_);
+      ASSERT_FALSE(r.ok());
+      switch (mode) {
+        case Mode::kLockedThenError:  // locked, then the read's own error
+          EXPECT_TRUE(locked);
+          EXPECT_EQ(r.status().code(), Status::Code::kIOError);
+          EXPECT_NE(r.status().message().find("the disk went away"), std::string::npos) << r.status().ToString();
+          break;
+        case Mode::kCancelledBeforeAnything:  // no answer: the lock may have been made
+          EXPECT_FALSE(locked);
+          EXPECT_EQ(r.status().code(), Status::Code::kIOError) << r.status().ToString();
+          break;
+        default:  // a lock, then records without a header
+          EXPECT_TRUE(locked);
+          EXPECT_TRUE(r.status().IsCorruption()) << r.status().ToString();
+      }
+    }
+    h->reset();
+    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  }
+}
+
 // The same run on a local store of the same data gives the same answers,
 // the same change sets, byte for byte.
 TEST_F(RemoteClientOpTest, AnswersExactlyAsTheLocalStore) {
