@@ -201,7 +201,9 @@ class MailboxMover {
   // A session with its stores (Begin); nullptr and *failed when they cannot be had.
   OnlineSessionPtr NewOnlineSession(const MoveTask& task, MailboxReport* failed);
   // One incremental pass of an online move (under_lock: the final delta).
-  Status OnlinePass(OnlineSession* session, bool under_lock);
+  // `first_page`: the pass's first page, already read (with the lock).
+  Status OnlinePass(OnlineSession* session, bool under_lock, std::optional<ChangeSet> first_page = std::nullopt);
+  ChangesPage PassPage() const;  // a pass's page size
   // Applies one ChangeSet, or one page of it, to the target (online moves).
   // The target's header records `header_change_number` as its sync point:
   // the pass's sync point with its last page, the previous one before

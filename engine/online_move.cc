@@ -367,7 +367,13 @@ MailboxMover::OnlineSessionPtr MailboxMover::ResumeOnline(const MoveTask& task, 
 
 // One pass: what changed on the source since the last one, onto the target.
 // Under the lock the source is moving-out and nothing changes any more.
-Status MailboxMover::OnlinePass(OnlineSession* session, bool under_lock) {
+ChangesPage MailboxMover::PassPage() const {
+  ChangesPage page;
+  page.max_record_bytes = std::max<uint64_t>(1, options_.changes_page_bytes);
+  return page;
+}
+
+Status MailboxMover::OnlinePass(OnlineSession* session, bool under_lock, std::optional<ChangeSet> first_page) {
   StoreHandle* src = session->run.src;
   const Guid guid = session->task.user.mailbox;
   MailboxReport& rep = session->run.rep;
@@ -376,12 +382,13 @@ Status MailboxMover::OnlinePass(OnlineSession* session, bool under_lock) {
   // pages may come from different snapshots (the user keeps working): the
   // pass's sync point is the first page's change number, so the next pass
   // reads again whatever changed after it, the later pages' items included.
-  ChangesPage page;
-  page.max_record_bytes = std::max<uint64_t>(1, options_.changes_page_bytes);
+  ChangesPage page = PassPage();
   uint64_t sync_point = 0;
   size_t items = 0, entries = 0;
   for (bool first = true;; first = false) {
-    auto cs = src->ReadChanges(guid, session->synced, page);
+    // (The first page may have come with the lock.)
+    Result<ChangeSet> cs = first && first_page ? Result<ChangeSet>(std::move(*first_page))
+                                               : src->ReadChanges(guid, session->synced, page);
     if (!cs.ok()) return cs.status().WithContext("reading the source's changes");
     if (first) {
       if (!under_lock && cs->mailbox.state != MailboxState::kActive) {
@@ -496,7 +503,13 @@ MailboxReport MailboxMover::CompleteOnline(OnlineSession* session, std::optional
   t = Clock::now();
   if (Status s = run.Step(MoveStep::kLocked, false); !s.ok()) return abandon(s.message());
   const auto lock_start = Clock::now();
-  if (Status s = src->TransitionMailbox(guid, {MailboxState::kActive}, MailboxState::kMovingOut); !s.ok()) {
+  // The lock and the final delta's first page, read from a snapshot that
+  // sees the lock: one call (one round trip to a remote source).
+  bool locked = false;
+  Result<ChangeSet> first_page = src->TransitionAndReadChanges(guid, {MailboxState::kActive}, MailboxState::kMovingOut,
+                                                               session->synced, PassPage(), &locked);
+  if (!first_page.ok() && !locked) {
+    const Status& s = first_page.status();
     if (s.code() == Status::Code::kIOError) {
       return fail("cannot lock the source mailbox: " + s.message() + "; it may be locked: run 'mbxmove recover'");
     }
@@ -504,7 +517,8 @@ MailboxReport MailboxMover::CompleteOnline(OnlineSession* session, std::optional
   }
   CrashPoint("move-online-locked");
   if (options_.on_locked_for_test) options_.on_locked_for_test(guid);
-  if (Status s = OnlinePass(session, true); !s.ok()) {
+  if (!first_page.ok()) return abandon(first_page.status().WithContext("reading the source's changes").message());
+  if (Status s = OnlinePass(session, true, std::move(*first_page)); !s.ok()) {
     rep.dropped = dropped;
     return abandon(s.message());
   }

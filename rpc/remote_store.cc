@@ -81,6 +81,7 @@ class RemoteStore final : public StoreHandle {
     name_ = info.name();
     zstd_level_ = info.zstd_level();
     server_max_message_ = info.max_message_bytes();
+    locks_on_read_ = info.locks_on_read();
     return Status::Ok();
   }
 
@@ -115,6 +116,7 @@ class RemoteStore final : public StoreHandle {
   Result<std::unique_ptr<MailboxReadStream>> TransitionAndRead(const Guid& mailbox,
                                                                std::initializer_list<MailboxState> from,
                                                                MailboxState to, bool* transitioned) override {
+    if (!locks_on_read_) return StoreHandle::TransitionAndRead(mailbox, from, to, transitioned);
     *transitioned = false;
     return OpenRead(mailbox, &from, to, transitioned);
   }
@@ -156,6 +158,11 @@ class RemoteStore final : public StoreHandle {
     if (first->locked()) {
       if (from == nullptr) return Status::Corruption(peer_ + " reported a lock the read did not ask for");
       *transitioned = true;
+    } else if (from != nullptr) {
+      // A server that went against its word (StoreInfo.locks_on_read):
+      // whether it locked is not known.
+      return Status::IOError(peer_ + " began a locking read of " + mailbox.ToString() +
+                             " without saying whether it locked (the mailbox may have been locked)");
     }
     if (!first->has_header()) {
       // The lock alone: the read failed to open after it, and the error
@@ -388,9 +395,25 @@ class RemoteStore final : public StoreHandle {
     // after the page, as it is then; if its folder no longer holds it (the
     // user moved or deleted it meanwhile), the page is read again, which
     // then says where it went.
+    return ReadChangesLocking(mailbox, nullptr, MailboxState::kActive, since, page, nullptr);
+  }
+
+  Result<mbx::ChangeSet> TransitionAndReadChanges(const Guid& mailbox, std::initializer_list<MailboxState> from,
+                                                  MailboxState to, uint64_t since, const ChangesPage& page,
+                                                  bool* transitioned) override {
+    if (!locks_on_read_) return StoreHandle::TransitionAndReadChanges(mailbox, from, to, since, page, transitioned);
+    *transitioned = false;
+    return ReadChangesLocking(mailbox, &from, to, since, page, transitioned);
+  }
+
+  // ReadChanges, the transition first on the first page's call when `from`
+  // is given.
+  Result<mbx::ChangeSet> ReadChangesLocking(const Guid& mailbox, const std::initializer_list<MailboxState>* from,
+                                            MailboxState to, uint64_t since, const ChangesPage& page,
+                                            bool* transitioned) {
     for (int attempt = 0;; ++attempt) {
       bool moved_on = false;
-      auto cs = ReadChangesPage(mailbox, since, page, &moved_on);
+      auto cs = ReadChangesPage(mailbox, since, page, attempt == 0 ? from : nullptr, to, transitioned, &moved_on);
       if (!moved_on) return cs;
       if (attempt == 3) {
         return Status::Aborted("the changes of mailbox " + mailbox.ToString() + " from " + peer_ +
@@ -401,16 +424,46 @@ class RemoteStore final : public StoreHandle {
 
   // One page, its records sent apart read in pieces. *moved_on: such a
   // record was no longer where the page said (the result is then not used).
+  // With `from`, the transition first; *transitioned then says whether
+  // the server made it (unknown, and false, when the call went unanswered:
+  // an IOError).
   Result<mbx::ChangeSet> ReadChangesPage(const Guid& mailbox, uint64_t since, const ChangesPage& page,
-                                         bool* moved_on) {
+                                         const std::initializer_list<MailboxState>* from, MailboxState to,
+                                         bool* transitioned, bool* moved_on) {
     ChangesRequest req;
     req.set_store(store_);
     req.set_mailbox(std::string(mailbox.AsKey()));
     req.set_since(since);
     req.set_after_item(page.after_item);
     req.set_max_record_bytes(page.max_record_bytes);
+    if (from != nullptr) {
+      for (MailboxState st : *from) req.add_lock_from(uint32_t(st));
+      req.set_lock_to(uint32_t(to));
+    }
     Changes got;
-    MBX_RETURN_IF_ERROR(Call([&](grpc::ClientContext* c) { return stub_->ReadChanges(c, req, &got); }));
+    {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(In(o_.call_timeout));
+      ++g_round_trips;
+      const grpc::Status g = stub_->ReadChanges(&ctx, req, &got);
+      if (from != nullptr) {
+        const auto& trailers = ctx.GetServerTrailingMetadata();
+        auto it = trailers.find(kLockedMetadata);
+        *transitioned = it != trailers.end() && it->second == "1";
+      }
+      Status st = FromGrpc(g, peer_);
+      if (!st.ok() && from != nullptr && !*transitioned && g.error_details().size() != 1 &&
+          st.code() != Status::Code::kIOError) {
+        // Not the server's own refusal (e.g. an answer too large for this
+        // client): the transition may have been made.
+        st = Status::IOError(st.message() + " (the mailbox may have been locked)");
+      }
+      MBX_RETURN_IF_ERROR(st);
+      if (from != nullptr && !*transitioned) {
+        return Status::IOError(peer_ + " answered a locking read of changes without saying whether it locked (the "
+                               "mailbox may have been locked)");
+      }
+    }
     const std::string what = "the changes of mailbox " + mailbox.ToString() + " from " + peer_;
     return DecodeChangesPage(got, mailbox, page, what, [&](uint32_t folder, uint64_t item) -> Result<std::string> {
       auto rec = ReadItemRecord(mailbox, folder, item);
@@ -506,6 +559,7 @@ class RemoteStore final : public StoreHandle {
   std::string name_;
   int zstd_level_ = 0;
   uint64_t server_max_message_ = 0;  // 0: the server did not say
+  bool locks_on_read_ = false;        // see StoreInfo.locks_on_read
 };
 
 }  // namespace

@@ -16,4 +16,8 @@ grpc::Status ToGrpc(const Status& s);
 // `peer` names the other side in transport errors ("server SERVER1 at 127.0.0.1:7001").
 Status FromGrpc(const grpc::Status& s, const std::string& peer);
 
+// Trailing metadata of a ReadChanges that asked for a transition first: it
+// was made (see ChangesRequest.lock_from).
+inline constexpr char kLockedMetadata[] = "mbx-locked";
+
 }  // namespace mbx::rpc

@@ -158,6 +158,7 @@ class StoreServiceImpl final : public StoreService::Service {
       out->set_name(s->name());
       out->set_zstd_level(s->zstd_level());
       out->set_max_message_bytes(max_message_);
+      out->set_locks_on_read(true);
       return Status::Ok();
     });
   }
@@ -410,10 +411,17 @@ class StoreServiceImpl final : public StoreService::Service {
     });
   }
 
-  grpc::Status ReadChanges(grpc::ServerContext*, const ChangesRequest* req, Changes* out) override {
+  grpc::Status ReadChanges(grpc::ServerContext* ctx, const ChangesRequest* req, Changes* out) override {
     return Serve([&]() -> Status {
       MBX_ASSIGN_OR_RETURN(Store * s, Find(req->store()));
       MBX_ASSIGN_OR_RETURN(Guid g, GuidOf(req->mailbox()));
+      if (!req->lock_from().empty()) {
+        MBX_ASSIGN_OR_RETURN(MailboxState to, StateOf(req->lock_to()));
+        MBX_RETURN_IF_ERROR(WithStates(req->lock_from(), [&](std::initializer_list<MailboxState> from) {
+          return s->TransitionMailbox(g, from, to);
+        }));
+        ctx->AddTrailingMetadata(kLockedMetadata, "1");
+      }
       // A page's records fit in a message, with room for the rest of it
       // (header, folders, entries: checked below).
       ChangesPage page;

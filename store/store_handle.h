@@ -268,6 +268,17 @@ class StoreHandle {
   // `page.max_record_bytes` of records (one at least); `more` says whether
   // others follow (the header, folders and entries come with every page).
   virtual Result<ChangeSet> ReadChanges(const Guid& mailbox, uint64_t since, const ChangesPage& page = {}) = 0;
+  // TransitionMailbox, then ReadChanges from a snapshot that sees the new
+  // state: an online move's lock and its final delta's first page, one
+  // round trip on a remote store. *transitioned as for TransitionAndRead.
+  virtual Result<ChangeSet> TransitionAndReadChanges(const Guid& mailbox, std::initializer_list<MailboxState> from,
+                                                     MailboxState to, uint64_t since, const ChangesPage& page,
+                                                     bool* transitioned) {
+    *transitioned = false;
+    MBX_RETURN_IF_ERROR(TransitionMailbox(mailbox, from, to));
+    *transitioned = true;
+    return ReadChanges(mailbox, since, page);
+  }
 };
 
 // Fills WriteBatches up to `batch_bytes` and hands each to a store's writer

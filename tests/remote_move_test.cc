@@ -826,17 +826,92 @@ TEST_F(RemoteClientOpTest, TransitionAndReadLocksThenReadsInOneRoundTrip) {
   EXPECT_EQ(remote_->GetMailbox(boxes[1].guid)->state, MailboxState::kActive);
 }
 
+// An online move's lock and its final delta's first page: one call, a page
+// from after the lock, and the refusals as TransitionAndRead's.
+TEST_F(RemoteClientOpTest, TransitionAndReadChangesLocksThenReadsThePageInOneRoundTrip) {
+  std::vector<MailboxInfo> boxes;
+  ASSERT_OK(remote_->ListMailboxes(&boxes));
+  ASSERT_EQ(boxes.size(), 2u);
+  const Guid a = boxes[0].guid;
+  auto since = remote_->TrackChanges(a, 0);
+  ASSERT_TRUE(since.ok()) << since.status().ToString();
+  // A change after the sync point: the page must carry it.
+  ClientOp op;
+  op.kind = ClientOp::Kind::kCreateFolder;
+  op.folder_id = kRootFolderId;
+  op.name = "made before the lock";
+  auto made = remote_->ApplyClientOp(a, op);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+
+  const uint64_t trips_before = rpc::RemoteRoundTrips();
+  bool locked = false;
+  ChangesPage page;
+  page.max_record_bytes = 1;
+  auto cs = remote_->TransitionAndReadChanges(a, {MailboxState::kActive}, MailboxState::kMovingOut, *since, page,
+                                              &locked);
+  ASSERT_TRUE(cs.ok()) << cs.status().ToString();
+  EXPECT_TRUE(locked);
+  EXPECT_EQ(rpc::RemoteRoundTrips() - trips_before, 1u) << "the lock and the page in one call";
+  EXPECT_EQ(cs->mailbox.state, MailboxState::kMovingOut) << "the page is read after the lock";
+  EXPECT_EQ(cs->mailbox.change_number, made->change_number);
+  ASSERT_FALSE(cs->entries.empty());
+  EXPECT_EQ(cs->entries.back().change_number, made->change_number);
+  // The same page read plainly now, under the lock: the same.
+  auto again = remote_->ReadChanges(a, *since, page);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->entries, cs->entries);
+  EXPECT_EQ(again->folders, cs->folders);
+
+  // Locked already; an untracked mailbox (locked, then the page refused);
+  // no such mailbox.
+  cs = remote_->TransitionAndReadChanges(a, {MailboxState::kActive}, MailboxState::kMovingOut, *since, page, &locked);
+  EXPECT_EQ(cs.status().code(), Status::Code::kBusy) << cs.status().ToString();
+  EXPECT_FALSE(locked);
+  const Guid b = boxes[1].guid;
+  cs = remote_->TransitionAndReadChanges(b, {MailboxState::kActive}, MailboxState::kMovingOut, 0, page, &locked);
+  EXPECT_EQ(cs.status().code(), Status::Code::kInvalidArgument) << cs.status().ToString();
+  EXPECT_TRUE(locked) << "the transition was made before the page was refused";
+  EXPECT_EQ(remote_->GetMailbox(b)->state, MailboxState::kMovingOut);
+  Guid nobody;
+  nobody.bytes.fill(0x5a);
+  cs = remote_->TransitionAndReadChanges(nobody, {MailboxState::kActive}, MailboxState::kMovingOut, 0, page, &locked);
+  EXPECT_TRUE(cs.status().IsNotFound()) << cs.status().ToString();
+  EXPECT_FALSE(locked);
+}
+
 // A server whose read fails after the lock, or that ends the stream in ways
 // a real one does not: what the client makes of each.
 class LockThenFailService final : public rpc::StoreService::Service {
  public:
-  enum class Mode { kLockedThenError, kCancelledBeforeAnything, kLockedUnasked, kLockedThenRecords };
+  enum class Mode {
+    kLockedThenError,
+    kCancelledBeforeAnything,
+    kLockedUnasked,
+    kLockedThenRecords,
+    kHeaderWithoutLocked,  // a locking read answered as a plain one
+    kOlderServer,          // does not say it locks on read: the client makes two calls
+  };
   explicit LockThenFailService(Mode m) : mode_(m) {}
   grpc::Status Open(grpc::ServerContext*, const rpc::StoreRef*, rpc::StoreInfo* out) override {
     out->set_name("MS1");
     out->set_zstd_level(3);
+    out->set_locks_on_read(mode_ != Mode::kOlderServer);
     return grpc::Status::OK;
   }
+  grpc::Status Transition(grpc::ServerContext*, const rpc::TransitionRequest*, rpc::Empty*) override {
+    ++transitions_;
+    return rpc::ToGrpc(Status::Busy("the mailbox is moving out"));
+  }
+  grpc::Status ReadChanges(grpc::ServerContext* ctx, const rpc::ChangesRequest* req, rpc::Changes*) override {
+    asked_lock_ = req->lock_from_size() > 0;
+    if (mode_ == Mode::kLockedThenError) {
+      ctx->AddTrailingMetadata(rpc::kLockedMetadata, "1");
+      return rpc::ToGrpc(Status::IOError("the disk went away"));
+    }
+    if (mode_ == Mode::kCancelledBeforeAnything) return grpc::Status(grpc::StatusCode::CANCELLED, "cut off");
+    return grpc::Status::OK;  // an empty page, no lock said
+  }
+  int transitions_ = 0;
   grpc::Status ReadMailbox(grpc::ServerContext*, const rpc::ReadRequest* req,
                            grpc::ServerWriter<rpc::ReadChunk>* w) override {
     asked_lock_ = req->lock_from_size() > 0;
@@ -854,6 +929,11 @@ class LockThenFailService final : public rpc::StoreService::Service {
         if (mode_ == Mode::kLockedThenRecords) m.add_records()->set_record("x");
         w->Write(m);
         return grpc::Status::OK;
+      case Mode::kHeaderWithoutLocked:
+      case Mode::kOlderServer:
+        m.mutable_header()->set_mailbox(req->mailbox());
+        w->Write(m);
+        return grpc::Status::OK;
     }
     return grpc::Status::OK;
   }
@@ -868,7 +948,8 @@ TEST(RemoteLockAndReadTest, TheClientTellsALockTakenFromOneThatMayHaveBeen) {
   const std::string certs = CertDir(t);
   using Mode = LockThenFailService::Mode;
   for (Mode mode : {Mode::kLockedThenError, Mode::kCancelledBeforeAnything, Mode::kLockedUnasked,
-                    Mode::kLockedThenRecords}) {
+                    Mode::kLockedThenRecords, Mode::kHeaderWithoutLocked, Mode::kOlderServer}) {
+    SCOPED_TRACE(int(mode));
     LockThenFailService svc(mode);
     auto creds = rpc::ServerTlsCredentials(certs, "SERVER1");
     ASSERT_TRUE(creds.ok()) << creds.status().ToString();
@@ -888,7 +969,35 @@ TEST(RemoteLockAndReadTest, TheClientTellsALockTakenFromOneThatMayHaveBeen) {
       auto r = (*h)->ReadMailbox(g);
       EXPECT_TRUE(r.status().IsCorruption()) << r.status().ToString();
       EXPECT_FALSE(svc.asked_lock_);
+    } else if (mode == Mode::kOlderServer) {
+      // The transition as a call of its own, refused: no read asked.
+      auto r = (*h)->TransitionAndRead(g, {MailboxState::kActive}, MailboxState::kMovingOut, &locked);
+      EXPECT_EQ(r.status().code(), Status::Code::kBusy) << r.status().ToString();
+      auto c = (*h)->TransitionAndReadChanges(g, {MailboxState::kActive}, MailboxState::kMovingOut, 0, {}, &locked);
+      EXPECT_EQ(c.status().code(), Status::Code::kBusy) << c.status().ToString();
+      EXPECT_FALSE(locked);
+      EXPECT_EQ(svc.transitions_, 2);
+      EXPECT_FALSE(svc.asked_lock_);
+    } else if (mode == Mode::kHeaderWithoutLocked) {
+      // Whether it locked is not known: may be locked.
+      auto r = (*h)->TransitionAndRead(g, {MailboxState::kActive}, MailboxState::kMovingOut, &locked);
+      EXPECT_EQ(r.status().code(), Status::Code::kIOError) << r.status().ToString();
+      EXPECT_FALSE(locked);
+      auto c = (*h)->TransitionAndReadChanges(g, {MailboxState::kActive}, MailboxState::kMovingOut, 0, {}, &locked);
+      EXPECT_EQ(c.status().code(), Status::Code::kIOError) << c.status().ToString();
+      EXPECT_FALSE(locked);
+      EXPECT_TRUE(svc.asked_lock_);
+      EXPECT_EQ(svc.transitions_, 0);
     } else {
+      if (mode != Mode::kLockedThenRecords) {
+        // The changes' side first: the same outcome as the read's below.
+        auto c = (*h)->TransitionAndReadChanges(g, {MailboxState::kActive}, MailboxState::kMovingOut, 0, {}, &locked);
+        EXPECT_TRUE(svc.asked_lock_);
+        ASSERT_FALSE(c.ok());
+        EXPECT_EQ(c.status().code(), Status::Code::kIOError) << c.status().ToString();
+        EXPECT_EQ(locked, mode == Mode::kLockedThenError);
+        svc.asked_lock_ = false;
+      }
       auto r = (*h)->TransitionAndRead(g, {MailboxState::kActive}, MailboxState::kMovingOut, &locked);
       EXPECT_TRUE(svc.asked_lock_);
       ASSERT_FALSE(r.ok());
