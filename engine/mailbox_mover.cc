@@ -632,11 +632,16 @@ std::vector<Status> FinishMoves(Organization& org, const std::vector<MoveRecord>
               std::vector<Status> v = ignore_gone(
                   src->TransitionMailboxes(m, {MailboxState::kMovingOut}, MailboxState::kSoftDeleted),
                   "soft-deleting the source");
+              std::vector<Guid> kept;  // (the ones soft-deleted)
+              std::vector<size_t> at;
               for (size_t k = 0; k < m.size(); ++k) {
                 if (!v[k].ok()) continue;
-                v[k] = IgnoreGone(src->TrackChanges(m[k], StoreHandle::kStopTracking).status())
-                           .WithContext("stopping the source's change tracking");
+                kept.push_back(m[k]);
+                at.push_back(k);
               }
+              const std::vector<Status> stopped =
+                  ignore_gone(src->StopTrackingChanges(kept), "stopping the source's change tracking");
+              for (size_t k = 0; k < at.size(); ++k) v[at[k]] = stopped[k];
               return v;
             });
   // ... then each store they touched flushed once: as in RollBackMove,

@@ -379,6 +379,18 @@ class RemoteStore final : public StoreHandle {
     return r;
   }
 
+  std::vector<Status> StopTrackingChanges(const std::vector<Guid>& mailboxes) override {
+    std::vector<TrackRequest> reqs(mailboxes.size());
+    for (size_t i = 0; i < mailboxes.size(); ++i) {
+      reqs[i].set_store(store_);
+      reqs[i].set_mailbox(std::string(mailboxes[i].AsKey()));
+      reqs[i].set_prune_through(kStopTracking);
+    }
+    return Together<TrackReply>(reqs.size(), [&](grpc::ClientContext* c, size_t i, grpc::CompletionQueue* cq) {
+      return stub_->PrepareAsyncTrackChanges(c, reqs[i], cq);
+    });
+  }
+
   Result<uint64_t> TrackChanges(const Guid& mailbox, uint64_t prune_through) override {
     TrackRequest req;
     req.set_store(store_);
@@ -503,17 +515,17 @@ class RemoteStore final : public StoreHandle {
     r.set_mailbox(std::string(g.AsKey()));
     return r;
   }
-  // `n` unary calls answered with Empty, at most kMaxTogether in flight at
+  // `n` unary calls answered with a Resp (its fields unused), at most kMaxTogether in flight at
   // once on this thread's completion queue: prepare(ctx, i, cq) prepares
   // call i. A status per call, in order.
   static constexpr size_t kMaxTogether = 64;
-  template <typename Prepare>
+  template <typename Resp = Empty, typename Prepare>
   std::vector<Status> Together(size_t n, Prepare prepare) {
     struct One {
       grpc::ClientContext ctx;
-      Empty resp;
+      Resp resp;
       grpc::Status status;
-      std::unique_ptr<grpc::ClientAsyncResponseReader<Empty>> rpc;
+      std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>> rpc;
     };
     std::vector<Status> out(n);
     std::vector<std::unique_ptr<One>> calls(n);

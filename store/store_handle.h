@@ -261,6 +261,13 @@ class StoreHandle {
   // mailbox's change number now.
   static constexpr uint64_t kStopTracking = ~uint64_t{0};
   virtual Result<uint64_t> TrackChanges(const Guid& mailbox, uint64_t prune_through) = 0;
+  // TrackChanges(m, kStopTracking) for each, a status each (in order): a
+  // remote store sends them together (a clean-up round's sources kept).
+  virtual std::vector<Status> StopTrackingChanges(const std::vector<Guid>& mailboxes) {
+    std::vector<Status> out;
+    for (const Guid& g : mailboxes) out.push_back(TrackChanges(g, kStopTracking).status());
+    return out;
+  }
   // What changed after change number `since`, from one snapshot.
   // InvalidArgument if the mailbox is not tracked or entries after `since`
   // were pruned (the sync must start over with a full copy). With a page,

@@ -748,6 +748,38 @@ TEST_F(RemoteClientOpTest, TransitionsAndDeletesOfManyMailboxesAnswerEachInOrder
   EXPECT_TRUE(remote_->DeleteMailboxesIn({}, {MailboxState::kMovingOut}).empty());
 }
 
+// The change tracking of a round's kept sources stops in calls in flight
+// together: a status each, in order, each as the single call answers.
+TEST_F(RemoteClientOpTest, StopTrackingManyMailboxesAnswersEachInOrder) {
+  std::vector<MailboxInfo> boxes;
+  ASSERT_OK(remote_->ListMailboxes(&boxes));
+  ASSERT_EQ(boxes.size(), 2u);
+  const Guid a = boxes[0].guid, b = boxes[1].guid;
+  auto since_a = remote_->TrackChanges(a, 0);
+  auto since_b = remote_->TrackChanges(b, 0);
+  ASSERT_TRUE(since_a.ok() && since_b.ok());
+  Guid nobody;
+  nobody.bytes.fill(0x5a);
+  const Status alone = remote_->TrackChanges(nobody, StoreHandle::kStopTracking).status();
+  std::vector<Guid> asked = {a, nobody, b};
+  for (int i = 0; i < 70; ++i) asked.push_back(i % 2 ? a : nobody);  // more than 64 at once
+  const uint64_t trips_before = rpc::RemoteRoundTrips();
+  const std::vector<Status> got = remote_->StopTrackingChanges(asked);
+  EXPECT_EQ(rpc::RemoteRoundTrips() - trips_before, asked.size()) << "one call each";
+  ASSERT_EQ(got.size(), asked.size());
+  for (size_t i = 0; i < asked.size(); ++i) {
+    if (asked[i] == nobody) {
+      EXPECT_EQ(got[i].code(), alone.code()) << i << ": " << got[i].ToString();
+    } else {
+      EXPECT_TRUE(got[i].ok()) << i << ": " << got[i].ToString();
+    }
+  }
+  // Neither is tracked any more: reading their changes is refused.
+  EXPECT_EQ(remote_->ReadChanges(a, *since_a).status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(remote_->ReadChanges(b, *since_b).status().code(), Status::Code::kInvalidArgument);
+  EXPECT_TRUE(remote_->StopTrackingChanges({}).empty());
+}
+
 // A move locks its source and reads it in one call: one round trip, a
 // snapshot that sees the lock, and every refusal told apart from a lock
 // that may have been made.
@@ -1537,6 +1569,33 @@ TEST(RemoteOnlineTest, OnlineMoveAcrossServersUnderLoadKeepsEveryAcknowledgedOpe
   std::vector<MailboxInfo> left;
   ASSERT_OK((*src)->ListMailboxes(&left));
   EXPECT_TRUE(left.empty());
+}
+
+// Online moves across servers that keep their sources: each source is left
+// soft-deleted and no longer tracked (the clean-up round stops the tracking
+// of all of them together).
+TEST(RemoteOnlineTest, KeptSourcesAcrossServersAreSoftDeletedAndNoLongerTracked) {
+  MoveFixture f(0, {}, 5, 1u << 20);
+  TempDir t;
+  const std::string certs = CertDir(t);
+  Servers servers(f.org(), certs, {"SERVER1", "SERVER2"});
+  engine::MoveOptions o;
+  o.online = true;
+  o.keep_source = true;
+  o.concurrency = 5;
+  engine::MoveReport rep = f.MoveAll(o);
+  ASSERT_EQ(rep.Completed(), 5u) << rep.ToJson().dump(2);
+  auto src = f.org().GetStore("MS1");
+  ASSERT_TRUE(src.ok());
+  std::vector<MailboxInfo> left;
+  ASSERT_OK((*src)->ListMailboxes(&left));
+  ASSERT_EQ(left.size(), 5u);
+  for (const MailboxInfo& m : left) {
+    EXPECT_EQ(m.state, MailboxState::kSoftDeleted);
+    EXPECT_EQ((*src)->ReadChanges(m.guid, 0).status().code(), Status::Code::kInvalidArgument)
+        << "the source's change tracking stopped";
+  }
+  EXPECT_TRUE(f.Snapshot().problems.empty());
 }
 
 // A migration batch whose stores are served across an emulated link: synced
