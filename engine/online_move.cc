@@ -238,6 +238,11 @@ MailboxMover::OnlineSessionPtr MailboxMover::StartOnline(const MoveTask& task, M
   // change index, then the initial copy from one snapshot.
   auto t = Clock::now();
   if (std::string why = run.Guard(MoveStep::kSyncing); !why.empty()) return fail(why);
+  // What the target holds of the mailbox, asked beside the source's calls
+  // (a round trip of its own to a remote target): the record now held means
+  // no other move changes it meanwhile.
+  const std::launch overlap = src->remote() || dst->remote() ? std::launch::async : std::launch::deferred;
+  std::future<Result<MailboxInfo>> there_f = std::async(overlap, [dst, guid] { return dst->GetMailbox(guid); });
   if (auto tr = src->TrackChanges(guid, 0); !tr.ok()) return abandon("tracking the source's changes: " + tr.status().message());
   CrashPoint("move-online-tracking");
 
@@ -252,7 +257,7 @@ MailboxMover::OnlineSessionPtr MailboxMover::StartOnline(const MoveTask& task, M
   st.folders = (*stream)->folders();
   auto paths = FolderPaths(st.folders);
   if (!paths.ok()) return abandon("source folder tree: " + paths.status().message());
-  Result<MailboxInfo> there = dst->GetMailbox(guid);
+  Result<MailboxInfo> there = there_f.get();
   if (!there.ok() && !there.status().IsNotFound()) return abandon(there.status().message());
   if (there.ok()) {
     if (there->state != MailboxState::kSoftDeleted) {
