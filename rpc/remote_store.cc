@@ -18,6 +18,22 @@ constexpr uint64_t kMutationFramingBytes = 16;
 
 std::chrono::system_clock::time_point In(std::chrono::milliseconds d) { return std::chrono::system_clock::now() + d; }
 
+// A read that asks for the transition first (ReadRequest, ChangesRequest).
+template <typename Request>
+void AskLock(Request* req, const std::initializer_list<MailboxState>* from, MailboxState to) {
+  if (from == nullptr) return;
+  for (MailboxState st : *from) req->add_lock_from(uint32_t(st));
+  req->set_lock_to(uint32_t(to));
+}
+
+// A locking read's failure `st` (from `g`) with no lock reported: a refusal
+// only when the server itself gave it; otherwise (an answer too large for
+// this client, a cancel) the transition may have been made.
+Status LockUnknownUnlessRefused(const grpc::Status& g, Status st) {
+  if (st.ok() || g.error_details().size() == 1 || st.code() == Status::Code::kIOError) return st;
+  return Status::IOError(st.message() + " (the mailbox may have been locked)");
+}
+
 class RemoteReadStream final : public MailboxReadStream {
  public:
   const MailboxInfo& mailbox() const override { return info_; }
@@ -132,10 +148,7 @@ class RemoteStore final : public StoreHandle {
     req.set_store(store_);
     req.set_mailbox(std::string(mailbox.AsKey()));
     req.set_chunk_bytes(uint32_t(o_.read_chunk_bytes));
-    if (from != nullptr) {
-      for (MailboxState st : *from) req.add_lock_from(uint32_t(st));
-      req.set_lock_to(uint32_t(to));
-    }
+    AskLock(&req, from, to);
     ++g_round_trips;
     s->reader_ = stub_->ReadMailbox(&s->ctx_, req);
     // The stream's end before its header: the server's answer, or (for a
@@ -145,13 +158,7 @@ class RemoteStore final : public StoreHandle {
       const grpc::Status g = s->reader_->Finish();
       Status st = FromGrpc(g, peer_);
       if (st.ok()) return Status::Corruption("the server ended the read of " + mailbox.ToString() + " without its header");
-      if (from != nullptr && !*transitioned && g.error_details().size() != 1 &&
-          st.code() != Status::Code::kIOError) {
-        // Not the server's own refusal (e.g. a reply too large for this
-        // client, or a cancel): the transition may have been made.
-        return Status::IOError(st.message() + " (the mailbox may have been locked)");
-      }
-      return st;
+      return from != nullptr && !*transitioned ? LockUnknownUnlessRefused(g, st) : st;
     };
     auto first = std::make_shared<ReadChunk>();
     if (!s->reader_->Read(first.get())) return ended();
@@ -448,10 +455,7 @@ class RemoteStore final : public StoreHandle {
     req.set_since(since);
     req.set_after_item(page.after_item);
     req.set_max_record_bytes(page.max_record_bytes);
-    if (from != nullptr) {
-      for (MailboxState st : *from) req.add_lock_from(uint32_t(st));
-      req.set_lock_to(uint32_t(to));
-    }
+    AskLock(&req, from, to);
     Changes got;
     {
       grpc::ClientContext ctx;
@@ -464,13 +468,7 @@ class RemoteStore final : public StoreHandle {
         *transitioned = it != trailers.end() && it->second == "1";
       }
       Status st = FromGrpc(g, peer_);
-      if (!st.ok() && from != nullptr && !*transitioned && g.error_details().size() != 1 &&
-          st.code() != Status::Code::kIOError) {
-        // Not the server's own refusal (e.g. an answer too large for this
-        // client): the transition may have been made.
-        st = Status::IOError(st.message() + " (the mailbox may have been locked)");
-      }
-      MBX_RETURN_IF_ERROR(st);
+      MBX_RETURN_IF_ERROR(from != nullptr && !*transitioned ? LockUnknownUnlessRefused(g, st) : st);
       if (from != nullptr && !*transitioned) {
         return Status::IOError(peer_ + " answered a locking read of changes without saying whether it locked (the "
                                "mailbox may have been locked)");

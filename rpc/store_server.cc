@@ -46,6 +46,13 @@ Status WithStates(const google::protobuf::RepeatedField<uint32_t>& from, Fn fn) 
   }
 }
 
+// A transition as the request names it: Transition, and the lock a read
+// asks for first (ReadRequest/ChangesRequest.lock_from).
+Status TransitionAsAsked(Store* s, const Guid& g, const google::protobuf::RepeatedField<uint32_t>& from, uint32_t to) {
+  MBX_ASSIGN_OR_RETURN(MailboxState state, StateOf(to));
+  return WithStates(from, [&](std::initializer_list<MailboxState> f) { return s->TransitionMailbox(g, f, state); });
+}
+
 // The batch a remote writer may hand over: mailbox headers, folders and
 // item records, each key of its own database's shape; item records must
 // pass their checksum on arrival. Never the store's meta database. The
@@ -194,14 +201,8 @@ class StoreServiceImpl final : public StoreService::Service {
       MBX_ASSIGN_OR_RETURN(Store * s, Find(req->store()));
       MBX_ASSIGN_OR_RETURN(Guid g, GuidOf(req->mailbox()));
       const size_t chunk = std::clamp<size_t>(req->chunk_bytes() ? req->chunk_bytes() : (1u << 20), 16u << 10, max_chunk_);
-      bool locked = false;
-      if (!req->lock_from().empty()) {
-        MBX_ASSIGN_OR_RETURN(MailboxState to, StateOf(req->lock_to()));
-        MBX_RETURN_IF_ERROR(WithStates(req->lock_from(), [&](std::initializer_list<MailboxState> from) {
-          return s->TransitionMailbox(g, from, to);
-        }));
-        locked = true;
-      }
+      const bool locked = !req->lock_from().empty();
+      if (locked) MBX_RETURN_IF_ERROR(TransitionAsAsked(s, g, req->lock_from(), req->lock_to()));
       Result<std::unique_ptr<MailboxReadStream>> opened = s->ReadMailbox(g);
       if (!opened.ok()) {
         if (locked) {
@@ -300,10 +301,7 @@ class StoreServiceImpl final : public StoreService::Service {
     return Serve([&]() -> Status {
       MBX_ASSIGN_OR_RETURN(Store * s, Find(req->store()));
       MBX_ASSIGN_OR_RETURN(Guid g, GuidOf(req->mailbox()));
-      MBX_ASSIGN_OR_RETURN(MailboxState to, StateOf(req->to()));
-      return WithStates(req->from(), [&](std::initializer_list<MailboxState> from) {
-        return s->TransitionMailbox(g, from, to);
-      });
+      return TransitionAsAsked(s, g, req->from(), req->to());
     });
   }
 
@@ -416,10 +414,7 @@ class StoreServiceImpl final : public StoreService::Service {
       MBX_ASSIGN_OR_RETURN(Store * s, Find(req->store()));
       MBX_ASSIGN_OR_RETURN(Guid g, GuidOf(req->mailbox()));
       if (!req->lock_from().empty()) {
-        MBX_ASSIGN_OR_RETURN(MailboxState to, StateOf(req->lock_to()));
-        MBX_RETURN_IF_ERROR(WithStates(req->lock_from(), [&](std::initializer_list<MailboxState> from) {
-          return s->TransitionMailbox(g, from, to);
-        }));
+        MBX_RETURN_IF_ERROR(TransitionAsAsked(s, g, req->lock_from(), req->lock_to()));
         ctx->AddTrailingMetadata(kLockedMetadata, "1");
       }
       // A page's records fit in a message, with room for the rest of it
