@@ -3,7 +3,8 @@
 //
 //   syncing   the move record is created (guarded, as `locked` is for an
 //             offline move) and the source's change index is started
-//             (StoreHandle::TrackChanges); then the initial copy, from one
+//             (StoreHandle::TrackAndRead: before the snapshot, in one call
+//             to a remote source); then the initial copy, from that
 //             snapshot, as an offline move copies; then incremental passes,
 //             each applying what changed since the last one (ReadChanges:
 //             new items, flag changes, moves, deletes, the folder tree),
@@ -243,13 +244,12 @@ MailboxMover::OnlineSessionPtr MailboxMover::StartOnline(const MoveTask& task, M
   // no other move changes it meanwhile.
   const std::launch overlap = src->remote() || dst->remote() ? std::launch::async : std::launch::deferred;
   std::future<Result<MailboxInfo>> there_f = std::async(overlap, [dst, guid] { return dst->GetMailbox(guid); });
-  if (auto tr = src->TrackChanges(guid, 0); !tr.ok()) return abandon("tracking the source's changes: " + tr.status().message());
-  CrashPoint("move-online-tracking");
-
   session->level = options_.recompress_level.value_or(dst->zstd_level());
   session->recode = session->level != src->zstd_level() || options_.recompress_level.has_value();
-  auto stream = src->ReadMailbox(guid);
+  // Tracking, then the snapshot (one call to a remote source).
+  auto stream = src->TrackAndRead(guid);
   if (!stream.ok()) return abandon(stream.status().message());
+  CrashPoint("move-online-tracking");
   MailboxInfo info = (*stream)->mailbox();
   if (info.state != MailboxState::kActive) {
     return abandon("the source mailbox is " + std::string(MailboxStateName(info.state)) + ", not active");

@@ -98,6 +98,7 @@ class RemoteStore final : public StoreHandle {
     zstd_level_ = info.zstd_level();
     server_max_message_ = info.max_message_bytes();
     locks_on_read_ = info.locks_on_read();
+    tracks_on_read_ = info.tracks_on_read();
     return Status::Ok();
   }
 
@@ -137,10 +138,16 @@ class RemoteStore final : public StoreHandle {
     return OpenRead(mailbox, &from, to, transitioned);
   }
 
-  // A read, the transition first when `from` is given (see ReadRequest).
+  Result<std::unique_ptr<MailboxReadStream>> TrackAndRead(const Guid& mailbox) override {
+    if (!tracks_on_read_) return StoreHandle::TrackAndRead(mailbox);
+    return OpenRead(mailbox, nullptr, MailboxState::kActive, nullptr, /*track=*/true);
+  }
+
+  // A read, the transition first when `from` is given, or the start of the
+  // mailbox's change tracking when `track` is (see ReadRequest).
   Result<std::unique_ptr<MailboxReadStream>> OpenRead(const Guid& mailbox,
                                                       const std::initializer_list<MailboxState>* from,
-                                                      MailboxState to, bool* transitioned) {
+                                                      MailboxState to, bool* transitioned, bool track = false) {
     auto s = std::make_unique<RemoteReadStream>();
     s->peer_ = peer_;
     s->ctx_.set_deadline(In(o_.stream_timeout));
@@ -149,6 +156,7 @@ class RemoteStore final : public StoreHandle {
     req.set_mailbox(std::string(mailbox.AsKey()));
     req.set_chunk_bytes(uint32_t(o_.read_chunk_bytes));
     AskLock(&req, from, to);
+    req.set_track_changes(track);
     ++g_round_trips;
     s->reader_ = stub_->ReadMailbox(&s->ctx_, req);
     // The stream's end before its header: the server's answer, or (for a
@@ -170,6 +178,13 @@ class RemoteStore final : public StoreHandle {
       // whether it locked is not known.
       return Status::IOError(peer_ + " began a locking read of " + mailbox.ToString() +
                              " without saying whether it locked (the mailbox may have been locked)");
+    }
+    if (first->tracking() != track) {
+      // A server that went against its word (StoreInfo.tracks_on_read): a
+      // copy from this snapshot could miss the changes made during it.
+      return Status::Corruption(peer_ + (track ? " began a tracking read of " + mailbox.ToString() +
+                                                     " without saying it started the mailbox's change tracking"
+                                               : " reported change tracking the read did not ask for"));
     }
     if (!first->has_header()) {
       // The lock alone: the read failed to open after it, and the error
@@ -570,6 +585,7 @@ class RemoteStore final : public StoreHandle {
   int zstd_level_ = 0;
   uint64_t server_max_message_ = 0;  // 0: the server did not say
   bool locks_on_read_ = false;        // see StoreInfo.locks_on_read
+  bool tracks_on_read_ = false;       // see StoreInfo.tracks_on_read
 };
 
 }  // namespace

@@ -166,6 +166,7 @@ class StoreServiceImpl final : public StoreService::Service {
       out->set_zstd_level(s->zstd_level());
       out->set_max_message_bytes(max_message_);
       out->set_locks_on_read(true);
+      out->set_tracks_on_read(true);
       return Status::Ok();
     });
   }
@@ -202,7 +203,12 @@ class StoreServiceImpl final : public StoreService::Service {
       MBX_ASSIGN_OR_RETURN(Guid g, GuidOf(req->mailbox()));
       const size_t chunk = std::clamp<size_t>(req->chunk_bytes() ? req->chunk_bytes() : (1u << 20), 16u << 10, max_chunk_);
       const bool locked = !req->lock_from().empty();
+      const bool track = req->track_changes();
+      if (locked && track) return Status::InvalidArgument("a read locks its mailbox or starts its tracking, not both");
       if (locked) MBX_RETURN_IF_ERROR(TransitionAsAsked(s, g, req->lock_from(), req->lock_to()));
+      if (track) {
+        if (auto tr = s->TrackChanges(g, 0); !tr.ok()) return tr.status().WithContext("tracking the mailbox's changes");
+      }
       Result<std::unique_ptr<MailboxReadStream>> opened = s->ReadMailbox(g);
       if (!opened.ok()) {
         if (locked) {
@@ -215,6 +221,7 @@ class StoreServiceImpl final : public StoreService::Service {
       std::unique_ptr<MailboxReadStream> stream = std::move(*opened);
       ReadChunk first;
       first.set_locked(locked);
+      first.set_tracking(track);
       first.mutable_header()->set_mailbox(req->mailbox());
       first.mutable_header()->set_value(EncodeMailboxInfo(stream->mailbox()));
       for (const FolderInfo& f : stream->folders()) {

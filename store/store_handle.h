@@ -261,6 +261,15 @@ class StoreHandle {
   // mailbox's change number now.
   static constexpr uint64_t kStopTracking = ~uint64_t{0};
   virtual Result<uint64_t> TrackChanges(const Guid& mailbox, uint64_t prune_through) = 0;
+  // TrackChanges(mailbox, 0), then ReadMailbox: an online move's start. The
+  // snapshot is taken after tracking began, so every change it lacks is in
+  // the index. One round trip on a remote store (ReadRequest.track_changes).
+  // A read that fails after tracking began leaves it on: the move's
+  // rollback stops it.
+  virtual Result<std::unique_ptr<MailboxReadStream>> TrackAndRead(const Guid& mailbox) {
+    if (auto tr = TrackChanges(mailbox, 0); !tr.ok()) return tr.status().WithContext("tracking the mailbox's changes");
+    return ReadMailbox(mailbox);
+  }
   // TrackChanges(m, kStopTracking) for each, a status each (in order): a
   // remote store sends them together (a clean-up round's sources kept).
   virtual std::vector<Status> StopTrackingChanges(const std::vector<Guid>& mailboxes) {

@@ -48,6 +48,25 @@ std::string CertDir(const TempDir& t) {
 
 // A client of the server's own calls, for requests the remote StoreHandle
 // never makes (malformed, broken off); nullptr without the certificates.
+// A folder made under the root by a client: a change of the mailbox.
+Result<ClientOpResult> MakeFolder(StoreHandle* store, const Guid& mailbox, const std::string& name) {
+  ClientOp op;
+  op.kind = ClientOp::Kind::kCreateFolder;
+  op.folder_id = kRootFolderId;
+  op.name = name;
+  return store->ApplyClientOp(mailbox, op);
+}
+
+// Every record a read stream gives, (item id, record) in order.
+std::vector<std::pair<uint64_t, std::string>> AllRecords(MailboxReadStream* stream) {
+  std::vector<std::pair<uint64_t, std::string>> out;
+  ItemChunk c;
+  while (stream->Next(1u << 20, &c).ok() && !c.items.empty()) {
+    for (const ItemRef& r : c.items) out.emplace_back(r.item_id, std::string(r.record));
+  }
+  return out;
+}
+
 std::unique_ptr<rpc::StoreService::Stub> RawStub(const std::string& certs, const std::string& address,
                                                  const std::string& server) {
   auto creds = rpc::ClientTlsCredentials(certs);
@@ -783,6 +802,68 @@ TEST_F(RemoteClientOpTest, StopTrackingManyMailboxesAnswersEachInOrder) {
 // A move locks its source and reads it in one call: one round trip, a
 // snapshot that sees the lock, and every refusal told apart from a lock
 // that may have been made.
+// An online move's start: the source's change tracking begun, then its
+// snapshot, in one round trip; the snapshot already shows the mailbox
+// tracked (taken after), its records are a plain read's, and a change made
+// after it is in the index.
+TEST_F(RemoteClientOpTest, TrackAndReadStartsTrackingThenReadsInOneRoundTrip) {
+  std::vector<MailboxInfo> boxes;
+  ASSERT_OK(remote_->ListMailboxes(&boxes));
+  ASSERT_EQ(boxes.size(), 2u);
+  const Guid a = boxes[0].guid;
+  ASSERT_FALSE(boxes[0].tracked);
+  std::vector<std::pair<uint64_t, std::string>> want;
+  {
+    auto plain = remote_->ReadMailbox(a);
+    ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+    EXPECT_FALSE((*plain)->mailbox().tracked);
+    want = AllRecords(plain->get());
+  }
+  ASSERT_FALSE(want.empty());
+
+  const uint64_t trips_before = rpc::RemoteRoundTrips();
+  auto read = remote_->TrackAndRead(a);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_TRUE((*read)->mailbox().tracked) << "the snapshot is taken after tracking began";
+  const uint64_t since = (*read)->mailbox().change_number;
+  const std::vector<std::pair<uint64_t, std::string>> got = AllRecords(read->get());
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(rpc::RemoteRoundTrips() - trips_before, 1u) << "tracking and the read in one call";
+  read->reset();
+
+  auto made = MakeFolder(remote_.get(), a, "made after the snapshot");
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  auto cs = remote_->ReadChanges(a, since, ChangesPage{});
+  ASSERT_TRUE(cs.ok()) << cs.status().ToString();
+  ASSERT_FALSE(cs->entries.empty());
+  EXPECT_EQ(cs->entries.back().change_number, made->change_number);
+
+  // No such mailbox: refused, naming what failed.
+  Guid nobody;
+  nobody.bytes.fill(0x5a);
+  read = remote_->TrackAndRead(nobody);
+  EXPECT_TRUE(read.status().IsNotFound()) << read.status().ToString();
+  // Locking and tracking in one read: refused before anything is done.
+  auto stub = RawStub(certs_, address_, "SERVER1");
+  ASSERT_NE(stub, nullptr);
+  rpc::ReadRequest r;
+  r.set_store("MS1");
+  r.set_mailbox(std::string(boxes[1].guid.AsKey()));
+  r.add_lock_from(uint32_t(MailboxState::kActive));
+  r.set_lock_to(uint32_t(MailboxState::kMovingOut));
+  r.set_track_changes(true);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto reader = stub->ReadMailbox(&ctx, r);
+  rpc::ReadChunk first;
+  EXPECT_FALSE(reader->Read(&first));
+  EXPECT_EQ(rpc::FromGrpc(reader->Finish(), "server").code(), Status::Code::kInvalidArgument);
+  auto b = remote_->GetMailbox(boxes[1].guid);
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->state, MailboxState::kActive);
+  EXPECT_FALSE(b->tracked);
+}
+
 TEST_F(RemoteClientOpTest, TransitionAndReadLocksThenReadsInOneRoundTrip) {
   std::vector<MailboxInfo> boxes;
   ASSERT_OK(remote_->ListMailboxes(&boxes));
@@ -794,10 +875,7 @@ TEST_F(RemoteClientOpTest, TransitionAndReadLocksThenReadsInOneRoundTrip) {
     auto plain = remote_->ReadMailbox(a);
     ASSERT_TRUE(plain.ok()) << plain.status().ToString();
     EXPECT_EQ((*plain)->mailbox().state, MailboxState::kActive);
-    ItemChunk c;
-    while ((*plain)->Next(1u << 20, &c).ok() && !c.items.empty()) {
-      for (const ItemRef& r : c.items) want.emplace_back(r.item_id, std::string(r.record));
-    }
+    want = AllRecords(plain->get());
   }
   ASSERT_FALSE(want.empty());
 
@@ -807,11 +885,7 @@ TEST_F(RemoteClientOpTest, TransitionAndReadLocksThenReadsInOneRoundTrip) {
   ASSERT_TRUE(read.ok()) << read.status().ToString();
   EXPECT_TRUE(locked);
   EXPECT_EQ((*read)->mailbox().state, MailboxState::kMovingOut) << "the snapshot is taken after the lock";
-  std::vector<std::pair<uint64_t, std::string>> got;
-  ItemChunk c;
-  while ((*read)->Next(1u << 20, &c).ok() && !c.items.empty()) {
-    for (const ItemRef& r : c.items) got.emplace_back(r.item_id, std::string(r.record));
-  }
+  const std::vector<std::pair<uint64_t, std::string>> got = AllRecords(read->get());
   EXPECT_EQ(got, want);
   EXPECT_EQ(rpc::RemoteRoundTrips() - trips_before, 1u) << "the lock and the read in one call";
   read->reset();
@@ -868,11 +942,7 @@ TEST_F(RemoteClientOpTest, TransitionAndReadChangesLocksThenReadsThePageInOneRou
   auto since = remote_->TrackChanges(a, 0);
   ASSERT_TRUE(since.ok()) << since.status().ToString();
   // A change after the sync point: the page must carry it.
-  ClientOp op;
-  op.kind = ClientOp::Kind::kCreateFolder;
-  op.folder_id = kRootFolderId;
-  op.name = "made before the lock";
-  auto made = remote_->ApplyClientOp(a, op);
+  auto made = MakeFolder(remote_.get(), a, "made before the lock");
   ASSERT_TRUE(made.ok()) << made.status().ToString();
 
   const uint64_t trips_before = rpc::RemoteRoundTrips();
@@ -921,15 +991,21 @@ class LockThenFailService final : public rpc::StoreService::Service {
     kLockedUnasked,
     kLockedThenRecords,
     kHeaderWithoutLocked,  // a locking read answered as a plain one
-    kOlderServer,          // does not say it locks on read: the client makes two calls
+    kOlderServer,          // does not say it locks (or tracks) on read: the client makes two calls
   };
   explicit LockThenFailService(Mode m) : mode_(m) {}
   grpc::Status Open(grpc::ServerContext*, const rpc::StoreRef*, rpc::StoreInfo* out) override {
     out->set_name("MS1");
     out->set_zstd_level(3);
     out->set_locks_on_read(mode_ != Mode::kOlderServer);
+    out->set_tracks_on_read(mode_ != Mode::kOlderServer);
     return grpc::Status::OK;
   }
+  grpc::Status TrackChanges(grpc::ServerContext*, const rpc::TrackRequest*, rpc::TrackReply*) override {
+    ++tracks_;
+    return rpc::ToGrpc(Status::NotFound("no such mailbox"));
+  }
+  int tracks_ = 0;
   grpc::Status Transition(grpc::ServerContext*, const rpc::TransitionRequest*, rpc::Empty*) override {
     ++transitions_;
     return rpc::ToGrpc(Status::Busy("the mailbox is moving out"));
@@ -947,6 +1023,7 @@ class LockThenFailService final : public rpc::StoreService::Service {
   grpc::Status ReadMailbox(grpc::ServerContext*, const rpc::ReadRequest* req,
                            grpc::ServerWriter<rpc::ReadChunk>* w) override {
     asked_lock_ = req->lock_from_size() > 0;
+    asked_track_ = req->track_changes();
     rpc::ReadChunk m;
     switch (mode_) {
       case Mode::kLockedThenError:
@@ -970,6 +1047,7 @@ class LockThenFailService final : public rpc::StoreService::Service {
     return grpc::Status::OK;
   }
   bool asked_lock_ = false;
+  bool asked_track_ = false;
 
  private:
   Mode mode_;
@@ -1010,6 +1088,13 @@ TEST(RemoteLockAndReadTest, TheClientTellsALockTakenFromOneThatMayHaveBeen) {
       EXPECT_FALSE(locked);
       EXPECT_EQ(svc.transitions_, 2);
       EXPECT_FALSE(svc.asked_lock_);
+      // Tracking as a call of its own too, refused: no read asked.
+      auto tr = (*h)->TrackAndRead(g);
+      EXPECT_TRUE(tr.status().IsNotFound()) << tr.status().ToString();
+      EXPECT_NE(tr.status().message().find("tracking the mailbox's changes"), std::string::npos)
+          << tr.status().ToString();
+      EXPECT_EQ(svc.tracks_, 1);
+      EXPECT_FALSE(svc.asked_track_);
     } else if (mode == Mode::kHeaderWithoutLocked) {
       // Whether it locked is not known: may be locked.
       auto r = (*h)->TransitionAndRead(g, {MailboxState::kActive}, MailboxState::kMovingOut, &locked);
@@ -1020,6 +1105,12 @@ TEST(RemoteLockAndReadTest, TheClientTellsALockTakenFromOneThatMayHaveBeen) {
       EXPECT_FALSE(locked);
       EXPECT_TRUE(svc.asked_lock_);
       EXPECT_EQ(svc.transitions_, 0);
+      // A tracking read answered as a plain one: a copy from it could miss
+      // changes, so it is refused.
+      auto tr = (*h)->TrackAndRead(g);
+      EXPECT_TRUE(tr.status().IsCorruption()) << tr.status().ToString();
+      EXPECT_TRUE(svc.asked_track_);
+      EXPECT_EQ(svc.tracks_, 0);
     } else {
       if (mode != Mode::kLockedThenRecords) {
         // The changes' side first: the same outcome as the read's below.
