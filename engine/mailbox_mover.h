@@ -45,7 +45,8 @@ struct MoveOptions {
   // Online moves (`move --online`, engine/online_move.cc): the source stays
   // active; an initial copy, then incremental passes until one finds at
   // most `final_delta_items` changed items (or `max_passes` ran), then the
-  // source is locked for the last delta only.
+  // source is locked for the last delta only (the pass that finds so few
+  // takes the lock and is read again under it: it is the last delta).
   bool online = false;
   uint64_t final_delta_items = 50;
   int max_passes = 10;

@@ -10,7 +10,12 @@
 //             new items, flag changes, moves, deletes, the folder tree),
 //             until a pass finds at most final_delta_items changed items or
 //             max_passes ran
-//   locked    the source is locked (clients refused); the last delta is
+//   locked    recorded before the first pass that may lock: each pass of
+//             the move's end asks the source to lock the mailbox if its
+//             changes are that few (ReadChangesLockingIfFew: one call to a
+//             remote source), and that pass, read again under the lock, is
+//             the final delta; after max_passes the lock is taken as it is.
+//             The source is locked (clients refused); the last delta is
 //             applied; the target is verified against the source as it is
 //             under the lock
 //   verified, switched, clean-up: as for an offline move; the target is
@@ -488,42 +493,67 @@ MailboxReport MailboxMover::CompleteOnline(OnlineSession* session, std::optional
   auto abandon = [&](const std::string& why) { return run.Abandon(why); };
   auto abandon_write = [&](const Status& s) { return run.AbandonWrite(s); };
 
-  // Incremental passes while clients go on, until one finds little.
+  // Incremental passes while clients go on, until one finds little; each
+  // asks the source to lock the mailbox if it finds little (one call: the
+  // last pass is then the final delta, read under the lock). The record
+  // says `locked` from before the first call that may lock.
   auto t = Clock::now();
   const bool small = !rep.pass_items.empty() && rep.passes > 0 && rep.pass_items.back() <= options_.final_delta_items;
+  bool recorded = false;
+  auto record_lock = [&]() -> Status {
+    if (recorded) return Status::Ok();
+    recorded = true;
+    return run.Step(MoveStep::kLocked, false);
+  };
+  bool locked = false;
+  auto lock_start = Clock::now();
+  // The final delta's first page, read from a snapshot that sees the lock.
+  std::optional<Result<ChangeSet>> first_page;
+  auto lock_failed = [&](const Status& s) {
+    if (s.code() == Status::Code::kIOError) {
+      return fail("cannot lock the source mailbox: " + s.message() + "; it may be locked: run 'mbxmove recover'");
+    }
+    return abandon("cannot lock the source mailbox: " + s.message());
+  };
   for (int pass = 1; pass <= options_.max_passes && !small; ++pass) {
     if (std::string off = run.CalledOff(); !off.empty()) return abandon(off);
-    if (Status s = OnlinePass(session, false); !s.ok()) {
+    if (Status s = record_lock(); !s.ok()) return abandon(s.message());
+    lock_start = Clock::now();
+    Result<ChangeSet> page = src->ReadChangesLockingIfFew(guid, session->synced, PassPage(), options_.final_delta_items,
+                                                          {MailboxState::kActive}, MailboxState::kMovingOut, &locked);
+    if (locked) {
+      first_page = std::move(page);
+      break;
+    }
+    if (!page.ok() && page.status().code() == Status::Code::kIOError) return lock_failed(page.status());
+    if (Status s = page.ok() ? OnlinePass(session, false, std::move(*page)) : page.status().WithContext("reading the source's changes");
+        !s.ok()) {
       rep.dropped = dropped;
       return abandon(s.message());
     }
     ++rep.passes;
     CrashPoint("move-online-pass");
-    if (rep.pass_items.back() <= options_.final_delta_items) break;
+    if (rep.pass_items.back() <= options_.final_delta_items) break;  // (few, after all: the lock below)
   }
   rep.phase_seconds["sync"] += SecondsSince(t);
 
-  // The lock: the final delta, then verify against the source as it is now.
-  if (std::string off = run.CalledOff(); !off.empty()) return abandon(off);
+  // The lock (unless a pass took it): the final delta, then verify against
+  // the source as it is now.
   t = Clock::now();
-  if (Status s = run.Step(MoveStep::kLocked, false); !s.ok()) return abandon(s.message());
-  const auto lock_start = Clock::now();
-  // The lock and the final delta's first page, read from a snapshot that
-  // sees the lock: one call (one round trip to a remote source).
-  bool locked = false;
-  Result<ChangeSet> first_page = src->TransitionAndReadChanges(guid, {MailboxState::kActive}, MailboxState::kMovingOut,
-                                                               session->synced, PassPage(), &locked);
-  if (!first_page.ok() && !locked) {
-    const Status& s = first_page.status();
-    if (s.code() == Status::Code::kIOError) {
-      return fail("cannot lock the source mailbox: " + s.message() + "; it may be locked: run 'mbxmove recover'");
-    }
-    return abandon("cannot lock the source mailbox: " + s.message());
+  if (!locked) {
+    if (std::string off = run.CalledOff(); !off.empty()) return abandon(off);
+    if (Status s = record_lock(); !s.ok()) return abandon(s.message());
+    lock_start = Clock::now();
+    // The lock and the final delta's first page: one call (one round trip
+    // to a remote source).
+    first_page = src->TransitionAndReadChanges(guid, {MailboxState::kActive}, MailboxState::kMovingOut,
+                                               session->synced, PassPage(), &locked);
+    if (!first_page->ok() && !locked) return lock_failed(first_page->status());
   }
   CrashPoint("move-online-locked");
   if (options_.on_locked_for_test) options_.on_locked_for_test(guid);
-  if (!first_page.ok()) return abandon(first_page.status().WithContext("reading the source's changes").message());
-  if (Status s = OnlinePass(session, true, std::move(*first_page)); !s.ok()) {
+  if (!first_page->ok()) return abandon(first_page->status().WithContext("reading the source's changes").message());
+  if (Status s = OnlinePass(session, true, std::move(**first_page)); !s.ok()) {
     rep.dropped = dropped;
     return abandon(s.message());
   }

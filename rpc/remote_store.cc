@@ -99,6 +99,7 @@ class RemoteStore final : public StoreHandle {
     server_max_message_ = info.max_message_bytes();
     locks_on_read_ = info.locks_on_read();
     tracks_on_read_ = info.tracks_on_read();
+    locks_if_few_ = info.locks_if_few();
     return Status::Ok();
   }
 
@@ -440,14 +441,23 @@ class RemoteStore final : public StoreHandle {
     return ReadChangesLocking(mailbox, &from, to, since, page, transitioned);
   }
 
+  Result<mbx::ChangeSet> ReadChangesLockingIfFew(const Guid& mailbox, uint64_t since, const ChangesPage& page,
+                                                 uint64_t max_items, std::initializer_list<MailboxState> from,
+                                                 MailboxState to, bool* transitioned) override {
+    if (!locks_if_few_) return StoreHandle::ReadChangesLockingIfFew(mailbox, since, page, max_items, from, to, transitioned);
+    *transitioned = false;
+    return ReadChangesLocking(mailbox, &from, to, since, page, transitioned, &max_items);
+  }
+
   // ReadChanges, the transition first on the first page's call when `from`
-  // is given.
+  // is given (only if the changes are at most *if_few items, when given).
   Result<mbx::ChangeSet> ReadChangesLocking(const Guid& mailbox, const std::initializer_list<MailboxState>* from,
                                             MailboxState to, uint64_t since, const ChangesPage& page,
-                                            bool* transitioned) {
+                                            bool* transitioned, const uint64_t* if_few = nullptr) {
     for (int attempt = 0;; ++attempt) {
       bool moved_on = false;
-      auto cs = ReadChangesPage(mailbox, since, page, attempt == 0 ? from : nullptr, to, transitioned, &moved_on);
+      auto cs = ReadChangesPage(mailbox, since, page, attempt == 0 ? from : nullptr, to, transitioned, &moved_on,
+                                attempt == 0 ? if_few : nullptr);
       if (!moved_on) return cs;
       if (attempt == 3) {
         return Status::Aborted("the changes of mailbox " + mailbox.ToString() + " from " + peer_ +
@@ -458,12 +468,12 @@ class RemoteStore final : public StoreHandle {
 
   // One page, its records sent apart read in pieces. *moved_on: such a
   // record was no longer where the page said (the result is then not used).
-  // With `from`, the transition first; *transitioned then says whether
-  // the server made it (unknown, and false, when the call went unanswered:
-  // an IOError).
+  // With `from`, the transition first (if the changes are at most *if_few
+  // items, when given); *transitioned then says whether the server made it
+  // (unknown, and false, when the call went unanswered: an IOError).
   Result<mbx::ChangeSet> ReadChangesPage(const Guid& mailbox, uint64_t since, const ChangesPage& page,
                                          const std::initializer_list<MailboxState>* from, MailboxState to,
-                                         bool* transitioned, bool* moved_on) {
+                                         bool* transitioned, bool* moved_on, const uint64_t* if_few = nullptr) {
     ChangesRequest req;
     req.set_store(store_);
     req.set_mailbox(std::string(mailbox.AsKey()));
@@ -471,20 +481,26 @@ class RemoteStore final : public StoreHandle {
     req.set_after_item(page.after_item);
     req.set_max_record_bytes(page.max_record_bytes);
     AskLock(&req, from, to);
+    if (from != nullptr && if_few != nullptr) req.set_lock_if_items_at_most(*if_few);
     Changes got;
     {
       grpc::ClientContext ctx;
       ctx.set_deadline(In(o_.call_timeout));
       ++g_round_trips;
       const grpc::Status g = stub_->ReadChanges(&ctx, req, &got);
+      // A conditional lock's "0": the server did not lock (the page, if
+      // any, is a plain pass's).
+      bool not_locked = false;
       if (from != nullptr) {
         const auto& trailers = ctx.GetServerTrailingMetadata();
         auto it = trailers.find(kLockedMetadata);
         *transitioned = it != trailers.end() && it->second == "1";
+        not_locked = if_few != nullptr && it != trailers.end() && it->second == "0";
       }
       Status st = FromGrpc(g, peer_);
-      MBX_RETURN_IF_ERROR(from != nullptr && !*transitioned ? LockUnknownUnlessRefused(g, st) : st);
-      if (from != nullptr && !*transitioned) {
+      const bool unknown = from != nullptr && !*transitioned && !not_locked;
+      MBX_RETURN_IF_ERROR(unknown ? LockUnknownUnlessRefused(g, st) : st);
+      if (unknown) {
         return Status::IOError(peer_ + " answered a locking read of changes without saying whether it locked (the "
                                "mailbox may have been locked)");
       }
@@ -586,6 +602,7 @@ class RemoteStore final : public StoreHandle {
   uint64_t server_max_message_ = 0;  // 0: the server did not say
   bool locks_on_read_ = false;        // see StoreInfo.locks_on_read
   bool tracks_on_read_ = false;       // see StoreInfo.tracks_on_read
+  bool locks_if_few_ = false;         // see StoreInfo.locks_if_few
 };
 
 }  // namespace

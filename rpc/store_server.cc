@@ -167,6 +167,7 @@ class StoreServiceImpl final : public StoreService::Service {
       out->set_max_message_bytes(max_message_);
       out->set_locks_on_read(true);
       out->set_tracks_on_read(true);
+      out->set_locks_if_few(true);
       return Status::Ok();
     });
   }
@@ -420,7 +421,13 @@ class StoreServiceImpl final : public StoreService::Service {
     return Serve([&]() -> Status {
       MBX_ASSIGN_OR_RETURN(Store * s, Find(req->store()));
       MBX_ASSIGN_OR_RETURN(Guid g, GuidOf(req->mailbox()));
-      if (!req->lock_from().empty()) {
+      // The lock only if the changes are few: decided with the first read
+      // below, and said either way.
+      const bool if_few = req->has_lock_if_items_at_most();
+      if (if_few && req->lock_from().empty()) {
+        return Status::InvalidArgument("lock_if_items_at_most names no transition (lock_from)");
+      }
+      if (!req->lock_from().empty() && !if_few) {
         MBX_RETURN_IF_ERROR(TransitionAsAsked(s, g, req->lock_from(), req->lock_to()));
         ctx->AddTrailingMetadata(kLockedMetadata, "1");
       }
@@ -433,8 +440,24 @@ class StoreServiceImpl final : public StoreService::Service {
       // The rest of the page (its entries above all: a user who flagged
       // thousands of items) may take more than that room: the same page is
       // then read again with fewer records, a few times at most.
+      auto read = [&](int attempt) -> Result<mbx::ChangeSet> {
+        if (attempt > 0 || !if_few) return s->ReadChanges(g, req->since(), page);
+        bool locked = false;
+        Result<mbx::ChangeSet> got = Status::Internal("not read");
+        Status asked = StateOf(req->lock_to()).status();
+        if (asked.ok()) {
+          const MailboxState to = static_cast<MailboxState>(req->lock_to());
+          asked = WithStates(req->lock_from(), [&](std::initializer_list<MailboxState> from) {
+            got = s->ReadChangesLockingIfFew(g, req->since(), page, req->lock_if_items_at_most(), from, to, &locked);
+            return Status::Ok();
+          });
+        }
+        ctx->AddTrailingMetadata(kLockedMetadata, locked ? "1" : "0");
+        MBX_RETURN_IF_ERROR(asked);
+        return got;
+      };
       for (int attempt = 0;; ++attempt) {
-        MBX_ASSIGN_OR_RETURN(mbx::ChangeSet cs, s->ReadChanges(g, req->since(), page));
+        MBX_ASSIGN_OR_RETURN(mbx::ChangeSet cs, read(attempt));
         const uint64_t record_bytes = cs.record_bytes();
         const size_t items = cs.items.size();
         out->set_more(cs.more);

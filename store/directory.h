@@ -60,7 +60,9 @@ struct ServerRecord {
 // The steps of a mailbox move (engine/move_state.h says what each means),
 // and of an import, as kept in the move record.
 // kSyncing: an online move (`move --online`) copying and syncing while the
-// source stays active; it reaches kLocked only for its final delta.
+// source stays active; it reaches kLocked for its final delta (recorded
+// before the passes that may take the lock, so a source locked by one is
+// never under a record that says syncing).
 enum class MoveStep : uint8_t { kLocked, kHierarchy, kCopying, kVerified, kSwitched, kImporting, kSyncing };
 std::string_view MoveStepName(MoveStep s);
 std::optional<MoveStep> ParseMoveStep(std::string_view name);

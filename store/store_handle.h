@@ -295,6 +295,20 @@ class StoreHandle {
     *transitioned = true;
     return ReadChanges(mailbox, since, page);
   }
+  // An online move's last pass and its lock in one: the changes after
+  // `since` (a page, as ReadChanges); if they are one page of at most
+  // `max_items` items, the mailbox is then taken from `from` to `to` and
+  // the page read again after it (as TransitionAndReadChanges), so that
+  // it is the final delta's. *transitioned says which page it is. One
+  // round trip on a remote store (ChangesRequest.lock_if_items_at_most).
+  virtual Result<ChangeSet> ReadChangesLockingIfFew(const Guid& mailbox, uint64_t since, const ChangesPage& page,
+                                                    uint64_t max_items, std::initializer_list<MailboxState> from,
+                                                    MailboxState to, bool* transitioned) {
+    *transitioned = false;
+    MBX_ASSIGN_OR_RETURN(ChangeSet cs, ReadChanges(mailbox, since, page));
+    if (cs.more || cs.items.size() > max_items) return cs;
+    return TransitionAndReadChanges(mailbox, from, to, since, page, transitioned);
+  }
 };
 
 // Fills WriteBatches up to `batch_bytes` and hands each to a store's writer

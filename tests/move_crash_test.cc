@@ -115,7 +115,9 @@ TEST_F(MoveCrashTest, CrashAtEveryStepThenRecover) {
       "move-locked:1",     "move-locked:4",      "move-hierarchy:1", "move-hierarchy:6",
       "move-copy-batch:1", "move-copy-batch:9",  "move-verified:1",  "move-verified:5",
       "move-switched:1",   "move-switched:7",    "move-cleaned:1",   "move-cleaned:10",
-      "log-appended:15",   "lmdb-committed:40",
+      // (A move of this org makes 41-46 commits in all, fewer when its
+      // batches group more: 40 went unreached under a loaded CI run.)
+      "log-appended:15",   "lmdb-committed:25",
   };
   int crashed = 0;
   for (const std::string& p : points) {

@@ -932,6 +932,90 @@ TEST_F(RemoteClientOpTest, TransitionAndReadLocksThenReadsInOneRoundTrip) {
   EXPECT_EQ(remote_->GetMailbox(boxes[1].guid)->state, MailboxState::kActive);
 }
 
+// An online move's last pass and its lock in one call: the changes read,
+// and the mailbox locked and read again only when they are few. The same
+// answers from the local store (two calls at most) and over the wire (one).
+void ExpectLockIfFew(StoreHandle& h, bool remote) {
+  SCOPED_TRACE(remote ? "remote" : "local");
+  std::vector<MailboxInfo> boxes;
+  ASSERT_OK(h.ListMailboxes(&boxes));
+  ASSERT_EQ(boxes.size(), 2u);
+  const Guid a = boxes[0].guid;
+  uint32_t inbox = 0;
+  {
+    auto rs = h.ReadMailbox(a);
+    ASSERT_TRUE(rs.ok()) << rs.status().ToString();
+    for (const FolderInfo& f : (*rs)->folders()) {
+      if (f.kind == FolderKind::kInbox) inbox = f.id;
+    }
+  }
+  ASSERT_NE(inbox, 0u);
+  auto since = h.TrackChanges(a, 0);
+  ASSERT_TRUE(since.ok()) << since.status().ToString();
+  std::string record;
+  ASSERT_OK(EncodeItem(DeliveredItem(), CodecOptions{h.zstd_level()}, &record));
+  for (int n = 0; n < 3; ++n) {
+    ClientOp op;
+    op.kind = ClientOp::Kind::kDeliver;
+    op.folder_id = inbox;
+    op.record = record;
+    ASSERT_TRUE(h.ApplyClientOp(a, op).ok());
+  }
+  const auto from = {MailboxState::kActive};
+  // Three changed items, at most two asked: a plain pass, not locked.
+  uint64_t trips = rpc::RemoteRoundTrips();
+  bool locked = true;
+  auto cs = h.ReadChangesLockingIfFew(a, *since, ChangesPage{}, 2, from, MailboxState::kMovingOut, &locked);
+  ASSERT_TRUE(cs.ok()) << cs.status().ToString();
+  EXPECT_FALSE(locked);
+  EXPECT_EQ(cs->items.size(), 3u);
+  EXPECT_EQ(cs->mailbox.state, MailboxState::kActive);
+  if (remote) {
+    EXPECT_EQ(rpc::RemoteRoundTrips() - trips, 1u);
+  }
+  EXPECT_EQ(h.GetMailbox(a)->state, MailboxState::kActive);
+  // At most three: locked, and the page read after the lock.
+  trips = rpc::RemoteRoundTrips();
+  cs = h.ReadChangesLockingIfFew(a, *since, ChangesPage{}, 3, from, MailboxState::kMovingOut, &locked);
+  ASSERT_TRUE(cs.ok()) << cs.status().ToString();
+  EXPECT_TRUE(locked);
+  EXPECT_EQ(cs->items.size(), 3u);
+  EXPECT_EQ(cs->mailbox.state, MailboxState::kMovingOut) << "the page is read after the lock";
+  if (remote) {
+    EXPECT_EQ(rpc::RemoteRoundTrips() - trips, 1u) << "the pass and the lock in one call";
+  }
+  // Few, but locked already: the refusal, no lock taken.
+  cs = h.ReadChangesLockingIfFew(a, *since, ChangesPage{}, 3, from, MailboxState::kMovingOut, &locked);
+  EXPECT_EQ(cs.status().code(), Status::Code::kBusy) << cs.status().ToString();
+  EXPECT_FALSE(locked);
+  // An untracked mailbox: the read refused, no lock taken.
+  cs = h.ReadChangesLockingIfFew(boxes[1].guid, 0, ChangesPage{}, 3, from, MailboxState::kMovingOut, &locked);
+  EXPECT_EQ(cs.status().code(), Status::Code::kInvalidArgument) << cs.status().ToString();
+  EXPECT_FALSE(locked);
+  EXPECT_EQ(h.GetMailbox(boxes[1].guid)->state, MailboxState::kActive);
+}
+
+TEST_F(RemoteClientOpTest, ReadChangesLockingIfFewLocksOnlyWhenTheChangesAreFew) {
+  ExpectLockIfFew(*remote_, true);
+  MoveFixture local(0, {}, 2, 256u << 10);
+  auto store = local.org().GetStore("MS1");
+  ASSERT_TRUE(store.ok());
+  ExpectLockIfFew(**store, false);
+  // A conditional lock that names no transition: refused.
+  auto stub = RawStub(certs_, address_, "SERVER1");
+  ASSERT_NE(stub, nullptr);
+  std::vector<MailboxInfo> boxes;
+  ASSERT_OK(remote_->ListMailboxes(&boxes));
+  rpc::ChangesRequest r;
+  r.set_store("MS1");
+  r.set_mailbox(std::string(boxes[0].guid.AsKey()));
+  r.set_lock_if_items_at_most(5);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  rpc::Changes out;
+  EXPECT_EQ(rpc::FromGrpc(stub->ReadChanges(&ctx, r, &out), "server").code(), Status::Code::kInvalidArgument);
+}
+
 // An online move's lock and its final delta's first page: one call, a page
 // from after the lock, and the refusals as TransitionAndRead's.
 TEST_F(RemoteClientOpTest, TransitionAndReadChangesLocksThenReadsThePageInOneRoundTrip) {
@@ -999,6 +1083,7 @@ class LockThenFailService final : public rpc::StoreService::Service {
     out->set_zstd_level(3);
     out->set_locks_on_read(mode_ != Mode::kOlderServer);
     out->set_tracks_on_read(mode_ != Mode::kOlderServer);
+    out->set_locks_if_few(mode_ != Mode::kOlderServer);
     return grpc::Status::OK;
   }
   grpc::Status TrackChanges(grpc::ServerContext*, const rpc::TrackRequest*, rpc::TrackReply*) override {
@@ -1012,6 +1097,7 @@ class LockThenFailService final : public rpc::StoreService::Service {
   }
   grpc::Status ReadChanges(grpc::ServerContext* ctx, const rpc::ChangesRequest* req, rpc::Changes*) override {
     asked_lock_ = req->lock_from_size() > 0;
+    asked_if_few_ = req->has_lock_if_items_at_most();
     if (mode_ == Mode::kLockedThenError) {
       ctx->AddTrailingMetadata(rpc::kLockedMetadata, "1");
       return rpc::ToGrpc(Status::IOError("the disk went away"));
@@ -1048,6 +1134,7 @@ class LockThenFailService final : public rpc::StoreService::Service {
   }
   bool asked_lock_ = false;
   bool asked_track_ = false;
+  bool asked_if_few_ = false;
 
  private:
   Mode mode_;
@@ -1095,6 +1182,14 @@ TEST(RemoteLockAndReadTest, TheClientTellsALockTakenFromOneThatMayHaveBeen) {
           << tr.status().ToString();
       EXPECT_EQ(svc.tracks_, 1);
       EXPECT_FALSE(svc.asked_track_);
+      // No conditional lock asked of it: a plain read of the changes (this
+      // server's page is not one), and no transition.
+      auto few = (*h)->ReadChangesLockingIfFew(g, 0, {}, 5, {MailboxState::kActive}, MailboxState::kMovingOut, &locked);
+      EXPECT_FALSE(few.ok());
+      EXPECT_FALSE(locked);
+      EXPECT_FALSE(svc.asked_lock_);
+      EXPECT_FALSE(svc.asked_if_few_);
+      EXPECT_EQ(svc.transitions_, 2);
     } else if (mode == Mode::kHeaderWithoutLocked) {
       // Whether it locked is not known: may be locked.
       auto r = (*h)->TransitionAndRead(g, {MailboxState::kActive}, MailboxState::kMovingOut, &locked);
@@ -1111,11 +1206,26 @@ TEST(RemoteLockAndReadTest, TheClientTellsALockTakenFromOneThatMayHaveBeen) {
       EXPECT_TRUE(tr.status().IsCorruption()) << tr.status().ToString();
       EXPECT_TRUE(svc.asked_track_);
       EXPECT_EQ(svc.tracks_, 0);
+      // A conditional lock answered without saying whether it locked.
+      locked = true;
+      auto few = (*h)->ReadChangesLockingIfFew(g, 0, {}, 5, {MailboxState::kActive}, MailboxState::kMovingOut, &locked);
+      EXPECT_EQ(few.status().code(), Status::Code::kIOError) << few.status().ToString();
+      EXPECT_FALSE(locked);
+      EXPECT_TRUE(svc.asked_if_few_);
     } else {
       if (mode != Mode::kLockedThenRecords) {
         // The changes' side first: the same outcome as the read's below.
         auto c = (*h)->TransitionAndReadChanges(g, {MailboxState::kActive}, MailboxState::kMovingOut, 0, {}, &locked);
         EXPECT_TRUE(svc.asked_lock_);
+        ASSERT_FALSE(c.ok());
+        EXPECT_EQ(c.status().code(), Status::Code::kIOError) << c.status().ToString();
+        EXPECT_EQ(locked, mode == Mode::kLockedThenError);
+        svc.asked_lock_ = false;
+        // And the lock asked only if the changes are few: the same.
+        locked = !locked;
+        c = (*h)->ReadChangesLockingIfFew(g, 0, {}, 5, {MailboxState::kActive}, MailboxState::kMovingOut, &locked);
+        EXPECT_TRUE(svc.asked_lock_);
+        EXPECT_TRUE(svc.asked_if_few_);
         ASSERT_FALSE(c.ok());
         EXPECT_EQ(c.status().code(), Status::Code::kIOError) << c.status().ToString();
         EXPECT_EQ(locked, mode == Mode::kLockedThenError);
