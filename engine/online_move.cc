@@ -508,7 +508,7 @@ MailboxReport MailboxMover::CompleteOnline(OnlineSession* session, std::optional
   bool locked = false;
   auto lock_start = Clock::now();
   // The final delta's first page, read from a snapshot that sees the lock.
-  std::optional<Result<ChangeSet>> first_page;
+  Result<ChangeSet> first_page = Status::Aborted("not read");
   auto lock_failed = [&](const Status& s) {
     if (s.code() == Status::Code::kIOError) {
       return fail("cannot lock the source mailbox: " + s.message() + "; it may be locked: run 'mbxmove recover'");
@@ -526,8 +526,9 @@ MailboxReport MailboxMover::CompleteOnline(OnlineSession* session, std::optional
       break;
     }
     if (!page.ok() && page.status().code() == Status::Code::kIOError) return lock_failed(page.status());
-    if (Status s = page.ok() ? OnlinePass(session, false, std::move(*page)) : page.status().WithContext("reading the source's changes");
-        !s.ok()) {
+    const Status s =
+        page.ok() ? OnlinePass(session, false, std::move(*page)) : page.status().WithContext("reading the source's changes");
+    if (!s.ok()) {
       rep.dropped = dropped;
       return abandon(s.message());
     }
@@ -548,12 +549,12 @@ MailboxReport MailboxMover::CompleteOnline(OnlineSession* session, std::optional
     // to a remote source).
     first_page = src->TransitionAndReadChanges(guid, {MailboxState::kActive}, MailboxState::kMovingOut,
                                                session->synced, PassPage(), &locked);
-    if (!first_page->ok() && !locked) return lock_failed(first_page->status());
+    if (!first_page.ok() && !locked) return lock_failed(first_page.status());
   }
   CrashPoint("move-online-locked");
   if (options_.on_locked_for_test) options_.on_locked_for_test(guid);
-  if (!first_page->ok()) return abandon(first_page->status().WithContext("reading the source's changes").message());
-  if (Status s = OnlinePass(session, true, std::move(**first_page)); !s.ok()) {
+  if (!first_page.ok()) return abandon(first_page.status().WithContext("reading the source's changes").message());
+  if (Status s = OnlinePass(session, true, std::move(*first_page)); !s.ok()) {
     rep.dropped = dropped;
     return abandon(s.message());
   }

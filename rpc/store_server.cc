@@ -46,11 +46,18 @@ Status WithStates(const google::protobuf::RepeatedField<uint32_t>& from, Fn fn) 
   }
 }
 
-// A transition as the request names it: Transition, and the lock a read
-// asks for first (ReadRequest/ChangesRequest.lock_from).
-Status TransitionAsAsked(Store* s, const Guid& g, const google::protobuf::RepeatedField<uint32_t>& from, uint32_t to) {
+// A transition as the request names it (Transition, and the lock a read
+// asks for first: ReadRequest/ChangesRequest.lock_from): fn(from, to) once
+// both are checked.
+template <typename Fn>
+Status WithTransition(const google::protobuf::RepeatedField<uint32_t>& from, uint32_t to, Fn fn) {
   MBX_ASSIGN_OR_RETURN(MailboxState state, StateOf(to));
-  return WithStates(from, [&](std::initializer_list<MailboxState> f) { return s->TransitionMailbox(g, f, state); });
+  return WithStates(from, [&](std::initializer_list<MailboxState> f) { return fn(f, state); });
+}
+Status TransitionAsAsked(Store* s, const Guid& g, const google::protobuf::RepeatedField<uint32_t>& from, uint32_t to) {
+  return WithTransition(from, to, [&](std::initializer_list<MailboxState> f, MailboxState state) {
+    return s->TransitionMailbox(g, f, state);
+  });
 }
 
 // The batch a remote writer may hand over: mailbox headers, folders and
@@ -207,10 +214,7 @@ class StoreServiceImpl final : public StoreService::Service {
       const bool track = req->track_changes();
       if (locked && track) return Status::InvalidArgument("a read locks its mailbox or starts its tracking, not both");
       if (locked) MBX_RETURN_IF_ERROR(TransitionAsAsked(s, g, req->lock_from(), req->lock_to()));
-      if (track) {
-        if (auto tr = s->TrackChanges(g, 0); !tr.ok()) return tr.status().WithContext("tracking the mailbox's changes");
-      }
-      Result<std::unique_ptr<MailboxReadStream>> opened = s->ReadMailbox(g);
+      Result<std::unique_ptr<MailboxReadStream>> opened = track ? s->TrackAndRead(g) : s->ReadMailbox(g);
       if (!opened.ok()) {
         if (locked) {
           ReadChunk only;
@@ -444,14 +448,11 @@ class StoreServiceImpl final : public StoreService::Service {
         if (attempt > 0 || !if_few) return s->ReadChanges(g, req->since(), page);
         bool locked = false;
         Result<mbx::ChangeSet> got = Status::Internal("not read");
-        Status asked = StateOf(req->lock_to()).status();
-        if (asked.ok()) {
-          const MailboxState to = static_cast<MailboxState>(req->lock_to());
-          asked = WithStates(req->lock_from(), [&](std::initializer_list<MailboxState> from) {
-            got = s->ReadChangesLockingIfFew(g, req->since(), page, req->lock_if_items_at_most(), from, to, &locked);
-            return Status::Ok();
-          });
-        }
+        const Status asked = WithTransition(req->lock_from(), req->lock_to(),
+                                            [&](std::initializer_list<MailboxState> from, MailboxState to) {
+          got = s->ReadChangesLockingIfFew(g, req->since(), page, req->lock_if_items_at_most(), from, to, &locked);
+          return got.status();
+        });
         ctx->AddTrailingMetadata(kLockedMetadata, locked ? "1" : "0");
         MBX_RETURN_IF_ERROR(asked);
         return got;
