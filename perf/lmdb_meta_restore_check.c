@@ -38,7 +38,9 @@ int main(int argc, char** argv) {
   MDB_stat st; CHECK(mdb_env_stat(env, &st));
   size_t psize = st.ms_psize;
   char path[512]; snprintf(path, sizeof path, "%s/data.mdb", dir);
-  int fd = open(path, O_RDWR); char* metas = malloc(2 * psize);
+  int fd = open(path, O_RDWR);
+  char* metas = malloc(2 * psize);
+  if (fd < 0 || metas == NULL) { perror(path); return 1; }
   if (pread(fd, metas, 2 * psize, 0) != (ssize_t)(2 * psize)) { perror("pread"); return 1; }
   MDB_txn* pinned = NULL;
   if (pin) CHECK(mdb_txn_begin(env, NULL, MDB_RDONLY, &pinned));
@@ -50,7 +52,9 @@ int main(int argc, char** argv) {
   mdb_env_close(env);  // as a crash would leave it (nothing synced since the checkpoint; here the page cache has it)
   // restore the checkpoint's meta pages, then reopen
   if (pwrite(fd, metas, 2 * psize, 0) != (ssize_t)(2 * psize)) { perror("pwrite"); return 1; }
-  fdatasync(fd); close(fd);
+  if (fdatasync(fd) != 0) { perror("fdatasync"); return 1; }
+  close(fd);
+  free(metas);
   CHECK(mdb_env_create(&env)); CHECK(mdb_env_set_mapsize(env, 1ull << 30)); CHECK(mdb_env_open(env, dir, MDB_NOTLS, 0600));
   CHECK(mdb_env_info(env, &info));
   printf("pin=%d checkpoint txn %zu, last txn before restore %zu, txn after reopen %zu\n", pin, ckpt_txn, last_txn, info.me_last_txnid);
