@@ -60,6 +60,14 @@ Result<uint64_t> ParseChangesPageBytes(const std::string& text) {
   return pb;
 }
 
+Status ParseDataSyncEvery(const std::string& text, OpenOptions* options) {
+  if (text.empty()) return Status::Ok();
+  auto b = ParseBytes(text);
+  if (!b.ok()) return Status::InvalidArgument("--data-sync-every: " + b.status().message());
+  options->data_sync_bytes = *b;
+  return Status::Ok();
+}
+
 Result<uint64_t> ParseBytes(const std::string& text) {
   if (text.empty()) return Status::InvalidArgument("empty size");
   size_t i = 0;

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "store/status.h"
+#include "store/store.h"
 
 namespace mbx::cli {
 
@@ -37,6 +38,11 @@ Result<uint64_t> ParseBytes(const std::string& text);
 // --changes-page-bytes (move --online, batch start): a size above 0; the
 // error names the flag.
 Result<uint64_t> ParseChangesPageBytes(const std::string& text);
+// --data-sync-every SIZE (OpenOptions::data_sync_bytes): "0" = every commit.
+Status ParseDataSyncEvery(const std::string& text, OpenOptions* options);
+inline constexpr const char* kDataSyncEveryHelp =
+    "Sync each local store's data.mdb once per SIZE of applied writes (a data checkpoint; the transaction log "
+    "holds every write in between and a reopen replays it), or 0 to sync it at every commit";
 std::string FormatBytes(double bytes);  // "12.3 MiB"
 
 void PrintJson(const json& j);

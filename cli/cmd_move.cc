@@ -62,6 +62,7 @@ namespace {
 
 struct MoveArgs {
   std::string org, to, from, order = "largest-first", sync, report, fault_kind = "transient", batch = "1MiB";
+  std::string data_sync_every;
   std::vector<std::string> mailboxes;
   int concurrency = 4, retries = 1;
   int64_t bad_item_limit = 0;
@@ -172,6 +173,7 @@ int RunMove(const MoveArgs& a) {
     if (!s.ok()) return Fail(s.status());
     oo.sync_override = *s;
   }
+  if (Status d = ParseDataSyncEvery(a.data_sync_every, &oo); !d.ok()) return Fail(d.message(), kExitUsage);
   auto org = OpenOrgRecovering(a.org, oo, a.json);
   if (!org.ok()) return Fail(org.status());
   auto plan = engine::PlanMoves(**org, req);
@@ -338,6 +340,8 @@ void AddMoveCommands(CLI::App& app, int* exit_code) {
   c->add_option("--order", a->order, "largest-first, smallest-first or as-given")->capture_default_str();
   c->add_flag("--keep-source", a->keep_source, "Keep the source mailbox as soft-deleted instead of deleting it");
   c->add_option("--sync", a->sync, "Durability for this run: full, batch or none (default: each store's own)");
+  c->add_option("--data-sync-every", a->data_sync_every, std::string(kDataSyncEveryHelp) + " (default 64MiB)")
+      ->type_name("SIZE");
   c->add_option("--recompress", a->recompress, "Recompress items at this zstd level (default: the target store's level)")
       ->check(CLI::Range(0, 19));
   c->add_option("--batch-bytes", a->batch, "Bytes per write batch handed to the target's writer")->capture_default_str();

@@ -24,7 +24,7 @@ rpc::RemoteOptions DefaultRemoteOptions(const std::string& org_dir) {
 namespace {
 
 struct ServeArgs {
-  std::string org, server, listen = "127.0.0.1:0", certs, sync;
+  std::string org, server, listen = "127.0.0.1:0", certs, sync, data_sync_every;
   int grace_ms = 10000;
 };
 
@@ -45,6 +45,7 @@ int RunServe(const ServeArgs& a) {
     if (!s.ok()) return Fail(s.status());
     oo.sync_override = *s;
   }
+  if (Status d = ParseDataSyncEvery(a.data_sync_every, &oo); !d.ok()) return Fail(d.message(), kExitUsage);
   auto org = Organization::Open(a.org, oo);
   if (!org.ok()) return Fail(org.status());
   rpc::ServeOptions so;
@@ -132,6 +133,8 @@ void AddServeCommands(CLI::App& app, int* exit_code) {
   serve->add_option("--certs", s->certs,
                     "Certificate folder from 'mbxmove certs create' (ca.pem, server-NAME.pem/.key); default ORG/certs");
   serve->add_option("--sync", s->sync, "Override the stores' sync mode while served: full, batch or none");
+  serve->add_option("--data-sync-every", s->data_sync_every, std::string(kDataSyncEveryHelp) + " (default 64MiB)")
+      ->type_name("SIZE");
   serve->add_option("--drain-ms", s->grace_ms, "On SIGTERM, how long requests in flight may take to finish")
       ->capture_default_str();
   serve->callback([s, exit_code] { *exit_code = RunServe(*s); });

@@ -194,6 +194,9 @@ Result<Store::BackupResult> Store::Backup(const std::string& out_dir, bool incre
   b.Put(Db::kMeta, std::string(meta::kLastBackup), v);
   Status ws = Write(std::move(b));
   if (!ws.ok() && !ws.IsQuotaExceeded()) return ws;
+  // With deferred data syncs the log is kept from the data checkpoint: one
+  // now lets the backup drop what it covers.
+  MBX_RETURN_IF_ERROR(DataCheckpointNow());
   std::lock_guard<std::mutex> l(log_mu_);
   last_backup_lsn_ = r.lsn;
   MBX_ASSIGN_OR_RETURN(r.log_files_truncated,
@@ -320,6 +323,10 @@ Result<RestoreResult> RestoreStore(const std::string& store_dir, const std::stri
   }
   MBX_RETURN_IF_ERROR(env->SyncDir(logs));
   // 6. One rename puts the database in place: the old one or the new one.
+  // The old one's data checkpoint (store.h, "Data syncs") goes first: it
+  // names the old file's pages.
+  if (Status rm = env->RemoveFile(store_dir + "/data.ckpt"); !rm.ok() && !rm.IsNotFound()) return rm;
+  MBX_RETURN_IF_ERROR(env->SyncDir(store_dir));
   MBX_RETURN_IF_ERROR(env->RenameFile(staged, store_dir + "/data.mdb"));
   // The database that a machine crash left unsynced (see Store::Open) is gone.
   if (Status rm = env->RemoveFile(store_dir + "/UNSYNCED"); !rm.ok() && !rm.IsNotFound()) return rm;

@@ -25,6 +25,14 @@ Result<CompactResult> CompactStore(const std::string& store_dir, Env* env) {
                         "before compacting");
   }
   MBX_RETURN_IF_ERROR(lock.status());
+  // A store that was not closed: data.mdb's meta pages may name pages a
+  // machine crash lost, until an open puts back the saved ones (store.h,
+  // "Data syncs") and replays its log.
+  if (auto ckpt = env->GetFileSize(store_dir + "/data.ckpt"); ckpt.ok() || !ckpt.status().IsNotFound()) {
+    return Status::InvalidArgument("store " + store_dir +
+                                   " was not closed cleanly (it has a data.ckpt): open it once to recover it "
+                                   "(e.g. mbxmove recover), then compact it");
+  }
   const std::string staged = store_dir + "/data.mdb.compact";
   {
     LmdbEnv lmdb;

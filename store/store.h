@@ -9,6 +9,9 @@
 //                                    was written in (see Store::Open)
 //   stores/NAME/RESERVE              disk space held back for rollbacks
 //                                    (see "Out of disk space" below)
+//   stores/NAME/data.ckpt            while open with deferred data syncs:
+//                                    data.mdb's last durable meta pages
+//                                    (see "Data syncs" below)
 //
 // Writes go through one group-commit writer (group_commit.h): the group's
 // redo record is appended to the log first, then one LMDB transaction applies
@@ -17,6 +20,25 @@
 // a crash between the log append and the commit loses nothing.
 //
 // Reads use snapshots (StoreReader = one LMDB read transaction).
+//
+// Data syncs. The log holds every committed group, so data.mdb needs to be
+// durable only as far as the log's replay starts: the checkpoint. With
+// OpenOptions::data_sync_bytes = 0 every commit syncs data.mdb's pages
+// (MDB_NOMETASYNC: its meta page is synced by the next commit) and the
+// checkpoint a machine crash leaves is the commit before the last. Otherwise
+// (the default, sync full or batch) commits do not sync data.mdb at all
+// (MDB_NOSYNC), and every data_sync_bytes of applied groups (or
+// kDataCheckpointSeconds) the apply thread takes a data checkpoint
+// (data_checkpoint.cc): it syncs data.mdb, saves its two meta pages in
+// data.ckpt (written whole and renamed into place, the folder synced), and
+// holds a read transaction on that snapshot so that LMDB reuses none of its
+// pages until the next data checkpoint is saved. A machine crash can leave
+// data.mdb's later pages and meta pages in any state; the next open writes
+// the saved meta pages back before LMDB reads the file, which puts data.mdb
+// at the data checkpoint (its pages untouched since it was synced), and
+// replays the log from there. The log keeps every file after the data
+// checkpoint (circular logging and the backup flush remove only before it).
+// A clean close syncs data.mdb and removes data.ckpt.
 //
 // Out of disk space: an open store holds a disk reserve (disk_reserve.h,
 // OpenOptions::disk_reserve_bytes). When a write fails because the file
@@ -98,6 +120,11 @@ struct OpenOptions {
   // from, and lists each freed page in its free list).
   uint64_t disk_reserve_bytes = kDefaultDiskReserveBytes;
   static constexpr uint64_t kDefaultDiskReserveBytes = 4u << 20;
+  // data.mdb is synced at data checkpoints, one per this many bytes of
+  // applied groups (see "Data syncs" above); 0 = at every commit. Sync mode
+  // none syncs nothing either way.
+  uint64_t data_sync_bytes = kDefaultDataSyncBytes;
+  static constexpr uint64_t kDefaultDataSyncBytes = 64u << 20;
 };
 
 class Store;
@@ -164,7 +191,11 @@ struct LogInfo {
 struct StoreStats {
   GroupCommitStats writer;  // groups, batches, and the time in each commit stage
   uint64_t map_resizes = 0;
-  uint64_t data_syncs = 0;        // syncs of data.mdb since open: each commit's (unless sync none)
+  // Syncs of data.mdb since open: each commit's, or (deferred data syncs,
+  // the default) each data checkpoint's; none with sync none.
+  uint64_t data_syncs = 0;
+  uint64_t data_checkpoints = 0;          // saved since open (the open's own included)
+  uint64_t data_checkpoint_failures = 0;  // saves that failed (the one before stood)
   // Bytes the write path copied in memory since open: each group's log
   // payload framing (keys, lengths, values under 512 bytes; larger values
   // are written to the log from the batches) and, at its commit, LMDB's
@@ -306,6 +337,42 @@ class Store final : public StoreHandle {
   Status CheckUnsyncedMarker(const std::string& dir);
   Status WriteUnsyncedMarker();
 
+  // Deferred data syncs (see "Data syncs" above; data_checkpoint.cc).
+  // Before LMDB opens the file: a data.ckpt left by a store that was not
+  // closed puts its meta pages back into data.mdb. *lsn = its checkpoint
+  // (0 = there was none).
+  Status RestoreDataCheckpoint(uint64_t* lsn);
+  // Syncs data.mdb, saves its meta pages, pins the snapshot; under
+  // lmdb_sync_mu_, so that no commit runs meanwhile. An error is a failed
+  // sync or pin: the caller stops the store (MarkBroken, once it has let go
+  // of lmdb_sync_mu_), as what the sync covered may be lost. A data.ckpt
+  // that could not be saved is no error: the old one stands, and
+  // data_checkpoint_error_ says why.
+  Status TakeDataCheckpointLocked();
+  // The apply thread, after each commit: adds the group's bytes and takes a
+  // data checkpoint when they (or the time since the last) call for one.
+  void MaybeTakeDataCheckpoint(uint64_t applied_bytes);
+  // A data checkpoint now (with deferred data syncs; else nothing), e.g.
+  // before a backup drops log files: any thread but the writer's.
+  Status DataCheckpointNow();
+  // The clean close's end of it: data.mdb synced, data.ckpt removed.
+  Status EndDataCheckpoints();
+  bool deferred_data_sync_ = false;
+  uint64_t data_sync_bytes_ = 0;
+  // Applied bytes between data checkpoints: data_sync_bytes_, or a quarter
+  // of the log quota when that is less (the log is kept from the data
+  // checkpoint, and a quota it reached would refuse writes). Set at open and
+  // by SetLogQuota; read by the apply thread.
+  std::atomic<uint64_t> data_sync_threshold_{0};
+  void SetDataSyncThreshold(uint64_t log_quota);
+  MDB_txn* pinned_snapshot_ = nullptr;        // GUARDED_BY(lmdb_sync_mu_) (and open, close)
+  uint64_t bytes_since_data_checkpoint_ = 0;  // GUARDED_BY(lmdb_sync_mu_)
+  std::chrono::steady_clock::time_point data_checkpoint_time_{};  // GUARDED_BY(lmdb_sync_mu_)
+  std::atomic<uint64_t> data_checkpoints_{0};
+  Status data_checkpoint_error_;  // GUARDED_BY(lmdb_sync_mu_): the last failed save, until one succeeds
+  std::atomic<uint64_t> data_checkpoint_failures_{0};
+  static constexpr auto kDataCheckpointInterval = std::chrono::seconds(30);
+
   std::string dir_;
   std::string name_;
   bool unsynced_marker_ = false;
@@ -368,8 +435,8 @@ class Store final : public StoreHandle {
   // Backup/GetLogInfo/Set* from other threads, always under log_mu_.
   std::mutex log_mu_;
   std::unique_ptr<TxLogWriter> log_;  // GUARDED_BY(log_mu_)
-  // The last commit's checkpoint and the one before it (the last that is
-  // surely durable: see Flush). Set by the apply thread; read under ckpt_mu_
+  // The last commit's checkpoint and the last that is surely durable in
+  // data.mdb (the data checkpoint's, or the commit's before: see Flush). Set by the apply thread; read under ckpt_mu_
   // (taken after log_mu_ when both are held), never waiting for the log.
   std::mutex ckpt_mu_;
   uint64_t checkpoint_lsn_ = 0;       // GUARDED_BY(ckpt_mu_)

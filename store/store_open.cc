@@ -175,6 +175,10 @@ Status Store::OpenImpl(const std::string& dir, const OpenOptions& options) {
   // A store left with unsynced writes by a machine that stopped is refused
   // before LMDB reads a page of it.
   MBX_RETURN_IF_ERROR(CheckUnsyncedMarker(dir));
+  // A store that was open with deferred data syncs and not closed: data.mdb
+  // back at its data checkpoint, before LMDB reads it.
+  uint64_t restored_lsn = 0;
+  MBX_RETURN_IF_ERROR(RestoreDataCheckpoint(&restored_lsn));
   {
     // Say who holds the store, for the message above in other processes.
     const std::string who = std::to_string(::getpid()) + " " + LockHolderRole() + "\n";
@@ -258,6 +262,11 @@ Status Store::OpenImpl(const std::string& dir, const OpenOptions& options) {
     MBX_ASSIGN_OR_RETURN(std::string cp, get(meta::kCheckpoint));
     if (cp.size() != 8) return Status::Corruption("store checkpoint record is damaged");
     checkpoint_lsn_ = GetFixed64(cp.data());
+    if (restored_lsn != 0 && checkpoint_lsn_ != restored_lsn) {
+      return Status::Corruption("store " + dir + ": data.mdb did not come back at its data checkpoint (it records LSN " +
+                                std::to_string(checkpoint_lsn_) + ", data.ckpt " + std::to_string(restored_lsn) +
+                                "): restore the store from backup (mbxmove restore)");
+    }
     MDB_val bk = ToVal(meta::kLastBackup), bv;
     if (mdb_get(txn.get(), dbi_[0], &bk, &bv) == 0 && bv.mv_size == 8) {
       last_backup_lsn_ = GetFixed64(static_cast<const char*>(bv.mv_data));
@@ -364,6 +373,27 @@ Status Store::OpenImpl(const std::string& dir, const OpenOptions& options) {
     MBX_RETURN_IF_ERROR(mdb_env_sync(env_.get(), 1) == 0 ? Status::Ok()
                                                          : Status::IOError("syncing store after replay"));
   }
+  // Deferred data syncs (see "Data syncs" in store.h) start from a data
+  // checkpoint of the store as opened. Without them (asked for, or the first
+  // data.ckpt could not be saved) a data.ckpt left from before goes: nothing
+  // pins its snapshot from here on. (data.mdb is synced: it came back at that
+  // snapshot, or was synced above, or closed cleanly.)
+  bool deferred = lo.sync != SyncMode::kNone && options.data_sync_bytes > 0;
+  if (deferred) {
+    data_sync_bytes_ = options.data_sync_bytes;
+    SetDataSyncThreshold(lo.quota_bytes);
+    std::lock_guard<std::mutex> sync_lock(lmdb_sync_mu_);
+    MBX_RETURN_IF_ERROR(TakeDataCheckpointLocked().WithContext("opening store " + dir));
+    deferred = pinned_snapshot_ != nullptr;
+  }
+  if (deferred) {
+    mdb_env_set_flags(env_.get(), MDB_NOSYNC, 1);
+  } else if (Status r = env_io_->RemoveFile(dir + "/data.ckpt"); r.ok()) {
+    MBX_RETURN_IF_ERROR(env_io_->SyncDir(dir).WithContext("opening store " + dir));
+  } else if (!r.IsNotFound()) {
+    return r.WithContext("opening store " + dir);
+  }
+  deferred_data_sync_ = deferred;
   writer_ = std::make_unique<GroupCommitWriter>(
       [this](const std::vector<const WriteBatch*>& b, GroupCommitWriter::Token* t) { return PrepareGroup(b, t); },
       [this](const std::vector<const WriteBatch*>& b, const GroupCommitWriter::Token& t) { return ApplyGroup(b, t); },
@@ -374,6 +404,10 @@ Status Store::OpenImpl(const std::string& dir, const OpenOptions& options) {
 Store::~Store() {
   writer_.reset();  // commits what is queued
   bool synced = true;
+  // Deferred data syncs: data.mdb synced and data.ckpt removed before the
+  // log may drop what came after the data checkpoint.
+  if (deferred_data_sync_ && !EndDataCheckpoints().ok()) synced = false;
+  if (pinned_snapshot_ != nullptr) mdb_txn_abort(pinned_snapshot_);
   if (log_) {
     std::lock_guard<std::mutex> l(log_mu_);
     synced = log_->Sync().ok();

@@ -12,6 +12,7 @@ Status Store::PutMetaDirect(std::string_view key, std::string_view value) {
 
 Status Store::SetLogMode(LogMode mode) {
   MBX_RETURN_IF_ERROR(PutMetaDirect(meta::kLogMode, LogModeName(mode)));
+  if (mode == LogMode::kCircular) MBX_RETURN_IF_ERROR(DataCheckpointNow());  // lets the log drop what it can now
   std::lock_guard<std::mutex> l(log_mu_);
   log_->set_mode(mode);
   if (mode == LogMode::kCircular) {
@@ -30,6 +31,7 @@ Status Store::SetLogQuota(uint64_t bytes) {
   Status s = PutMetaDirect(meta::kLogQuota, std::to_string(bytes));
   std::lock_guard<std::mutex> l(log_mu_);
   log_->set_quota(bytes);
+  SetDataSyncThreshold(bytes);
   return s;
 }
 
@@ -70,6 +72,8 @@ StoreStats Store::stats() const {
   s.writer = writer_->stats();
   s.map_resizes = map_resizes_.load();
   s.data_syncs = data_syncs_.load();
+  s.data_checkpoints = data_checkpoints_.load();
+  s.data_checkpoint_failures = data_checkpoint_failures_.load();
   s.copied_bytes = copied_bytes_.load();
   s.replayed_records = replayed_records_.load();
   s.dead_bytes_dropped = dead_bytes_dropped_.load();

@@ -149,9 +149,9 @@ Status Store::PrepareGroup(const std::vector<const WriteBatch*>& batches, GroupC
 void Store::LogHousekeeping() {
   const auto [checkpoint, prev] = Checkpoints();
   if (log_->options().mode == LogMode::kCircular && log_->newest_generation() >= log_remove_retry_gen_) {
-    // Everything before the previous commit's checkpoint is in the database
-    // durably (that commit's data was synced with the next one's), so whole
-    // log files before it can go. A file that cannot be removed is kept (it
+    // Everything before `prev` is in the database durably (the data
+    // checkpoint's, or the previous commit's, whose data was synced with the
+    // next one's), so whole log files before it can go. A file that cannot be removed is kept (it
     // costs space, which the log quota and the disk reserve account for) and
     // reported in LogInfo; the next try comes with the next log file.
     if (auto removed = log_->RemoveBefore(prev); !removed.ok()) {
@@ -276,21 +276,23 @@ Status Store::ApplyGroup(const std::vector<const WriteBatch*>& batches, const Gr
   {
     // What the log's files may now drop (circular logging) and E00.chk are
     // the log thread's to act on, before its next append (LogHousekeeping).
+    // With deferred data syncs that is the data checkpoint's, set by it.
     std::lock_guard<std::mutex> l(ckpt_mu_);
-    prev_checkpoint_lsn_ = checkpoint_lsn_;
+    if (!deferred_data_sync_) prev_checkpoint_lsn_ = checkpoint_lsn_;
     checkpoint_lsn_ = pos.end_lsn;
   }
   DropDeadPages();
+  if (deferred_data_sync_) MaybeTakeDataCheckpoint(pos.end_lsn - pos.start_lsn);
   return Status::Ok();
 }
 
 // The log holds every committed group, so syncing it makes every
-// acknowledged write durable: data.mdb needs no sync of its own here. Each
-// commit already synced its pages (MDB_NOMETASYNC); what it leaves unsynced
-// is its meta page, which the next commit's sync, or the close, writes down.
-// A machine that stops first comes back with LMDB at the commit before (the
-// integrity NOMETASYNC keeps), whose checkpoint is before the lost commit's
-// record, so the reopen replays that record from the synced log.
+// acknowledged write durable: data.mdb needs no sync of its own here. A
+// machine that stops comes back with data.mdb at its data checkpoint
+// (deferred data syncs, see store.h) or, when each commit syncs its pages
+// (MDB_NOMETASYNC, leaving its meta page to the next commit's sync), at the
+// commit before the last; either is at or before the lost commits' records,
+// so the reopen replays them from the synced log.
 //
 // What must be durable is what was acknowledged: the groups applied, the
 // log up to the checkpoint. A flusher whose checkpoint a sync since then

@@ -245,6 +245,7 @@ TEST(DiskFaultTest, ALogFileThatCannotBeRemovedCostsSpaceNotWrites) {
   env.FailRemovals(true);
   OpenOptions oo;
   oo.env = &env;
+  oo.data_sync_bytes = 4096;  // a data checkpoint (which circular logging removes up to) per log file
   constexpr int kStuck = 80, kHealed = 40;  // about 12 log files, then 6
   std::vector<bool> acked(kBatches, false);
   {

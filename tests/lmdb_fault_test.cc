@@ -28,6 +28,45 @@ using testing::TestGuid;
 using testing::TestRecord;
 namespace lf = testing::lmdb_fault;
 
+// The tests of a failed commit sync: each commit syncs data.mdb. (With
+// deferred data syncs, the default, see DeferredDataSyncs* below.)
+OpenOptions EveryCommitSynced() {
+  OpenOptions oo;
+  oo.data_sync_bytes = 0;
+  return oo;
+}
+
+OpenOptions DataCheckpointEveryGroup() {
+  OpenOptions oo;
+  oo.data_sync_bytes = 1;
+  return oo;
+}
+
+WriteBatch Item900(uint64_t id) {
+  WriteBatch b;
+  b.PutItem(TestGuid(1), 1, id, TestRecord(id, 900));
+  return b;
+}
+
+// Reopens the store at `dir` (as after a failure), writes item `id` and
+// returns the ids of the items it then holds, each checked whole.
+std::vector<uint64_t> ReopenWriteAndList(const std::string& dir, uint64_t id) {
+  std::vector<uint64_t> ids;
+  auto s = Store::Open(dir);
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  if (!s.ok()) return ids;
+  EXPECT_OK((*s)->Write(Item900(id)));
+  auto r = (*s)->BeginRead();
+  EXPECT_TRUE(r.ok());
+  if (!r.ok()) return ids;
+  EXPECT_OK(r->ForEachItem(TestGuid(1), 1, [&](uint64_t item, std::string_view rec) {
+    EXPECT_EQ(rec, TestRecord(item, 900));
+    ids.push_back(item);
+    return Status::Ok();
+  }));
+  return ids;
+}
+
 constexpr uint64_t kMaxPointsPerMode = 300;
 
 // Call numbers to fail: every one of 1..total, or, when there are more than
@@ -168,7 +207,7 @@ TEST(LmdbFaultTest, AStoreWhoseMetaPageWriteFailedRefusesWritesUntilReopened) {
   // How many data.mdb calls the first commit makes; its last is the meta page.
   uint64_t calls = 0;
   {
-    auto s = Store::Open(t / "probe");
+    auto s = Store::Open(t / "probe", EveryCommitSynced());
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     lf::Armed armed(t / "probe", lf::Plan{});
     ASSERT_OK((*s)->Write(batch(1)));
@@ -176,7 +215,7 @@ TEST(LmdbFaultTest, AStoreWhoseMetaPageWriteFailedRefusesWritesUntilReopened) {
   }
   ASSERT_GE(calls, 3u);  // pages, fdatasync, meta page
   {
-    auto s = Store::Open(t / "s");
+    auto s = Store::Open(t / "s", EveryCommitSynced());
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     lf::Armed armed(t / "s", lf::Plan{calls, EIO, false});
     const Status first = (*s)->Write(batch(1));
@@ -194,18 +233,55 @@ TEST(LmdbFaultTest, AStoreWhoseMetaPageWriteFailedRefusesWritesUntilReopened) {
       EXPECT_NE(r.status().message().find("reopen"), std::string::npos) << r.status().ToString();
     }
   }
-  auto s = Store::Open(t / "s");
-  ASSERT_TRUE(s.ok()) << s.status().ToString();
-  ASSERT_OK((*s)->Write(batch(3)));
+  EXPECT_EQ(ReopenWriteAndList(t / "s", 3), std::vector<uint64_t>{3}) << "a write reported as failed was applied";
+}
+
+// Fails the fdatasync of data.mdb that the second write of a store opened
+// with `oo` makes (its commit's, or its data checkpoint's), found by a probe
+// of the same writes, and checks that the store refuses later writes, Flush
+// and reads, naming the reopen (the disk works again: the store must not
+// believe it). Returns the failed write's status.
+Status FailTheSecondWritesDataSync(const TempDir& t, const OpenOptions& oo) {
+  StoreOptions so;
+  so.log.sync = SyncMode::kFull;
+  EXPECT_OK(Store::Create(t / "probe", "S", so));
+  testing::fs::copy(t / "probe", t / "s", testing::fs::copy_options::recursive);
+  uint64_t sync_call = 0;
+  {
+    auto s = Store::Open(t / "probe", oo);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    if (!s.ok()) return s.status();
+    EXPECT_OK((*s)->Write(Item900(1)));
+    lf::Armed armed(t / "probe", lf::Plan{});
+    EXPECT_OK((*s)->Write(Item900(2)));
+    const lf::Tally tally = armed.Stop();
+    EXPECT_EQ(tally.syncs, 1u);
+    // Every commit synced: pages, fdatasync, meta page. A data checkpoint:
+    // pages and meta page, fdatasync, then reads of the meta and root pages.
+    sync_call = tally.reads > 0 ? tally.total() - tally.reads : tally.total() - 1;
+  }
+  auto s = Store::Open(t / "s", oo);
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  if (!s.ok()) return s.status();
+  EXPECT_OK((*s)->Write(Item900(1)));
+  lf::Armed armed(t / "s", lf::Plan{sync_call, EIO, false});
+  const Status second = (*s)->Write(Item900(2));
+  const lf::Tally tally = armed.Stop();
+  EXPECT_EQ(tally.failed, 1u);
+  EXPECT_EQ(tally.first_failed.rfind("fdatasync", 0), 0u) << tally.first_failed;
+  const Status next = (*s)->Write(Item900(3));
+  EXPECT_FALSE(next.ok());
+  EXPECT_NE(next.message().find("reopen"), std::string::npos) << next.ToString();
+  const Status flush = (*s)->Flush();
+  EXPECT_FALSE(flush.ok());
+  EXPECT_NE(flush.message().find("reopen"), std::string::npos) << flush.ToString();
+  // Nor read as if it held what it acknowledged (see Store::BeginRead).
   auto r = (*s)->BeginRead();
-  ASSERT_TRUE(r.ok());
-  std::vector<uint64_t> ids;
-  ASSERT_OK(r->ForEachItem(TestGuid(1), 1, [&](uint64_t id, std::string_view rec) {
-    EXPECT_EQ(rec, TestRecord(id, 900));
-    ids.push_back(id);
-    return Status::Ok();
-  }));
-  EXPECT_EQ(ids, std::vector<uint64_t>{3}) << "a write reported as failed was applied";
+  EXPECT_FALSE(r.ok()) << "a read after a failed data sync was trusted";
+  if (!r.ok()) {
+    EXPECT_NE(r.status().message().find("reopen"), std::string::npos) << r.status().ToString();
+  }
+  return second;
 }
 
 // A failed fdatasync of data.mdb is fatal to what it covered: the kernel may
@@ -216,63 +292,25 @@ TEST(LmdbFaultTest, AStoreWhoseMetaPageWriteFailedRefusesWritesUntilReopened) {
 // holds exactly the acknowledged writes.
 TEST(LmdbFaultTest, AStoreWhoseDataSyncFailedRefusesWritesUntilReopened) {
   TempDir t;
-  StoreOptions so;
-  so.log.sync = SyncMode::kFull;
-  ASSERT_OK(Store::Create(t / "probe", "S", so));
-  testing::fs::copy(t / "probe", t / "s", testing::fs::copy_options::recursive);
-  auto batch = [](uint64_t id) {
-    WriteBatch b;
-    b.PutItem(TestGuid(1), 1, id, TestRecord(id, 900));
-    return b;
-  };
-  // Which data.mdb call of the second commit is its fdatasync.
-  uint64_t sync_call = 0;
-  {
-    auto s = Store::Open(t / "probe");
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    ASSERT_OK((*s)->Write(batch(1)));
-    lf::Armed armed(t / "probe", lf::Plan{});
-    ASSERT_OK((*s)->Write(batch(2)));
-    const lf::Tally tally = armed.Stop();
-    ASSERT_EQ(tally.syncs, 1u);
-    sync_call = tally.total() - 1;  // pages, fdatasync, meta page
-  }
-  {
-    auto s = Store::Open(t / "s");
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    ASSERT_OK((*s)->Write(batch(1)));
-    lf::Armed armed(t / "s", lf::Plan{sync_call, EIO, false});
-    const Status failed = (*s)->Write(batch(2));
-    const lf::Tally tally = armed.Stop();
-    ASSERT_EQ(tally.failed, 1u);
-    EXPECT_EQ(tally.first_failed.rfind("fdatasync", 0), 0u) << tally.first_failed;
-    EXPECT_FALSE(failed.ok());
-    // The disk works again; the store must not believe it.
-    const Status next = (*s)->Write(batch(3));
-    EXPECT_FALSE(next.ok());
-    EXPECT_NE(next.message().find("reopen"), std::string::npos) << next.ToString();
-    const Status flush = (*s)->Flush();
-    EXPECT_FALSE(flush.ok());
-    EXPECT_NE(flush.message().find("reopen"), std::string::npos) << flush.ToString();
-    // Nor read as if it held what it acknowledged (see Store::BeginRead).
-    auto r = (*s)->BeginRead();
-    EXPECT_FALSE(r.ok()) << "a read after a failed data sync was trusted";
-    if (!r.ok()) {
-      EXPECT_NE(r.status().message().find("reopen"), std::string::npos) << r.status().ToString();
-    }
-  }
-  auto s = Store::Open(t / "s");
-  ASSERT_TRUE(s.ok()) << s.status().ToString();
-  ASSERT_OK((*s)->Write(batch(4)));
-  auto r = (*s)->BeginRead();
-  ASSERT_TRUE(r.ok());
-  std::vector<uint64_t> ids;
-  ASSERT_OK(r->ForEachItem(TestGuid(1), 1, [&](uint64_t id, std::string_view rec) {
-    EXPECT_EQ(rec, TestRecord(id, 900));
-    ids.push_back(id);
-    return Status::Ok();
-  }));
-  EXPECT_EQ(ids, (std::vector<uint64_t>{1, 4})) << "a write reported as failed was applied, or one acknowledged was lost";
+  const Status failed = FailTheSecondWritesDataSync(t, EveryCommitSynced());
+  EXPECT_FALSE(failed.ok());
+  EXPECT_EQ(ReopenWriteAndList(t / "s", 4), (std::vector<uint64_t>{1, 4}))
+      << "a write reported as failed was applied, or one acknowledged was lost";
+}
+
+// With deferred data syncs a failed sync of data.mdb at a data checkpoint is
+// as fatal: the kernel may have dropped every page written since the last
+// one. The store refuses later writes, Flush and reads, naming the reopen;
+// the reopen puts data.mdb back at the last saved data checkpoint and
+// replays the log, so it holds every write the log took (the group that
+// called for the checkpoint was committed and logged first).
+TEST(LmdbFaultTest, AStoreWhoseDataCheckpointSyncFailedRefusesWritesUntilReopened) {
+  TempDir t;
+  const Status logged = FailTheSecondWritesDataSync(t, DataCheckpointEveryGroup());
+  EXPECT_OK(logged);  // committed and logged before the checkpoint
+  EXPECT_TRUE(testing::fs::exists(t / "s/data.ckpt")) << "the close of a broken store keeps its data checkpoint";
+  EXPECT_EQ(ReopenWriteAndList(t / "s", 4), (std::vector<uint64_t>{1, 2, 4}))
+      << "a refused write was applied, or a logged one lost";
 }
 
 // A failed sync of the directory's data.mdb may have dropped the previous

@@ -435,8 +435,10 @@ TEST(MoveTest, ReportCountsTheStoresCommitsAndSyncs) {
   // The source: a lock and a deletion per mailbox, grouped at most by two.
   EXPECT_GE(s.groups, 12u);
   EXPECT_LE(s.groups, 24u);
-  EXPECT_EQ(s.data_syncs, s.groups);
-  EXPECT_EQ(t.data_syncs, t.groups);
+  // Deferred data syncs (the default): data.mdb is synced at data
+  // checkpoints, one per 64 MiB of log, not by each commit.
+  EXPECT_LE(s.data_syncs, 1u);
+  EXPECT_LE(t.data_syncs, 1u);
   EXPECT_GT(s.log_syncs, 0u);
   const nlohmann::json j = rep.ToJson();
   ASSERT_TRUE(j.contains("source"));

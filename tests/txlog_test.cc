@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "store/backup.h"
+#include "store/compact.h"
 #include "store/crash_point.h"
 #include "store/store.h"
 #include "store/txlog_format.h"
@@ -51,6 +52,12 @@ StoreOptions SmallLogs(LogMode mode = LogMode::kBackupFlush, uint64_t quota = 0)
   o.log.mode = mode;
   o.log.quota_bytes = quota;
   o.log.sync = SyncMode::kFull;
+  return o;
+}
+
+OpenOptions DataSyncEvery(uint64_t bytes) {
+  OpenOptions o;
+  o.data_sync_bytes = bytes;
   return o;
 }
 
@@ -279,7 +286,8 @@ TEST(TxLogTest, CircularLoggingStaysSmallAndRestoresOnlyToTheBackup) {
   const std::string dir = t / "s";
   ASSERT_OK(Store::Create(dir, "S", SmallLogs(LogMode::kCircular)));
   {
-    auto s = Store::Open(dir);
+    // The log is kept from the data checkpoint: one per log file's bytes.
+    auto s = Store::Open(dir, DataSyncEvery(4096));
     ASSERT_TRUE(s.ok());
     uint64_t id = 1;
     size_t max_files = 0;
@@ -484,6 +492,224 @@ TEST(TxLogTest, ChangingModeToCircularDropsOldLogs) {
   ASSERT_TRUE(s.ok());
   EXPECT_EQ((*s)->GetLogInfo().mode, LogMode::kCircular);  // persisted
   EXPECT_EQ(ItemIds(s->get()), Range(1, 61));
+}
+
+
+// Deferred data syncs (store.h, "Data syncs"): between data checkpoints
+// data.mdb is not synced, and a machine crash may leave its meta pages naming
+// pages that never reached the disk. These tests crash a child (the page
+// cache keeps its writes) and then zero data.mdb's two meta pages, harsher
+// than any crash: only the saved meta pages of the data checkpoint, and its
+// pages untouched since, can bring the store back; the log replays the rest.
+
+void ZeroMetaPages(const std::string& dir) {
+  FILE* f = std::fopen((dir + "/data.mdb").c_str(), "r+b");
+  ASSERT_NE(f, nullptr);
+  const std::string zeros(2 * 4096, '\0');
+  ASSERT_EQ(std::fwrite(zeros.data(), 1, zeros.size(), f), zeros.size());
+  ASSERT_EQ(std::fclose(f), 0);
+}
+
+std::string FileBytes(const std::string& path) {
+  std::string out;
+  EXPECT_OK(Env::Default()->ReadFile(path, &out));
+  return out;
+}
+
+// Writes items, deletes them and writes more (LMDB frees pages and would
+// reuse them), then exits without closing. The store ends holding items
+// 201..400.
+int ChurnThenCrash(const std::string& dir, const OpenOptions& oo) {
+  return InChild([&] {
+    auto s = Store::Open(dir, oo);
+    if (!s.ok()) _exit(2);
+    auto del = [&](uint64_t from, uint64_t to) {
+      for (uint64_t i = from; i <= to; i += 10) {
+        WriteBatch b;
+        for (uint64_t j = i; j < i + 10 && j <= to; ++j) b.DeleteItem(TestGuid(1), 1, j);
+        if (!(*s)->Write(std::move(b)).ok()) _exit(3);
+      }
+    };
+    for (uint64_t i = 101; i <= 300; ++i) {
+      if (!(*s)->Write(ItemBatch(i, 2000)).ok()) _exit(3);
+    }
+    del(1, 200);
+    for (uint64_t i = 301; i <= 400; ++i) {
+      if (!(*s)->Write(ItemBatch(i, 2000)).ok()) _exit(3);
+    }
+    if (!fs::exists(dir + "/data.ckpt")) _exit(5);
+    _exit(0);
+  });
+}
+
+TEST(DataCheckpointTest, ACrashThatLostTheMetaPagesComesBackAtTheDataCheckpoint) {
+  // Only the open's data checkpoint (every later commit could reuse the
+  // pages the deletes free), and one every 16 KiB.
+  for (uint64_t every : {uint64_t(1) << 30, uint64_t(16) << 10}) {
+    SCOPED_TRACE("data sync every " + std::to_string(every) + " bytes");
+    TempDir t;
+    const std::string dir = t / "s";
+    ASSERT_OK(Store::Create(dir, "S", SmallLogs()));
+    {
+      auto s = Store::Open(dir);
+      ASSERT_TRUE(s.ok()) << s.status().ToString();
+      for (uint64_t i = 1; i <= 100; ++i) ASSERT_OK((*s)->Write(ItemBatch(i, 2000)));
+    }
+    EXPECT_FALSE(fs::exists(dir + "/data.ckpt")) << "a clean close removes it";
+    ASSERT_EQ(ChurnThenCrash(dir, DataSyncEvery(every)), 0);
+    ASSERT_TRUE(fs::exists(dir + "/data.ckpt"));
+    ZeroMetaPages(dir);
+    {
+      // Without the saved meta pages the file is not a store any more.
+      const std::string bare = t / "bare";
+      fs::copy(dir, bare, fs::copy_options::recursive);
+      fs::remove(bare + "/data.ckpt");
+      EXPECT_FALSE(Store::Open(bare).ok());
+    }
+    auto s = Store::Open(dir);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ(ItemIds(s->get()), Range(201, 400));
+    EXPECT_GT((*s)->stats().replayed_records, 0u);
+    ASSERT_OK((*s)->Write(ItemBatch(401)));
+    EXPECT_EQ(ItemIds(s->get()).back(), 401u);
+  }
+}
+
+TEST(DataCheckpointTest, ACrashAtEachStepOfADataCheckpointComesBackWhole) {
+  for (const char* point : {"data-checkpoint", "data-checkpoint-synced", "data-checkpoint-saved"}) {
+    SCOPED_TRACE(point);
+    TempDir t;
+    const std::string dir = t / "s";
+    ASSERT_OK(Store::Create(dir, "S", SmallLogs()));
+    // The open takes the first data checkpoint (before the point is armed);
+    // the crash comes at the third after it, with items written since the
+    // second.
+    int acked = 0;
+    const int code = InChild([&] {
+      auto s = Store::Open(dir, DataSyncEvery(8 << 10));
+      if (!s.ok()) _exit(2);
+      ArmCrashPoint(point, 3);
+      for (uint64_t i = 1; i <= 1000; ++i) {
+        if (!(*s)->Write(ItemBatch(i, 1000)).ok()) _exit(3);
+      }
+      _exit(4);
+    });
+    ASSERT_EQ(code, kCrashExitCode);
+    ASSERT_TRUE(fs::exists(dir + "/data.ckpt"));
+    ZeroMetaPages(dir);
+    auto s = Store::Open(dir);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    // Every write the child made is in the log (the crash came after the
+    // commit of the group that called for the checkpoint).
+    const auto ids = ItemIds(s->get());
+    ASSERT_FALSE(ids.empty());
+    EXPECT_EQ(ids, Range(1, ids.back()));
+    acked = int(ids.back());
+    EXPECT_GT(acked, 8);
+    EXPECT_LT(acked, 1000);
+  }
+}
+
+TEST(DataCheckpointTest, SyncingEveryCommitUsesAndThenDropsALeftOverCheckpoint) {
+  TempDir t;
+  const std::string dir = t / "s";
+  ASSERT_OK(Store::Create(dir, "S", SmallLogs()));
+  {
+    auto s = Store::Open(dir, DataSyncEvery(0));
+    ASSERT_TRUE(s.ok());
+    for (uint64_t i = 1; i <= 100; ++i) ASSERT_OK((*s)->Write(ItemBatch(i, 2000)));
+    EXPECT_FALSE(fs::exists(dir + "/data.ckpt"));
+    EXPECT_GE((*s)->stats().data_syncs, 100u);
+    EXPECT_EQ((*s)->stats().data_checkpoints, 0u);
+  }
+  ASSERT_EQ(ChurnThenCrash(dir, DataSyncEvery(1u << 30)), 0);
+  ZeroMetaPages(dir);
+  auto s = Store::Open(dir, DataSyncEvery(0));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(ItemIds(s->get()), Range(201, 400));
+  EXPECT_FALSE(fs::exists(dir + "/data.ckpt")) << "nothing pins its snapshot any more";
+}
+
+TEST(DataCheckpointTest, DeferredSyncsAreCountedAndACleanCloseEndsThem) {
+  TempDir t;
+  const std::string dir = t / "s";
+  ASSERT_OK(Store::Create(dir, "S", SmallLogs()));
+  auto s = Store::Open(dir, DataSyncEvery(8 << 10));
+  ASSERT_TRUE(s.ok());
+  EXPECT_TRUE(fs::exists(dir + "/data.ckpt"));
+  EXPECT_EQ(fs::status(dir + "/data.ckpt").permissions() & (fs::perms::group_all | fs::perms::others_all),
+            fs::perms::none);
+  for (uint64_t i = 1; i <= 200; ++i) ASSERT_OK((*s)->Write(ItemBatch(i, 2000)));
+  const StoreStats st = (*s)->stats();
+  // One per 8 KiB of log (and the open's), a sync each, no commit's own.
+  const uint64_t expected = 1 + (*s)->GetLogInfo().end_lsn / (8 << 10);
+  EXPECT_GE(expected, 5u);
+  EXPECT_GE(st.data_checkpoints + 1, expected);
+  EXPECT_LE(st.data_checkpoints, expected + 1);
+  EXPECT_EQ(st.data_syncs, st.data_checkpoints);
+  EXPECT_EQ(st.data_checkpoint_failures, 0u);
+  s->reset();
+  EXPECT_FALSE(fs::exists(dir + "/data.ckpt"));
+  auto again = Store::Open(dir, DataSyncEvery(0));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(ItemIds(again->get()), Range(1, 200));
+  EXPECT_EQ((*again)->stats().replayed_records, 0u);
+}
+
+TEST(DataCheckpointTest, ACheckpointForAnotherOrADamagedFileIsRefusedAndChangesNothing) {
+  TempDir t;
+  const std::string dir = t / "s";
+  ASSERT_OK(Store::Create(dir, "S", SmallLogs()));
+  ASSERT_EQ(ChurnThenCrash(dir, DataSyncEvery(16 << 10)), 0);
+  // A copy of the folder (a new data.mdb file, the same pages) recovers.
+  {
+    const std::string copy = t / "copy";
+    fs::copy(dir, copy, fs::copy_options::recursive);
+    auto s = Store::Open(copy);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ(ItemIds(s->get()), Range(201, 400));
+  }
+  // data.mdb replaced by another store's: the saved pages are not its.
+  {
+    const std::string other = t / "other", copy = t / "replaced";
+    ASSERT_OK(Store::Create(other, "S", SmallLogs()));
+    {
+      auto s = Store::Open(other);
+      ASSERT_TRUE(s.ok());
+      for (uint64_t i = 1; i <= 30; ++i) ASSERT_OK((*s)->Write(ItemBatch(i)));
+    }
+    fs::copy(dir, copy, fs::copy_options::recursive);
+    fs::copy_file(other + "/data.mdb", copy + "/data.mdb", fs::copy_options::overwrite_existing);
+    const std::string before = FileBytes(copy + "/data.mdb");
+    auto s = Store::Open(copy);
+    ASSERT_FALSE(s.ok());
+    EXPECT_TRUE(s.status().IsCorruption()) << s.status().ToString();
+    EXPECT_NE(s.status().message().find("data.ckpt"), std::string::npos) << s.status().ToString();
+    EXPECT_NE(s.status().message().find("was replaced"), std::string::npos) << s.status().ToString();
+    EXPECT_EQ(FileBytes(copy + "/data.mdb"), before);
+    // Compacting it is refused too, before it reads a page.
+    auto c = CompactStore(copy);
+    ASSERT_FALSE(c.ok());
+    EXPECT_NE(c.status().message().find("not closed cleanly"), std::string::npos) << c.status().ToString();
+  }
+  // A damaged data.ckpt.
+  {
+    const std::string copy = t / "damaged";
+    fs::copy(dir, copy, fs::copy_options::recursive);
+    std::string ck = FileBytes(copy + "/data.ckpt");
+    ck[ck.size() / 2] ^= 0x40;
+    ASSERT_OK(Env::Default()->WriteFileAtomic(copy + "/data.ckpt", ck, false));
+    const std::string before = FileBytes(copy + "/data.mdb");
+    auto s = Store::Open(copy);
+    ASSERT_FALSE(s.ok());
+    EXPECT_TRUE(s.status().IsCorruption()) << s.status().ToString();
+    EXPECT_NE(s.status().message().find("damaged"), std::string::npos) << s.status().ToString();
+    EXPECT_EQ(FileBytes(copy + "/data.mdb"), before);
+  }
+  // The original, untouched, comes back whole.
+  auto s = Store::Open(dir);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(ItemIds(s->get()), Range(201, 400));
 }
 
 }  // namespace
