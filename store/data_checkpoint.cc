@@ -25,7 +25,6 @@
 // was replaced (restored, compacted, copied from elsewhere) and is not
 // written to.
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -217,27 +216,47 @@ void Store::MaybeTakeDataCheckpoint(uint64_t applied_bytes) {
 Status Store::TakeDataCheckpointLocked() {
   bytes_since_data_checkpoint_ = 0;
   data_checkpoint_time_ = std::chrono::steady_clock::now();
-  const uint64_t lsn = Checkpoints().first;
+  // The snapshot to sync, save and pin: the newest (no commit runs while
+  // lmdb_sync_mu_ is held). Its LSN is the one its tree records (the apply
+  // thread sets checkpoint_lsn_ only after its commit lets go of the lock).
+  // Until the new data.ckpt is durable the old one stands, and its snapshot
+  // stays pinned (with every later tree: see the top of this file). A store
+  // that cannot take or save the new one goes on from the old one, which the
+  // log is kept from, and tries again at the next checkpoint.
+  MDB_txn* snap = nullptr;
+  auto not_taken = [&](const Status& why) {
+    if (snap != nullptr) mdb_txn_abort(snap);
+    data_checkpoint_error_ = why.WithContext("saving store " + name_ + "'s data checkpoint");
+    data_checkpoint_failures_.fetch_add(1, std::memory_order_relaxed);
+    return Status::Ok();
+  };
+  Saved s;
+  {
+    int rc = mdb_txn_begin(env_.get(), nullptr, MDB_RDONLY, &snap);
+    if (rc != 0) {
+      snap = nullptr;
+      return not_taken(LmdbStatus(rc, "pinning a snapshot"));
+    }
+    MDB_val k = ToVal(meta::kCheckpoint), v;
+    rc = mdb_get(snap, dbi_[0], &k, &v);
+    if (rc != 0 || v.mv_size != 8) return not_taken(Status::Corruption("the snapshot records no checkpoint"));
+    s.lsn = GetFixed64(static_cast<const char*>(v.mv_data));
+    s.txnid = mdb_txn_id(snap);
+  }
   CrashPoint("data-checkpoint");
-  if (const int rc = mdb_env_sync(env_.get(), 1); rc != 0) return LmdbStatus(rc, "syncing data.mdb at a data checkpoint");
+  if (const int rc = mdb_env_sync(env_.get(), 1); rc != 0) {
+    mdb_txn_abort(snap);
+    return LmdbStatus(rc, "syncing data.mdb at a data checkpoint");
+  }
   data_syncs_.fetch_add(1, std::memory_order_relaxed);
   CrashPoint("data-checkpoint-synced");
-  // Until the new data.ckpt is durable the old one stands, and its snapshot
-  // is still pinned (with every later tree: see the top of this file). A
-  // store that cannot save the new one goes on from the old one, which the
-  // log is kept from, and tries again at the next checkpoint.
   auto save = [&]() -> Status {
-    Saved s;
-    s.lsn = lsn;
-    MDB_envinfo info;
     MDB_stat stat;
     int fd = -1;
     int rc = 0;
-    if ((rc = mdb_env_info(env_.get(), &info)) != 0 || (rc = mdb_env_stat(env_.get(), &stat)) != 0 ||
-        (rc = mdb_env_get_fd(env_.get(), &fd)) != 0) {
+    if ((rc = mdb_env_stat(env_.get(), &stat)) != 0 || (rc = mdb_env_get_fd(env_.get(), &fd)) != 0) {
       return LmdbStatus(rc, "reading data.mdb's state");
     }
-    s.txnid = info.me_last_txnid;
     s.psize = stat.ms_psize;
     // The meta pages as the sync left them (the page cache holds what it
     // wrote back).
@@ -251,31 +270,14 @@ Status Store::TakeDataCheckpointLocked() {
     MBX_RETURN_IF_ERROR(env_io_->WriteFileAtomic(dir_ + "/" + kFile, Encode(s), /*sync=*/true));
     return env_io_->SyncDir(dir_);
   };
-  if (Status saved = save(); !saved.ok()) {
-    data_checkpoint_error_ = saved.WithContext("saving store " + name_ + "'s data checkpoint");
-    data_checkpoint_failures_.fetch_add(1, std::memory_order_relaxed);
-    return Status::Ok();
-  }
+  if (Status saved = save(); !saved.ok()) return not_taken(saved);
   CrashPoint("data-checkpoint-saved");
-  // The pin moves to the saved snapshot (the newest: only this thread commits).
-  int rc = 0;
-  if (pinned_snapshot_ == nullptr) {
-    rc = mdb_txn_begin(env_.get(), nullptr, MDB_RDONLY, &pinned_snapshot_);
-  } else {
-    mdb_txn_reset(pinned_snapshot_);
-    rc = mdb_txn_renew(pinned_snapshot_);
-  }
-  if (rc != 0) {
-    // Nothing pins the saved snapshot now, and a later commit could write
-    // over its pages: the caller stops the store (a reopen starts from it).
-    if (pinned_snapshot_ != nullptr) mdb_txn_abort(pinned_snapshot_);
-    pinned_snapshot_ = nullptr;
-    return LmdbStatus(rc, "pinning the data checkpoint's snapshot");
-  }
+  if (pinned_snapshot_ != nullptr) mdb_txn_abort(pinned_snapshot_);
+  pinned_snapshot_ = snap;
   data_checkpoint_error_ = Status::Ok();
   data_checkpoints_.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard<std::mutex> l(ckpt_mu_);
-  prev_checkpoint_lsn_ = lsn;
+  prev_checkpoint_lsn_ = s.lsn;
   return Status::Ok();
 }
 

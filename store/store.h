@@ -342,12 +342,12 @@ class Store final : public StoreHandle {
   // closed puts its meta pages back into data.mdb. *lsn = its checkpoint
   // (0 = there was none).
   Status RestoreDataCheckpoint(uint64_t* lsn);
-  // Syncs data.mdb, saves its meta pages, pins the snapshot; under
-  // lmdb_sync_mu_, so that no commit runs meanwhile. An error is a failed
-  // sync or pin: the caller stops the store (MarkBroken, once it has let go
-  // of lmdb_sync_mu_), as what the sync covered may be lost. A data.ckpt
-  // that could not be saved is no error: the old one stands, and
-  // data_checkpoint_error_ says why.
+  // Pins the newest snapshot, syncs data.mdb, saves its meta pages, lets go
+  // of the old pin; under lmdb_sync_mu_, so that no commit runs meanwhile.
+  // An error is a failed sync: the caller stops the store (MarkBroken, once
+  // it has let go of lmdb_sync_mu_), as what the sync covered may be lost. A
+  // checkpoint that could not be pinned or saved is no error: the old one
+  // stands, and data_checkpoint_error_ says why.
   Status TakeDataCheckpointLocked();
   // The apply thread, after each commit: adds the group's bytes and takes a
   // data checkpoint when they (or the time since the last) call for one.
